@@ -1,0 +1,198 @@
+//! Accounts: sign-up and profile changes. Email and phone uniqueness are claims (`EMAIL#`,
+//! `PHONE#` items) written in the same transaction as the profile, so concurrent sign-ups with one
+//! email yield exactly one user.
+
+use crate::app::App;
+use crate::clock::Millis;
+use crate::crypto;
+use crate::error::{Error, ErrorType, Result};
+use crate::ids;
+use crate::item::{EmailItem, PhoneItem, SessionItem, TargetItem, UserItem};
+use crate::store::{Claims, Conflict, WriteError};
+use serde_json::{Map, Value};
+
+pub struct SignUp<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+}
+
+fn target(app: &App, provider_type: &str, identifier: &str, now: Millis) -> TargetItem {
+    TargetItem {
+        id: ids::unique(now, app.entropy.as_ref()),
+        created: now,
+        updated: now,
+        provider_type: provider_type.to_owned(),
+        identifier: identifier.to_owned(),
+    }
+}
+
+/// Point the user's target of `provider_type` at `identifier` (created if missing).
+fn set_target(app: &App, user: &mut UserItem, provider_type: &str, identifier: &str, now: Millis) {
+    match user.targets.iter_mut().find(|t| t.provider_type == provider_type) {
+        Some(t) => {
+            t.identifier = identifier.to_owned();
+            t.updated = now;
+        }
+        None => user.targets.push(target(app, provider_type, identifier, now)),
+    }
+}
+
+async fn hash(app: &App, password: &str) -> Result<String> {
+    crypto::hash_password_async(password.to_owned(), app.entropy.clone()).await.map_err(Error::internal)
+}
+
+/// `POST /account`: one transaction writing the profile and the email claim.
+pub async fn sign_up(app: &App, input: SignUp<'_>, now: Millis) -> Result<UserItem> {
+    let uid = if input.user_id == "unique()" { ids::unique(now, app.entropy.as_ref()) } else { input.user_id.to_owned() };
+    let phc = hash(app, input.password).await?;
+    let mut user = UserItem::new(&uid, now);
+    user.name = input.name.to_owned();
+    user.email = Some(input.email.to_owned());
+    user.password = Some(phc.clone());
+    user.password_update = Some(now);
+    user.targets.push(target(app, "email", input.email, now));
+    let claim = EmailItem::new(input.email, &uid, Some(phc));
+    match app.store.create_user(&user, Some(&claim), None, None).await {
+        Ok(()) => Ok(user),
+        Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserAlreadyExists)),
+        Err(WriteError::Other(e)) => Err(e),
+    }
+}
+
+async fn save(app: &App, old: &UserItem, new: UserItem) -> Result<UserItem> {
+    app.store.update_user(old, &new).await?.ok_or_else(|| Error::new(ErrorType::UserNotFound))
+}
+
+pub async fn update_name(app: &App, user: &UserItem, name: &str, now: Millis) -> Result<UserItem> {
+    let mut new = user.clone();
+    new.name = name.to_owned();
+    new.updated = now;
+    save(app, user, new).await
+}
+
+pub async fn update_prefs(app: &App, user: &UserItem, prefs: &Map<String, Value>, now: Millis) -> Result<UserItem> {
+    let mut new = user.clone();
+    new.prefs = Value::Object(prefs.clone()).to_string();
+    new.updated = now;
+    save(app, user, new).await
+}
+
+/// `PATCH /account/status`: block the account (sessions stay but every later call is 403).
+pub async fn block(app: &App, user: &UserItem, now: Millis) -> Result<UserItem> {
+    let mut new = user.clone();
+    new.status = false;
+    new.updated = now;
+    save(app, user, new).await
+}
+
+/// Check `password` against the user's current one, or hash it as the first password.
+/// Returns the PHC string the user will have.
+async fn confirm_or_set_password(app: &App, user: &UserItem, password: &str) -> Result<String> {
+    match &user.password {
+        Some(phc) => {
+            if crypto::verify_password_async(password.to_owned(), Some(phc.clone())).await {
+                Ok(phc.clone())
+            } else {
+                Err(Error::new(ErrorType::UserInvalidCredentials))
+            }
+        }
+        None => hash(app, password).await,
+    }
+}
+
+fn write_conflict(e: WriteError) -> Error {
+    match e {
+        WriteError::Conflict(Conflict::Email | Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
+        WriteError::Conflict(_) => Error::new(ErrorType::UserNotFound),
+        WriteError::Other(e) => e,
+    }
+}
+
+/// `PATCH /account/email`: one transaction claiming the new email and releasing the old one.
+pub async fn update_email(app: &App, user: &UserItem, email: &str, password: &str, now: Millis) -> Result<UserItem> {
+    let phc = confirm_or_set_password(app, user, password).await?;
+    let mut new = user.clone();
+    let first_password = user.password.is_none();
+    new.email = Some(email.to_owned());
+    new.email_verification = user.email.as_deref() == Some(email) && user.email_verification;
+    new.password = Some(phc.clone());
+    if first_password {
+        new.password_update = Some(now);
+    }
+    new.updated = now;
+    set_target(app, &mut new, "email", email, now);
+    let mut claims = Claims::default();
+    if user.email.as_deref() == Some(email) {
+        if first_password {
+            claims.email_password = Some((email.to_owned(), Some(phc)));
+        }
+    } else {
+        claims.put_email = Some(EmailItem::new(email, &user.id, Some(phc)));
+        claims.delete_email = user.email.clone();
+    }
+    app.store.update_user_with_claims(user, &new, &claims).await.map_err(write_conflict)?;
+    Ok(new)
+}
+
+/// `PATCH /account/phone`: one transaction claiming the new number and releasing the old one.
+pub async fn update_phone(app: &App, user: &UserItem, phone: &str, password: &str, now: Millis) -> Result<UserItem> {
+    let phc = confirm_or_set_password(app, user, password).await?;
+    let first_password = user.password.is_none();
+    let mut new = user.clone();
+    new.phone = Some(phone.to_owned());
+    new.phone_verification = user.phone.as_deref() == Some(phone) && user.phone_verification;
+    new.password = Some(phc.clone());
+    if first_password {
+        new.password_update = Some(now);
+    }
+    new.updated = now;
+    set_target(app, &mut new, "sms", phone, now);
+    let mut claims = Claims::default();
+    if user.phone.as_deref() != Some(phone) {
+        claims.put_phone = Some(PhoneItem::new(phone, &user.id));
+        claims.delete_phone = user.phone.clone();
+    }
+    if let (true, Some(email)) = (first_password, &user.email) {
+        claims.email_password = Some((email.clone(), Some(phc)));
+    }
+    app.store.update_user_with_claims(user, &new, &claims).await.map_err(|e| match e {
+        WriteError::Conflict(Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
+        e => write_conflict(e),
+    })?;
+    Ok(new)
+}
+
+/// `PATCH /account/password`. A user with a password must confirm it with `old_password`. With
+/// `INVALIDATE_SESSIONS` on, every other session of the user is deleted afterwards.
+pub async fn update_password(
+    app: &App,
+    user: &UserItem,
+    current: Option<&SessionItem>,
+    sessions: &[SessionItem],
+    password: &str,
+    old_password: Option<&str>,
+    now: Millis,
+) -> Result<UserItem> {
+    if let Some(phc) = &user.password {
+        let old = old_password.unwrap_or_default().to_owned();
+        if !crypto::verify_password_async(old, Some(phc.clone())).await {
+            return Err(Error::new(ErrorType::UserInvalidCredentials));
+        }
+    }
+    let phc = hash(app, password).await?;
+    let mut new = user.clone();
+    new.password = Some(phc.clone());
+    new.password_update = Some(now);
+    new.updated = now;
+    let claims = Claims { email_password: user.email.clone().map(|e| (e, Some(phc))), ..Claims::default() };
+    app.store.update_user_with_claims(user, &new, &claims).await.map_err(write_conflict)?;
+    if app.config.invalidate_sessions {
+        if let Some(current) = current {
+            let others: Vec<SessionItem> = sessions.iter().filter(|s| s.id != current.id).cloned().collect();
+            crate::session::delete_all(app, &user.id, &others).await?;
+        }
+    }
+    Ok(new)
+}

@@ -1,0 +1,147 @@
+//! Configuration from environment variables, read once at start-up (Lambda Init or the local
+//! server's start). The SAM template sets the same variables; README lists them with defaults.
+
+use crate::error::{Error, ErrorType};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PROJECT_ID` (default `local`): the only project this deployment serves.
+    pub project_id: String,
+    /// `PROJECT_NAME` (default `Appwrite`): used in emails and TOTP issuers.
+    pub project_name: String,
+    /// `TABLE_NAME` (default `appwrite-account`): the single DynamoDB table.
+    pub table_name: String,
+    /// `PLATFORM_HOSTS` (default `localhost`): comma-separated hostnames allowed as CORS origins and
+    /// redirect targets; `*.example.com` wildcards allowed.
+    pub platform_hosts: Vec<String>,
+    /// `SESSION_DURATION` seconds (default 31536000 = 1 year; 60..=31536000).
+    pub session_duration_secs: i64,
+    /// `SESSION_LIMIT` (default 10; 0 = unlimited): oldest sessions beyond it are evicted.
+    pub max_sessions: usize,
+    /// `INVALIDATE_SESSIONS` (default true): a password change deletes the user's other sessions.
+    pub invalidate_sessions: bool,
+    /// `RATE_LIMITS` (`enabled` default, `disabled` for development, as Appwrite's abuse option).
+    pub rate_limits_enabled: bool,
+    /// `TRUSTED_IP_HEADER` (default unset): a proxy header (e.g. `x-forwarded-for`) trusted for the
+    /// client IP. Unset means the address API Gateway (or the local socket) saw.
+    pub trusted_ip_header: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            project_id: "local".into(),
+            project_name: "Appwrite".into(),
+            table_name: "appwrite-account".into(),
+            platform_hosts: vec!["localhost".into()],
+            session_duration_secs: 31_536_000,
+            max_sessions: 10,
+            invalidate_sessions: true,
+            rate_limits_enabled: true,
+            trusted_ip_header: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Build from any key lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let d = Self::default();
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let bad = |k: &str, v: &str| {
+            Error::with_message(ErrorType::ServerError, format!("invalid configuration {k}={v}"))
+        };
+        let int = |k: &str, default: i64, min: i64, max: i64| -> Result<i64, Error> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| bad(k, &v)),
+            }
+        };
+        let flag = |k: &str, default: bool| -> Result<bool, Error> {
+            match get(k).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on" | "enabled") => Ok(true),
+                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "disabled") => Ok(false),
+                Some(v) => Err(bad(k, &v)),
+            }
+        };
+        let hosts = get("PLATFORM_HOSTS")
+            .map(|v| {
+                v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()
+            })
+            .unwrap_or(d.platform_hosts);
+        Ok(Self {
+            project_id: get("PROJECT_ID").unwrap_or(d.project_id),
+            project_name: get("PROJECT_NAME").unwrap_or(d.project_name),
+            table_name: get("TABLE_NAME").unwrap_or(d.table_name),
+            platform_hosts: hosts,
+            session_duration_secs: int("SESSION_DURATION", d.session_duration_secs, 60, 31_536_000)?,
+            max_sessions: int("SESSION_LIMIT", 10, 0, 100)? as usize,
+            invalidate_sessions: flag("INVALIDATE_SESSIONS", d.invalidate_sessions)?,
+            rate_limits_enabled: flag("RATE_LIMITS", d.rate_limits_enabled)?,
+            trusted_ip_header: get("TRUSTED_IP_HEADER").map(|h| h.trim().to_ascii_lowercase()),
+        })
+    }
+
+    /// Whether `host` (lower-case, no port) is a registered platform hostname. `127.0.0.1` and
+    /// `[::1]`/`::1` count as `localhost`; look-alikes do not.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = match host.as_str() {
+            "127.0.0.1" | "[::1]" | "::1" => "localhost".to_owned(),
+            _ => host,
+        };
+        self.platform_hosts.iter().any(|p| {
+            if let Some(suffix) = p.strip_prefix("*.") {
+                host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}"))
+            } else {
+                *p == host
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.project_id, "local");
+        assert_eq!(c.max_sessions, 10);
+        assert_eq!(c.session_duration_secs, 31_536_000);
+        assert!(c.invalidate_sessions && c.rate_limits_enabled);
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let c = cfg(&[("SESSION_LIMIT", "2"), ("RATE_LIMITS", "disabled"), ("PLATFORM_HOSTS", "a.com, *.b.com")]).unwrap();
+        assert_eq!(c.max_sessions, 2);
+        assert!(!c.rate_limits_enabled);
+        assert!(c.host_allowed("a.com") && c.host_allowed("x.b.com") && !c.host_allowed("b.com"));
+        assert!(cfg(&[("SESSION_LIMIT", "101")]).is_err());
+        assert!(cfg(&[("SESSION_DURATION", "abc")]).is_err());
+    }
+
+    #[test]
+    fn loopback_aliases_only_for_localhost() {
+        let c = cfg(&[]).unwrap();
+        for ok in ["localhost", "127.0.0.1", "[::1]"] {
+            assert!(c.host_allowed(ok), "{ok}");
+        }
+        for bad in ["127.0.0.2", "localhost.example.com", "127.0.0.1.example.com", "[0:0:0:0:0:0:0:1]", "128.0.0.1"] {
+            assert!(!c.host_allowed(bad), "{bad}");
+        }
+    }
+}

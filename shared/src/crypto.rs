@@ -1,0 +1,140 @@
+//! Password hashing, secret generation and hashing, constant-time comparison.
+//!
+//! * New password hashes: Argon2id at OWASP's baseline m=19456 KiB, t=2, p=1 (PHC string).
+//!   Any Argon2 PHC string (Appwrite's m=65536/t=4/p=3 or m=7168/t=5/p=1 included) verifies.
+//! * Session and token secrets come from the injected [`Entropy`] and are stored only as SHA-256 hex.
+
+use crate::clock::Entropy;
+use argon2::{
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Algorithm, Argon2, Params, Version,
+};
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use subtle::ConstantTimeEq;
+
+pub const ARGON2_M_KIB: u32 = 19_456;
+pub const ARGON2_T: u32 = 2;
+pub const ARGON2_P: u32 = 1;
+
+fn hasher() -> Argon2<'static> {
+    // The constants are valid Argon2 parameters; `Params::new` only rejects out-of-range values.
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(32)).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hash a password (CPU-bound: call through [`hash_password_async`] on request paths).
+pub fn hash_password(password: &str, entropy: &dyn Entropy) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    entropy.fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Verify a password against an Argon2 PHC string using the parameters it records.
+/// A malformed hash verifies as false.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fixed hash with the production parameters, verified when the account does not exist so an
+/// unknown email costs the same Argon2 work as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::encode_b64(b"timing-equaliser").ok();
+        salt.and_then(|s| hasher().hash_password(b"not-a-password", &s).ok().map(|h| h.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+/// Verify against `phc`, or burn the same work against a dummy hash when there is none.
+pub fn verify_password_or_dummy(password: &str, phc: Option<&str>) -> bool {
+    match phc {
+        Some(phc) => verify_password(password, phc),
+        None => {
+            let _ = verify_password(password, dummy_hash());
+            false
+        }
+    }
+}
+
+/// Hash on the blocking pool so a busy local server keeps serving other requests.
+pub async fn hash_password_async(
+    password: String,
+    entropy: std::sync::Arc<dyn Entropy>,
+) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash_password(&password, entropy.as_ref()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// [`verify_password_or_dummy`] on the blocking pool.
+pub async fn verify_password_async(password: String, phc: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || verify_password_or_dummy(&password, phc.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
+/// Constant-time equality of two strings (length is not secret).
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// `n` random bytes as `2n` lowercase hex chars.
+pub fn random_hex(entropy: &dyn Entropy, n_bytes: usize) -> String {
+    let mut buf = vec![0u8; n_bytes];
+    entropy.fill(&mut buf);
+    hex::encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeqEntropy;
+
+    #[test]
+    fn hash_uses_owasp_params_and_verifies() {
+        let h = hash_password("correct horse", &SeqEntropy::default()).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn verifies_appwrite_legacy_params() {
+        let params = Params::new(7168, 5, 1, Some(32)).unwrap();
+        let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let h = a.hash_password(b"password123", &salt).unwrap().to_string();
+        assert!(verify_password("password123", &h));
+    }
+
+    #[test]
+    fn dummy_never_matches() {
+        assert!(!verify_password_or_dummy("not-a-password", None));
+    }
+
+    #[test]
+    fn sha_and_ct_eq() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(ct_eq("abc", "abc"));
+        assert!(!ct_eq("abc", "abd"));
+        assert!(!ct_eq("abc", "abcd"));
+    }
+}

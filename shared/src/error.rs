@@ -1,0 +1,133 @@
+//! The one error type. Every failure a request can meet is an [`Error`] whose [`ErrorType`] maps,
+//! in this file only, to Appwrite's `type` string, HTTP status and default message.
+
+use serde_json::json;
+
+/// Appwrite's server version reported in every error envelope.
+pub const APPWRITE_VERSION: &str = "1.9.6";
+
+macro_rules! error_types {
+    ($( $variant:ident => ($ty:literal, $code:literal, $msg:literal), )*) => {
+        /// Appwrite error types this API can raise (`app/config/errors.php`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorType { $( $variant, )* }
+
+        impl ErrorType {
+            /// The wire `type` string.
+            pub fn as_str(self) -> &'static str { match self { $( Self::$variant => $ty, )* } }
+            /// The HTTP status (and envelope `code`).
+            pub fn status(self) -> u16 { match self { $( Self::$variant => $code, )* } }
+            /// Appwrite's default message for this type.
+            pub fn default_message(self) -> &'static str { match self { $( Self::$variant => $msg, )* } }
+        }
+    };
+}
+
+error_types! {
+    ArgumentInvalid => ("general_argument_invalid", 400, "The request contains one or more invalid arguments. Please refer to the endpoint documentation."),
+    BadRequest => ("general_bad_request", 400, "There was an error processing your request. Please check the inputs and try again."),
+    RouteNotFound => ("general_route_not_found", 404, "The requested route was not found. Please refer to the API docs and try again."),
+    UnauthorizedScope => ("general_unauthorized_scope", 401, "The current user or API key does not have the required scopes to access the requested resource."),
+    RateLimitExceeded => ("general_rate_limit_exceeded", 429, "Rate limit for the current endpoint has been exceeded. Please try again after some time."),
+    UnknownOrigin => ("general_unknown_origin", 403, "The request originated from an unknown origin. If you trust this domain, please list it as a trusted platform in the Appwrite console."),
+    ServerError => ("general_server_error", 500, "Server Error"),
+    Unknown => ("general_unknown", 500, "Server Error"),
+    ProjectNotFound => ("project_not_found", 404, "Project with the requested ID could not be found. Please check the value of the X-Appwrite-Project header to ensure the correct project ID is being used."),
+    UserUnauthorized => ("user_unauthorized", 401, "The current user is not authorized to perform the requested action."),
+    UserBlocked => ("user_blocked", 403, "The current user has been blocked. You can unblock the user by making a request to the User API's \"Update User Status\" endpoint or in the Appwrite Console's Auth section."),
+    UserInvalidCredentials => ("user_invalid_credentials", 401, "Invalid credentials. Please check the email and password."),
+    UserAlreadyExists => ("user_already_exists", 409, "A user with the same id, email, or phone already exists in this project."),
+    UserTargetAlreadyExists => ("user_target_already_exists", 409, "A target with the same ID already exists."),
+    UserPhoneAlreadyExists => ("user_phone_already_exists", 409, "A user with the same phone number already exists in the current project."),
+    UserNotFound => ("user_not_found", 404, "User with the requested ID could not be found."),
+    UserSessionNotFound => ("user_session_not_found", 404, "The current user session could not be found."),
+    UserSessionAlreadyExists => ("user_session_already_exists", 401, "Creation of a session is prohibited when a session is active."),
+    UserPasswordResetRequired => ("user_password_reset_required", 412, "The current user requires a password reset."),
+}
+
+/// A request failure, rendered as Appwrite's `{message, code, type, version}` envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorType,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorType) -> Self {
+        Self { kind, message: kind.default_message().to_owned() }
+    }
+
+    pub fn with_message(kind: ErrorType, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// `Param "<name>" is not optional.`
+    pub fn missing_param(name: &str) -> Self {
+        Self::with_message(ErrorType::ArgumentInvalid, format!("Param \"{name}\" is not optional."))
+    }
+
+    /// ``Invalid `<name>` param: <description>``
+    pub fn invalid_param(name: &str, description: &str) -> Self {
+        Self::with_message(ErrorType::ArgumentInvalid, format!("Invalid `{name}` param: {description}"))
+    }
+
+    /// An internal failure: the detail is logged, never sent to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(ErrorType::ServerError)
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The JSON envelope. Statuses Appwrite does not pass through are reported as 500.
+    pub fn envelope(&self) -> serde_json::Value {
+        let status = self.status();
+        let message = if status >= 500 { "Server Error" } else { self.message.as_str() };
+        json!({
+            "message": message,
+            "code": status,
+            "type": self.kind.as_str(),
+            "version": APPWRITE_VERSION,
+        })
+    }
+}
+
+impl From<ErrorType> for Error {
+    fn from(kind: ErrorType) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.kind.as_str(), self.status(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_all_four_fields() {
+        let e = Error::missing_param("email");
+        let v = e.envelope();
+        assert_eq!(v["message"], "Param \"email\" is not optional.");
+        assert_eq!(v["code"], 400);
+        assert_eq!(v["type"], "general_argument_invalid");
+        assert_eq!(v["version"], APPWRITE_VERSION);
+    }
+
+    #[test]
+    fn server_errors_hide_detail() {
+        let e = Error::with_message(ErrorType::ServerError, "dynamodb exploded at table x");
+        assert_eq!(e.envelope()["message"], "Server Error");
+        assert_eq!(e.envelope()["code"], 500);
+    }
+}

@@ -1,0 +1,190 @@
+//! The item types of the single table (see `infra/storage.md` for keys, TTLs and readers).
+//! Times are Unix milliseconds; `expires_at` is the TTL attribute, in Unix seconds.
+
+use crate::clock::Millis;
+use crate::device::Device;
+use serde::{Deserialize, Serialize};
+
+pub const PROFILE_SK: &str = "PROFILE";
+pub const SESSION_PREFIX: &str = "SESSION#";
+pub const EMAIL_SK: &str = "EMAIL";
+pub const PHONE_SK: &str = "PHONE";
+
+pub fn user_pk(uid: &str) -> String {
+    format!("USER#{uid}")
+}
+pub fn session_sk(sid: &str) -> String {
+    format!("{SESSION_PREFIX}{sid}")
+}
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+pub fn phone_pk(phone: &str) -> String {
+    format!("PHONE#{phone}")
+}
+
+/// A messaging target (embedded in the profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetItem {
+    pub id: String,
+    pub created: Millis,
+    pub updated: Millis,
+    pub provider_type: String,
+    pub identifier: String,
+}
+
+/// `USER#<uid>` / `PROFILE`: the account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub created: Millis,
+    pub updated: Millis,
+    pub registration: Millis,
+    pub accessed: Millis,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Argon2 PHC string; `None` for users without a password.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_update: Option<Millis>,
+    pub status: bool,
+    #[serde(default)]
+    pub email_verification: bool,
+    #[serde(default)]
+    pub phone_verification: bool,
+    #[serde(default)]
+    pub mfa: bool,
+    #[serde(default)]
+    pub reset: bool,
+    /// Preferences as a JSON object string (kept verbatim, any JSON value types).
+    #[serde(default = "empty_object")]
+    pub prefs: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub targets: Vec<TargetItem>,
+}
+
+fn empty_object() -> String {
+    "{}".into()
+}
+
+impl UserItem {
+    pub fn new(id: &str, now: Millis) -> Self {
+        Self {
+            pk: user_pk(id),
+            sk: PROFILE_SK.into(),
+            id: id.into(),
+            created: now,
+            updated: now,
+            registration: now,
+            accessed: now,
+            name: String::new(),
+            email: None,
+            phone: None,
+            password: None,
+            password_update: None,
+            status: true,
+            email_verification: false,
+            phone_verification: false,
+            mfa: false,
+            reset: false,
+            prefs: empty_object(),
+            labels: vec![],
+            targets: vec![],
+        }
+    }
+}
+
+/// `EMAIL#<lower-case email>` / `EMAIL`: uniqueness claim and login lookup. Carries a copy of the
+/// password hash so email/password login reads one item before verifying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub uid: String,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl EmailItem {
+    pub fn new(email: &str, uid: &str, password: Option<String>) -> Self {
+        Self { pk: email_pk(email), sk: EMAIL_SK.into(), uid: uid.into(), password }
+    }
+}
+
+/// `PHONE#<E.164>` / `PHONE`: uniqueness claim and phone lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub uid: String,
+}
+
+impl PhoneItem {
+    pub fn new(phone: &str, uid: &str) -> Self {
+        Self { pk: phone_pk(phone), sk: PHONE_SK.into(), uid: uid.into() }
+    }
+}
+
+/// `USER#<uid>` / `SESSION#<sid>`: one login. Only SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub uid: String,
+    pub created: Millis,
+    pub updated: Millis,
+    pub expire: Millis,
+    /// TTL attribute (seconds). DynamoDB deletes late; readers also compare `expire` with now.
+    pub expires_at: i64,
+    pub secret_hash: String,
+    pub provider: String,
+    #[serde(default)]
+    pub provider_uid: String,
+    #[serde(default)]
+    pub provider_access_token: String,
+    #[serde(default)]
+    pub provider_refresh_token: String,
+    #[serde(default)]
+    pub provider_access_token_expiry: Option<Millis>,
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub device: Device,
+    #[serde(default)]
+    pub country_code: String,
+    #[serde(default)]
+    pub country_name: String,
+    #[serde(default)]
+    pub factors: Vec<String>,
+    #[serde(default)]
+    pub mfa_updated_at: Option<Millis>,
+}
+
+impl SessionItem {
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.expire > now
+    }
+}

@@ -1,0 +1,39 @@
+//! Shared crate of the Appwrite-compatible Account API: models, errors, crypto, storage, the
+//! request pipeline and the domain logic every Lambda function calls.
+
+pub mod account;
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod credential;
+pub mod crypto;
+pub mod dates;
+pub mod device;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod item;
+pub mod lambda;
+pub mod model;
+pub mod params;
+pub mod ratelimit;
+pub mod routes;
+pub mod session;
+pub mod store;
+pub mod validate;
+
+pub use api::{Call, Handler, HandlerFuture, Reply};
+pub use app::App;
+pub use error::{Error, ErrorType, Result};
+
+/// Plain-text logs to stderr (CloudWatch in Lambda), level from `RUST_LOG`-style `LOG_LEVEL`.
+pub fn init_logging() {
+    let level = match std::env::var("LOG_LEVEL").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "warn" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_ansi(false).with_writer(std::io::stderr).try_init();
+}

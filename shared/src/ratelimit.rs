@@ -1,0 +1,92 @@
+//! Fixed-window rate limits (Appwrite "abuse" semantics, contract §1.10).
+//!
+//! Each key template of the route is filled in, hashed (keys can hold emails) and counted in a
+//! DynamoDB item `RL#<sha256(key)>#<window start>` with one atomic conditional `UpdateItem`
+//! (`ADD n 1 IF n < limit`), so parallel requests never over-admit. Counters expire by TTL at the
+//! end of their window.
+
+use crate::clock::Millis;
+use crate::crypto::sha256_hex;
+use crate::error::Result;
+use crate::routes::RateLimit;
+use crate::store::Store;
+
+/// What a request learned about its limit: headers to send and whether it may proceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset: i64,
+    pub allowed: bool,
+    /// Counter keys (hashed), for reset-on-success.
+    pub counters: Vec<String>,
+}
+
+/// Substitute `{url}`, `{ip}`, `{userId}`, `{projectId}`, `{method}`, `{param-<name>}`. An empty
+/// parameter leaves its placeholder in the key, as Appwrite does.
+pub fn fill_key(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        let name = &rest[start + 1..start + end];
+        match vars(name).filter(|v| !v.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[start..=start + end]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
+    let now_s = now.div_euclid(1000);
+    let period = i64::from(period_secs.max(1));
+    let start = now_s - now_s.rem_euclid(period);
+    (start, start + period)
+}
+
+/// Count this request against every key of `rl` (calls run in parallel).
+pub async fn check(store: &Store, rl: &RateLimit, keys: Vec<String>, now: Millis) -> Result<Verdict> {
+    let (start, end) = window(now, rl.period_secs);
+    let counters: Vec<String> = keys.iter().map(|k| format!("RL#{}#{start}", sha256_hex(k))).collect();
+    let results =
+        futures_util::future::join_all(counters.iter().map(|c| store.hit_counter(c, rl.limit, end))).await;
+    let mut remaining = rl.limit;
+    let mut allowed = true;
+    for r in results {
+        match r? {
+            Some(count) => remaining = remaining.min(rl.limit.saturating_sub(count)),
+            None => {
+                allowed = false;
+                remaining = 0;
+            }
+        }
+    }
+    Ok(Verdict { limit: rl.limit, remaining, reset: end, allowed, counters })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_placeholders() {
+        let vars = |n: &str| match n {
+            "url" => Some("localhost/v1/account".to_string()),
+            "ip" => Some("1.2.3.4".to_string()),
+            "param-email" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(fill_key("url:{url},ip:{ip}", &vars), "url:localhost/v1/account,ip:1.2.3.4");
+        assert_eq!(fill_key("email:{param-email}", &vars), "email:{param-email}");
+    }
+
+    #[test]
+    fn fixed_windows() {
+        assert_eq!(window(7_200_500, 3600), (7200, 10800));
+        assert_eq!(window(7_199_999, 3600), (3600, 7200));
+    }
+}

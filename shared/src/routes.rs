@@ -1,0 +1,207 @@
+//! The one route table. It drives the Lambda routers, the local server and the HttpApi routes of
+//! `template.yaml` (a test in `tests/` fails if the template disagrees).
+
+/// Lambda functions, grouped by cohesion and IAM needs (see README "Functions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// Profile reads and writes, sign-up; also the catch-all (CORS preflight, unknown routes).
+    Account,
+    /// Session creation, listing, extension and deletion.
+    Sessions,
+}
+
+impl Function {
+    pub const ALL: &'static [Function] = &[Function::Account, Function::Sessions];
+
+    /// Crate binary name (`functions/<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Sessions => "sessions",
+        }
+    }
+
+    /// Logical ID of the function in `template.yaml`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Account => "AccountFunction",
+            Self::Sessions => "SessionsFunction",
+        }
+    }
+}
+
+/// What is loaded to authenticate a user route (one DynamoDB round trip in every case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// `BatchGetItem` profile + current session.
+    Session,
+    /// `Query` profile + every session of the user.
+    AllSessions,
+    /// `BatchGetItem` profile + current session + the `{sessionId}` path session.
+    PathSession,
+}
+
+/// Who may call a route (contract §4.0 "Auth").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// An authenticated user (scope `account`).
+    User(Load),
+    /// Guests allowed (scope `sessions.write`).
+    Guest,
+    /// Guests only: an authenticated caller gets 401 `user_session_already_exists`.
+    GuestOnly,
+}
+
+/// Fixed-window limit; `keys` are Appwrite abuse-key templates, every one is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub period_secs: u32,
+    pub keys: &'static [&'static str],
+    /// Clear the counters when the route answers 201 (successful logins).
+    pub reset_on_success: bool,
+}
+
+const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
+
+const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
+    Some(RateLimit { limit, period_secs: 3600, keys, reset_on_success: false })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    GetAccount,
+    CreateAccount,
+    UpdateEmail,
+    UpdateName,
+    UpdatePassword,
+    UpdatePhone,
+    GetPrefs,
+    UpdatePrefs,
+    UpdateStatus,
+    ListSessions,
+    DeleteSessions,
+    CreateAnonymousSession,
+    CreateEmailPasswordSession,
+    GetSession,
+    UpdateSession,
+    DeleteSession,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    /// Canonical path first, then aliases. `{name}` segments are path parameters.
+    pub paths: &'static [&'static str],
+    pub function: Function,
+    pub access: Access,
+    pub rate_limit: Option<RateLimit>,
+}
+
+use Access::*;
+use Function::*;
+use Load::*;
+use RouteId::*;
+
+pub static ROUTES: &[Route] = &[
+    Route { id: GetAccount, method: "GET", paths: &["/v1/account"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: CreateAccount, method: "POST", paths: &["/v1/account"], function: Account, access: Guest, rate_limit: limit(10, URL_IP) },
+    Route { id: UpdateEmail, method: "PATCH", paths: &["/v1/account/email"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: UpdateName, method: "PATCH", paths: &["/v1/account/name"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: UpdatePassword, method: "PATCH", paths: &["/v1/account/password"], function: Account, access: User(AllSessions), rate_limit: limit(10, URL_IP) },
+    Route { id: UpdatePhone, method: "PATCH", paths: &["/v1/account/phone"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: GetPrefs, method: "GET", paths: &["/v1/account/prefs"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: UpdatePrefs, method: "PATCH", paths: &["/v1/account/prefs"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: UpdateStatus, method: "PATCH", paths: &["/v1/account/status"], function: Account, access: User(Session), rate_limit: None },
+    Route { id: ListSessions, method: "GET", paths: &["/v1/account/sessions"], function: Sessions, access: User(AllSessions), rate_limit: None },
+    Route { id: DeleteSessions, method: "DELETE", paths: &["/v1/account/sessions"], function: Sessions, access: User(AllSessions), rate_limit: limit(100, URL_IP) },
+    Route { id: CreateAnonymousSession, method: "POST", paths: &["/v1/account/sessions/anonymous"], function: Sessions, access: GuestOnly, rate_limit: limit(50, &["ip:{ip}"]) },
+    Route {
+        id: CreateEmailPasswordSession,
+        method: "POST",
+        paths: &["/v1/account/sessions/email", "/v1/account/sessions"],
+        function: Sessions,
+        access: GuestOnly,
+        rate_limit: Some(RateLimit { limit: 10, period_secs: 3600, keys: &["url:{url},email:{param-email}"], reset_on_success: true }),
+    },
+    Route { id: GetSession, method: "GET", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: None },
+    Route { id: UpdateSession, method: "PATCH", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: limit(10, URL_IP) },
+    Route { id: DeleteSession, method: "DELETE", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: limit(100, URL_IP) },
+];
+
+/// Path parameters captured by a match, e.g. `("sessionId", "current")`.
+pub type PathParams = Vec<(&'static str, String)>;
+
+fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
+    let mut params = vec![];
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => {
+                if let Some(name) = ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.push((name, crate::http::percent_decode(ps)));
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Find the route for `method` and `path` (a trailing `/` is ignored). Literal segments win over
+/// parameters, so `/sessions/email` is never taken for `/sessions/{sessionId}`.
+pub fn find(method: &str, path: &str) -> Option<(&'static Route, PathParams)> {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let mut best: Option<(&'static Route, PathParams)> = None;
+    for r in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+        for t in r.paths {
+            if let Some(params) = match_path(t, path) {
+                if best.as_ref().is_none_or(|(_, bp)| params.len() < bp.len()) {
+                    best = Some((r, params));
+                }
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_beats_parameter() {
+        let (r, p) = find("POST", "/v1/account/sessions/anonymous").unwrap();
+        assert_eq!(r.id, CreateAnonymousSession);
+        assert!(p.is_empty());
+        let (r, p) = find("GET", "/v1/account/sessions/current").unwrap();
+        assert_eq!(r.id, GetSession);
+        assert_eq!(p, vec![("sessionId", "current".to_string())]);
+    }
+
+    #[test]
+    fn aliases_and_unknowns() {
+        assert_eq!(find("POST", "/v1/account/sessions").unwrap().0.id, CreateEmailPasswordSession);
+        assert_eq!(find("GET", "/v1/account/").unwrap().0.id, GetAccount);
+        assert!(find("PUT", "/v1/account").is_none());
+        assert!(find("GET", "/v1/nope").is_none());
+        assert!(find("GET", "/account").is_none());
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            for p in r.paths {
+                assert!(seen.insert((r.method, *p)), "duplicate {} {}", r.method, p);
+            }
+        }
+    }
+}

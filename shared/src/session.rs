@@ -1,0 +1,197 @@
+//! Sessions: creation (email/password, anonymous), listing, extension, deletion, and the
+//! per-user session limit.
+//!
+//! Session limit: after a new session is written, if the user has more than `SESSION_LIMIT`
+//! sessions the oldest (by creation) are deleted. The index query runs in parallel with the
+//! session write, so eviction adds a round trip only when something must be evicted.
+
+use crate::api::Client;
+use crate::app::App;
+use crate::clock::Millis;
+use crate::credential::{self, Credential};
+use crate::crypto;
+use crate::error::{Error, ErrorType, Result};
+use crate::ids;
+use crate::item::{self, SessionItem, UserItem};
+use crate::store::{Conflict, WriteError};
+
+/// A new session and the credential that proves it (shown once, never stored).
+pub struct NewSession {
+    pub item: SessionItem,
+    pub credential: Credential,
+}
+
+impl NewSession {
+    pub fn encoded(&self) -> String {
+        self.credential.encode()
+    }
+}
+
+/// Build a session for `uid` (not yet stored).
+pub fn build(app: &App, uid: &str, provider: &str, provider_uid: &str, factors: &[&str], client: &Client, now: Millis) -> NewSession {
+    let sid = ids::unique(now, app.entropy.as_ref());
+    let secret = credential::new_session_secret(&sid, app.entropy.as_ref());
+    let expire = now + app.config.session_duration_secs * 1000;
+    let item = SessionItem {
+        pk: item::user_pk(uid),
+        sk: item::session_sk(&sid),
+        id: sid,
+        uid: uid.to_owned(),
+        created: now,
+        updated: now,
+        expire,
+        expires_at: expire / 1000,
+        secret_hash: crypto::sha256_hex(&secret),
+        provider: provider.to_owned(),
+        provider_uid: provider_uid.to_owned(),
+        provider_access_token: String::new(),
+        provider_refresh_token: String::new(),
+        provider_access_token_expiry: None,
+        ip: client.ip.clone(),
+        device: client.device.clone(),
+        country_code: String::new(),
+        country_name: String::new(),
+        factors: factors.iter().map(|f| (*f).to_owned()).collect(),
+        mfa_updated_at: None,
+    };
+    NewSession { item, credential: Credential { id: uid.to_owned(), secret } }
+}
+
+/// Store a session for an existing user (refused if the user is blocked), then apply the limit.
+/// Two calls in parallel (the write and the session index), a third only to evict.
+pub async fn store_for_existing_user(app: &App, session: &SessionItem) -> Result<()> {
+    let (written, index) = tokio::join!(
+        app.store.create_session_for_active_user(session),
+        app.store.session_index(&session.uid)
+    );
+    match written {
+        Ok(()) => {}
+        Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(Error::new(ErrorType::UserBlocked)),
+        Err(WriteError::Conflict(_)) => return Err(Error::internal("session id collision")),
+        Err(WriteError::Other(e)) => return Err(e),
+    }
+    match index {
+        Ok(index) => enforce_limit(app, &session.uid, &session.id, index).await,
+        // The session exists; a failed eviction must not fail the login.
+        Err(e) => {
+            tracing::warn!(error = %e, "session index failed; limit not enforced");
+            Ok(())
+        }
+    }
+}
+
+/// Sessions to evict so that at most `max` remain, newest kept; `new_sid` is always kept.
+pub fn over_limit(mut index: Vec<(String, Millis)>, new_sid: &str, new_created: Millis, max: usize) -> Vec<String> {
+    if max == 0 {
+        return vec![];
+    }
+    if !index.iter().any(|(id, _)| id == new_sid) {
+        index.push((new_sid.to_owned(), new_created));
+    }
+    if index.len() <= max {
+        return vec![];
+    }
+    index.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let excess = index.len() - max;
+    index.into_iter().filter(|(id, _)| id != new_sid).take(excess).map(|(id, _)| id).collect()
+}
+
+async fn enforce_limit(app: &App, uid: &str, new_sid: &str, index: Vec<(String, Millis)>) -> Result<()> {
+    let evict = over_limit(index, new_sid, app.clock.now_ms(), app.config.max_sessions);
+    if !evict.is_empty() {
+        app.store.delete_sessions(uid, &evict).await?;
+    }
+    Ok(())
+}
+
+/// `POST /account/sessions/email`: unknown email, no password and wrong password all cost one
+/// Argon2 verification and answer the same 401.
+pub async fn create_email_password(app: &App, email: &str, password: &str, client: &Client, now: Millis) -> Result<NewSession> {
+    let claim = app.store.get_email(email).await?;
+    let (uid, hash) = match claim {
+        Some(c) => (Some(c.uid), c.password),
+        None => (None, None),
+    };
+    let ok = crypto::verify_password_async(password.to_owned(), hash).await;
+    let uid = match (ok, uid) {
+        (true, Some(uid)) => uid,
+        _ => return Err(Error::new(ErrorType::UserInvalidCredentials)),
+    };
+    let new = build(app, &uid, "email", email, &["password"], client, now);
+    store_for_existing_user(app, &new.item).await?;
+    Ok(new)
+}
+
+/// `POST /account/sessions/anonymous`: a new password-less user and its session, one transaction.
+pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result<NewSession> {
+    let uid = ids::unique(now, app.entropy.as_ref());
+    let user = UserItem::new(&uid, now);
+    let new = build(app, &uid, "anonymous", "", &["anonymous"], client, now);
+    match app.store.create_user(&user, None, None, Some(&new.item)).await {
+        Ok(()) => Ok(new),
+        Err(WriteError::Conflict(_)) => Err(Error::internal("anonymous user id collision")),
+        Err(WriteError::Other(e)) => Err(e),
+    }
+}
+
+/// `PATCH /account/sessions/{id}`: push the expiry to now + session duration.
+pub async fn extend(app: &App, session: &SessionItem, now: Millis) -> Result<SessionItem> {
+    let expire = now + app.config.session_duration_secs * 1000;
+    app.store
+        .extend_session(&session.uid, &session.id, expire, now)
+        .await?
+        .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))
+}
+
+/// `DELETE /account/sessions/{id}`.
+pub async fn delete(app: &App, session: &SessionItem) -> Result<()> {
+    if app.store.delete_session(&session.uid, &session.id).await? {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorType::UserSessionNotFound))
+    }
+}
+
+/// Delete every session in `sessions` (used by logout-all and password changes).
+pub async fn delete_all(app: &App, uid: &str, sessions: &[SessionItem]) -> Result<()> {
+    let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    app.store.delete_sessions(uid, &ids).await
+}
+
+/// Validate a `{sessionId}` path parameter (`current` or an ID).
+pub fn validate_session_id(id: &str) -> Result<()> {
+    if id == "current" || ids::is_valid_custom(id) {
+        Ok(())
+    } else {
+        Err(Error::invalid_param("sessionId", ids::UID_DESCRIPTION))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(n: usize) -> Vec<(String, Millis)> {
+        (0..n).map(|i| (format!("s{i}"), i as Millis)).collect()
+    }
+
+    #[test]
+    fn evicts_oldest_beyond_limit() {
+        assert!(over_limit(idx(9), "new", 100, 10).is_empty());
+        assert_eq!(over_limit(idx(10), "new", 100, 10), vec!["s0"]);
+        assert_eq!(over_limit(idx(12), "new", 100, 10), vec!["s0", "s1", "s2"]);
+        // The index may already contain the new session.
+        let mut with_new = idx(10);
+        with_new.push(("new".into(), 100));
+        assert_eq!(over_limit(with_new, "new", 100, 10), vec!["s0"]);
+        assert!(over_limit(idx(50), "new", 100, 0).is_empty());
+    }
+
+    #[test]
+    fn new_session_is_never_evicted_even_if_clock_skewed() {
+        assert_eq!(over_limit(idx(2), "new", -5, 1), vec!["s0", "s1"]);
+    }
+}

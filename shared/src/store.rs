@@ -1,0 +1,622 @@
+//! DynamoDB access: the only module that talks to the table. Every function is one round trip
+//! unless its doc says otherwise. Item types and key layout: `item.rs`, `infra/storage.md`.
+
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::item::{self, EmailItem, PhoneItem, SessionItem, UserItem};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Counts DynamoDB operations (not retries): feeds the round-trip tests and the debug header.
+#[derive(Debug)]
+struct CallCounter(Arc<AtomicU64>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Why a write that claims unique keys was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The user ID is taken.
+    User,
+    /// The email claim is taken.
+    Email,
+    /// The phone claim is taken.
+    Phone,
+    /// The profile is gone or (for session creation) the user is blocked.
+    ProfileCondition,
+}
+
+#[derive(Debug)]
+pub enum WriteError {
+    Conflict(Conflict),
+    Other(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    calls: Arc<AtomicU64>,
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e)
+}
+
+fn sdk_err<E: std::error::Error + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error {
+    Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn to_item<T: Serialize>(v: &T) -> Result<Item> {
+    serde_dynamo::to_item(v).map_err(internal)
+}
+
+fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
+    serde_dynamo::from_item(i).map_err(internal)
+}
+
+/// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
+struct Diff {
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
+    let (o, n) = (to_item(old)?, to_item(new)?);
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = vec![];
+    let mut removes = vec![];
+    let mut keys: Vec<&String> = n.keys().chain(o.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for (i, k) in keys.into_iter().enumerate() {
+        if k == "PK" || k == "SK" {
+            continue;
+        }
+        match (o.get(k), n.get(k)) {
+            (a, Some(b)) if a != Some(b) => {
+                names.insert(format!("#a{i}"), k.clone());
+                values.insert(format!(":v{i}"), b.clone());
+                sets.push(format!("#a{i} = :v{i}"));
+            }
+            (Some(_), None) => {
+                names.insert(format!("#a{i}"), k.clone());
+                removes.push(format!("#a{i}"));
+            }
+            _ => {}
+        }
+    }
+    if sets.is_empty() && removes.is_empty() {
+        return Ok(None);
+    }
+    let mut expression = String::new();
+    if !sets.is_empty() {
+        expression.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    Ok(Some(Diff { expression, names, values }))
+}
+
+/// A unique-key claim written with a user change: put the new key, release the old one.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    pub put_email: Option<EmailItem>,
+    pub delete_email: Option<String>,
+    pub put_phone: Option<PhoneItem>,
+    pub delete_phone: Option<String>,
+    /// Refresh the password copy on the user's current email item.
+    pub email_password: Option<(String, Option<String>)>,
+}
+
+impl Store {
+    /// Client from the standard AWS configuration chain (`AWS_ENDPOINT_URL` honoured).
+    pub async fn from_env(table: &str) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let calls = Arc::new(AtomicU64::new(0));
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(CallCounter(calls.clone()))
+            .build();
+        Self { client: Client::from_conf(conf), table: table.to_owned(), calls }
+    }
+
+    /// DynamoDB operations issued by this store so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Open the TLS connection during Init so the first request does not pay for it.
+    pub async fn warm_up(&self) {
+        let _ = self.client.describe_table().table_name(&self.table).send().await;
+    }
+
+    /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
+    /// For local development and tests; production tables come from `template.yaml`.
+    pub async fn ensure_table(&self) -> Result<()> {
+        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+            return Ok(());
+        }
+        let attr = |n: &str| {
+            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build()
+        };
+        let ks = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK").map_err(internal)?)
+            .attribute_definitions(attr("SK").map_err(internal)?)
+            .key_schema(ks("PK", KeyType::Hash).map_err(internal)?)
+            .key_schema(ks("SK", KeyType::Range).map_err(internal)?)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Another process may have created it meanwhile.
+            if !e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) {
+                return Err(sdk_err(e));
+            }
+        }
+        let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build();
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl.map_err(internal)?)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `BatchGetItem` (strongly consistent): the profile and the named sessions of one user.
+    pub async fn get_user_and_sessions(&self, uid: &str, sids: &[&str]) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
+        for sid in sids {
+            let k = key(item::user_pk(uid), &item::session_sk(sid));
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(internal)?;
+        let (mut user, mut sessions) = (None, vec![]);
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                if it.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == item::PROFILE_SK) {
+                    user = Some(from_item(it)?);
+                } else {
+                    sessions.push(from_item(it)?);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => break,
+            }
+        }
+        Ok((user, sessions))
+    }
+
+    /// One `Query` (strongly consistent): the profile and every session of a user.
+    pub async fn get_user_with_all_sessions(&self, uid: &str) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let (mut user, mut sessions) = (None, vec![]);
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(item::user_pk(uid)))
+                .expression_attribute_values(":lo", s(item::PROFILE_SK))
+                .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                let sk = it.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if sk == item::PROFILE_SK {
+                    user = Some(from_item(it)?);
+                } else if sk.starts_with(item::SESSION_PREFIX) {
+                    sessions.push(from_item(it)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        sessions.sort_by(|a: &SessionItem, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok((user, sessions))
+    }
+
+    /// `(sid, created)` of every session of a user: a keys-and-dates `Query` for eviction.
+    pub async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
+        let mut out_rows = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                .expression_attribute_values(":pk", s(item::user_pk(uid)))
+                .expression_attribute_values(":p", s(item::SESSION_PREFIX))
+                .projection_expression("id, created")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                let id = it.get("id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let created = it.get("created").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+                out_rows.push((id, created));
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out_rows)
+    }
+
+    /// One `GetItem` of an email claim.
+    pub async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    fn put_new(&self, it: Item) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_key(&self, pk: String, sk: &str, uid: &str) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(PK) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
+    async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
+        let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let failed = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => tc
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => None,
+                });
+                match failed.and_then(|i| reasons.get(i)) {
+                    Some(c) => Err(WriteError::Conflict(*c)),
+                    None => Err(WriteError::Other(sdk_err(e))),
+                }
+            }
+        }
+    }
+
+    /// One `TransactWriteItems`: a new profile with its email/phone claims and optional first session.
+    pub async fn create_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        session: Option<&SessionItem>,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![(self.put_new(to_item(user)?)?, Conflict::User)];
+        if let Some(e) = email {
+            items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+        }
+        if let Some(p) = phone {
+            items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
+        }
+        if let Some(sess) = session {
+            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
+        }
+        self.transact(items).await
+    }
+
+    /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.
+    pub async fn create_session_for_active_user(&self, session: &SessionItem) -> Result<(), WriteError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&session.uid), item::PROFILE_SK)))
+            .condition_expression("attribute_exists(PK) AND #st = :t")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            (TransactWriteItem::builder().condition_check(check).build(), Conflict::ProfileCondition),
+            (self.put_new(to_item(session)?)?, Conflict::User),
+        ])
+        .await
+    }
+
+    /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
+    /// stored item after the update (`None` if the profile no longer exists).
+    pub async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
+        let Some(d) = diff(old, new)? else { return Ok(Some(new.clone())) };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// One `TransactWriteItems`: a profile change together with unique-key claims and releases.
+    pub async fn update_user_with_claims(&self, old: &UserItem, new: &UserItem, claims: &Claims) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some(d) = diff(old, new)? {
+            let up = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+                .update_expression(d.expression)
+                .condition_expression("attribute_exists(PK)")
+                .set_expression_attribute_names(Some(d.names))
+                .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+                .build()
+                .map_err(internal)?;
+            items.push((TransactWriteItem::builder().update(up).build(), Conflict::ProfileCondition));
+        }
+        if let Some(e) = &claims.put_email {
+            items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+        }
+        if let Some(e) = &claims.delete_email {
+            items.push((self.delete_key(item::email_pk(e), item::EMAIL_SK, &old.id)?, Conflict::ProfileCondition));
+        }
+        if let Some(p) = &claims.put_phone {
+            items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
+        }
+        if let Some(p) = &claims.delete_phone {
+            items.push((self.delete_key(item::phone_pk(p), item::PHONE_SK, &old.id)?, Conflict::ProfileCondition));
+        }
+        if let Some((email, password)) = &claims.email_password {
+            let mut up = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                .condition_expression("uid = :uid")
+                .expression_attribute_values(":uid", s(&old.id));
+            up = match password {
+                Some(p) => up.update_expression("SET password = :p").expression_attribute_values(":p", s(p)),
+                None => up.update_expression("REMOVE password"),
+            };
+            items.push((TransactWriteItem::builder().update(up.build().map_err(internal)?).build(), Conflict::ProfileCondition));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await
+    }
+
+    /// One `UpdateItem`: set a session's expiry; `None` if it does not exist.
+    pub async fn extend_session(&self, uid: &str, sid: &str, expire: Millis, now: Millis) -> Result<Option<SessionItem>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+            .update_expression("SET expire = :e, expires_at = :ttl, updated = :now")
+            .condition_expression("attribute_exists(PK) AND expire > :now")
+            .expression_attribute_values(":e", AttributeValue::N(expire.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N((expire / 1000).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// One `DeleteItem`: returns whether the session existed.
+    pub async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// `BatchWriteItem` deletes, 25 keys per call, batches in parallel.
+    pub async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
+        let batches = sids.chunks(25).map(|chunk| {
+            let requests: Result<Vec<WriteRequest>> = chunk
+                .iter()
+                .map(|sid| {
+                    let del = DeleteRequest::builder()
+                        .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+                        .build()
+                        .map_err(internal)?;
+                    Ok(WriteRequest::builder().delete_request(del).build())
+                })
+                .collect();
+            async move {
+                let mut pending = requests?;
+                while !pending.is_empty() {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await
+                        .map_err(sdk_err)?;
+                    pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                }
+                Ok::<(), Error>(())
+            }
+        });
+        for r in futures_util::future::join_all(batches).await {
+            r?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_sets_changed_and_removes_missing() {
+        let old = UserItem::new("u1", 1000);
+        let mut new = old.clone();
+        new.name = "Bob".into();
+        new.updated = 2000;
+        let d = diff(&old, &new).unwrap().unwrap();
+        assert!(d.expression.starts_with("SET "), "{}", d.expression);
+        let names: Vec<&String> = d.names.values().collect();
+        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
+        assert_eq!(d.values.len(), 2);
+        assert!(diff(&old, &old).unwrap().is_none());
+    }
+
+    #[test]
+    fn user_item_round_trips_through_dynamo_types() {
+        let mut u = UserItem::new("u1", 1000);
+        u.email = Some("a@b.co".into());
+        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
+        let it = to_item(&u).unwrap();
+        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
+        let back: UserItem = from_item(it).unwrap();
+        assert_eq!(back, u);
+    }
+}
+
+impl Store {
+    /// One conditional `UpdateItem`: count a hit if the counter is below `limit`. Returns the new
+    /// count, or `None` when the limit was already reached (the hit is not counted).
+    pub async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(counter.to_owned(), "RL")))
+            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(
+                out.attributes
+                    .and_then(|a| a.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+                    .unwrap_or(limit),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// `BatchWriteItem` deleting rate-limit counters (reset on success).
+    pub async fn delete_counters(&self, counters: &[String]) -> Result<()> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let mut reqs = vec![];
+        for c in counters {
+            let del = DeleteRequest::builder().set_key(Some(key(c.clone(), "RL"))).build().map_err(internal)?;
+            reqs.push(WriteRequest::builder().delete_request(del).build());
+        }
+        self.client.batch_write_item().request_items(&self.table, reqs).send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+}

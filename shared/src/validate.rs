@@ -1,0 +1,160 @@
+//! Parameter validators with Appwrite's descriptions (they appear verbatim in 400 messages).
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+
+pub const EMAIL_DESCRIPTION: &str = "Value must be a valid email address";
+pub const PASSWORD_DESCRIPTION: &str = "Password must be between 8 and 256 characters long.";
+pub const PHONE_DESCRIPTION: &str =
+    "Phone number must start with a '+' can have a maximum of fifteen digits.";
+pub const PREFS_MAX_BYTES: usize = 65_535;
+pub const PREFS_DESCRIPTION: &str = "Value must be a valid object and no longer than 65535 bytes when encoded as JSON";
+
+pub fn text_description(max: usize) -> String {
+    format!("Value must be a valid string and at least 1 chars and no longer than {max} chars")
+}
+
+/// Email shape: a local part and a dotted domain of LDH labels, at most 254 bytes; lower-cased.
+pub fn email(name: &str, value: &str) -> Result<String> {
+    let ok = (|| {
+        if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return false;
+        }
+        let (local, domain) = match value.rsplit_once('@') {
+            Some(p) => p,
+            None => return false,
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        local_ok && domain_ok
+    })();
+    if ok {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid_param(name, EMAIL_DESCRIPTION))
+    }
+}
+
+/// Login/email-change password rule: 8–256 bytes (PHP `strlen`).
+pub fn password(name: &str, value: &str) -> Result<()> {
+    if (8..=256).contains(&value.len()) {
+        Ok(())
+    } else {
+        Err(Error::invalid_param(name, PASSWORD_DESCRIPTION))
+    }
+}
+
+/// Appwrite `Text(max)`: 1..=max characters.
+pub fn text(name: &str, value: &str, max: usize) -> Result<()> {
+    let n = value.chars().count();
+    if (1..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::invalid_param(name, &text_description(max)))
+    }
+}
+
+/// E.164: `+`, 2–15 digits, first digit non-zero, and a known country calling code.
+pub fn phone(name: &str, value: &str) -> Result<String> {
+    let digits = value.strip_prefix('+').unwrap_or("");
+    let shape = (2..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    let known_code = shape && phonenumber::parse(None, value).is_ok();
+    if known_code {
+        Ok(value.to_owned())
+    } else {
+        Err(Error::invalid_param(name, PHONE_DESCRIPTION))
+    }
+}
+
+/// Length of `v` as PHP's `json_encode` writes it: non-ASCII as `\uXXXX` (surrogate pairs for
+/// astral characters) and `/` escaped.
+pub fn php_json_len(v: &Value) -> usize {
+    let s = v.to_string();
+    s.chars()
+        .map(|c| match c {
+            '/' => 2,
+            c if c.is_ascii() => 1,
+            c if (c as u32) > 0xFFFF => 12,
+            _ => 6,
+        })
+        .sum()
+}
+
+/// `prefs`: a JSON object whose encoding is at most 65 535 bytes.
+pub fn prefs(name: &str, value: &Value) -> Result<Map<String, Value>> {
+    match value {
+        Value::Object(m) if php_json_len(value) <= PREFS_MAX_BYTES => Ok(m.clone()),
+        _ => Err(Error::invalid_param(name, PREFS_DESCRIPTION)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("email", "John.Doe+x@Example.COM").unwrap(), "john.doe+x@example.com");
+        assert_eq!(email("email", "useroauth@localhost.test").unwrap(), "useroauth@localhost.test");
+        for bad in ["", "plain", "a@b", "a@@b.com", "a b@c.com", "@c.com", "a@.com", "a@c..com", "a@-c.com"] {
+            let e = email("email", bad).unwrap_err();
+            assert_eq!(e.message, "Invalid `email` param: Value must be a valid email address", "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_count_bytes() {
+        assert!(password("password", "12345678").is_ok());
+        assert!(password("password", "1234567").is_err());
+        assert!(password("password", &"a".repeat(257)).is_err());
+        assert!(password("password", "ééé").is_err()); // 3 chars, 6 bytes
+        assert!(password("password", "éééé").is_ok());
+    }
+
+    #[test]
+    fn names() {
+        assert!(text("name", "x", 128).is_ok());
+        assert!(text("name", "", 128).is_err());
+        assert!(text("name", &"n".repeat(130), 128).is_err());
+        assert!(text("name", &"é".repeat(128), 128).is_ok());
+    }
+
+    #[test]
+    fn phones() {
+        assert!(phone("phone", "+14155552671").is_ok());
+        assert!(phone("phone", "+123456789").is_ok());
+        assert!(phone("phone", "+4915112345678").is_ok());
+        for bad in ["14155552671", "+0123456", "+1", "+1234567890123456", "+1-415", "", "+999123456"] {
+            assert!(phone("phone", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefs_object_only_and_size() {
+        assert!(prefs("prefs", &json!({"a": 1})).is_ok());
+        assert!(prefs("prefs", &json!({})).is_ok());
+        for bad in [json!("{}"), json!("[]"), json!([]), json!(1), json!(null)] {
+            assert!(prefs("prefs", &bad).is_err(), "{bad}");
+        }
+        assert!(prefs("prefs", &json!({"k": "-".repeat(100_000)})).is_err());
+        // 12 000 cakes: 48 KB of UTF-8 but 144 KB as PHP-escaped JSON.
+        assert!(prefs("prefs", &json!({"k": "🍰".repeat(12_000)})).is_err());
+        assert!(prefs("prefs", &json!({"k": "-".repeat(60_000)})).is_ok());
+    }
+}
