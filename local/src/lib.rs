@@ -1,1 +1,92 @@
+//! The local server: every function's handler mounted in one process on one port, the way API
+//! Gateway routes them in AWS. Used by `scripts/dev` and by the integration tests.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use shared::api::{self, Handler};
+use shared::http::{ApiRequest, ApiResponse};
+use shared::routes::Function;
+use shared::App;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Bodies above this are refused before parsing (API Gateway's own limit is 10 MB).
+const MAX_BODY: usize = 1 << 20;
+
+/// The handler of every function, as API Gateway would route to each Lambda.
+pub fn handler_for(f: Function) -> Option<Handler> {
+    Some(match f {
+        Function::Account => fn_account::handler,
+        Function::Sessions => fn_sessions::handler,
+    })
+}
+
+async fn to_api(req: hyper::Request<Incoming>, peer: SocketAddr) -> Option<ApiRequest> {
+    let (parts, body) = req.into_parts();
+    let body = http_body_util::Limited::new(body, MAX_BODY).collect().await.ok()?.to_bytes();
+    Some(ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body,
+        source_ip: peer.ip().to_string(),
+        secure: false,
+    })
+}
+
+fn to_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(resp.body)));
+    *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in resp.headers {
+        if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+            out.headers_mut().append(k, v);
+        }
+    }
+    out
+}
+
+fn too_large() -> hyper::Response<Full<Bytes>> {
+    let body = shared::Error::with_message(shared::ErrorType::ArgumentInvalid, "Request body too large.").envelope();
+    let mut out = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *out.status_mut() = http::StatusCode::BAD_REQUEST;
+    out.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=UTF-8"));
+    out
+}
+
+/// Serve until the listener fails. Each connection gets its own task.
+pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let app = app.clone();
+                async move {
+                    let resp = match to_api(req, peer).await {
+                        Some(req) => to_hyper(api::handle(&app, req, &handler_for).await),
+                        None => too_large(),
+                    };
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+}
+
+/// Bind `addr` and serve in the background; returns the bound address (port 0 picks a free one).
+pub async fn spawn(app: Arc<App>, addr: &str) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(serve(app, listener));
+    Ok(local)
+}

@@ -1,1 +1,19 @@
-fn main() {}
+//! `devserver`: the whole API on `http://127.0.0.1:${PORT:-8787}/v1`.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::init_logging();
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8787".into());
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let app = shared::App::from_env().await?;
+    app.store.ensure_table().await?;
+    let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
+    let addr = listener.local_addr()?;
+    println!("Appwrite-compatible Account API on http://{addr}/v1");
+    println!("project ID: {}  (send it as X-Appwrite-Project)", app.config.project_id);
+    println!("table: {}  rate limits: {}", app.config.table_name, if app.config.rate_limits_enabled { "on" } else { "off" });
+    devserver::serve(Arc::new(app), listener).await?;
+    Ok(())
+}

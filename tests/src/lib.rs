@@ -1,1 +1,201 @@
+//! Test harness: an in-process local server (the same `devserver` code `scripts/dev` runs) on a
+//! free port, talking to the emulator at `AWS_ENDPOINT_URL` through the real AWS SDK, and a
+//! small HTTP client that speaks to it the way the Appwrite SDKs do.
 
+use base64::Engine;
+use reqwest::{Method, Response};
+use serde_json::Value;
+use shared::clock::{FixedClock, OsEntropy, SystemClock};
+use shared::config::Config;
+use shared::store::Store;
+use shared::App;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub const PROJECT: &str = "itest";
+pub const CHROME_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";
+
+/// A running server and the app behind it (for its call counter and clock).
+pub struct Server {
+    pub base: String,
+    pub app: Arc<App>,
+    pub clock: Option<Arc<FixedClock>>,
+    http: reqwest::Client,
+}
+
+pub struct Options {
+    pub config: Config,
+    /// Use a settable clock starting at the real time.
+    pub fixed_clock: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let config = Config {
+            project_id: PROJECT.into(),
+            project_name: "Integration".into(),
+            table_name: std::env::var("TABLE_NAME").unwrap_or_else(|_| "itest-account".into()),
+            rate_limits_enabled: false,
+            ..Config::default()
+        };
+        Self { config, fixed_clock: false }
+    }
+}
+
+fn require_emulator() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the tests through scripts/test, which starts the emulator"
+    );
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with_config(f: impl FnOnce(&mut Config)) -> Self {
+        let mut o = Options::default();
+        f(&mut o.config);
+        Self::with(o).await
+    }
+
+    pub async fn with(o: Options) -> Self {
+        require_emulator();
+        let store = Store::from_env(&o.config.table_name).await;
+        store.ensure_table().await.expect("create table");
+        let (clock, fixed): (Arc<dyn shared::clock::Clock>, _) = if o.fixed_clock {
+            let now = shared::clock::Clock::now_ms(&SystemClock);
+            let c = Arc::new(FixedClock::new(now));
+            (c.clone(), Some(c))
+        } else {
+            (Arc::new(SystemClock), None)
+        };
+        let app = Arc::new(App::new(o.config, store, clock, Arc::new(OsEntropy)));
+        let addr = devserver::spawn(app.clone(), "127.0.0.1:0").await.expect("bind");
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { base: format!("http://{addr}/v1"), app, clock: fixed, http }
+    }
+
+    /// DynamoDB operations issued so far by this server.
+    pub fn ddb_calls(&self) -> u64 {
+        self.app.store.calls()
+    }
+
+    /// A request with the project header and the Chrome UA Appwrite's e2e suite uses.
+    pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base, path))
+            .header("X-Appwrite-Project", PROJECT)
+            .header("User-Agent", CHROME_UA)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, session: Option<&str>, body: Option<Value>) -> Reply {
+        let mut r = self.req(method, path);
+        if let Some(s) = session {
+            r = r.header("Cookie", format!("a_session_{PROJECT}={}", url_encode(s)));
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        Reply::read(r.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, session: Option<&str>) -> Reply {
+        self.call(Method::GET, path, session, None).await
+    }
+
+    /// Sign up a fresh user; returns (userId, email, password).
+    pub async fn sign_up(&self) -> (String, String, String) {
+        let email = unique_email();
+        let password = "password1234".to_string();
+        let r = self
+            .call(Method::POST, "/account", None, Some(serde_json::json!({"userId": "unique()", "email": email, "password": password, "name": "Test User"})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        (r.json["$id"].as_str().unwrap_or_default().to_string(), email, password)
+    }
+
+    /// Log in; returns the session credential (the cookie value) and the session JSON.
+    pub async fn login(&self, email: &str, password: &str) -> (String, Value) {
+        let r = self
+            .call(Method::POST, "/account/sessions/email", None, Some(serde_json::json!({"email": email, "password": password})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        (r.session_cookie().expect("session cookie"), r.json)
+    }
+
+    /// Sign up and log in.
+    pub async fn user(&self) -> (String, String, String, String) {
+        let (id, email, password) = self.sign_up().await;
+        let (cookie, _) = self.login(&email, &password).await;
+        (id, email, password, cookie)
+    }
+}
+
+pub fn url_encode(s: &str) -> String {
+    s.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+}
+
+pub fn url_decode(s: &str) -> String {
+    s.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An email no other test (or earlier run against the same table) uses.
+pub fn unique_email() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("user{t}x{n}@example.com")
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn read(r: Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Self { status, headers, body, json }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
+    }
+
+    /// The decoded value of `a_session_<project>` from `Set-Cookie`.
+    pub fn session_cookie(&self) -> Option<String> {
+        let prefix = format!("a_session_{PROJECT}=");
+        self.set_cookies()
+            .iter()
+            .find_map(|c| c.strip_prefix(&prefix).map(|rest| url_decode(rest.split(';').next().unwrap_or(""))))
+    }
+
+    /// Assert an Appwrite error envelope of `status` and `type`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, kind: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.json["type"], kind, "body: {}", self.body);
+        assert_eq!(self.json["code"], status);
+        assert!(self.json["message"].is_string() && self.json["version"].is_string(), "{}", self.body);
+    }
+}
+
+/// Decode a credential to `(userId, secret)`.
+pub fn decode_credential(c: &str) -> (String, String) {
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).expect("base64");
+    let v: Value = serde_json::from_slice(&raw).expect("json");
+    (v["id"].as_str().unwrap_or_default().into(), v["secret"].as_str().unwrap_or_default().into())
+}

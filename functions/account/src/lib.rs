@@ -1,1 +1,91 @@
+//! `account` function: sign-up and the profile endpoints. Handlers parse params, call the shared
+//! domain (`shared::account`) and render the model.
 
+use shared::api::{Call, CookieAction, HandlerFuture, Reply};
+use shared::routes::RouteId;
+use shared::{account, ids, model, validate, Error, ErrorType, Result};
+
+/// Entry point for the pipeline (local server and Lambda).
+pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
+    Box::pin(handle(call))
+}
+
+async fn handle(call: Call<'_>) -> Result<Reply> {
+    match call.route.id {
+        RouteId::GetAccount => Ok(Reply::ok(model::account(&call.auth()?.user))),
+        RouteId::GetPrefs => Ok(Reply::ok(model::prefs(&call.auth()?.user))),
+        RouteId::CreateAccount => create(&call).await,
+        RouteId::UpdateName => update_name(&call).await,
+        RouteId::UpdatePrefs => update_prefs(&call).await,
+        RouteId::UpdateStatus => update_status(&call).await,
+        RouteId::UpdatePassword => update_password(&call).await,
+        RouteId::UpdateEmail => update_email(&call).await,
+        RouteId::UpdatePhone => update_phone(&call).await,
+        _ => Err(Error::new(ErrorType::RouteNotFound)),
+    }
+}
+
+async fn create(call: &Call<'_>) -> Result<Reply> {
+    let p = &call.params;
+    let user_id = p.required_str("userId", ids::CUSTOM_ID_DESCRIPTION)?;
+    if user_id != "unique()" && !ids::is_valid_custom(user_id) {
+        return Err(Error::invalid_param("userId", ids::CUSTOM_ID_DESCRIPTION));
+    }
+    let email = validate::email("email", p.required_str("email", validate::EMAIL_DESCRIPTION)?)?;
+    let password = p.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    validate::password("password", password)?;
+    let name = p.optional_str("name", &validate::text_description(128))?.unwrap_or_default();
+    if !name.is_empty() {
+        validate::text("name", name, 128)?;
+    }
+    let input = account::SignUp { user_id, email: &email, password, name };
+    let user = account::sign_up(call.app, input, call.now).await?;
+    Ok(Reply::created(model::account(&user)))
+}
+
+async fn update_name(call: &Call<'_>) -> Result<Reply> {
+    let name = call.params.required_str("name", &validate::text_description(128))?;
+    validate::text("name", name, 128)?;
+    let user = account::update_name(call.app, &call.auth()?.user, name, call.now).await?;
+    Ok(Reply::ok(model::account(&user)))
+}
+
+async fn update_prefs(call: &Call<'_>) -> Result<Reply> {
+    let prefs = validate::prefs("prefs", call.params.required("prefs")?)?;
+    let user = account::update_prefs(call.app, &call.auth()?.user, &prefs, call.now).await?;
+    Ok(Reply::ok(model::account(&user)))
+}
+
+async fn update_status(call: &Call<'_>) -> Result<Reply> {
+    let user = account::block(call.app, &call.auth()?.user, call.now).await?;
+    Ok(Reply::ok(model::account(&user)).cookie(CookieAction::Clear))
+}
+
+async fn update_password(call: &Call<'_>) -> Result<Reply> {
+    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    validate::password("password", password)?;
+    let old = call.params.optional_str("oldPassword", &validate::text_description(256))?;
+    if old.is_some_and(|o| o.len() > 256) {
+        return Err(Error::invalid_param("oldPassword", &validate::text_description(256)));
+    }
+    let auth = call.auth()?;
+    let user =
+        account::update_password(call.app, &auth.user, Some(&auth.session), &auth.sessions, password, old, call.now).await?;
+    Ok(Reply::ok(model::account(&user)))
+}
+
+async fn update_email(call: &Call<'_>) -> Result<Reply> {
+    let email = validate::email("email", call.params.required_str("email", validate::EMAIL_DESCRIPTION)?)?;
+    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    validate::password("password", password)?;
+    let user = account::update_email(call.app, &call.auth()?.user, &email, password, call.now).await?;
+    Ok(Reply::ok(model::account(&user)))
+}
+
+async fn update_phone(call: &Call<'_>) -> Result<Reply> {
+    let phone = validate::phone("phone", call.params.required_str("phone", validate::PHONE_DESCRIPTION)?)?;
+    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    validate::password("password", password)?;
+    let user = account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now).await?;
+    Ok(Reply::ok(model::account(&user)))
+}

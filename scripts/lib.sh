@@ -1,0 +1,64 @@
+# Shared by scripts/dev and scripts/test. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+STATE="${STATE_DIR:-$ROOT/.local}"
+mkdir -p "$STATE"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Python tools in a project virtualenv, reinstalled when the pins change.
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want="$(sha256sum "$ROOT/scripts/requirements.txt" | cut -d' ' -f1)"
+  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "creating virtualenv $VENV (moto, cfn-lint)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+    echo "$want" > "$stamp"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Dummy credentials and region: the AWS SDK needs them even against the emulator, and must never
+# fall back to instance metadata.
+aws_env_for_emulator() {
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_DEFAULT_REGION="$AWS_REGION"
+  export AWS_EC2_METADATA_DISABLED=true
+}
+
+# Start moto on a free loopback port unless AWS_ENDPOINT_URL is already set. Sets MOTO_PID.
+MOTO_PID=""
+start_emulator() {
+  if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+    log "using AWS endpoint $AWS_ENDPOINT_URL (no emulator started)"
+    return
+  fi
+  aws_env_for_emulator
+  local port
+  port="$(free_port)"
+  log "starting moto on 127.0.0.1:$port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$STATE/moto.log" 2>&1 &
+  MOTO_PID=$!
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  for _ in $(seq 150); do
+    if curl -sf -o /dev/null "$AWS_ENDPOINT_URL/moto-api/data.json"; then return; fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  cat "$STATE/moto.log" >&2
+  echo "moto did not start" >&2
+  exit 1
+}
+
+stop_emulator() {
+  if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+}
