@@ -29,7 +29,11 @@ pub fn handler_for(f: Function) -> Option<Handler> {
 
 async fn to_api(req: hyper::Request<Incoming>, peer: SocketAddr) -> Option<ApiRequest> {
     let (parts, body) = req.into_parts();
-    let body = http_body_util::Limited::new(body, MAX_BODY).collect().await.ok()?.to_bytes();
+    let body = http_body_util::Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
     Some(ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
@@ -43,9 +47,13 @@ async fn to_api(req: hyper::Request<Incoming>, peer: SocketAddr) -> Option<ApiRe
 
 fn to_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
     let mut out = hyper::Response::new(Full::new(Bytes::from(resp.body)));
-    *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *out.status_mut() =
+        http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in resp.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::try_from(k),
+            http::HeaderValue::try_from(v),
+        ) {
             out.headers_mut().append(k, v);
         }
     }
@@ -53,10 +61,17 @@ fn to_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
 }
 
 fn too_large() -> hyper::Response<Full<Bytes>> {
-    let body = shared::Error::with_message(shared::ErrorType::ArgumentInvalid, "Request body too large.").envelope();
+    let body = shared::Error::with_message(
+        shared::ErrorType::ArgumentInvalid,
+        "Request body too large.",
+    )
+    .envelope();
     let mut out = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
     *out.status_mut() = http::StatusCode::BAD_REQUEST;
-    out.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=UTF-8"));
+    out.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     out
 }
 
@@ -76,7 +91,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                     Ok::<_, Infallible>(resp)
                 }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
                 tracing::debug!(error = %e, "connection closed");
             }
         });

@@ -12,8 +12,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
     let addr = listener.local_addr()?;
     println!("Appwrite-compatible Account API on http://{addr}/v1");
-    println!("project ID: {}  (send it as X-Appwrite-Project)", app.config.project_id);
-    println!("table: {}  rate limits: {}", app.config.table_name, if app.config.rate_limits_enabled { "on" } else { "off" });
+    println!(
+        "project ID: {}  (send it as X-Appwrite-Project)",
+        app.config.project_id
+    );
+    println!(
+        "table: {}  rate limits: {}",
+        app.config.table_name,
+        if app.config.rate_limits_enabled {
+            "on"
+        } else {
+            "off"
+        }
+    );
     devserver::serve(Arc::new(app), listener).await?;
     Ok(())
 }

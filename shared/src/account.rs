@@ -30,22 +30,34 @@ fn target(app: &App, provider_type: &str, identifier: &str, now: Millis) -> Targ
 
 /// Point the user's target of `provider_type` at `identifier` (created if missing).
 fn set_target(app: &App, user: &mut UserItem, provider_type: &str, identifier: &str, now: Millis) {
-    match user.targets.iter_mut().find(|t| t.provider_type == provider_type) {
+    match user
+        .targets
+        .iter_mut()
+        .find(|t| t.provider_type == provider_type)
+    {
         Some(t) => {
             t.identifier = identifier.to_owned();
             t.updated = now;
         }
-        None => user.targets.push(target(app, provider_type, identifier, now)),
+        None => user
+            .targets
+            .push(target(app, provider_type, identifier, now)),
     }
 }
 
 async fn hash(app: &App, password: &str) -> Result<String> {
-    crypto::hash_password_async(password.to_owned(), app.entropy.clone()).await.map_err(Error::internal)
+    crypto::hash_password_async(password.to_owned(), app.entropy.clone())
+        .await
+        .map_err(Error::internal)
 }
 
 /// `POST /account`: one transaction writing the profile and the email claim.
 pub async fn sign_up(app: &App, input: SignUp<'_>, now: Millis) -> Result<UserItem> {
-    let uid = if input.user_id == "unique()" { ids::unique(now, app.entropy.as_ref()) } else { input.user_id.to_owned() };
+    let uid = if input.user_id == "unique()" {
+        ids::unique(now, app.entropy.as_ref())
+    } else {
+        input.user_id.to_owned()
+    };
     let phc = hash(app, input.password).await?;
     let mut user = UserItem::new(&uid, now);
     user.name = input.name.to_owned();
@@ -62,7 +74,10 @@ pub async fn sign_up(app: &App, input: SignUp<'_>, now: Millis) -> Result<UserIt
 }
 
 async fn save(app: &App, old: &UserItem, new: UserItem) -> Result<UserItem> {
-    app.store.update_user(old, &new).await?.ok_or_else(|| Error::new(ErrorType::UserNotFound))
+    app.store
+        .update_user(old, &new)
+        .await?
+        .ok_or_else(|| Error::new(ErrorType::UserNotFound))
 }
 
 pub async fn update_name(app: &App, user: &UserItem, name: &str, now: Millis) -> Result<UserItem> {
@@ -72,7 +87,12 @@ pub async fn update_name(app: &App, user: &UserItem, name: &str, now: Millis) ->
     save(app, user, new).await
 }
 
-pub async fn update_prefs(app: &App, user: &UserItem, prefs: &Map<String, Value>, now: Millis) -> Result<UserItem> {
+pub async fn update_prefs(
+    app: &App,
+    user: &UserItem,
+    prefs: &Map<String, Value>,
+    now: Millis,
+) -> Result<UserItem> {
     let mut new = user.clone();
     new.prefs = Value::Object(prefs.clone()).to_string();
     new.updated = now;
@@ -104,14 +124,22 @@ async fn confirm_or_set_password(app: &App, user: &UserItem, password: &str) -> 
 
 fn write_conflict(e: WriteError) -> Error {
     match e {
-        WriteError::Conflict(Conflict::Email | Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
+        WriteError::Conflict(Conflict::Email | Conflict::Phone) => {
+            Error::new(ErrorType::UserTargetAlreadyExists)
+        }
         WriteError::Conflict(_) => Error::new(ErrorType::UserNotFound),
         WriteError::Other(e) => e,
     }
 }
 
 /// `PATCH /account/email`: one transaction claiming the new email and releasing the old one.
-pub async fn update_email(app: &App, user: &UserItem, email: &str, password: &str, now: Millis) -> Result<UserItem> {
+pub async fn update_email(
+    app: &App,
+    user: &UserItem,
+    email: &str,
+    password: &str,
+    now: Millis,
+) -> Result<UserItem> {
     let phc = confirm_or_set_password(app, user, password).await?;
     let mut new = user.clone();
     let first_password = user.password.is_none();
@@ -132,12 +160,21 @@ pub async fn update_email(app: &App, user: &UserItem, email: &str, password: &st
         claims.put_email = Some(EmailItem::new(email, &user.id, Some(phc)));
         claims.delete_email = user.email.clone();
     }
-    app.store.update_user_with_claims(user, &new, &claims).await.map_err(write_conflict)?;
+    app.store
+        .update_user_with_claims(user, &new, &claims)
+        .await
+        .map_err(write_conflict)?;
     Ok(new)
 }
 
 /// `PATCH /account/phone`: one transaction claiming the new number and releasing the old one.
-pub async fn update_phone(app: &App, user: &UserItem, phone: &str, password: &str, now: Millis) -> Result<UserItem> {
+pub async fn update_phone(
+    app: &App,
+    user: &UserItem,
+    phone: &str,
+    password: &str,
+    now: Millis,
+) -> Result<UserItem> {
     let phc = confirm_or_set_password(app, user, password).await?;
     let first_password = user.password.is_none();
     let mut new = user.clone();
@@ -157,10 +194,13 @@ pub async fn update_phone(app: &App, user: &UserItem, phone: &str, password: &st
     if let (true, Some(email)) = (first_password, &user.email) {
         claims.email_password = Some((email.clone(), Some(phc)));
     }
-    app.store.update_user_with_claims(user, &new, &claims).await.map_err(|e| match e {
-        WriteError::Conflict(Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
-        e => write_conflict(e),
-    })?;
+    app.store
+        .update_user_with_claims(user, &new, &claims)
+        .await
+        .map_err(|e| match e {
+            WriteError::Conflict(Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
+            e => write_conflict(e),
+        })?;
     Ok(new)
 }
 
@@ -186,11 +226,21 @@ pub async fn update_password(
     new.password = Some(phc.clone());
     new.password_update = Some(now);
     new.updated = now;
-    let claims = Claims { email_password: user.email.clone().map(|e| (e, Some(phc))), ..Claims::default() };
-    app.store.update_user_with_claims(user, &new, &claims).await.map_err(write_conflict)?;
+    let claims = Claims {
+        email_password: user.email.clone().map(|e| (e, Some(phc))),
+        ..Claims::default()
+    };
+    app.store
+        .update_user_with_claims(user, &new, &claims)
+        .await
+        .map_err(write_conflict)?;
     if app.config.invalidate_sessions {
         if let Some(current) = current {
-            let others: Vec<SessionItem> = sessions.iter().filter(|s| s.id != current.id).cloned().collect();
+            let others: Vec<SessionItem> = sessions
+                .iter()
+                .filter(|s| s.id != current.id)
+                .cloned()
+                .collect();
             crate::session::delete_all(app, &user.id, &others).await?;
         }
     }

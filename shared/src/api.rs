@@ -42,7 +42,11 @@ pub struct Auth {
 impl Auth {
     /// Resolve a `{sessionId}` (`current` allowed) among the loaded live sessions.
     pub fn find_session(&self, id: &str) -> Option<&SessionItem> {
-        let id = if id == "current" { self.session.id.as_str() } else { id };
+        let id = if id == "current" {
+            self.session.id.as_str()
+        } else {
+            id
+        };
         self.sessions.iter().find(|s| s.id == id)
     }
 }
@@ -61,12 +65,18 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub fn path_param(&self, name: &str) -> &str {
-        self.path.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.path
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     /// The authenticated user; the pipeline guarantees it on `Access::User` routes.
     pub fn auth(&self) -> Result<&Auth> {
-        self.auth.as_ref().ok_or_else(|| Error::new(ErrorType::UserUnauthorized))
+        self.auth
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorType::UserUnauthorized))
     }
 }
 
@@ -87,13 +97,25 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: 200, body: Some(body), cookie: CookieAction::Keep }
+        Self {
+            status: 200,
+            body: Some(body),
+            cookie: CookieAction::Keep,
+        }
     }
     pub fn created(body: Value) -> Self {
-        Self { status: 201, body: Some(body), cookie: CookieAction::Keep }
+        Self {
+            status: 201,
+            body: Some(body),
+            cookie: CookieAction::Keep,
+        }
     }
     pub fn no_content() -> Self {
-        Self { status: 204, body: None, cookie: CookieAction::Keep }
+        Self {
+            status: 204,
+            body: None,
+            cookie: CookieAction::Keep,
+        }
     }
     pub fn cookie(mut self, action: CookieAction) -> Self {
         self.cookie = action;
@@ -112,7 +134,10 @@ pub fn credential(req: &ApiRequest, project: &str) -> Option<Credential> {
     req.cookie(&name)
         .or_else(|| req.cookie(&format!("{name}_legacy")))
         .and_then(|v| Credential::decode(&v))
-        .or_else(|| req.header("x-appwrite-session").and_then(Credential::decode))
+        .or_else(|| {
+            req.header("x-appwrite-session")
+                .and_then(Credential::decode)
+        })
         .or_else(|| {
             let fallback: Value = serde_json::from_str(req.header("x-fallback-cookies")?).ok()?;
             Credential::decode(fallback.get(&name)?.as_str()?)
@@ -127,7 +152,9 @@ pub async fn authenticate(
     path_session: Option<&str>,
     now: Millis,
 ) -> Result<Option<Auth>> {
-    let Some(sid) = cred.session_id() else { return Ok(None) };
+    let Some(sid) = cred.session_id() else {
+        return Ok(None);
+    };
     if !crate::ids::is_valid_custom(&cred.id) {
         return Ok(None);
     }
@@ -143,8 +170,15 @@ pub async fn authenticate(
     let Some(user) = user else { return Ok(None) };
     let hash = crypto::sha256_hex(&cred.secret);
     let sessions: Vec<SessionItem> = sessions.into_iter().filter(|s| s.is_live(now)).collect();
-    let current = sessions.iter().find(|s| s.id == sid && crypto::ct_eq(&s.secret_hash, &hash)).cloned();
-    Ok(current.map(|session| Auth { user, session, sessions }))
+    let current = sessions
+        .iter()
+        .find(|s| s.id == sid && crypto::ct_eq(&s.secret_hash, &hash))
+        .cloned();
+    Ok(current.map(|session| Auth {
+        user,
+        session,
+        sessions,
+    }))
 }
 
 fn client_ip(app: &App, req: &ApiRequest) -> String {
@@ -152,14 +186,20 @@ fn client_ip(app: &App, req: &ApiRequest) -> String {
         .trusted_ip_header
         .as_deref()
         .and_then(|h| req.header(h))
-        .and_then(|v| v.split(',').map(str::trim).find(|ip| ip.parse::<std::net::IpAddr>().is_ok()))
+        .and_then(|v| {
+            v.split(',')
+                .map(str::trim)
+                .find(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| req.source_ip.clone())
 }
 
 /// Whether the `Origin` may call us (contract §1.12). Requests without one (server SDKs) pass.
 fn origin_allowed(app: &App, origin: &str) -> bool {
-    let Ok(url) = url::Url::parse(origin) else { return false };
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
     match url.scheme() {
         "http" | "https" | "chrome-extension" | "moz-extension" | "tauri" => {
             url.host_str().is_some_and(|h| app.config.host_allowed(h))
@@ -171,9 +211,15 @@ fn origin_allowed(app: &App, origin: &str) -> bool {
 
 fn cors_headers(app: &App, req: &ApiRequest, headers: &mut Vec<(String, String)>) {
     let h = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    headers.push(h("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"));
+    headers.push(h(
+        "Access-Control-Allow-Methods",
+        "GET, POST, PUT, PATCH, DELETE",
+    ));
     headers.push(h("Access-Control-Allow-Headers", ALLOW_HEADERS));
-    headers.push(h("Access-Control-Expose-Headers", "X-Appwrite-Session, X-Fallback-Cookies"));
+    headers.push(h(
+        "Access-Control-Expose-Headers",
+        "X-Appwrite-Session, X-Fallback-Cookies",
+    ));
     headers.push(h("Access-Control-Allow-Credentials", "true"));
     headers.push(h("Access-Control-Max-Age", "86400"));
     if let Some(origin) = req.header("origin").filter(|o| origin_allowed(app, o)) {
@@ -197,20 +243,30 @@ fn fallback_applies(req: &ApiRequest) -> bool {
         .or_else(|| req.header("referer"))
         .and_then(|o| url::Url::parse(o).ok())
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    match (page.as_deref().and_then(registrable), registrable(&req.hostname())) {
+    match (
+        page.as_deref().and_then(registrable),
+        registrable(&req.hostname()),
+    ) {
         (Some(a), Some(b)) => a != b,
         _ => true,
     }
 }
 
-fn cookie_headers(app: &App, req: &ApiRequest, action: &CookieAction, headers: &mut Vec<(String, String)>) {
+fn cookie_headers(
+    app: &App,
+    req: &ApiRequest,
+    action: &CookieAction,
+    headers: &mut Vec<(String, String)>,
+) {
     let project = &app.config.project_id;
     let host = req.hostname();
-    let domain = if host == "localhost" || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
-        String::new()
-    } else {
-        format!("; domain=.{host}")
-    };
+    let domain =
+        if host == "localhost" || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok()
+        {
+            String::new()
+        } else {
+            format!("; domain=.{host}")
+        };
     let secure = if req.secure { "; secure" } else { "" };
     let (value, expires, max_age, fallback) = match action {
         CookieAction::Keep => return,
@@ -220,11 +276,22 @@ fn cookie_headers(app: &App, req: &ApiRequest, action: &CookieAction, headers: &
             String::new(),
             serde_json::json!({ format!("a_session_{project}"): credential }).to_string(),
         ),
-        CookieAction::Clear => ("deleted".to_owned(), crate::dates::cookie(1000), "; Max-Age=0".to_owned(), "[]".to_owned()),
+        CookieAction::Clear => (
+            "deleted".to_owned(),
+            crate::dates::cookie(1000),
+            "; Max-Age=0".to_owned(),
+            "[]".to_owned(),
+        ),
     };
     let base = format!("={value}; expires={expires}{max_age}; path=/{domain}{secure}; httponly");
-    headers.push(("Set-Cookie".into(), format!("a_session_{project}_legacy{base}")));
-    headers.push(("Set-Cookie".into(), format!("a_session_{project}{base}; samesite=None")));
+    headers.push((
+        "Set-Cookie".into(),
+        format!("a_session_{project}_legacy{base}"),
+    ));
+    headers.push((
+        "Set-Cookie".into(),
+        format!("a_session_{project}{base}; samesite=None"),
+    ));
     if fallback_applies(req) {
         headers.push(("X-Fallback-Cookies".into(), fallback));
     }
@@ -246,26 +313,44 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
                 None => (HTML, String::new()),
             };
             headers.push(("Content-Type".into(), ctype.into()));
-            ApiResponse { status: reply.status, headers, body }
+            ApiResponse {
+                status: reply.status,
+                headers,
+                body,
+            }
         }
         Err(e) => {
             headers.push(("Content-Type".into(), JSON.into()));
-            headers.push(("Cache-Control".into(), "no-cache, no-store, must-revalidate".into()));
+            headers.push((
+                "Cache-Control".into(),
+                "no-cache, no-store, must-revalidate".into(),
+            ));
             headers.push(("Expires".into(), "0".into()));
             headers.push(("Pragma".into(), "no-cache".into()));
             let status = if e.status() >= 500 { 500 } else { e.status() };
-            ApiResponse { status, headers, body: e.envelope().to_string() }
+            ApiResponse {
+                status,
+                headers,
+                body: e.envelope().to_string(),
+            }
         }
     }
 }
 
 fn scope_error() -> Error {
-    Error::with_message(ErrorType::UnauthorizedScope, "User (role: guests) missing scopes ([\"account\"])")
+    Error::with_message(
+        ErrorType::UnauthorizedScope,
+        "User (role: guests) missing scopes ([\"account\"])",
+    )
 }
 
 /// Serve one request. `handler_for` gives the handler of a function, or `None` when this process
 /// does not host it (a Lambda receiving another function's route answers 404).
-pub async fn handle(app: &App, req: ApiRequest, handler_for: &(dyn Fn(Function) -> Option<Handler> + Sync)) -> ApiResponse {
+pub async fn handle(
+    app: &App,
+    req: ApiRequest,
+    handler_for: &(dyn Fn(Function) -> Option<Handler> + Sync),
+) -> ApiResponse {
     let started = std::time::Instant::now();
     let (resp, route_path) = serve(app, &req, handler_for).await;
     tracing::info!(
@@ -287,10 +372,16 @@ async fn serve(
         return (render(app, req, Ok(Reply::no_content()), None), "OPTIONS");
     }
     let Some((route, path)) = routes::find(req.method.as_str(), &req.path) else {
-        return (render(app, req, Err(Error::new(ErrorType::RouteNotFound)), None), "unknown");
+        return (
+            render(app, req, Err(Error::new(ErrorType::RouteNotFound)), None),
+            "unknown",
+        );
     };
     let Some(handler) = handler_for(route.function) else {
-        return (render(app, req, Err(Error::new(ErrorType::RouteNotFound)), None), route.paths[0]);
+        return (
+            render(app, req, Err(Error::new(ErrorType::RouteNotFound)), None),
+            route.paths[0],
+        );
     };
     let mut verdict = None;
     let result = pipeline(app, req, route, path, handler, &mut verdict).await;
@@ -323,7 +414,12 @@ async fn pipeline(
     let project = req
         .header("x-appwrite-project")
         .map(str::to_owned)
-        .or_else(|| req.query_pairs().into_iter().find(|(k, _)| k == "project").map(|(_, v)| v));
+        .or_else(|| {
+            req.query_pairs()
+                .into_iter()
+                .find(|(k, _)| k == "project")
+                .map(|(_, v)| v)
+        });
     if project.as_deref() != Some(app.config.project_id.as_str()) {
         return Err(Error::new(ErrorType::ProjectNotFound));
     }
@@ -331,10 +427,17 @@ async fn pipeline(
     let now = app.clock.now_ms();
     let ip = client_ip(app, req);
     let user_agent = req.header("user-agent").unwrap_or_default().to_owned();
-    let client = Client { ip: ip.clone(), device: device::parse(&user_agent), user_agent };
+    let client = Client {
+        ip: ip.clone(),
+        device: device::parse(&user_agent),
+        user_agent,
+    };
     let params = Params::from_request(req);
     let cred = credential(req, &app.config.project_id);
-    let path_session = path.iter().find(|(k, _)| *k == "sessionId").map(|(_, v)| v.as_str());
+    let path_session = path
+        .iter()
+        .find(|(k, _)| *k == "sessionId")
+        .map(|(_, v)| v.as_str());
 
     let load = match route.access {
         Access::User(load) => Some(load),
@@ -351,7 +454,9 @@ async fn pipeline(
         let params = params.as_ref().ok().cloned();
         let ip = ip.clone();
         async move {
-            let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else { return Ok(None) };
+            let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
+                return Ok(None);
+            };
             let vars = |name: &str| -> Option<String> {
                 match name {
                     "url" => Some(format!("{}{}", req.hostname(), route.paths[0])),
@@ -361,20 +466,34 @@ async fn pipeline(
                     "method" => Some(route.method.to_owned()),
                     "userAgent" => req.header("user-agent").map(str::to_owned),
                     n => n.strip_prefix("param-").and_then(|p| {
-                        params.as_ref()?.get(p).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        params
+                            .as_ref()?
+                            .get(p)
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                     }),
                 }
             };
-            let keys = rl.keys.iter().map(|k| ratelimit::fill_key(k, &vars)).collect();
+            let keys = rl
+                .keys
+                .iter()
+                .map(|k| ratelimit::fill_key(k, &vars))
+                .collect();
             ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
         }
     };
     // The counter runs in parallel with the authentication read unless its key names the
     // (verified) user, which only authentication can supply.
-    let needs_user = route.rate_limit.is_some_and(|rl| rl.keys.iter().any(|k| k.contains("{userId}")));
+    let needs_user = route
+        .rate_limit
+        .is_some_and(|rl| rl.keys.iter().any(|k| k.contains("{userId}")));
     let (auth, rl) = if needs_user {
         let auth = auth_fut.await;
-        let uid = auth.as_ref().ok().and_then(|a| a.as_ref()).map(|a| a.user.id.clone()).unwrap_or_default();
+        let uid = auth
+            .as_ref()
+            .ok()
+            .and_then(|a| a.as_ref())
+            .map(|a| a.user.id.clone())
+            .unwrap_or_default();
         (auth, rl_fut(uid).await)
     } else {
         tokio::join!(auth_fut, rl_fut(String::new()))
@@ -384,8 +503,12 @@ async fn pipeline(
 
     match (route.access, &auth) {
         (Access::User(_), None) => return Err(scope_error()),
-        (Access::User(_), Some(a)) if !a.user.status => return Err(Error::new(ErrorType::UserBlocked)),
-        (Access::User(_), Some(a)) if a.user.reset => return Err(Error::new(ErrorType::UserPasswordResetRequired)),
+        (Access::User(_), Some(a)) if !a.user.status => {
+            return Err(Error::new(ErrorType::UserBlocked))
+        }
+        (Access::User(_), Some(a)) if a.user.reset => {
+            return Err(Error::new(ErrorType::UserPasswordResetRequired))
+        }
         _ => {}
     }
     if verdict.as_ref().is_some_and(|v| !v.allowed) {
@@ -395,5 +518,15 @@ async fn pipeline(
         return Err(Error::new(ErrorType::UserSessionAlreadyExists));
     }
     let params = params?;
-    handler(Call { app, req, route, path, params, auth, client, now }).await
+    handler(Call {
+        app,
+        req,
+        route,
+        path,
+        params,
+        auth,
+        client,
+        now,
+    })
+    .await
 }

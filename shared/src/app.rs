@@ -15,14 +15,29 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
-        Self { config: Arc::new(config), store, clock, entropy }
+    pub fn new(
+        config: Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            store,
+            clock,
+            entropy,
+        }
     }
 
     /// Production wiring: configuration and AWS clients from the environment.
     pub async fn from_env() -> Result<Self> {
         let config = Config::from_env()?;
         let store = Store::from_env(&config.table_name).await;
-        Ok(Self::new(config, store, Arc::new(SystemClock), Arc::new(OsEntropy)))
+        Ok(Self::new(
+            config,
+            store,
+            Arc::new(SystemClock),
+            Arc::new(OsEntropy),
+        ))
     }
 }

@@ -53,25 +53,40 @@ impl Config {
         let d = Self::default();
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let bad = |k: &str, v: &str| {
-            Error::with_message(ErrorType::ServerError, format!("invalid configuration {k}={v}"))
+            Error::with_message(
+                ErrorType::ServerError,
+                format!("invalid configuration {k}={v}"),
+            )
         };
         let int = |k: &str, default: i64, min: i64, max: i64| -> Result<i64, Error> {
             match get(k) {
                 None => Ok(default),
-                Some(v) => v.trim().parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| bad(k, &v)),
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| bad(k, &v)),
             }
         };
         let flag = |k: &str, default: bool| -> Result<bool, Error> {
             match get(k).map(|v| v.trim().to_ascii_lowercase()) {
                 None => Ok(default),
-                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on" | "enabled") => Ok(true),
-                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "disabled") => Ok(false),
+                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on" | "enabled") => {
+                    Ok(true)
+                }
+                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "disabled") => {
+                    Ok(false)
+                }
                 Some(v) => Err(bad(k, &v)),
             }
         };
         let hosts = get("PLATFORM_HOSTS")
             .map(|v| {
-                v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
             })
             .unwrap_or(d.platform_hosts);
         Ok(Self {
@@ -79,7 +94,12 @@ impl Config {
             project_name: get("PROJECT_NAME").unwrap_or(d.project_name),
             table_name: get("TABLE_NAME").unwrap_or(d.table_name),
             platform_hosts: hosts,
-            session_duration_secs: int("SESSION_DURATION", d.session_duration_secs, 60, 31_536_000)?,
+            session_duration_secs: int(
+                "SESSION_DURATION",
+                d.session_duration_secs,
+                60,
+                31_536_000,
+            )?,
             max_sessions: int("SESSION_LIMIT", 10, 0, 100)? as usize,
             invalidate_sessions: flag("INVALIDATE_SESSIONS", d.invalidate_sessions)?,
             rate_limits_enabled: flag("RATE_LIMITS", d.rate_limits_enabled)?,
@@ -111,7 +131,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -126,7 +149,12 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        let c = cfg(&[("SESSION_LIMIT", "2"), ("RATE_LIMITS", "disabled"), ("PLATFORM_HOSTS", "a.com, *.b.com")]).unwrap();
+        let c = cfg(&[
+            ("SESSION_LIMIT", "2"),
+            ("RATE_LIMITS", "disabled"),
+            ("PLATFORM_HOSTS", "a.com, *.b.com"),
+        ])
+        .unwrap();
         assert_eq!(c.max_sessions, 2);
         assert!(!c.rate_limits_enabled);
         assert!(c.host_allowed("a.com") && c.host_allowed("x.b.com") && !c.host_allowed("b.com"));
@@ -140,7 +168,13 @@ mod tests {
         for ok in ["localhost", "127.0.0.1", "[::1]"] {
             assert!(c.host_allowed(ok), "{ok}");
         }
-        for bad in ["127.0.0.2", "localhost.example.com", "127.0.0.1.example.com", "[0:0:0:0:0:0:0:1]", "128.0.0.1"] {
+        for bad in [
+            "127.0.0.2",
+            "localhost.example.com",
+            "127.0.0.1.example.com",
+            "[0:0:0:0:0:0:0:1]",
+            "128.0.0.1",
+        ] {
             assert!(!c.host_allowed(bad), "{bad}");
         }
     }

@@ -65,10 +65,16 @@ mod tests {
     fn round_trip() {
         let secret = new_session_secret("0123456789abcdef0123", &SeqEntropy::default());
         assert_eq!(secret.len(), 256);
-        let c = Credential { id: "user1".into(), secret: secret.clone() };
+        let c = Credential {
+            id: "user1".into(),
+            secret: secret.clone(),
+        };
         let enc = c.encode();
         let json = String::from_utf8(STANDARD.decode(&enc).unwrap()).unwrap();
-        assert!(json.starts_with("{\"id\":\"user1\",\"secret\":\""), "{json}");
+        assert!(
+            json.starts_with("{\"id\":\"user1\",\"secret\":\""),
+            "{json}"
+        );
         let d = Credential::decode(&enc).unwrap();
         assert_eq!(d, c);
         assert_eq!(d.session_id(), Some("0123456789abcdef0123"));

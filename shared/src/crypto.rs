@@ -38,7 +38,9 @@ pub fn hash_password(password: &str, entropy: &dyn Entropy) -> Result<String, St
 /// A malformed hash verifies as false.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -49,8 +51,13 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::encode_b64(b"timing-equaliser").ok();
-        salt.and_then(|s| hasher().hash_password(b"not-a-password", &s).ok().map(|h| h.to_string()))
-            .unwrap_or_default()
+        salt.and_then(|s| {
+            hasher()
+                .hash_password(b"not-a-password", &s)
+                .ok()
+                .map(|h| h.to_string())
+        })
+        .unwrap_or_default()
     })
 }
 

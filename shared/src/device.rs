@@ -76,7 +76,11 @@ pub fn parse(user_agent: &str) -> Device {
     };
     let (os_code, os_name, os_version) = os_fields(r.os, &r.os_version);
     let (client_code, client_name, engine) = client_fields(r.name, r.os);
-    let client_version = if client_code.is_empty() { String::new() } else { short_version(&r.version) };
+    let client_version = if client_code.is_empty() {
+        String::new()
+    } else {
+        short_version(r.version)
+    };
     let client_type = match r.category {
         "pc" | "smartphone" | "mobilephone" if !client_code.is_empty() => "browser",
         "crawler" => "bot",
@@ -108,7 +112,11 @@ pub fn parse(user_agent: &str) -> Device {
         client_code: client_code.into(),
         client_name: client_name.into(),
         client_engine: engine.into(),
-        client_engine_version: if engine.is_empty() { String::new() } else { client_version_full(&r.version) },
+        client_engine_version: if engine.is_empty() {
+            String::new()
+        } else {
+            client_version_full(r.version)
+        },
         client_version,
         device_name: device_name.into(),
         device_brand: device_brand.into(),
@@ -128,11 +136,20 @@ mod tests {
     fn chrome_on_windows_like_appwrite_e2e() {
         let d = parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36");
         assert_eq!(
-            (d.os_code.as_str(), d.os_name.as_str(), d.os_version.as_str()),
+            (
+                d.os_code.as_str(),
+                d.os_name.as_str(),
+                d.os_version.as_str()
+            ),
             ("WIN", "Windows", "10")
         );
         assert_eq!(
-            (d.client_type.as_str(), d.client_code.as_str(), d.client_name.as_str(), d.client_version.as_str()),
+            (
+                d.client_type.as_str(),
+                d.client_code.as_str(),
+                d.client_name.as_str(),
+                d.client_version.as_str()
+            ),
             ("browser", "CH", "Chrome", "70.0")
         );
         assert_eq!(d.client_engine, "Blink");
@@ -142,7 +159,10 @@ mod tests {
     #[test]
     fn chrome_mobile_on_android() {
         let d = parse("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.5735.196 Mobile Safari/537.36");
-        assert_eq!((d.client_code.as_str(), d.client_name.as_str()), ("CM", "Chrome Mobile"));
+        assert_eq!(
+            (d.client_code.as_str(), d.client_name.as_str()),
+            ("CM", "Chrome Mobile")
+        );
         assert_eq!(d.os_code, "AND");
         assert_eq!(d.device_name, "smartphone");
     }

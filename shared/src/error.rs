@@ -56,21 +56,33 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorType) -> Self {
-        Self { kind, message: kind.default_message().to_owned() }
+        Self {
+            kind,
+            message: kind.default_message().to_owned(),
+        }
     }
 
     pub fn with_message(kind: ErrorType, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// `Param "<name>" is not optional.`
     pub fn missing_param(name: &str) -> Self {
-        Self::with_message(ErrorType::ArgumentInvalid, format!("Param \"{name}\" is not optional."))
+        Self::with_message(
+            ErrorType::ArgumentInvalid,
+            format!("Param \"{name}\" is not optional."),
+        )
     }
 
     /// ``Invalid `<name>` param: <description>``
     pub fn invalid_param(name: &str, description: &str) -> Self {
-        Self::with_message(ErrorType::ArgumentInvalid, format!("Invalid `{name}` param: {description}"))
+        Self::with_message(
+            ErrorType::ArgumentInvalid,
+            format!("Invalid `{name}` param: {description}"),
+        )
     }
 
     /// An internal failure: the detail is logged, never sent to the client.
@@ -86,7 +98,11 @@ impl Error {
     /// The JSON envelope. Statuses Appwrite does not pass through are reported as 500.
     pub fn envelope(&self) -> serde_json::Value {
         let status = self.status();
-        let message = if status >= 500 { "Server Error" } else { self.message.as_str() };
+        let message = if status >= 500 {
+            "Server Error"
+        } else {
+            self.message.as_str()
+        };
         json!({
             "message": message,
             "code": status,
@@ -104,7 +120,13 @@ impl From<ErrorType> for Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.kind.as_str(), self.status(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.as_str(),
+            self.status(),
+            self.message
+        )
     }
 }
 

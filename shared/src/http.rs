@@ -21,24 +21,33 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     /// Decoded query pairs.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(self.query.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     /// Value of cookie `name` (percent-decoded), from every `Cookie` header.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|h| {
-            h.split(';').find_map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                (k.trim() == name).then(|| {
-                    percent_decode(v.trim())
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| {
+                h.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    (k.trim() == name).then(|| percent_decode(v.trim()))
                 })
             })
-        }).filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty())
     }
 
     /// Host without port, lower-case.
@@ -78,7 +87,10 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -20,7 +20,9 @@ pub fn is_valid_custom(id: &str) -> bool {
         Some(b'.' | b'_' | b'-') => false,
         Some(_) => {
             bytes.len() <= 36
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         }
     }
 }
@@ -40,7 +42,9 @@ mod tests {
     fn unique_shape() {
         let id = unique(1_700_000_000_123, &SeqEntropy::default());
         assert_eq!(id.len(), 20);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert!(id.starts_with("6553f100"));
     }
 

@@ -123,7 +123,12 @@ pub struct EmailItem {
 
 impl EmailItem {
     pub fn new(email: &str, uid: &str, password: Option<String>) -> Self {
-        Self { pk: email_pk(email), sk: EMAIL_SK.into(), uid: uid.into(), password }
+        Self {
+            pk: email_pk(email),
+            sk: EMAIL_SK.into(),
+            uid: uid.into(),
+            password,
+        }
     }
 }
 
@@ -140,7 +145,11 @@ pub struct PhoneItem {
 
 impl PhoneItem {
     pub fn new(phone: &str, uid: &str) -> Self {
-        Self { pk: phone_pk(phone), sk: PHONE_SK.into(), uid: uid.into() }
+        Self {
+            pk: phone_pk(phone),
+            sk: PHONE_SK.into(),
+            uid: uid.into(),
+        }
     }
 }
 

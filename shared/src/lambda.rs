@@ -41,14 +41,22 @@ fn from_api(resp: ApiResponse) -> Response<Body> {
         // lambda_http turns repeated `Set-Cookie` headers into the v2 `cookies` array.
         builder = builder.header(k.as_str(), v.as_str());
     }
-    let body = if resp.body.is_empty() { Body::Empty } else { Body::Text(resp.body) };
-    builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty))
+    let body = if resp.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(resp.body)
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
 /// Run one function: build the app during Init (config, AWS client, TLS warm-up), then serve.
 pub async fn run(function: Function, handler: Handler) -> Result<(), lambda_http::Error> {
     crate::init_logging();
-    let app = App::from_env().await.map_err(|e| format!("configuration: {e}"))?;
+    let app = App::from_env()
+        .await
+        .map_err(|e| format!("configuration: {e}"))?;
     app.store.warm_up().await;
     let app = &app;
     let resolve = move |f: Function| (f == function).then_some(handler);

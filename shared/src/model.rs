@@ -7,9 +7,23 @@ use serde_json::{json, Map, Value};
 
 /// Free-mail domains for `emailIsFree` (a short list of the big providers).
 const FREE_DOMAINS: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "aol.com",
-    "icloud.com", "me.com", "mail.com", "gmx.com", "gmx.de", "proton.me", "protonmail.com", "yandex.com",
-    "zoho.com", "web.de",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mail.com",
+    "gmx.com",
+    "gmx.de",
+    "proton.me",
+    "protonmail.com",
+    "yandex.com",
+    "zoho.com",
+    "web.de",
 ];
 
 pub fn prefs(user: &UserItem) -> Value {
@@ -37,11 +51,23 @@ pub fn target(t: &TargetItem, user_id: &str) -> Value {
 pub fn account(user: &UserItem) -> Value {
     let email = user.email.clone().unwrap_or_default();
     let (canonical, is_free, is_disposable, is_corporate, is_canonical) = if email.is_empty() {
-        (Value::Null, Value::Null, Value::Null, Value::Null, Value::Null)
+        (
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        )
     } else {
         let domain = email.rsplit('@').next().unwrap_or_default();
         let free = FREE_DOMAINS.contains(&domain);
-        (json!(email), json!(free), json!(false), json!(!free), json!(true))
+        (
+            json!(email),
+            json!(free),
+            json!(false),
+            json!(!free),
+            json!(true),
+        )
     };
     json!({
         "$id": user.id,
@@ -128,7 +154,15 @@ mod tests {
         let v = account(&u);
         no_nulls_except(
             &v,
-            &["emailCanonical", "emailIsFree", "emailIsDisposable", "emailIsCorporate", "emailIsCanonical", "impersonator", "impersonatorUserId"],
+            &[
+                "emailCanonical",
+                "emailIsFree",
+                "emailIsDisposable",
+                "emailIsCorporate",
+                "emailIsCanonical",
+                "impersonator",
+                "impersonatorUserId",
+            ],
         );
         assert_eq!(v["prefs"], json!({}));
         assert_eq!(v["email"], "");

@@ -16,9 +16,14 @@ impl Params {
         if req.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        let ctype = req.header("content-type").unwrap_or("application/json").to_ascii_lowercase();
+        let ctype = req
+            .header("content-type")
+            .unwrap_or("application/json")
+            .to_ascii_lowercase();
         if ctype.starts_with("application/x-www-form-urlencoded") {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&req.body).into_owned().collect();
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
             return Ok(Self::from_query(&pairs));
         }
         match serde_json::from_slice::<Value>(&req.body) {
@@ -37,7 +42,9 @@ impl Params {
         let mut m = Map::new();
         for (k, v) in pairs {
             if let Some(base) = k.find('[').map(|i| &k[..i]).filter(|_| k.ends_with(']')) {
-                let entry = m.entry(base.to_owned()).or_insert_with(|| Value::Array(vec![]));
+                let entry = m
+                    .entry(base.to_owned())
+                    .or_insert_with(|| Value::Array(vec![]));
                 if let Value::Array(a) = entry {
                     a.push(Value::String(v.clone()));
                 }
@@ -114,9 +121,23 @@ mod tests {
 
     #[test]
     fn required_messages() {
-        let p = Params(serde_json::json!({"a": 1, "n": null}).as_object().unwrap().clone());
-        assert_eq!(p.required_str("b", "d").unwrap_err().message, "Param \"b\" is not optional.");
-        assert_eq!(p.required_str("n", "d").unwrap_err().message, "Param \"n\" is not optional.");
-        assert_eq!(p.required_str("a", "desc").unwrap_err().message, "Invalid `a` param: desc");
+        let p = Params(
+            serde_json::json!({"a": 1, "n": null})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(
+            p.required_str("b", "d").unwrap_err().message,
+            "Param \"b\" is not optional."
+        );
+        assert_eq!(
+            p.required_str("n", "d").unwrap_err().message,
+            "Param \"n\" is not optional."
+        );
+        assert_eq!(
+            p.required_str("a", "desc").unwrap_err().message,
+            "Invalid `a` param: desc"
+        );
     }
 }

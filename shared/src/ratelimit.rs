@@ -29,7 +29,9 @@ pub fn fill_key(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else { break };
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
         let name = &rest[start + 1..start + end];
         match vars(name).filter(|v| !v.is_empty()) {
             Some(v) => out.push_str(&v),
@@ -49,11 +51,21 @@ pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
 }
 
 /// Count this request against every key of `rl` (calls run in parallel).
-pub async fn check(store: &Store, rl: &RateLimit, keys: Vec<String>, now: Millis) -> Result<Verdict> {
+pub async fn check(
+    store: &Store,
+    rl: &RateLimit,
+    keys: Vec<String>,
+    now: Millis,
+) -> Result<Verdict> {
     let (start, end) = window(now, rl.period_secs);
-    let counters: Vec<String> = keys.iter().map(|k| format!("RL#{}#{start}", sha256_hex(k))).collect();
-    let results =
-        futures_util::future::join_all(counters.iter().map(|c| store.hit_counter(c, rl.limit, end))).await;
+    let counters: Vec<String> = keys
+        .iter()
+        .map(|k| format!("RL#{}#{start}", sha256_hex(k)))
+        .collect();
+    let results = futures_util::future::join_all(
+        counters.iter().map(|c| store.hit_counter(c, rl.limit, end)),
+    )
+    .await;
     let mut remaining = rl.limit;
     let mut allowed = true;
     for r in results {
@@ -65,7 +77,13 @@ pub async fn check(store: &Store, rl: &RateLimit, keys: Vec<String>, now: Millis
             }
         }
     }
-    Ok(Verdict { limit: rl.limit, remaining, reset: end, allowed, counters })
+    Ok(Verdict {
+        limit: rl.limit,
+        remaining,
+        reset: end,
+        allowed,
+        counters,
+    })
 }
 
 #[cfg(test)]
@@ -80,8 +98,14 @@ mod tests {
             "param-email" => Some(String::new()),
             _ => None,
         };
-        assert_eq!(fill_key("url:{url},ip:{ip}", &vars), "url:localhost/v1/account,ip:1.2.3.4");
-        assert_eq!(fill_key("email:{param-email}", &vars), "email:{param-email}");
+        assert_eq!(
+            fill_key("url:{url},ip:{ip}", &vars),
+            "url:localhost/v1/account,ip:1.2.3.4"
+        );
+        assert_eq!(
+            fill_key("email:{param-email}", &vars),
+            "email:{param-email}"
+        );
     }
 
     #[test]

@@ -65,7 +65,12 @@ pub struct RateLimit {
 const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
 
 const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
-    Some(RateLimit { limit, period_secs: 3600, keys, reset_on_success: false })
+    Some(RateLimit {
+        limit,
+        period_secs: 3600,
+        keys,
+        reset_on_success: false,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,29 +110,139 @@ use Load::*;
 use RouteId::*;
 
 pub static ROUTES: &[Route] = &[
-    Route { id: GetAccount, method: "GET", paths: &["/v1/account"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: CreateAccount, method: "POST", paths: &["/v1/account"], function: Account, access: Guest, rate_limit: limit(10, URL_IP) },
-    Route { id: UpdateEmail, method: "PATCH", paths: &["/v1/account/email"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: UpdateName, method: "PATCH", paths: &["/v1/account/name"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: UpdatePassword, method: "PATCH", paths: &["/v1/account/password"], function: Account, access: User(AllSessions), rate_limit: limit(10, URL_IP) },
-    Route { id: UpdatePhone, method: "PATCH", paths: &["/v1/account/phone"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: GetPrefs, method: "GET", paths: &["/v1/account/prefs"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: UpdatePrefs, method: "PATCH", paths: &["/v1/account/prefs"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: UpdateStatus, method: "PATCH", paths: &["/v1/account/status"], function: Account, access: User(Session), rate_limit: None },
-    Route { id: ListSessions, method: "GET", paths: &["/v1/account/sessions"], function: Sessions, access: User(AllSessions), rate_limit: None },
-    Route { id: DeleteSessions, method: "DELETE", paths: &["/v1/account/sessions"], function: Sessions, access: User(AllSessions), rate_limit: limit(100, URL_IP) },
-    Route { id: CreateAnonymousSession, method: "POST", paths: &["/v1/account/sessions/anonymous"], function: Sessions, access: GuestOnly, rate_limit: limit(50, &["ip:{ip}"]) },
+    Route {
+        id: GetAccount,
+        method: "GET",
+        paths: &["/v1/account"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: CreateAccount,
+        method: "POST",
+        paths: &["/v1/account"],
+        function: Account,
+        access: Guest,
+        rate_limit: limit(10, URL_IP),
+    },
+    Route {
+        id: UpdateEmail,
+        method: "PATCH",
+        paths: &["/v1/account/email"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateName,
+        method: "PATCH",
+        paths: &["/v1/account/name"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: UpdatePassword,
+        method: "PATCH",
+        paths: &["/v1/account/password"],
+        function: Account,
+        access: User(AllSessions),
+        rate_limit: limit(10, URL_IP),
+    },
+    Route {
+        id: UpdatePhone,
+        method: "PATCH",
+        paths: &["/v1/account/phone"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: GetPrefs,
+        method: "GET",
+        paths: &["/v1/account/prefs"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: UpdatePrefs,
+        method: "PATCH",
+        paths: &["/v1/account/prefs"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateStatus,
+        method: "PATCH",
+        paths: &["/v1/account/status"],
+        function: Account,
+        access: User(Session),
+        rate_limit: None,
+    },
+    Route {
+        id: ListSessions,
+        method: "GET",
+        paths: &["/v1/account/sessions"],
+        function: Sessions,
+        access: User(AllSessions),
+        rate_limit: None,
+    },
+    Route {
+        id: DeleteSessions,
+        method: "DELETE",
+        paths: &["/v1/account/sessions"],
+        function: Sessions,
+        access: User(AllSessions),
+        rate_limit: limit(100, URL_IP),
+    },
+    Route {
+        id: CreateAnonymousSession,
+        method: "POST",
+        paths: &["/v1/account/sessions/anonymous"],
+        function: Sessions,
+        access: GuestOnly,
+        rate_limit: limit(50, &["ip:{ip}"]),
+    },
     Route {
         id: CreateEmailPasswordSession,
         method: "POST",
         paths: &["/v1/account/sessions/email", "/v1/account/sessions"],
         function: Sessions,
         access: GuestOnly,
-        rate_limit: Some(RateLimit { limit: 10, period_secs: 3600, keys: &["url:{url},email:{param-email}"], reset_on_success: true }),
+        rate_limit: Some(RateLimit {
+            limit: 10,
+            period_secs: 3600,
+            keys: &["url:{url},email:{param-email}"],
+            reset_on_success: true,
+        }),
     },
-    Route { id: GetSession, method: "GET", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: None },
-    Route { id: UpdateSession, method: "PATCH", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: limit(10, URL_IP) },
-    Route { id: DeleteSession, method: "DELETE", paths: &["/v1/account/sessions/{sessionId}"], function: Sessions, access: User(PathSession), rate_limit: limit(100, URL_IP) },
+    Route {
+        id: GetSession,
+        method: "GET",
+        paths: &["/v1/account/sessions/{sessionId}"],
+        function: Sessions,
+        access: User(PathSession),
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateSession,
+        method: "PATCH",
+        paths: &["/v1/account/sessions/{sessionId}"],
+        function: Sessions,
+        access: User(PathSession),
+        rate_limit: limit(10, URL_IP),
+    },
+    Route {
+        id: DeleteSession,
+        method: "DELETE",
+        paths: &["/v1/account/sessions/{sessionId}"],
+        function: Sessions,
+        access: User(PathSession),
+        rate_limit: limit(100, URL_IP),
+    },
 ];
 
 /// Path parameters captured by a match, e.g. `("sessionId", "current")`.
@@ -158,9 +273,16 @@ fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
 /// Find the route for `method` and `path` (a trailing `/` is ignored). Literal segments win over
 /// parameters, so `/sessions/email` is never taken for `/sessions/{sessionId}`.
 pub fn find(method: &str, path: &str) -> Option<(&'static Route, PathParams)> {
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     let mut best: Option<(&'static Route, PathParams)> = None;
-    for r in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+    for r in ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+    {
         for t in r.paths {
             if let Some(params) = match_path(t, path) {
                 if best.as_ref().is_none_or(|(_, bp)| params.len() < bp.len()) {
@@ -188,7 +310,10 @@ mod tests {
 
     #[test]
     fn aliases_and_unknowns() {
-        assert_eq!(find("POST", "/v1/account/sessions").unwrap().0.id, CreateEmailPasswordSession);
+        assert_eq!(
+            find("POST", "/v1/account/sessions").unwrap().0.id,
+            CreateEmailPasswordSession
+        );
         assert_eq!(find("GET", "/v1/account/").unwrap().0.id, GetAccount);
         assert!(find("PUT", "/v1/account").is_none());
         assert!(find("GET", "/v1/nope").is_none());

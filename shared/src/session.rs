@@ -28,7 +28,15 @@ impl NewSession {
 }
 
 /// Build a session for `uid` (not yet stored).
-pub fn build(app: &App, uid: &str, provider: &str, provider_uid: &str, factors: &[&str], client: &Client, now: Millis) -> NewSession {
+pub fn build(
+    app: &App,
+    uid: &str,
+    provider: &str,
+    provider_uid: &str,
+    factors: &[&str],
+    client: &Client,
+    now: Millis,
+) -> NewSession {
     let sid = ids::unique(now, app.entropy.as_ref());
     let secret = credential::new_session_secret(&sid, app.entropy.as_ref());
     let expire = now + app.config.session_duration_secs * 1000;
@@ -54,7 +62,13 @@ pub fn build(app: &App, uid: &str, provider: &str, provider_uid: &str, factors: 
         factors: factors.iter().map(|f| (*f).to_owned()).collect(),
         mfa_updated_at: None,
     };
-    NewSession { item, credential: Credential { id: uid.to_owned(), secret } }
+    NewSession {
+        item,
+        credential: Credential {
+            id: uid.to_owned(),
+            secret,
+        },
+    }
 }
 
 /// Store a session for an existing user (refused if the user is blocked), then apply the limit.
@@ -66,7 +80,9 @@ pub async fn store_for_existing_user(app: &App, session: &SessionItem) -> Result
     );
     match written {
         Ok(()) => {}
-        Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(Error::new(ErrorType::UserBlocked)),
+        Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
+            return Err(Error::new(ErrorType::UserBlocked))
+        }
         Err(WriteError::Conflict(_)) => return Err(Error::internal("session id collision")),
         Err(WriteError::Other(e)) => return Err(e),
     }
@@ -81,7 +97,12 @@ pub async fn store_for_existing_user(app: &App, session: &SessionItem) -> Result
 }
 
 /// Sessions to evict so that at most `max` remain, newest kept; `new_sid` is always kept.
-pub fn over_limit(mut index: Vec<(String, Millis)>, new_sid: &str, new_created: Millis, max: usize) -> Vec<String> {
+pub fn over_limit(
+    mut index: Vec<(String, Millis)>,
+    new_sid: &str,
+    new_created: Millis,
+    max: usize,
+) -> Vec<String> {
     if max == 0 {
         return vec![];
     }
@@ -93,10 +114,20 @@ pub fn over_limit(mut index: Vec<(String, Millis)>, new_sid: &str, new_created: 
     }
     index.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
     let excess = index.len() - max;
-    index.into_iter().filter(|(id, _)| id != new_sid).take(excess).map(|(id, _)| id).collect()
+    index
+        .into_iter()
+        .filter(|(id, _)| id != new_sid)
+        .take(excess)
+        .map(|(id, _)| id)
+        .collect()
 }
 
-async fn enforce_limit(app: &App, uid: &str, new_sid: &str, index: Vec<(String, Millis)>) -> Result<()> {
+async fn enforce_limit(
+    app: &App,
+    uid: &str,
+    new_sid: &str,
+    index: Vec<(String, Millis)>,
+) -> Result<()> {
     let evict = over_limit(index, new_sid, app.clock.now_ms(), app.config.max_sessions);
     if !evict.is_empty() {
         app.store.delete_sessions(uid, &evict).await?;
@@ -106,7 +137,13 @@ async fn enforce_limit(app: &App, uid: &str, new_sid: &str, index: Vec<(String, 
 
 /// `POST /account/sessions/email`: unknown email, no password and wrong password all cost one
 /// Argon2 verification and answer the same 401.
-pub async fn create_email_password(app: &App, email: &str, password: &str, client: &Client, now: Millis) -> Result<NewSession> {
+pub async fn create_email_password(
+    app: &App,
+    email: &str,
+    password: &str,
+    client: &Client,
+    now: Millis,
+) -> Result<NewSession> {
     let claim = app.store.get_email(email).await?;
     let (uid, hash) = match claim {
         Some(c) => (Some(c.uid), c.password),
@@ -127,7 +164,11 @@ pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result
     let uid = ids::unique(now, app.entropy.as_ref());
     let user = UserItem::new(&uid, now);
     let new = build(app, &uid, "anonymous", "", &["anonymous"], client, now);
-    match app.store.create_user(&user, None, None, Some(&new.item)).await {
+    match app
+        .store
+        .create_user(&user, None, None, Some(&new.item))
+        .await
+    {
         Ok(()) => Ok(new),
         Err(WriteError::Conflict(_)) => Err(Error::internal("anonymous user id collision")),
         Err(WriteError::Other(e)) => Err(e),

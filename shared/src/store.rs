@@ -5,9 +5,9 @@ use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::item::{self, EmailItem, PhoneItem, SessionItem, UserItem};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement,
-    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -138,7 +138,11 @@ fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
     if !removes.is_empty() {
         expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
-    Ok(Some(Diff { expression, names, values }))
+    Ok(Some(Diff {
+        expression,
+        names,
+        values,
+    }))
 }
 
 /// A unique-key claim written with a user change: put the new key, release the old one.
@@ -155,12 +159,18 @@ pub struct Claims {
 impl Store {
     /// Client from the standard AWS configuration chain (`AWS_ENDPOINT_URL` honoured).
     pub async fn from_env(table: &str) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
         let calls = Arc::new(AtomicU64::new(0));
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(CallCounter(calls.clone()))
             .build();
-        Self { client: Client::from_conf(conf), table: table.to_owned(), calls }
+        Self {
+            client: Client::from_conf(conf),
+            table: table.to_owned(),
+            calls,
+        }
     }
 
     /// DynamoDB operations issued by this store so far.
@@ -174,19 +184,39 @@ impl Store {
 
     /// Open the TLS connection during Init so the first request does not pay for it.
     pub async fn warm_up(&self) {
-        let _ = self.client.describe_table().table_name(&self.table).send().await;
+        let _ = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
     }
 
     /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
     /// For local development and tests; production tables come from `template.yaml`.
     pub async fn ensure_table(&self) -> Result<()> {
-        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let attr = |n: &str| {
-            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build()
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
         };
-        let ks = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+        let ks = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+        };
         let created = self
             .client
             .create_table()
@@ -200,11 +230,17 @@ impl Store {
             .await;
         if let Err(e) = created {
             // Another process may have created it meanwhile.
-            if !e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) {
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception())
+            {
                 return Err(sdk_err(e));
             }
         }
-        let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build();
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build();
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -216,7 +252,11 @@ impl Store {
     }
 
     /// One `BatchGetItem` (strongly consistent): the profile and the named sessions of one user.
-    pub async fn get_user_and_sessions(&self, uid: &str, sids: &[&str]) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+    pub async fn get_user_and_sessions(
+        &self,
+        uid: &str,
+        sids: &[&str],
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
         let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
         for sid in sids {
             let k = key(item::user_pk(uid), &item::session_sk(sid));
@@ -224,7 +264,11 @@ impl Store {
                 keys.push(k);
             }
         }
-        let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(internal)?;
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
         let (mut user, mut sessions) = (None, vec![]);
         loop {
             let out = self
@@ -234,8 +278,16 @@ impl Store {
                 .send()
                 .await
                 .map_err(sdk_err)?;
-            for it in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                if it.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == item::PROFILE_SK) {
+            for it in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk == item::PROFILE_SK)
+                {
                     user = Some(from_item(it)?);
                 } else {
                     sessions.push(from_item(it)?);
@@ -250,7 +302,10 @@ impl Store {
     }
 
     /// One `Query` (strongly consistent): the profile and every session of a user.
-    pub async fn get_user_with_all_sessions(&self, uid: &str) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+    pub async fn get_user_with_all_sessions(
+        &self,
+        uid: &str,
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
         let (mut user, mut sessions) = (None, vec![]);
         let mut start: Option<Item> = None;
         loop {
@@ -268,7 +323,11 @@ impl Store {
                 .await
                 .map_err(sdk_err)?;
             for it in out.items.unwrap_or_default() {
-                let sk = it.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let sk = it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 if sk == item::PROFILE_SK {
                     user = Some(from_item(it)?);
                 } else if sk.starts_with(item::SESSION_PREFIX) {
@@ -303,8 +362,16 @@ impl Store {
                 .await
                 .map_err(sdk_err)?;
             for it in out.items.unwrap_or_default() {
-                let id = it.get("id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let created = it.get("created").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let id = it
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let created = it
+                    .get("created")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 out_rows.push((id, created));
             }
             match out.last_evaluated_key {
@@ -353,7 +420,13 @@ impl Store {
     /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
     async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
         let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let failed = e.as_service_error().and_then(|se| match se {
@@ -393,7 +466,10 @@ impl Store {
     }
 
     /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.
-    pub async fn create_session_for_active_user(&self, session: &SessionItem) -> Result<(), WriteError> {
+    pub async fn create_session_for_active_user(
+        &self,
+        session: &SessionItem,
+    ) -> Result<(), WriteError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&session.uid), item::PROFILE_SK)))
@@ -403,7 +479,10 @@ impl Store {
             .build()
             .map_err(internal)?;
         self.transact(vec![
-            (TransactWriteItem::builder().condition_check(check).build(), Conflict::ProfileCondition),
+            (
+                TransactWriteItem::builder().condition_check(check).build(),
+                Conflict::ProfileCondition,
+            ),
             (self.put_new(to_item(session)?)?, Conflict::User),
         ])
         .await
@@ -412,7 +491,9 @@ impl Store {
     /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
     /// stored item after the update (`None` if the profile no longer exists).
     pub async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
-        let Some(d) = diff(old, new)? else { return Ok(Some(new.clone())) };
+        let Some(d) = diff(old, new)? else {
+            return Ok(Some(new.clone()));
+        };
         let res = self
             .client
             .update_item()
@@ -427,13 +508,23 @@ impl Store {
             .await;
         match res {
             Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(sdk_err(e)),
         }
     }
 
     /// One `TransactWriteItems`: a profile change together with unique-key claims and releases.
-    pub async fn update_user_with_claims(&self, old: &UserItem, new: &UserItem, claims: &Claims) -> Result<(), WriteError> {
+    pub async fn update_user_with_claims(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+    ) -> Result<(), WriteError> {
         let mut items = vec![];
         if let Some(d) = diff(old, new)? {
             let up = Update::builder()
@@ -445,19 +536,28 @@ impl Store {
                 .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
                 .build()
                 .map_err(internal)?;
-            items.push((TransactWriteItem::builder().update(up).build(), Conflict::ProfileCondition));
+            items.push((
+                TransactWriteItem::builder().update(up).build(),
+                Conflict::ProfileCondition,
+            ));
         }
         if let Some(e) = &claims.put_email {
             items.push((self.put_new(to_item(e)?)?, Conflict::Email));
         }
         if let Some(e) = &claims.delete_email {
-            items.push((self.delete_key(item::email_pk(e), item::EMAIL_SK, &old.id)?, Conflict::ProfileCondition));
+            items.push((
+                self.delete_key(item::email_pk(e), item::EMAIL_SK, &old.id)?,
+                Conflict::ProfileCondition,
+            ));
         }
         if let Some(p) = &claims.put_phone {
             items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
         }
         if let Some(p) = &claims.delete_phone {
-            items.push((self.delete_key(item::phone_pk(p), item::PHONE_SK, &old.id)?, Conflict::ProfileCondition));
+            items.push((
+                self.delete_key(item::phone_pk(p), item::PHONE_SK, &old.id)?,
+                Conflict::ProfileCondition,
+            ));
         }
         if let Some((email, password)) = &claims.email_password {
             let mut up = Update::builder()
@@ -466,10 +566,17 @@ impl Store {
                 .condition_expression("uid = :uid")
                 .expression_attribute_values(":uid", s(&old.id));
             up = match password {
-                Some(p) => up.update_expression("SET password = :p").expression_attribute_values(":p", s(p)),
+                Some(p) => up
+                    .update_expression("SET password = :p")
+                    .expression_attribute_values(":p", s(p)),
                 None => up.update_expression("REMOVE password"),
             };
-            items.push((TransactWriteItem::builder().update(up.build().map_err(internal)?).build(), Conflict::ProfileCondition));
+            items.push((
+                TransactWriteItem::builder()
+                    .update(up.build().map_err(internal)?)
+                    .build(),
+                Conflict::ProfileCondition,
+            ));
         }
         if items.is_empty() {
             return Ok(());
@@ -478,7 +585,13 @@ impl Store {
     }
 
     /// One `UpdateItem`: set a session's expiry; `None` if it does not exist.
-    pub async fn extend_session(&self, uid: &str, sid: &str, expire: Millis, now: Millis) -> Result<Option<SessionItem>> {
+    pub async fn extend_session(
+        &self,
+        uid: &str,
+        sid: &str,
+        expire: Millis,
+        now: Millis,
+    ) -> Result<Option<SessionItem>> {
         let res = self
             .client
             .update_item()
@@ -494,7 +607,12 @@ impl Store {
             .await;
         match res {
             Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(sdk_err(e)),
         }
     }
@@ -536,7 +654,10 @@ impl Store {
                         .send()
                         .await
                         .map_err(sdk_err)?;
-                    pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
                 }
                 Ok::<(), Error>(())
             }
@@ -544,6 +665,71 @@ impl Store {
         for r in futures_util::future::join_all(batches).await {
             r?;
         }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// One conditional `UpdateItem`: count a hit if the counter is below `limit`. Returns the new
+    /// count, or `None` when the limit was already reached (the hit is not counted).
+    pub async fn hit_counter(
+        &self,
+        counter: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<Option<u32>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(counter.to_owned(), "RL")))
+            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(
+                out.attributes
+                    .and_then(|a| {
+                        a.get("n")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|n| n.parse().ok())
+                    })
+                    .unwrap_or(limit),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// `BatchWriteItem` deleting rate-limit counters (reset on success).
+    pub async fn delete_counters(&self, counters: &[String]) -> Result<()> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let mut reqs = vec![];
+        for c in counters {
+            let del = DeleteRequest::builder()
+                .set_key(Some(key(c.clone(), "RL")))
+                .build()
+                .map_err(internal)?;
+            reqs.push(WriteRequest::builder().delete_request(del).build());
+        }
+        self.client
+            .batch_write_item()
+            .request_items(&self.table, reqs)
+            .send()
+            .await
+            .map_err(sdk_err)?;
         Ok(())
     }
 }
@@ -575,48 +761,5 @@ mod tests {
         assert_eq!(it.get("PK"), Some(&s("USER#u1")));
         let back: UserItem = from_item(it).unwrap();
         assert_eq!(back, u);
-    }
-}
-
-impl Store {
-    /// One conditional `UpdateItem`: count a hit if the counter is below `limit`. Returns the new
-    /// count, or `None` when the limit was already reached (the hit is not counted).
-    pub async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(counter.to_owned(), "RL")))
-            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
-            .condition_expression("attribute_not_exists(n) OR n < :limit")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(Some(
-                out.attributes
-                    .and_then(|a| a.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
-                    .unwrap_or(limit),
-            )),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(sdk_err(e)),
-        }
-    }
-
-    /// `BatchWriteItem` deleting rate-limit counters (reset on success).
-    pub async fn delete_counters(&self, counters: &[String]) -> Result<()> {
-        if counters.is_empty() {
-            return Ok(());
-        }
-        let mut reqs = vec![];
-        for c in counters {
-            let del = DeleteRequest::builder().set_key(Some(key(c.clone(), "RL"))).build().map_err(internal)?;
-            reqs.push(WriteRequest::builder().delete_request(del).build());
-        }
-        self.client.batch_write_item().request_items(&self.table, reqs).send().await.map_err(sdk_err)?;
-        Ok(())
     }
 }

@@ -8,7 +8,8 @@ pub const PASSWORD_DESCRIPTION: &str = "Password must be between 8 and 256 chara
 pub const PHONE_DESCRIPTION: &str =
     "Phone number must start with a '+' can have a maximum of fifteen digits.";
 pub const PREFS_MAX_BYTES: usize = 65_535;
-pub const PREFS_DESCRIPTION: &str = "Value must be a valid object and no longer than 65535 bytes when encoded as JSON";
+pub const PREFS_DESCRIPTION: &str =
+    "Value must be a valid object and no longer than 65535 bytes when encoded as JSON";
 
 pub fn text_description(max: usize) -> String {
     format!("Value must be a valid string and at least 1 chars and no longer than {max} chars")
@@ -29,7 +30,9 @@ pub fn email(name: &str, value: &str) -> Result<String> {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -110,11 +113,30 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email("email", "John.Doe+x@Example.COM").unwrap(), "john.doe+x@example.com");
-        assert_eq!(email("email", "useroauth@localhost.test").unwrap(), "useroauth@localhost.test");
-        for bad in ["", "plain", "a@b", "a@@b.com", "a b@c.com", "@c.com", "a@.com", "a@c..com", "a@-c.com"] {
+        assert_eq!(
+            email("email", "John.Doe+x@Example.COM").unwrap(),
+            "john.doe+x@example.com"
+        );
+        assert_eq!(
+            email("email", "useroauth@localhost.test").unwrap(),
+            "useroauth@localhost.test"
+        );
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "@c.com",
+            "a@.com",
+            "a@c..com",
+            "a@-c.com",
+        ] {
             let e = email("email", bad).unwrap_err();
-            assert_eq!(e.message, "Invalid `email` param: Value must be a valid email address", "{bad}");
+            assert_eq!(
+                e.message, "Invalid `email` param: Value must be a valid email address",
+                "{bad}"
+            );
         }
     }
 
@@ -140,7 +162,15 @@ mod tests {
         assert!(phone("phone", "+14155552671").is_ok());
         assert!(phone("phone", "+123456789").is_ok());
         assert!(phone("phone", "+4915112345678").is_ok());
-        for bad in ["14155552671", "+0123456", "+1", "+1234567890123456", "+1-415", "", "+999123456"] {
+        for bad in [
+            "14155552671",
+            "+0123456",
+            "+1",
+            "+1234567890123456",
+            "+1-415",
+            "",
+            "+999123456",
+        ] {
             assert!(phone("phone", bad).is_err(), "{bad}");
         }
     }

@@ -38,7 +38,10 @@ impl Default for Options {
             rate_limits_enabled: false,
             ..Config::default()
         };
-        Self { config, fixed_clock: false }
+        Self {
+            config,
+            fixed_clock: false,
+        }
     }
 }
 
@@ -72,9 +75,19 @@ impl Server {
             (Arc::new(SystemClock), None)
         };
         let app = Arc::new(App::new(o.config, store, clock, Arc::new(OsEntropy)));
-        let addr = devserver::spawn(app.clone(), "127.0.0.1:0").await.expect("bind");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { base: format!("http://{addr}/v1"), app, clock: fixed, http }
+        let addr = devserver::spawn(app.clone(), "127.0.0.1:0")
+            .await
+            .expect("bind");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            base: format!("http://{addr}/v1"),
+            app,
+            clock: fixed,
+            http,
+        }
     }
 
     /// DynamoDB operations issued so far by this server.
@@ -90,7 +103,13 @@ impl Server {
             .header("User-Agent", CHROME_UA)
     }
 
-    pub async fn call(&self, method: Method, path: &str, session: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut r = self.req(method, path);
         if let Some(s) = session {
             r = r.header("Cookie", format!("a_session_{PROJECT}={}", url_encode(s)));
@@ -113,13 +132,22 @@ impl Server {
             .call(Method::POST, "/account", None, Some(serde_json::json!({"userId": "unique()", "email": email, "password": password, "name": "Test User"})))
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
-        (r.json["$id"].as_str().unwrap_or_default().to_string(), email, password)
+        (
+            r.json["$id"].as_str().unwrap_or_default().to_string(),
+            email,
+            password,
+        )
     }
 
     /// Log in; returns the session credential (the cookie value) and the session JSON.
     pub async fn login(&self, email: &str, password: &str) -> (String, Value) {
         let r = self
-            .call(Method::POST, "/account/sessions/email", None, Some(serde_json::json!({"email": email, "password": password})))
+            .call(
+                Method::POST,
+                "/account/sessions/email",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         (r.session_cookie().expect("session cookie"), r.json)
@@ -134,11 +162,15 @@ impl Server {
 }
 
 pub fn url_encode(s: &str) -> String {
-    s.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+    s.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
 }
 
 pub fn url_decode(s: &str) -> String {
-    s.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+    s.replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=")
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -146,7 +178,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// An email no other test (or earlier run against the same table) uses.
 pub fn unique_email() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("user{t}x{n}@example.com")
 }
 
@@ -164,7 +199,12 @@ impl Reply {
         let headers = r.headers().clone();
         let body = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Self { status, headers, body, json }
+        Self {
+            status,
+            headers,
+            body,
+            json,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -172,15 +212,20 @@ impl Reply {
     }
 
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
     }
 
     /// The decoded value of `a_session_<project>` from `Set-Cookie`.
     pub fn session_cookie(&self) -> Option<String> {
         let prefix = format!("a_session_{PROJECT}=");
-        self.set_cookies()
-            .iter()
-            .find_map(|c| c.strip_prefix(&prefix).map(|rest| url_decode(rest.split(';').next().unwrap_or(""))))
+        self.set_cookies().iter().find_map(|c| {
+            c.strip_prefix(&prefix)
+                .map(|rest| url_decode(rest.split(';').next().unwrap_or("")))
+        })
     }
 
     /// Assert an Appwrite error envelope of `status` and `type`.
@@ -189,13 +234,22 @@ impl Reply {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.json["type"], kind, "body: {}", self.body);
         assert_eq!(self.json["code"], status);
-        assert!(self.json["message"].is_string() && self.json["version"].is_string(), "{}", self.body);
+        assert!(
+            self.json["message"].is_string() && self.json["version"].is_string(),
+            "{}",
+            self.body
+        );
     }
 }
 
 /// Decode a credential to `(userId, secret)`.
 pub fn decode_credential(c: &str) -> (String, String) {
-    let raw = base64::engine::general_purpose::STANDARD.decode(c).expect("base64");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(c)
+        .expect("base64");
     let v: Value = serde_json::from_slice(&raw).expect("json");
-    (v["id"].as_str().unwrap_or_default().into(), v["secret"].as_str().unwrap_or_default().into())
+    (
+        v["id"].as_str().unwrap_or_default().into(),
+        v["secret"].as_str().unwrap_or_default().into(),
+    )
 }

@@ -11,10 +11,19 @@ async fn twenty_parallel_sign_ups_with_one_email() {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let s = s.clone();
-            let email = if i % 2 == 0 { email.clone() } else { email.to_uppercase() };
+            let email = if i % 2 == 0 {
+                email.clone()
+            } else {
+                email.to_uppercase()
+            };
             tokio::spawn(async move {
-                s.call(Method::POST, "/account", None, Some(json!({"userId": "unique()", "email": email, "password": "password1234"})))
-                    .await
+                s.call(
+                    Method::POST,
+                    "/account",
+                    None,
+                    Some(json!({"userId": "unique()", "email": email, "password": "password1234"})),
+                )
+                .await
             })
         })
         .collect();

@@ -25,7 +25,14 @@ async fn authenticated_reads_cost_one_call() {
     assert_eq!((n, r.status), (1, 200), "GET /account/sessions/current");
     let (other, sess) = s.login(&email, &password).await;
     let _ = other;
-    let (n, r) = calls_for(&s, s.get(&format!("/account/sessions/{}", sess["$id"].as_str().unwrap()), Some(&c))).await;
+    let (n, r) = calls_for(
+        &s,
+        s.get(
+            &format!("/account/sessions/{}", sess["$id"].as_str().unwrap()),
+            Some(&c),
+        ),
+    )
+    .await;
     assert_eq!((n, r.status), (1, 200), "GET /account/sessions/{{id}}");
     // A guest costs nothing.
     let (n, _) = calls_for(&s, s.get("/account", None)).await;
@@ -42,17 +49,46 @@ async fn writes_cost_their_floor() {
 
     // Login: claim read, then the session write and the session index in parallel.
     let login = json!({"email": email, "password": "password1234"});
-    let (n, r) = calls_for(&s, s.call(Method::POST, "/account/sessions/email", None, Some(login))).await;
+    let (n, r) = calls_for(
+        &s,
+        s.call(Method::POST, "/account/sessions/email", None, Some(login)),
+    )
+    .await;
     assert_eq!((n, r.status), (3, 201), "login");
     let c = r.session_cookie().unwrap();
 
-    let (n, r) = calls_for(&s, s.call(Method::PATCH, "/account/name", Some(&c), Some(json!({"name": "x"})))).await;
-    assert_eq!((n, r.status), (2, 200), "PATCH /account/name: auth + update");
-    let (n, r) = calls_for(&s, s.call(Method::PATCH, "/account/sessions/current", Some(&c), None)).await;
+    let (n, r) = calls_for(
+        &s,
+        s.call(
+            Method::PATCH,
+            "/account/name",
+            Some(&c),
+            Some(json!({"name": "x"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (n, r.status),
+        (2, 200),
+        "PATCH /account/name: auth + update"
+    );
+    let (n, r) = calls_for(
+        &s,
+        s.call(Method::PATCH, "/account/sessions/current", Some(&c), None),
+    )
+    .await;
     assert_eq!((n, r.status), (2, 200), "PATCH /account/sessions/current");
-    let (n, r) = calls_for(&s, s.call(Method::POST, "/account/sessions/anonymous", None, None)).await;
+    let (n, r) = calls_for(
+        &s,
+        s.call(Method::POST, "/account/sessions/anonymous", None, None),
+    )
+    .await;
     assert_eq!((n, r.status), (1, 201), "anonymous: one transaction");
-    let (n, r) = calls_for(&s, s.call(Method::DELETE, "/account/sessions/current", Some(&c), None)).await;
+    let (n, r) = calls_for(
+        &s,
+        s.call(Method::DELETE, "/account/sessions/current", Some(&c), None),
+    )
+    .await;
     assert_eq!((n, r.status), (2, 204), "DELETE /account/sessions/current");
 }
 

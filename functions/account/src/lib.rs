@@ -31,20 +31,32 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     if user_id != "unique()" && !ids::is_valid_custom(user_id) {
         return Err(Error::invalid_param("userId", ids::CUSTOM_ID_DESCRIPTION));
     }
-    let email = validate::email("email", p.required_str("email", validate::EMAIL_DESCRIPTION)?)?;
+    let email = validate::email(
+        "email",
+        p.required_str("email", validate::EMAIL_DESCRIPTION)?,
+    )?;
     let password = p.required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let name = p.optional_str("name", &validate::text_description(128))?.unwrap_or_default();
+    let name = p
+        .optional_str("name", &validate::text_description(128))?
+        .unwrap_or_default();
     if !name.is_empty() {
         validate::text("name", name, 128)?;
     }
-    let input = account::SignUp { user_id, email: &email, password, name };
+    let input = account::SignUp {
+        user_id,
+        email: &email,
+        password,
+        name,
+    };
     let user = account::sign_up(call.app, input, call.now).await?;
     Ok(Reply::created(model::account(&user)))
 }
 
 async fn update_name(call: &Call<'_>) -> Result<Reply> {
-    let name = call.params.required_str("name", &validate::text_description(128))?;
+    let name = call
+        .params
+        .required_str("name", &validate::text_description(128))?;
     validate::text("name", name, 128)?;
     let user = account::update_name(call.app, &call.auth()?.user, name, call.now).await?;
     Ok(Reply::ok(model::account(&user)))
@@ -62,30 +74,59 @@ async fn update_status(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_password(call: &Call<'_>) -> Result<Reply> {
-    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    let password = call
+        .params
+        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let old = call.params.optional_str("oldPassword", &validate::text_description(256))?;
+    let old = call
+        .params
+        .optional_str("oldPassword", &validate::text_description(256))?;
     if old.is_some_and(|o| o.len() > 256) {
-        return Err(Error::invalid_param("oldPassword", &validate::text_description(256)));
+        return Err(Error::invalid_param(
+            "oldPassword",
+            &validate::text_description(256),
+        ));
     }
     let auth = call.auth()?;
-    let user =
-        account::update_password(call.app, &auth.user, Some(&auth.session), &auth.sessions, password, old, call.now).await?;
+    let user = account::update_password(
+        call.app,
+        &auth.user,
+        Some(&auth.session),
+        &auth.sessions,
+        password,
+        old,
+        call.now,
+    )
+    .await?;
     Ok(Reply::ok(model::account(&user)))
 }
 
 async fn update_email(call: &Call<'_>) -> Result<Reply> {
-    let email = validate::email("email", call.params.required_str("email", validate::EMAIL_DESCRIPTION)?)?;
-    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    let email = validate::email(
+        "email",
+        call.params
+            .required_str("email", validate::EMAIL_DESCRIPTION)?,
+    )?;
+    let password = call
+        .params
+        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let user = account::update_email(call.app, &call.auth()?.user, &email, password, call.now).await?;
+    let user =
+        account::update_email(call.app, &call.auth()?.user, &email, password, call.now).await?;
     Ok(Reply::ok(model::account(&user)))
 }
 
 async fn update_phone(call: &Call<'_>) -> Result<Reply> {
-    let phone = validate::phone("phone", call.params.required_str("phone", validate::PHONE_DESCRIPTION)?)?;
-    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    let phone = validate::phone(
+        "phone",
+        call.params
+            .required_str("phone", validate::PHONE_DESCRIPTION)?,
+    )?;
+    let password = call
+        .params
+        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let user = account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now).await?;
+    let user =
+        account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now).await?;
     Ok(Reply::ok(model::account(&user)))
 }

@@ -35,7 +35,11 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             let s = path_session(&call, auth)?;
             session::delete(call.app, s).await?;
             let reply = Reply::no_content();
-            Ok(if s.id == auth.session.id { reply.cookie(CookieAction::Clear) } else { reply })
+            Ok(if s.id == auth.session.id {
+                reply.cookie(CookieAction::Clear)
+            } else {
+                reply
+            })
         }
         RouteId::DeleteSessions => {
             let auth = call.auth()?;
@@ -50,7 +54,10 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
 fn created(new: NewSession) -> Reply {
     let body = model::session(&new.item, true, "");
     let expire = new.item.expire;
-    Reply::created(body).cookie(CookieAction::Set { credential: new.encoded(), expire })
+    Reply::created(body).cookie(CookieAction::Set {
+        credential: new.encoded(),
+        expire,
+    })
 }
 
 fn render(auth: &Auth, s: &SessionItem) -> serde_json::Value {
@@ -60,7 +67,8 @@ fn render(auth: &Auth, s: &SessionItem) -> serde_json::Value {
 fn path_session<'a>(call: &Call<'_>, auth: &'a Auth) -> Result<&'a SessionItem> {
     let id = call.path_param("sessionId");
     session::validate_session_id(id)?;
-    auth.find_session(id).ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))
+    auth.find_session(id)
+        .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))
 }
 
 fn list(call: &Call<'_>) -> Result<Reply> {
@@ -70,9 +78,16 @@ fn list(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn create_email_password(call: &Call<'_>) -> Result<Reply> {
-    let email = validate::email("email", call.params.required_str("email", validate::EMAIL_DESCRIPTION)?)?;
-    let password = call.params.required_str("password", validate::PASSWORD_DESCRIPTION)?;
+    let email = validate::email(
+        "email",
+        call.params
+            .required_str("email", validate::EMAIL_DESCRIPTION)?,
+    )?;
+    let password = call
+        .params
+        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let new = session::create_email_password(call.app, &email, password, &call.client, call.now).await?;
+    let new =
+        session::create_email_password(call.app, &email, password, &call.client, call.now).await?;
     Ok(created(new))
 }

@@ -1,0 +1,117 @@
+// The official node-appwrite 27.1.0 SDK against the local server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AppwriteException } from 'node-appwrite';
+import { guest, login, signUp, rejects, last, project } from './helpers.mjs';
+
+// node-appwrite parses with json-bigint (null-prototype objects): compare plain copies.
+const plain = (x) => JSON.parse(JSON.stringify(x));
+
+test('sign up, log in, get account', async () => {
+  const { user, email, password } = await signUp('Ada');
+  assert.equal(user.email, email);
+  assert.equal(user.name, 'Ada');
+  assert.deepEqual(plain(user.labels), []);
+  assert.deepEqual(plain(user.prefs), {});
+  assert.equal(user.targets[0].identifier, email);
+
+  const { session, account } = await login(email, password);
+  assert.equal(session.userId, user.$id);
+  assert.equal(session.current, true);
+  assert.equal(session.secret, '');
+  assert.equal(session.provider, 'email');
+  const cookies = [].concat(last()['set-cookie']);
+  assert.equal(cookies.length, 2);
+  assert.ok(cookies.some((c) => c.startsWith(`a_session_${project}=`)));
+
+  const me = await account.get();
+  assert.equal(me.$id, user.$id);
+  assert.equal(me.email, email);
+  assert.equal(typeof me.emailIsFree, 'boolean');
+});
+
+test('guest gets 401 general_unauthorized_scope', async () => {
+  const { account } = guest();
+  const e = await rejects(account.get(), 401, 'general_unauthorized_scope');
+  assert.ok(e instanceof AppwriteException);
+  assert.match(e.message, /missing scopes/);
+});
+
+test('wrong password and duplicate sign-up', async () => {
+  const { email, password } = await signUp();
+  const { account } = guest();
+  await rejects(account.createEmailPasswordSession({ email, password: 'not-the-password' }), 401, 'user_invalid_credentials');
+  await rejects(account.create({ userId: 'unique()', email, password }), 409, 'user_already_exists');
+  await rejects(account.create({ userId: 'bad$id', email: 'x@example.com', password }), 400, 'general_argument_invalid');
+});
+
+test('update name, prefs and password', async () => {
+  const { email, password } = await signUp();
+  const { account } = await login(email, password);
+  assert.equal((await account.updateName({ name: 'Renamed' })).name, 'Renamed');
+  const prefs = { theme: 'dark', n: 3, nested: { a: [1, 2] } };
+  assert.deepEqual(plain((await account.updatePrefs({ prefs })).prefs), prefs);
+  assert.equal(JSON.stringify((await account.getPrefs())), JSON.stringify(prefs), 'key order preserved');
+  assert.deepEqual(plain(await account.getPrefs()), prefs);
+
+  await rejects(account.updatePassword({ password: 'brand-new-pass' }), 401, 'user_invalid_credentials');
+  await account.updatePassword({ password: 'brand-new-pass', oldPassword: password });
+  await rejects(guest().account.createEmailPasswordSession({ email, password }), 401, 'user_invalid_credentials');
+  const again = await login(email, 'brand-new-pass');
+  assert.equal((await again.account.get()).name, 'Renamed');
+});
+
+test('list, get and delete sessions', async () => {
+  const { email, password } = await signUp();
+  const a = await login(email, password);
+  const b = await login(email, password);
+  const list = await a.account.listSessions();
+  assert.equal(list.total, 2);
+  assert.equal(list.sessions.filter((s) => s.current).length, 1);
+  assert.equal((await a.account.getSession({ sessionId: 'current' })).$id, a.session.$id);
+  assert.equal((await a.account.getSession({ sessionId: b.session.$id })).current, false);
+  await rejects(a.account.getSession({ sessionId: 'doesnotexist' }), 404, 'user_session_not_found');
+
+  await a.account.deleteSession({ sessionId: b.session.$id });
+  await rejects(b.account.get(), 401, 'general_unauthorized_scope');
+  const extended = await a.account.updateSession({ sessionId: 'current' });
+  assert.ok(extended.expire >= a.session.expire);
+  await a.account.deleteSessions();
+  await rejects(a.account.get(), 401, 'general_unauthorized_scope');
+});
+
+test('the eleventh session evicts the oldest', async () => {
+  const { email, password } = await signUp();
+  const sessions = [];
+  for (let i = 0; i < 11; i += 1) sessions.push(await login(email, password));
+  await rejects(sessions[0].account.get(), 401, 'general_unauthorized_scope');
+  assert.equal((await sessions[10].account.listSessions()).total, 10);
+  await sessions[1].account.get();
+});
+
+test('blocked account', async () => {
+  const { email, password } = await signUp();
+  const { account } = await login(email, password);
+  const blocked = await account.updateStatus();
+  assert.equal(blocked.status, false);
+  assert.equal(last()['x-fallback-cookies'], '[]');
+  await rejects(account.get(), 403, 'user_blocked');
+  await rejects(guest().account.createEmailPasswordSession({ email, password }), 403, 'user_blocked');
+});
+
+test('anonymous session', async () => {
+  const { account } = guest();
+  const session = await account.createAnonymousSession();
+  assert.equal(session.provider, 'anonymous');
+  assert.equal(session.secret, '');
+});
+
+test('unknown route is a JSON 404 the SDK understands', async () => {
+  const { client } = guest();
+  const e = await rejects(
+    client.call('get', new URL(`${client.config.endpoint}/account/passkeys`), { 'content-type': 'application/json' }),
+    404,
+    'general_route_not_found',
+  );
+  assert.ok(e.response.includes('general_route_not_found'));
+});
