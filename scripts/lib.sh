@@ -46,7 +46,7 @@ start_emulator() {
   local port
   port="$(free_port)"
   log "starting moto on 127.0.0.1:$port"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$STATE/moto.log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" > "$STATE/moto.log" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 150); do
