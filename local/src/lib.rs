@@ -24,6 +24,9 @@ pub fn handler_for(f: Function) -> Option<Handler> {
     Some(match f {
         Function::Account => fn_account::handler,
         Function::Sessions => fn_sessions::handler,
+        Function::Tokens => fn_tokens::handler,
+        Function::Verification => fn_verification::handler,
+        Function::Recovery => fn_recovery::handler,
     })
 }
 

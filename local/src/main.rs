@@ -8,7 +8,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8787".into());
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let app = shared::App::from_env().await?;
-    app.store.ensure_table().await?;
+    app.prepare_local().await?;
     let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
     let addr = listener.local_addr()?;
     println!("Appwrite-compatible Account API on http://{addr}/v1");

@@ -72,6 +72,15 @@ impl Call<'_> {
             .unwrap_or("")
     }
 
+    /// Message language: `X-Appwrite-Locale` header or `locale` param, resolved to a shipped locale.
+    pub fn locale(&self) -> &'static str {
+        let requested = self
+            .req
+            .header("x-appwrite-locale")
+            .or_else(|| self.params.get("locale").and_then(|v| v.as_str()));
+        crate::templates::resolve(requested)
+    }
+
     /// The authenticated user; the pipeline guarantees it on `Access::User` routes.
     pub fn auth(&self) -> Result<&Auth> {
         self.auth
@@ -327,7 +336,7 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
             ));
             headers.push(("Expires".into(), "0".into()));
             headers.push(("Pragma".into(), "no-cache".into()));
-            let status = if e.status() >= 500 { 500 } else { e.status() };
+            let status = e.status();
             ApiResponse {
                 status,
                 headers,

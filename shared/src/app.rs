@@ -3,6 +3,7 @@
 use crate::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::config::Config;
 use crate::error::Result;
+use crate::outbox::Outbox;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub outbox: Outbox,
 }
 
 impl App {
@@ -26,18 +28,77 @@ impl App {
             store,
             clock,
             entropy,
+            outbox: Outbox::default(),
         }
+    }
+
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// Production wiring: configuration and AWS clients from the environment.
     pub async fn from_env() -> Result<Self> {
         let config = Config::from_env()?;
-        let store = Store::from_env(&config.table_name).await;
-        Ok(Self::new(
-            config,
-            store,
-            Arc::new(SystemClock),
-            Arc::new(OsEntropy),
-        ))
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let store = Store::new(&sdk, &config.table_name);
+        let outbox = outbox_from(&sdk, &config);
+        Ok(
+            Self::new(config, store, Arc::new(SystemClock), Arc::new(OsEntropy))
+                .with_outbox(outbox),
+        )
     }
+}
+
+impl App {
+    /// Local development and tests: create the table, and verify the sender address (the
+    /// emulator, like SES's sandbox, only sends from verified identities).
+    pub async fn prepare_local(&self) -> Result<()> {
+        self.store.ensure_table().await?;
+        #[cfg(feature = "ses")]
+        if let Some(from) = &self.config.mail_from {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            let address = from
+                .rsplit('<')
+                .next()
+                .unwrap_or(from)
+                .trim_end_matches('>')
+                .trim()
+                .to_owned();
+            aws_sdk_ses::Client::new(&sdk)
+                .verify_email_identity()
+                .email_address(address)
+                .send()
+                .await
+                .map_err(crate::Error::internal)?;
+        }
+        Ok(())
+    }
+}
+
+/// Senders this build can have (crate features) and the configuration enables.
+#[allow(unused_variables, unused_mut)]
+pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
+    let mut outbox = Outbox {
+        log_messages: config.outbox_log,
+        ..Outbox::default()
+    };
+    #[cfg(feature = "ses")]
+    if let Some(from) = &config.mail_from {
+        outbox.mail = Some(Arc::new(crate::outbox::ses::SesMailer {
+            client: aws_sdk_ses::Client::new(sdk),
+            from: from.clone(),
+        }));
+    }
+    #[cfg(feature = "sns")]
+    if config.sms_enabled {
+        outbox.sms = Some(Arc::new(crate::outbox::sns::SnsTexter {
+            client: aws_sdk_sns::Client::new(sdk),
+        }));
+    }
+    outbox
 }

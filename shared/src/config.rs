@@ -25,7 +25,20 @@ pub struct Config {
     /// `TRUSTED_IP_HEADER` (default unset): a proxy header (e.g. `x-forwarded-for`) trusted for the
     /// client IP. Unset means the address API Gateway (or the local socket) saw.
     pub trusted_ip_header: Option<String>,
+    /// `MAIL_FROM` (default unset = email disabled, 503): SES sender, `Name <address>` or `address`.
+    pub mail_from: Option<String>,
+    /// `SMS_ENABLED` (default true): SMS through SNS; false answers 503 `general_phone_disabled`.
+    pub sms_enabled: bool,
+    /// `MOCK_NUMBERS` (default none): `+15555550100:123456,...` numbers that get a fixed OTP and no SMS.
+    pub mock_numbers: Vec<(String, String)>,
+    /// `SECRET_KEY`: HMAC key for one-time secrets (and JWTs). Unset: a development key, with a warning.
+    pub secret_key: String,
+    /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
+    pub outbox_log: bool,
 }
+
+/// Used when `SECRET_KEY` is unset: fine for local development, never for a deployment.
+pub const DEV_SECRET_KEY: &str = "insecure-development-key-set-SECRET_KEY";
 
 impl Default for Config {
     fn default() -> Self {
@@ -39,6 +52,11 @@ impl Default for Config {
             invalidate_sessions: true,
             rate_limits_enabled: true,
             trusted_ip_header: None,
+            mail_from: None,
+            sms_enabled: true,
+            mock_numbers: vec![],
+            secret_key: DEV_SECRET_KEY.into(),
+            outbox_log: false,
         }
     }
 }
@@ -104,7 +122,40 @@ impl Config {
             invalidate_sessions: flag("INVALIDATE_SESSIONS", d.invalidate_sessions)?,
             rate_limits_enabled: flag("RATE_LIMITS", d.rate_limits_enabled)?,
             trusted_ip_header: get("TRUSTED_IP_HEADER").map(|h| h.trim().to_ascii_lowercase()),
+            mail_from: get("MAIL_FROM").map(|v| v.trim().to_owned()),
+            sms_enabled: flag("SMS_ENABLED", d.sms_enabled)?,
+            mock_numbers: match get("MOCK_NUMBERS") {
+                None => vec![],
+                Some(v) => v
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| {
+                        let (num, otp) = p
+                            .trim()
+                            .split_once(':')
+                            .ok_or_else(|| bad("MOCK_NUMBERS", p))?;
+                        Ok((num.trim().to_owned(), otp.trim().to_owned()))
+                    })
+                    .collect::<Result<_, Error>>()?,
+            },
+            secret_key: match get("SECRET_KEY") {
+                Some(k) if k.len() >= 32 => k,
+                Some(_) => return Err(bad("SECRET_KEY", "<at least 32 characters>")),
+                None => {
+                    tracing::warn!("SECRET_KEY is not set: using the insecure development key");
+                    d.secret_key
+                }
+            },
+            outbox_log: flag("OUTBOX_LOG", d.outbox_log)?,
         })
+    }
+
+    /// The fixed OTP of a mock phone number.
+    pub fn mock_otp(&self, phone: &str) -> Option<&str> {
+        self.mock_numbers
+            .iter()
+            .find(|(n, _)| n == phone)
+            .map(|(_, otp)| otp.as_str())
     }
 
     /// Whether `host` (lower-case, no port) is a registered platform hostname. `127.0.0.1` and

@@ -43,6 +43,15 @@ error_types! {
     UserSessionNotFound => ("user_session_not_found", 404, "The current user session could not be found."),
     UserSessionAlreadyExists => ("user_session_already_exists", 401, "Creation of a session is prohibited when a session is active."),
     UserPasswordResetRequired => ("user_password_reset_required", 412, "The current user requires a password reset."),
+    UserInvalidToken => ("user_invalid_token", 401, "Invalid token passed in the request."),
+    UserEmailNotFound => ("user_email_not_found", 400, "The current user does not have an email address. Please add an email address to continue."),
+    UserPhoneNotFound => ("user_phone_not_found", 400, "The current user does not have a phone number. Please add a phone number to continue."),
+    UserEmailAlreadyVerified => ("user_email_already_verified", 409, "The email address of the current user has already been verified."),
+    UserPhoneAlreadyVerified => ("user_phone_already_verified", 409, "The phone number of the current user has already been verified."),
+    UserEmailAlreadyExists => ("user_email_already_exists", 409, "A user with the same email already exists in the current project."),
+    SmtpDisabled => ("general_smtp_disabled", 503, "SMTP is disabled for your project. Please configure SMTP to use this endpoint."),
+    PhoneDisabled => ("general_phone_disabled", 503, "Phone provider is not configured for your project. Please configure a phone provider to use this endpoint."),
+    MessageDeliveryFailed => ("general_server_error", 503, "The message could not be sent. Please try again later."),
 }
 
 /// A request failure, rendered as Appwrite's `{message, code, type, version}` envelope.
@@ -91,14 +100,19 @@ impl Error {
         Self::new(ErrorType::ServerError)
     }
 
+    /// The HTTP status sent: Appwrite passes only some statuses through, the rest become 500.
     pub fn status(&self) -> u16 {
-        self.kind.status()
+        match self.kind.status() {
+            s @ (400 | 401 | 402 | 403 | 404 | 405 | 408 | 409 | 410 | 412 | 416 | 422 | 429
+            | 451 | 501 | 503) => s,
+            _ => 500,
+        }
     }
 
-    /// The JSON envelope. Statuses Appwrite does not pass through are reported as 500.
+    /// The JSON envelope; a 500 never carries internal detail.
     pub fn envelope(&self) -> serde_json::Value {
         let status = self.status();
-        let message = if status >= 500 {
+        let message = if status == 500 {
             "Server Error"
         } else {
             self.message.as_str()

@@ -167,6 +167,7 @@ pub struct SessionItem {
     pub updated: Millis,
     pub expire: Millis,
     /// TTL attribute (seconds). DynamoDB deletes late; readers also compare `expire` with now.
+    #[serde(rename = "expires_at")]
     pub expires_at: i64,
     pub secret_hash: String,
     pub provider: String,
@@ -195,5 +196,84 @@ pub struct SessionItem {
 impl SessionItem {
     pub fn is_live(&self, now: Millis) -> bool {
         self.expire > now
+    }
+}
+
+pub const TOKEN_PREFIX: &str = "TOKEN#";
+/// Failed token redemptions since the user's last issued token (OTP guessing guard).
+pub const GUARD_SK: &str = "TOKENGUARD";
+
+pub fn token_sk(secret_hash: &str) -> String {
+    format!("{TOKEN_PREFIX}{secret_hash}")
+}
+
+/// `USER#<uid>` / `TOKEN#<hmac(secret)>`: a one-time secret (magic URL, OTP, verification,
+/// recovery). Keyed by the keyed hash of the secret, so redemption reads it directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub uid: String,
+    /// `magic-url`, `email-otp`, `phone`, `verify-email`, `verify-phone`, `recovery`.
+    pub kind: String,
+    pub created: Millis,
+    pub expire: Millis,
+    #[serde(rename = "expires_at")]
+    pub expires_at: i64,
+    #[serde(default)]
+    pub phrase: String,
+}
+
+/// `USER#<uid>` / `TOKENGUARD`: wrong secrets tried since the last token was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(rename = "expires_at")]
+    pub expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's TTL attribute is `expires_at`: every expiring item must use exactly that name.
+    #[test]
+    fn ttl_attribute_name() {
+        let guard = GuardItem {
+            pk: "p".into(),
+            sk: "s".into(),
+            failures: 1,
+            expires_at: 5,
+        };
+        let v = serde_json::to_value(&guard).unwrap();
+        assert_eq!(v["expires_at"], 5);
+        let token = TokenItem {
+            pk: "p".into(),
+            sk: "s".into(),
+            id: "i".into(),
+            uid: "u".into(),
+            kind: "k".into(),
+            created: 0,
+            expire: 0,
+            expires_at: 7,
+            phrase: String::new(),
+        };
+        assert_eq!(serde_json::to_value(&token).unwrap()["expires_at"], 7);
+        let session: SessionItem = serde_json::from_value(serde_json::json!({
+            "PK": "p", "SK": "s", "id": "i", "uid": "u", "created": 0, "updated": 0, "expire": 0,
+            "expires_at": 9, "secretHash": "h", "provider": "email"
+        }))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&session).unwrap()["expires_at"], 9);
     }
 }

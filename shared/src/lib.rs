@@ -16,11 +16,14 @@ pub mod ids;
 pub mod item;
 pub mod lambda;
 pub mod model;
+pub mod outbox;
 pub mod params;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod store;
+pub mod templates;
+pub mod token;
 pub mod validate;
 
 pub use api::{Call, Handler, HandlerFuture, Reply};
@@ -44,4 +47,16 @@ pub fn init_logging() {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// AWS SDK configuration, for binaries and tests that build their own clients.
+pub mod aws {
+    pub use aws_config::SdkConfig;
+
+    /// The standard chain (`AWS_ENDPOINT_URL`, region and credentials from the environment).
+    pub async fn load() -> SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await
+    }
 }

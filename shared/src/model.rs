@@ -136,6 +136,18 @@ pub fn session_list(sessions: &[Value]) -> Value {
     json!({ "total": sessions.len(), "sessions": sessions })
 }
 
+/// The `Token` model. `secret` is `""` for clients.
+pub fn token(t: &crate::item::TokenItem, secret: &str) -> Value {
+    json!({
+        "$id": t.id,
+        "$createdAt": dates::format(t.created),
+        "userId": t.uid,
+        "secret": secret,
+        "expire": dates::format(t.expire),
+        "phrase": t.phrase,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,18 +6,33 @@
 pub enum Function {
     /// Profile reads and writes, sign-up; also the catch-all (CORS preflight, unknown routes).
     Account,
-    /// Session creation, listing, extension and deletion.
+    /// Session creation (password, anonymous, token exchange), listing, extension and deletion.
     Sessions,
+    /// Passwordless login tokens: email OTP, magic URL, phone OTP (SES + SNS).
+    Tokens,
+    /// Email and phone verification (SES + SNS).
+    Verification,
+    /// Password recovery (SES).
+    Recovery,
 }
 
 impl Function {
-    pub const ALL: &'static [Function] = &[Function::Account, Function::Sessions];
+    pub const ALL: &'static [Function] = &[
+        Function::Account,
+        Function::Sessions,
+        Function::Tokens,
+        Function::Verification,
+        Function::Recovery,
+    ];
 
     /// Crate binary name (`functions/<name>`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Account => "account",
             Self::Sessions => "sessions",
+            Self::Tokens => "tokens",
+            Self::Verification => "verification",
+            Self::Recovery => "recovery",
         }
     }
 
@@ -26,6 +41,9 @@ impl Function {
         match self {
             Self::Account => "AccountFunction",
             Self::Sessions => "SessionsFunction",
+            Self::Tokens => "TokensFunction",
+            Self::Verification => "VerificationFunction",
+            Self::Recovery => "RecoveryFunction",
         }
     }
 }
@@ -64,6 +82,15 @@ pub struct RateLimit {
 
 const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
 
+const fn resetting(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
+    Some(RateLimit {
+        limit,
+        period_secs: 3600,
+        keys,
+        reset_on_success: true,
+    })
+}
+
 const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
     Some(RateLimit {
         limit,
@@ -91,6 +118,18 @@ pub enum RouteId {
     GetSession,
     UpdateSession,
     DeleteSession,
+    CreateSession,
+    UpdateMagicUrlSession,
+    UpdatePhoneSession,
+    CreateEmailToken,
+    CreateMagicUrlToken,
+    CreatePhoneToken,
+    CreateEmailVerification,
+    UpdateEmailVerification,
+    CreatePhoneVerification,
+    UpdatePhoneVerification,
+    CreateRecovery,
+    UpdateRecovery,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,6 +281,117 @@ pub static ROUTES: &[Route] = &[
         function: Sessions,
         access: User(PathSession),
         rate_limit: limit(100, URL_IP),
+    },
+    Route {
+        id: CreateSession,
+        method: "POST",
+        paths: &["/v1/account/sessions/token"],
+        function: Sessions,
+        access: GuestOnly,
+        rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
+    },
+    Route {
+        id: UpdateMagicUrlSession,
+        method: "PUT",
+        paths: &["/v1/account/sessions/magic-url"],
+        function: Sessions,
+        access: GuestOnly,
+        rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
+    },
+    Route {
+        id: UpdatePhoneSession,
+        method: "PUT",
+        paths: &["/v1/account/sessions/phone"],
+        function: Sessions,
+        access: GuestOnly,
+        rate_limit: limit(10, &["ip:{ip},userId:{param-userId}"]),
+    },
+    Route {
+        id: CreateEmailToken,
+        method: "POST",
+        paths: &["/v1/account/tokens/email"],
+        function: Tokens,
+        access: Guest,
+        rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
+    },
+    Route {
+        id: CreateMagicUrlToken,
+        method: "POST",
+        paths: &[
+            "/v1/account/tokens/magic-url",
+            "/v1/account/sessions/magic-url",
+        ],
+        function: Tokens,
+        access: Guest,
+        rate_limit: limit(60, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
+    },
+    Route {
+        id: CreatePhoneToken,
+        method: "POST",
+        paths: &["/v1/account/tokens/phone", "/v1/account/sessions/phone"],
+        function: Tokens,
+        access: Guest,
+        rate_limit: limit(10, &["url:{url},phone:{param-phone}", "url:{url},ip:{ip}"]),
+    },
+    Route {
+        id: CreateEmailVerification,
+        method: "POST",
+        paths: &[
+            "/v1/account/verifications/email",
+            "/v1/account/verification",
+        ],
+        function: Verification,
+        access: User(Session),
+        rate_limit: limit(10, &["url:{url},userId:{userId}"]),
+    },
+    Route {
+        id: UpdateEmailVerification,
+        method: "PUT",
+        paths: &[
+            "/v1/account/verifications/email",
+            "/v1/account/verification",
+        ],
+        function: Verification,
+        access: Guest,
+        rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
+    },
+    Route {
+        id: CreatePhoneVerification,
+        method: "POST",
+        paths: &[
+            "/v1/account/verifications/phone",
+            "/v1/account/verification/phone",
+        ],
+        function: Verification,
+        access: User(Session),
+        rate_limit: limit(10, &["url:{url},userId:{userId}", "url:{url},ip:{ip}"]),
+    },
+    Route {
+        id: UpdatePhoneVerification,
+        method: "PUT",
+        paths: &[
+            "/v1/account/verifications/phone",
+            "/v1/account/verification/phone",
+        ],
+        function: Verification,
+        access: Guest,
+        rate_limit: limit(10, &["userId:{param-userId}"]),
+    },
+    Route {
+        id: CreateRecovery,
+        method: "POST",
+        paths: &["/v1/account/recovery"],
+        function: Recovery,
+        access: Guest,
+        rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
+    },
+    Route {
+        id: UpdateRecovery,
+        method: "PUT",
+        paths: &["/v1/account/recovery"],
+        function: Recovery,
+        access: Guest,
+        rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
     },
 ];
 

@@ -122,7 +122,7 @@ pub fn over_limit(
         .collect()
 }
 
-async fn enforce_limit(
+pub async fn enforce_limit(
     app: &App,
     uid: &str,
     new_sid: &str,

@@ -3,7 +3,7 @@
 
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::item::{self, EmailItem, PhoneItem, SessionItem, UserItem};
+use crate::item::{self, EmailItem, GuardItem, PhoneItem, SessionItem, TokenItem, UserItem};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
     KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType,
@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Counts DynamoDB operations (not retries): feeds the round-trip tests and the debug header.
+/// Counts DynamoDB operations (not retries) and remembers their names, for the round-trip tests.
 #[derive(Debug)]
-struct CallCounter(Arc<AtomicU64>);
+struct CallCounter(Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<String>>>);
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
@@ -35,6 +35,30 @@ impl Intercept for CallCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
+        let name = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(mut log) = self.1.lock() {
+            // Bounded: a long-running server keeps only the recent operations.
+            if log.len() >= 1024 {
+                log.clear();
+            }
+            log.push(name);
+        }
         Ok(())
     }
 }
@@ -50,6 +74,8 @@ pub enum Conflict {
     Phone,
     /// The profile is gone or (for session creation) the user is blocked.
     ProfileCondition,
+    /// The token was already used or has expired.
+    Token,
 }
 
 #[derive(Debug)]
@@ -69,6 +95,7 @@ pub struct Store {
     client: Client,
     table: String,
     calls: Arc<AtomicU64>,
+    ops: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> Error {
@@ -162,20 +189,39 @@ impl Store {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
+        Self::new(&sdk, table)
+    }
+
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
         let calls = Arc::new(AtomicU64::new(0));
-        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(CallCounter(calls.clone()))
+        let ops = Arc::new(std::sync::Mutex::new(vec![]));
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(CallCounter(calls.clone(), ops.clone()))
             .build();
         Self {
             client: Client::from_conf(conf),
             table: table.to_owned(),
             calls,
+            ops,
         }
     }
 
     /// DynamoDB operations issued by this store so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Names of the operations since the last call (`GetItem`, `TransactWriteItems`, …).
+    pub fn take_ops(&self) -> Vec<String> {
+        self.ops
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// The SDK client, for tests that inspect the table directly.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn table(&self) -> &str {
@@ -731,6 +777,208 @@ impl Store {
             .await
             .map_err(sdk_err)?;
         Ok(())
+    }
+}
+
+/// What a redemption needs, read in one `BatchGetItem`.
+#[derive(Debug, Default)]
+pub struct Redeemable {
+    pub user: Option<UserItem>,
+    pub token: Option<TokenItem>,
+    pub failures: u32,
+}
+
+impl Store {
+    fn update_user_item(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+    ) -> Result<Option<TransactWriteItem>> {
+        let Some(d) = diff(old, new)? else {
+            return Ok(None);
+        };
+        let up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .build()
+            .map_err(internal)?;
+        Ok(Some(TransactWriteItem::builder().update(up).build()))
+    }
+
+    fn consume_token_item(&self, token: &TokenItem, now: Millis) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(token.pk.clone(), &token.sk)))
+            .condition_expression("attribute_exists(PK) AND expire > :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    fn reset_guard_item(&self, uid: &str) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), item::GUARD_SK)))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// One `GetItem` of a phone claim.
+    pub async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::phone_pk(phone), item::PHONE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `TransactWriteItems`: store a token and reset the user's guessing guard; with
+    /// `new_user`, also create the user (profile + claim) the token is for.
+    pub async fn issue_token(
+        &self,
+        token: &TokenItem,
+        new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some((user, email, phone)) = new_user {
+            items.push((self.put_new(to_item(user)?)?, Conflict::User));
+            if let Some(e) = email {
+                items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+            }
+            if let Some(p) = phone {
+                items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
+            }
+        }
+        items.push((self.put_new(to_item(token)?)?, Conflict::Token));
+        items.push((self.reset_guard_item(&token.uid)?, Conflict::Token));
+        self.transact(items).await
+    }
+
+    /// One `DeleteItem` (a token whose message could not be sent).
+    pub async fn delete_token(&self, token: &TokenItem) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(token.pk.clone(), &token.sk)))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `BatchGetItem` (strongly consistent): profile, token and guessing guard.
+    pub async fn get_redeemable(&self, uid: &str, token_sk: &str) -> Result<Redeemable> {
+        let keys = vec![
+            key(item::user_pk(uid), item::PROFILE_SK),
+            key(item::user_pk(uid), token_sk),
+            key(item::user_pk(uid), item::GUARD_SK),
+        ];
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let mut out = Redeemable::default();
+        let mut request = Some(request);
+        while let Some(req) = request.take() {
+            let res = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in res
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let sk = it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                if sk == item::PROFILE_SK {
+                    out.user = Some(from_item(it)?);
+                } else if sk == item::GUARD_SK {
+                    out.failures = from_item::<GuardItem>(it)?.failures;
+                } else {
+                    out.token = Some(from_item(it)?);
+                }
+            }
+            request = res
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        Ok(out)
+    }
+
+    /// One `UpdateItem`: count a wrong secret against the user's guard.
+    pub async fn record_token_failure(&self, uid: &str, expires_at: i64) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), item::GUARD_SK)))
+            .update_expression("ADD failures :one SET expires_at = :exp")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `TransactWriteItems`: consume the token (only if it still exists and is unexpired), and
+    /// atomically apply its effect: a new session and/or a profile change with claim updates.
+    pub async fn redeem(
+        &self,
+        token: &TokenItem,
+        now: Millis,
+        session: Option<&SessionItem>,
+        user_change: Option<(&UserItem, &UserItem)>,
+        claims: &Claims,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![(self.consume_token_item(token, now)?, Conflict::Token)];
+        if let Some(s) = session {
+            items.push((self.put_new(to_item(s)?)?, Conflict::User));
+        }
+        if let Some((old, new)) = user_change {
+            if let Some(up) = self.update_user_item(old, new)? {
+                items.push((up, Conflict::ProfileCondition));
+            }
+        }
+        if let Some((email, password)) = &claims.email_password {
+            let mut up = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                .condition_expression("uid = :uid")
+                .expression_attribute_values(":uid", s(&token.uid));
+            up = match password {
+                Some(p) => up
+                    .update_expression("SET password = :p")
+                    .expression_attribute_values(":p", s(p)),
+                None => up.update_expression("REMOVE password"),
+            };
+            items.push((
+                TransactWriteItem::builder()
+                    .update(up.build().map_err(internal)?)
+                    .build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await
     }
 }
 

@@ -188,3 +188,86 @@ mod tests {
         assert!(prefs("prefs", &json!({"k": "-".repeat(60_000)})).is_ok());
     }
 }
+
+/// The host exactly as written in `url` (before any normalisation such as `[0:…:1]` → `[::1]`).
+fn raw_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let hostport = authority.rsplit('@').next()?;
+    Some(crate::http::strip_port(hostport).to_ascii_lowercase())
+}
+
+/// Redirect URLs (`url`, `success`, `failure`): an absolute URL whose host is a registered
+/// platform (loopback aliases only if `localhost` is), or the `exp` / `appwrite-callback-<project>`
+/// schemes. Look-alikes such as `127.0.0.2` or `localhost.example.com` are rejected.
+pub fn redirect_url(name: &str, value: &str, config: &crate::config::Config) -> Result<url::Url> {
+    let invalid = |host: &str| {
+        Error::invalid_param(
+            name,
+            &format!("Invalid URI. Register your new client ({host}) as a new Web platform on your project console dashboard"),
+        )
+    };
+    let parsed = url::Url::parse(value).map_err(|_| invalid(value))?;
+    match parsed.scheme() {
+        "http" | "https" => {
+            let host = raw_host(value).unwrap_or_default();
+            if !host.is_empty() && config.host_allowed(&host) {
+                Ok(parsed)
+            } else {
+                Err(invalid(&host))
+            }
+        }
+        "exp" => Ok(parsed),
+        s if s == format!("appwrite-callback-{}", config.project_id) => Ok(parsed),
+        _ => Err(invalid(parsed.host_str().unwrap_or(value))),
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_allow_and_deny_lists() {
+        let c = crate::config::Config::default();
+        for ok in [
+            "http://localhost/x",
+            "http://localhost:3000/x",
+            "http://127.0.0.1/x",
+            "http://127.0.0.1:5173/magiclogin?a=1",
+            "http://[::1]/x",
+            "http://[::1]:3000/x",
+            "exp://anything",
+            "appwrite-callback-local://cb",
+        ] {
+            assert!(redirect_url("url", ok, &c).is_ok(), "{ok}");
+        }
+        for bad in [
+            "localhost/x",
+            "http://127.0.0.1.example.com/x",
+            "http://localhost.example.com/x",
+            "http://128.0.0.1/x",
+            "http://[2001:db8::1]/x",
+            "http://127.0.0.2/x",
+            "http://[0:0:0:0:0:0:0:1]/x",
+            "http://remotehost/verification",
+            "javascript:alert(1)",
+            "appwrite-callback-other://x",
+            "http://user@evil.com/x",
+            "http://localhost@evil.com/",
+        ] {
+            assert!(redirect_url("url", bad, &c).is_err(), "{bad}");
+        }
+    }
+}
+
+/// `userId` (ID rules) and `secret` (1–256 chars) of a redemption.
+pub fn user_and_secret(p: &crate::params::Params) -> Result<(&str, &str)> {
+    let uid = p.required_str("userId", crate::ids::UID_DESCRIPTION)?;
+    if !crate::ids::is_valid_custom(uid) {
+        return Err(Error::invalid_param("userId", crate::ids::UID_DESCRIPTION));
+    }
+    let secret = p.required_str("secret", &text_description(256))?;
+    text("secret", secret, 256)?;
+    Ok((uid, secret))
+}

@@ -78,3 +78,41 @@ export async function rejects(promise, code, type) {
   }
   throw new Error(`expected ${code} ${type}, but the call succeeded`);
 }
+
+// Mail and SMS the emulator accepted (moto's data.json), for reading codes and links.
+const moto = process.env.MOTO_URL ?? process.env.AWS_ENDPOINT_URL;
+
+async function motoData() {
+  const res = await fetch(`${moto}/moto-api/data.json`);
+  return JSON.parse(await res.text());
+}
+
+export async function lastEmail(to) {
+  const data = await motoData();
+  const msgs = (data.ses?.Message ?? []).filter((m) => (m.destinations?.ToAddresses ?? []).some((a) => a.includes(to)));
+  const m = msgs.at(-1);
+  return m ? { subject: m.subject, body: m.body.replaceAll('&amp;', '&') } : undefined;
+}
+
+export async function lastSms(phone) {
+  const data = await motoData();
+  return (data.sns?.SMS ?? []).filter((m) => m.phone_number === phone).at(-1)?.message;
+}
+
+export function linkParams(body) {
+  const url = body.match(/https?:\/\/[^\s"<]+/)[0];
+  return new URL(url).searchParams;
+}
+
+export function uniquePhone() {
+  n += 1;
+  return `+1415${String((Date.now() * 7 + n * 7919) % 10_000_000).padStart(7, '0')}`;
+}
+
+// A client bound to the credential the last response carried (X-Fallback-Cookies).
+export function clientFromLastResponse() {
+  const fallback = JSON.parse(last()['x-fallback-cookies']);
+  const credential = fallback[`a_session_${project}`];
+  const client = new Client().setEndpoint(endpoint).setProject(project).setSession(credential);
+  return { client, account: new Account(client) };
+}

@@ -27,6 +27,8 @@ pub struct Options {
     pub config: Config,
     /// Use a settable clock starting at the real time.
     pub fixed_clock: bool,
+    /// Verify the sender with the emulator (off to test undeliverable mail).
+    pub verify_sender: bool,
 }
 
 impl Default for Options {
@@ -36,11 +38,14 @@ impl Default for Options {
             project_name: "Integration".into(),
             table_name: std::env::var("TABLE_NAME").unwrap_or_else(|_| "itest-account".into()),
             rate_limits_enabled: false,
+            mail_from: Some("Integration <noreply@example.com>".into()),
+            mock_numbers: vec![("+15555550123".into(), "123456".into())],
             ..Config::default()
         };
         Self {
             config,
             fixed_clock: false,
+            verify_sender: true,
         }
     }
 }
@@ -65,8 +70,10 @@ impl Server {
 
     pub async fn with(o: Options) -> Self {
         require_emulator();
-        let store = Store::from_env(&o.config.table_name).await;
-        store.ensure_table().await.expect("create table");
+        shared::init_logging();
+        let sdk = aws_config_load().await;
+        let store = Store::new(&sdk, &o.config.table_name);
+        let outbox = shared::app::outbox_from(&sdk, &o.config);
         let (clock, fixed): (Arc<dyn shared::clock::Clock>, _) = if o.fixed_clock {
             let now = shared::clock::Clock::now_ms(&SystemClock);
             let c = Arc::new(FixedClock::new(now));
@@ -74,7 +81,19 @@ impl Server {
         } else {
             (Arc::new(SystemClock), None)
         };
-        let app = Arc::new(App::new(o.config, store, clock, Arc::new(OsEntropy)));
+        let verify = o.verify_sender;
+        let mut config = o.config;
+        let from = config.mail_from.clone();
+        if !verify {
+            config.mail_from = None;
+        }
+        let app = App::new(config, store, clock, Arc::new(OsEntropy)).with_outbox(outbox);
+        app.prepare_local().await.expect("prepare table and sender");
+        let mut app = app;
+        if !verify {
+            Arc::make_mut(&mut app.config).mail_from = from;
+        }
+        let app = Arc::new(app);
         let addr = devserver::spawn(app.clone(), "127.0.0.1:0")
             .await
             .expect("bind");
@@ -159,6 +178,96 @@ impl Server {
         let (cookie, _) = self.login(&email, &password).await;
         (id, email, password, cookie)
     }
+}
+
+async fn aws_config_load() -> shared::aws::SdkConfig {
+    shared::aws::load().await
+}
+
+/// Messages the emulator has accepted (`/moto-api/data.json`).
+pub struct Sent {
+    pub emails: Vec<Value>,
+    pub sms: Vec<Value>,
+}
+
+pub async fn sent() -> Sent {
+    let base = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+    let data: Value = reqwest::get(format!("{base}/moto-api/data.json"))
+        .await
+        .expect("moto")
+        .json()
+        .await
+        .expect("json");
+    Sent {
+        emails: data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        sms: data["sns"]["SMS"].as_array().cloned().unwrap_or_default(),
+    }
+}
+
+/// The last email to `to` (moto keeps only the HTML part; entities are decoded here).
+pub async fn last_email(to: &str) -> Option<(String, String)> {
+    sent().await.emails.iter().rev().find_map(|m| {
+        let to_list = m["destinations"]["ToAddresses"].as_array()?;
+        to_list
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.contains(to)))
+            .then(|| {
+                let body = m["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("&amp;", "&")
+                    .replace("&quot;", "\"");
+                (m["subject"].as_str().unwrap_or_default().to_string(), body)
+            })
+    })
+}
+
+/// The last SMS to `phone`.
+pub async fn last_sms(phone: &str) -> Option<String> {
+    sent()
+        .await
+        .sms
+        .iter()
+        .rev()
+        .find(|m| m["phone_number"] == phone)
+        .and_then(|m| m["message"].as_str().map(str::to_owned))
+}
+
+/// The first run of six digits in `text`.
+pub fn six_digits(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(5)).find_map(|i| {
+        let w = &b[i..i + 6];
+        let bounded = (i == 0 || !b[i - 1].is_ascii_digit())
+            && b.get(i + 6).is_none_or(|c| !c.is_ascii_digit());
+        (bounded && w.iter().all(u8::is_ascii_digit))
+            .then(|| String::from_utf8_lossy(w).into_owned())
+    })
+}
+
+/// Value of query parameter `name` in the first URL in `text` containing it.
+pub fn link_param(text: &str, name: &str) -> Option<String> {
+    let start = text.find("http")?;
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '<' || c == '"')
+        .map_or(text.len(), |e| start + e);
+    let url = reqwest::Url::parse(&text[start..end]).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A unique phone number in the US 415 area.
+pub fn unique_phone() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!("+1415{:07}", (t as u64).wrapping_add(n * 7919) % 10_000_000)
 }
 
 pub fn url_encode(s: &str) -> String {

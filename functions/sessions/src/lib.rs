@@ -18,6 +18,12 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             let new = session::create_anonymous(call.app, &call.client, call.now).await?;
             Ok(created(new))
         }
+        RouteId::CreateSession | RouteId::UpdateMagicUrlSession | RouteId::UpdatePhoneSession => {
+            let (uid, secret) = validate::user_and_secret(&call.params)?;
+            let new = shared::token::create_session(call.app, uid, secret, &call.client, call.now)
+                .await?;
+            Ok(created(new))
+        }
         RouteId::ListSessions => list(&call),
         RouteId::GetSession => {
             let auth = call.auth()?;

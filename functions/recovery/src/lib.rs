@@ -1,0 +1,41 @@
+//! `recovery` function: password recovery. Handlers parse params, call `shared::token` and
+//! render the `Token` model.
+
+use shared::api::{Call, HandlerFuture, Reply};
+use shared::routes::RouteId;
+use shared::{model, token, validate, Error, ErrorType, Result};
+
+pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
+    Box::pin(handle(call))
+}
+
+async fn handle(call: Call<'_>) -> Result<Reply> {
+    match call.route.id {
+        RouteId::CreateRecovery => {
+            let email = validate::email(
+                "email",
+                call.params
+                    .required_str("email", validate::EMAIL_DESCRIPTION)?,
+            )?;
+            let url = validate::redirect_url(
+                "url",
+                call.params
+                    .required_str("url", "Value must be a valid URL")?,
+                &call.app.config,
+            )?;
+            let issued =
+                token::create_recovery(call.app, &email, &url, call.locale(), call.now).await?;
+            Ok(Reply::created(model::token(&issued.token, "")))
+        }
+        RouteId::UpdateRecovery => {
+            let (uid, secret) = validate::user_and_secret(&call.params)?;
+            let password = call
+                .params
+                .required_str("password", validate::PASSWORD_DESCRIPTION)?;
+            validate::password("password", password)?;
+            let token = token::complete_recovery(call.app, uid, secret, password, call.now).await?;
+            Ok(Reply::ok(model::token(&token, "")))
+        }
+        _ => Err(Error::new(ErrorType::RouteNotFound)),
+    }
+}

@@ -1,0 +1,79 @@
+//! `tokens` function: passwordless login tokens (email OTP, magic URL, phone OTP). Handlers parse
+//! params, call `shared::token` and render the `Token` model.
+
+use shared::api::{Call, HandlerFuture, Reply};
+use shared::routes::RouteId;
+use shared::token::{self, Kind};
+use shared::{ids, model, validate, Error, ErrorType, Result};
+
+pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
+    Box::pin(handle(call))
+}
+
+async fn handle(call: Call<'_>) -> Result<Reply> {
+    match call.route.id {
+        RouteId::CreateEmailToken => email_login(&call, Kind::EmailOtp).await,
+        RouteId::CreateMagicUrlToken => email_login(&call, Kind::MagicUrl).await,
+        RouteId::CreatePhoneToken => phone_login(&call).await,
+        _ => Err(Error::new(ErrorType::RouteNotFound)),
+    }
+}
+
+fn user_id<'a>(call: &'a Call<'_>) -> Result<&'a str> {
+    let id = call
+        .params
+        .required_str("userId", ids::CUSTOM_ID_DESCRIPTION)?;
+    if id == "unique()" || ids::is_valid_custom(id) {
+        Ok(id)
+    } else {
+        Err(Error::invalid_param("userId", ids::CUSTOM_ID_DESCRIPTION))
+    }
+}
+
+async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
+    let uid = user_id(call)?;
+    let email = validate::email(
+        "email",
+        call.params
+            .required_str("email", validate::EMAIL_DESCRIPTION)?,
+    )?;
+    let url = match (
+        kind,
+        call.params
+            .optional_str("url", "Value must be a valid URL")?,
+    ) {
+        (Kind::MagicUrl, Some(u)) => Some(validate::redirect_url("url", u, &call.app.config)?),
+        (Kind::MagicUrl, None) => Some(default_magic_url(call)?),
+        _ => None,
+    };
+    let phrase = call.params.optional_bool("phrase")?.unwrap_or(false);
+    let request = token::EmailLogin {
+        kind,
+        requested_uid: uid,
+        email: &email,
+        url: url.as_ref(),
+        phrase,
+        locale: call.locale(),
+    };
+    let issued = token::create_email_login(call.app, request, call.now).await?;
+    Ok(Reply::created(model::token(&issued.token, "")))
+}
+
+/// Appwrite links to its console's magic-URL page when no `url` is given; we link to the same
+/// path on the API's own host.
+fn default_magic_url(call: &Call<'_>) -> Result<url::Url> {
+    let scheme = if call.req.secure { "https" } else { "http" };
+    let host = call.req.header("host").unwrap_or("localhost");
+    url::Url::parse(&format!("{scheme}://{host}/auth/magic-url")).map_err(Error::internal)
+}
+
+async fn phone_login(call: &Call<'_>) -> Result<Reply> {
+    let uid = user_id(call)?;
+    let phone = validate::phone(
+        "phone",
+        call.params
+            .required_str("phone", validate::PHONE_DESCRIPTION)?,
+    )?;
+    let issued = token::create_phone_login(call.app, uid, &phone, call.locale(), call.now).await?;
+    Ok(Reply::created(model::token(&issued.token, "")))
+}

@@ -1,0 +1,173 @@
+//! Outgoing email (SES) and SMS (SNS) behind two small traits, so a function that sends nothing
+//! carries no SES/SNS client (the `ses` and `sns` crate features), and tests and local mode can
+//! see what was sent.
+
+use crate::error::{Error, ErrorType, Result};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    /// Display name of the recipient (the user's name), may be empty.
+    pub to_name: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sms {
+    pub to: String,
+    pub body: String,
+}
+
+pub trait Mailer: Send + Sync {
+    fn send<'a>(&'a self, email: &'a Email) -> SendFuture<'a>;
+}
+
+pub trait Texter: Send + Sync {
+    fn send<'a>(&'a self, sms: &'a Sms) -> SendFuture<'a>;
+}
+
+/// The configured senders; `None` means the channel is disabled (503 on use).
+#[derive(Clone, Default)]
+pub struct Outbox {
+    pub mail: Option<Arc<dyn Mailer>>,
+    pub sms: Option<Arc<dyn Texter>>,
+    /// Also write each message (recipient, subject, text) to the log: local development only,
+    /// so a developer can finish a magic-URL or OTP flow by hand.
+    pub log_messages: bool,
+}
+
+impl Outbox {
+    pub async fn email(&self, email: &Email) -> Result<()> {
+        let Some(m) = &self.mail else {
+            return Err(Error::with_message(
+                ErrorType::SmtpDisabled,
+                ErrorType::SmtpDisabled.default_message(),
+            ));
+        };
+        if self.log_messages {
+            tracing::info!(to = %email.to, subject = %email.subject, text = %email.text, "outgoing email");
+        }
+        m.send(email).await
+    }
+
+    pub async fn text(&self, sms: &Sms) -> Result<()> {
+        let Some(t) = &self.sms else {
+            return Err(Error::new(ErrorType::PhoneDisabled));
+        };
+        if self.log_messages {
+            tracing::info!(to = %sms.to, text = %sms.body, "outgoing sms");
+        }
+        t.send(sms).await
+    }
+
+    pub fn mail_enabled(&self) -> bool {
+        self.mail.is_some()
+    }
+
+    pub fn sms_enabled(&self) -> bool {
+        self.sms.is_some()
+    }
+}
+
+fn send_failed(channel: &str, e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, channel, "message delivery failed");
+    Error::with_message(
+        ErrorType::MessageDeliveryFailed,
+        format!("The {channel} could not be sent. Please try again later."),
+    )
+}
+
+#[cfg(feature = "ses")]
+pub mod ses {
+    use super::*;
+    use aws_sdk_ses::types::{Body, Content, Destination, Message};
+
+    /// SES v1 `SendEmail` with a text and an HTML part.
+    pub struct SesMailer {
+        pub client: aws_sdk_ses::Client,
+        /// `Name <address>` or `address`.
+        pub from: String,
+    }
+
+    fn content(s: &str) -> Result<Content> {
+        Content::builder()
+            .data(s)
+            .charset("UTF-8")
+            .build()
+            .map_err(Error::internal)
+    }
+
+    impl Mailer for SesMailer {
+        fn send<'a>(&'a self, email: &'a Email) -> SendFuture<'a> {
+            Box::pin(async move {
+                let to = if email.to_name.is_empty() {
+                    email.to.clone()
+                } else {
+                    format!(
+                        "\"{}\" <{}>",
+                        email.to_name.replace(['"', '\\', '\r', '\n'], ""),
+                        email.to
+                    )
+                };
+                let message = Message::builder()
+                    .subject(content(&email.subject)?)
+                    .body(
+                        Body::builder()
+                            .text(content(&email.text)?)
+                            .html(content(&email.html)?)
+                            .build(),
+                    )
+                    .build();
+                self.client
+                    .send_email()
+                    .source(&self.from)
+                    .destination(Destination::builder().to_addresses(to).build())
+                    .message(message)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        send_failed("email", aws_sdk_ses::error::DisplayErrorContext(e))
+                    })?;
+                Ok(())
+            })
+        }
+    }
+}
+
+#[cfg(feature = "sns")]
+pub mod sns {
+    use super::*;
+
+    /// SNS `Publish` to a phone number (transactional SMS).
+    pub struct SnsTexter {
+        pub client: aws_sdk_sns::Client,
+    }
+
+    impl Texter for SnsTexter {
+        fn send<'a>(&'a self, sms: &'a Sms) -> SendFuture<'a> {
+            Box::pin(async move {
+                let kind = aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("Transactional")
+                    .build()
+                    .map_err(Error::internal)?;
+                self.client
+                    .publish()
+                    .phone_number(&sms.to)
+                    .message(&sms.body)
+                    .message_attributes("AWS.SNS.SMS.SMSType", kind)
+                    .send()
+                    .await
+                    .map_err(|e| send_failed("SMS", aws_sdk_sns::error::DisplayErrorContext(e)))?;
+                Ok(())
+            })
+        }
+    }
+}
