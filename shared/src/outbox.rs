@@ -76,6 +76,7 @@ impl Outbox {
     }
 }
 
+#[cfg(any(feature = "ses", feature = "sns"))]
 fn send_failed(channel: &str, e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, channel, "message delivery failed");
     Error::with_message(
