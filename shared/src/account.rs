@@ -58,10 +58,13 @@ pub async fn sign_up(app: &App, input: SignUp<'_>, now: Millis) -> Result<UserIt
     } else {
         input.user_id.to_owned()
     };
-    let phc = hash(app, input.password).await?;
+    let policy = &app.config.password_policy;
     let mut user = UserItem::new(&uid, now);
     user.name = input.name.to_owned();
     user.email = Some(input.email.to_owned());
+    policy.check_personal(input.password, &user)?;
+    let phc = hash(app, input.password).await?;
+    crate::password::remember(policy, &mut user.password_history, &phc);
     user.password = Some(phc.clone());
     user.password_update = Some(now);
     user.targets.push(target(app, "email", input.email, now));
@@ -206,23 +209,39 @@ pub async fn update_phone(
 
 /// `PATCH /account/password`. A user with a password must confirm it with `old_password`. With
 /// `INVALIDATE_SESSIONS` on, every other session of the user is deleted afterwards.
+/// What `PATCH /account/password` asks for.
+pub struct PasswordChange<'a> {
+    pub password: &'a str,
+    pub old_password: Option<&'a str>,
+    /// The session making the request (none for JWT requests: nothing is invalidated).
+    pub current: Option<&'a SessionItem>,
+    pub sessions: &'a [SessionItem],
+}
+
 pub async fn update_password(
     app: &App,
     user: &UserItem,
-    current: Option<&SessionItem>,
-    sessions: &[SessionItem],
-    password: &str,
-    old_password: Option<&str>,
+    change: PasswordChange<'_>,
     now: Millis,
 ) -> Result<UserItem> {
+    let PasswordChange {
+        password,
+        old_password,
+        current,
+        sessions,
+    } = change;
     if let Some(phc) = &user.password {
         let old = old_password.unwrap_or_default().to_owned();
         if !crypto::verify_password_async(old, Some(phc.clone())).await {
             return Err(Error::new(ErrorType::UserInvalidCredentials));
         }
     }
+    let policy = &app.config.password_policy;
+    crate::password::check_history(policy, &user.password_history, password).await?;
+    policy.check_personal(password, user)?;
     let phc = hash(app, password).await?;
     let mut new = user.clone();
+    crate::password::remember(policy, &mut new.password_history, &phc);
     new.password = Some(phc.clone());
     new.password_update = Some(now);
     new.updated = now;

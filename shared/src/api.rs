@@ -12,7 +12,7 @@ use crate::http::{cookie_encode, ApiRequest, ApiResponse};
 use crate::item::{SessionItem, UserItem};
 use crate::params::Params;
 use crate::ratelimit::{self, Verdict};
-use crate::routes::{self, Access, Function, Load, PathParams, Route};
+use crate::routes::{self, Access, Admit, Function, Load, PathParams, Route};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,17 +37,50 @@ pub struct Auth {
     pub session: SessionItem,
     /// Every live session of the user (with [`Load::AllSessions`]); otherwise just the loaded ones.
     pub sessions: Vec<SessionItem>,
+    /// Authenticated by `X-Appwrite-JWT`: such a request has no *current* session.
+    pub jwt: bool,
 }
 
 impl Auth {
     /// Resolve a `{sessionId}` (`current` allowed) among the loaded live sessions.
     pub fn find_session(&self, id: &str) -> Option<&SessionItem> {
-        let id = if id == "current" {
-            self.session.id.as_str()
-        } else {
-            id
+        let id = match id {
+            "current" if self.jwt => return None,
+            "current" => self.session.id.as_str(),
+            other => other,
         };
         self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// The session this request was made with (none for JWT requests).
+    pub fn current(&self) -> Option<&SessionItem> {
+        (!self.jwt).then_some(&self.session)
+    }
+
+    pub fn is_current(&self, s: &SessionItem) -> bool {
+        !self.jwt && s.id == self.session.id
+    }
+}
+
+/// The rate-limit verdict, computed once and awaited by whoever needs it.
+pub type Admission<'a> =
+    futures_util::future::Shared<futures_util::future::BoxFuture<'a, Result<Option<Verdict>>>>;
+
+/// Where a domain function waits for the rate-limit verdict (429 if over the limit).
+pub struct Gate<'g, 'a>(&'g Admission<'a>);
+
+impl Gate<'_, '_> {
+    pub async fn pass(&self) -> Result<()> {
+        match self.0.clone().await? {
+            Some(v) if !v.allowed => Err(Error::new(ErrorType::RateLimitExceeded)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A gate that is always open (callers outside the HTTP pipeline, tests).
+    pub fn open() -> Admission<'static> {
+        futures_util::FutureExt::shared(Box::pin(async { Ok(None) })
+            as futures_util::future::BoxFuture<'static, Result<Option<Verdict>>>)
     }
 }
 
@@ -59,11 +92,14 @@ pub struct Call<'a> {
     pub path: PathParams,
     pub params: Params,
     pub auth: Option<Auth>,
+    /// The API key, when the caller is a server (`X-Appwrite-Key`).
+    pub key: Option<crate::keys::KeyItem>,
     pub client: Client,
     pub now: Millis,
+    admission: Admission<'a>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     pub fn path_param(&self, name: &str) -> &str {
         self.path
             .iter()
@@ -79,6 +115,26 @@ impl Call<'_> {
             .header("x-appwrite-locale")
             .or_else(|| self.params.get("locale").and_then(|v| v.as_str()));
         crate::templates::resolve(requested)
+    }
+
+    /// Privileged callers (API keys) see secrets in creation responses (the SSR flow).
+    pub fn privileged(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// `secret` as a response shows it: to servers (API keys) only, `""` to everyone else.
+    pub fn reveal<'s>(&self, secret: &'s str) -> &'s str {
+        if self.privileged() {
+            secret
+        } else {
+            ""
+        }
+    }
+
+    /// The rate-limit gate. Routes declared `Admit::InHandler` pass it to their domain function,
+    /// which waits at it after its first read and before any write or message.
+    pub fn gate(&self) -> Gate<'_, 'a> {
+        Gate(&self.admission)
     }
 
     /// The authenticated user; the pipeline guarantees it on `Access::User` routes.
@@ -153,40 +209,68 @@ pub fn credential(req: &ApiRequest, project: &str) -> Option<Credential> {
         })
 }
 
+/// Who a request claims to be: from a session credential (with its secret) or a JWT (without).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: String,
+    pub session_id: String,
+    /// The session secret to verify; `None` when a verified JWT named the session.
+    pub secret: Option<String>,
+}
+
+impl Identity {
+    pub fn from_credential(c: &Credential) -> Option<Self> {
+        let sid = c.session_id()?;
+        Some(Self {
+            user_id: c.id.clone(),
+            session_id: sid.to_owned(),
+            secret: Some(c.secret.clone()),
+        })
+    }
+}
+
 /// Load and verify the caller's session: one DynamoDB round trip. `Ok(None)` means guest.
 pub async fn authenticate(
     app: &App,
-    cred: &Credential,
+    who: &Identity,
     load: Load,
     path_session: Option<&str>,
     now: Millis,
 ) -> Result<Option<Auth>> {
-    let Some(sid) = cred.session_id() else {
-        return Ok(None);
-    };
-    if !crate::ids::is_valid_custom(&cred.id) {
+    if !crate::ids::is_valid_custom(&who.user_id) {
         return Ok(None);
     }
+    let sid = who.session_id.as_str();
     let (user, sessions) = match load {
-        Load::AllSessions => app.store.get_user_with_all_sessions(&cred.id).await?,
-        Load::Session => app.store.get_user_and_sessions(&cred.id, &[sid]).await?,
+        Load::AllSessions => app.store.get_user_with_all_sessions(&who.user_id).await?,
+        Load::Session => {
+            app.store
+                .get_user_and_sessions(&who.user_id, &[sid])
+                .await?
+        }
         Load::PathSession => {
             let extra = path_session.filter(|p| *p != "current" && crate::ids::is_valid_custom(p));
             let ids: Vec<&str> = std::iter::once(sid).chain(extra).collect();
-            app.store.get_user_and_sessions(&cred.id, &ids).await?
+            app.store.get_user_and_sessions(&who.user_id, &ids).await?
         }
     };
     let Some(user) = user else { return Ok(None) };
-    let hash = crypto::sha256_hex(&cred.secret);
     let sessions: Vec<SessionItem> = sessions.into_iter().filter(|s| s.is_live(now)).collect();
+    let proof = who.secret.as_deref().map(crypto::sha256_hex);
     let current = sessions
         .iter()
-        .find(|s| s.id == sid && crypto::ct_eq(&s.secret_hash, &hash))
+        .find(|s| {
+            s.id == sid
+                && proof
+                    .as_deref()
+                    .is_none_or(|h| crypto::ct_eq(&s.secret_hash, h))
+        })
         .cloned();
     Ok(current.map(|session| Auth {
         user,
         session,
         sessions,
+        jwt: who.secret.is_none(),
     }))
 }
 
@@ -346,10 +430,10 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
     }
 }
 
-fn scope_error() -> Error {
+fn scope_error(role: &str, scope: &str) -> Error {
     Error::with_message(
         ErrorType::UnauthorizedScope,
-        "User (role: guests) missing scopes ([\"account\"])",
+        format!("User (role: {role}) missing scopes ([\"{scope}\"])"),
     )
 }
 
@@ -434,108 +518,181 @@ async fn pipeline(
     }
 
     let now = app.clock.now_ms();
-    let ip = client_ip(app, req);
-    let user_agent = req.header("user-agent").unwrap_or_default().to_owned();
-    let client = Client {
-        ip: ip.clone(),
-        device: device::parse(&user_agent),
-        user_agent,
-    };
+    let key_header = req.header("x-appwrite-key").map(str::to_owned);
     let params = Params::from_request(req);
-    let cred = credential(req, &app.config.project_id);
     let path_session = path
         .iter()
         .find(|(k, _)| *k == "sessionId")
         .map(|(_, v)| v.as_str());
 
+    // Who is calling: an API key, a session credential, a JWT, or nobody.
+    let key_fut = async {
+        match &key_header {
+            None => Ok(None),
+            Some(k) => {
+                let stored = match crate::keys::id_of(k) {
+                    Some(id) => app.store.get_api_key(id).await?,
+                    None => None,
+                };
+                crate::keys::check(k, stored, now).map(Some)
+            }
+        }
+    };
     let load = match route.access {
         Access::User(load) => Some(load),
         Access::GuestOnly => Some(Load::Session),
-        Access::Guest => None,
+        Access::Guest | Access::Public => None,
     };
+    let cred = credential(req, &app.config.project_id).and_then(|c| Identity::from_credential(&c));
+    let jwt = req.header("x-appwrite-jwt");
     let auth_fut = async {
-        match (&cred, load) {
-            (Some(c), Some(load)) => authenticate(app, c, load, path_session, now).await,
-            _ => Ok(None),
+        if key_header.is_some() {
+            return Ok(None);
         }
-    };
-    let rl_fut = |user_id: String| {
-        let params = params.as_ref().ok().cloned();
-        let ip = ip.clone();
-        async move {
-            let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
-                return Ok(None);
-            };
-            let vars = |name: &str| -> Option<String> {
-                match name {
-                    "url" => Some(format!("{}{}", req.hostname(), route.paths[0])),
-                    "ip" => Some(ip.clone()),
-                    "userId" => Some(user_id.clone()),
-                    "projectId" => Some(app.config.project_id.clone()),
-                    "method" => Some(route.method.to_owned()),
-                    "userAgent" => req.header("user-agent").map(str::to_owned),
-                    n => n.strip_prefix("param-").and_then(|p| {
-                        params
-                            .as_ref()?
-                            .get(p)
-                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                    }),
+        // The session first: a valid session together with a JWT is refused.
+        let by_session = match (&cred, load.or(jwt.map(|_| Load::Session))) {
+            (Some(c), Some(load)) => authenticate(app, c, load, path_session, now).await?,
+            _ => None,
+        };
+        match (by_session, jwt) {
+            (Some(_), Some(_)) => Err(Error::new(ErrorType::UserJwtAndCookieSet)),
+            (Some(a), None) => Ok(Some(a)),
+            (None, Some(token)) => {
+                let claims = crate::jwt::verify(&app.config.secret_key, token, now)?;
+                let who = Identity {
+                    user_id: claims.user_id,
+                    session_id: claims.session_id,
+                    secret: None,
+                };
+                match load {
+                    Some(load) => authenticate(app, &who, load, path_session, now).await,
+                    None => Ok(None),
                 }
-            };
-            let keys = rl
-                .keys
-                .iter()
-                .map(|k| ratelimit::fill_key(k, &vars))
-                .collect();
-            ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
+            }
+            (None, None) => Ok(None),
         }
     };
-    // The counter runs in parallel with the authentication read unless its key names the
-    // (verified) user, which only authentication can supply.
-    let needs_user = route
-        .rate_limit
-        .is_some_and(|rl| rl.keys.iter().any(|k| k.contains("{userId}")));
-    let (auth, rl) = if needs_user {
-        let auth = auth_fut.await;
-        let uid = auth
-            .as_ref()
-            .ok()
-            .and_then(|a| a.as_ref())
-            .map(|a| a.user.id.clone())
-            .unwrap_or_default();
-        (auth, rl_fut(uid).await)
-    } else {
-        tokio::join!(auth_fut, rl_fut(String::new()))
-    };
+    let (key, auth) = tokio::join!(key_fut, auth_fut);
+    let key = key?;
     let auth = auth?;
-    *verdict = rl?;
 
-    match (route.access, &auth) {
-        (Access::User(_), None) => return Err(scope_error()),
-        (Access::User(_), Some(a)) if !a.user.status => {
-            return Err(Error::new(ErrorType::UserBlocked))
+    // X-Forwarded-User-Agent is honoured only for servers (API keys).
+    let ip = client_ip(app, req);
+    let ua_header = if key.is_some() {
+        req.header("x-forwarded-user-agent")
+            .or(req.header("user-agent"))
+    } else {
+        req.header("user-agent")
+    };
+    let user_agent = ua_header.unwrap_or_default().to_owned();
+    let client = Client {
+        ip: ip.clone(),
+        device: device::parse(&user_agent),
+        user_agent,
+    };
+
+    // Scope checks (contract §1.9 steps 2-6).
+    if let Some(k) = &key {
+        if !k.has_scope(route.access.scope()) {
+            return Err(scope_error("applications", route.access.scope()));
         }
+    }
+    match (route.access, &auth) {
+        (Access::User(_), None) if key.is_none() => return Err(scope_error("guests", "account")),
+        (_, Some(a)) if !a.user.status => return Err(Error::new(ErrorType::UserBlocked)),
         (Access::User(_), Some(a)) if a.user.reset => {
             return Err(Error::new(ErrorType::UserPasswordResetRequired))
         }
         _ => {}
     }
-    if verdict.as_ref().is_some_and(|v| !v.allowed) {
-        return Err(Error::new(ErrorType::RateLimitExceeded));
-    }
-    if route.access == Access::GuestOnly && auth.is_some() {
-        return Err(Error::new(ErrorType::UserSessionAlreadyExists));
-    }
-    let params = params?;
-    handler(Call {
+
+    // Rate limit: counted once; keys are exempt (they still get the headers).
+    let uid = auth.as_ref().map(|a| a.user.id.clone()).unwrap_or_default();
+    let rl_params = params.as_ref().ok().cloned();
+    let exempt = key.is_some();
+    let admission: Admission<'_> = futures_util::FutureExt::shared(Box::pin(async move {
+        let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
+            return Ok(None);
+        };
+        if exempt {
+            let (_, reset) = ratelimit::window(now, rl.period_secs);
+            return Ok(Some(Verdict {
+                limit: rl.limit,
+                remaining: rl.limit,
+                reset,
+                allowed: true,
+                counters: vec![],
+            }));
+        }
+        let vars = |name: &str| -> Option<String> {
+            match name {
+                "url" => Some(format!("{}{}", req.hostname(), route.paths[0])),
+                "ip" => Some(ip.clone()),
+                "userId" => Some(uid.clone()),
+                "projectId" => Some(app.config.project_id.clone()),
+                "method" => Some(route.method.to_owned()),
+                "userAgent" => req.header("user-agent").map(str::to_owned),
+                n => n.strip_prefix("param-").and_then(|p| {
+                    rl_params
+                        .as_ref()?
+                        .get(p)
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                }),
+            }
+        };
+        let keys = rl
+            .keys
+            .iter()
+            .map(|k| ratelimit::fill_key(k, &vars))
+            .collect();
+        ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
+    })
+        as futures_util::future::BoxFuture<'_, Result<Option<Verdict>>>);
+
+    let guest_only_violation = route.access == Access::GuestOnly && auth.is_some();
+    let call = |params: Params| Call {
         app,
         req,
         route,
         path,
         params,
         auth,
+        key,
         client,
         now,
-    })
-    .await
+        admission: admission.clone(),
+    };
+    match route.admit {
+        Admit::Before => {
+            *verdict = admission.clone().await?;
+            if verdict.as_ref().is_some_and(|v| !v.allowed) {
+                return Err(Error::new(ErrorType::RateLimitExceeded));
+            }
+            if guest_only_violation {
+                return Err(Error::new(ErrorType::UserSessionAlreadyExists));
+            }
+            handler(call(params?)).await
+        }
+        Admit::InHandler => {
+            if guest_only_violation {
+                *verdict = admission.clone().await?;
+                return Err(Error::new(ErrorType::UserSessionAlreadyExists));
+            }
+            let params = match params {
+                Ok(p) => p,
+                Err(e) => {
+                    *verdict = admission.clone().await?;
+                    return Err(e);
+                }
+            };
+            // The counter and the handler's first read run concurrently; the handler awaits the
+            // verdict (`Call::admit`) before it writes anything.
+            let (rl, result) = tokio::join!(admission.clone(), handler(call(params)));
+            *verdict = rl?;
+            if verdict.as_ref().is_some_and(|v| !v.allowed) {
+                return Err(Error::new(ErrorType::RateLimitExceeded));
+            }
+            result
+        }
+    }
 }

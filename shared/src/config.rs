@@ -33,6 +33,12 @@ pub struct Config {
     pub mock_numbers: Vec<(String, String)>,
     /// `SECRET_KEY`: HMAC key for one-time secrets (and JWTs). Unset: a development key, with a warning.
     pub secret_key: String,
+    /// Password rules (`PASSWORD_*`), see [`crate::password::Policy`].
+    pub password_policy: crate::password::Policy,
+    /// Failed-login lockout (`LOCKOUT_*`), see [`crate::password::Lockout`].
+    pub lockout: crate::password::Lockout,
+    /// `LOG_RETENTION_DAYS` (default 90): security-log items expire after this.
+    pub log_retention_days: i64,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
 }
@@ -57,6 +63,9 @@ impl Default for Config {
             mock_numbers: vec![],
             secret_key: DEV_SECRET_KEY.into(),
             outbox_log: false,
+            password_policy: crate::password::Policy::default(),
+            lockout: crate::password::Lockout::default(),
+            log_retention_days: 90,
         }
     }
 }
@@ -147,6 +156,37 @@ impl Config {
                 }
             },
             outbox_log: flag("OUTBOX_LOG", d.outbox_log)?,
+            password_policy: {
+                let require = get("PASSWORD_REQUIRE")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let classes: Vec<&str> = require
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                if let Some(bad_class) = classes
+                    .iter()
+                    .find(|c| !matches!(**c, "uppercase" | "lowercase" | "number" | "symbols"))
+                {
+                    return Err(bad("PASSWORD_REQUIRE", bad_class));
+                }
+                crate::password::Policy {
+                    min_length: int("PASSWORD_MIN_LENGTH", 8, 8, 256)? as usize,
+                    uppercase: classes.contains(&"uppercase"),
+                    lowercase: classes.contains(&"lowercase"),
+                    number: classes.contains(&"number"),
+                    symbols: classes.contains(&"symbols"),
+                    dictionary: flag("PASSWORD_DICTIONARY", false)?,
+                    history: int("PASSWORD_HISTORY", 0, 0, 20)? as usize,
+                    personal_data: flag("PASSWORD_PERSONAL_DATA", false)?,
+                }
+            },
+            lockout: crate::password::Lockout {
+                threshold: int("LOCKOUT_THRESHOLD", 5, 0, 100)? as u32,
+                max_secs: int("LOCKOUT_MAX_SECONDS", 900, 1, 86_400)?,
+            },
+            log_retention_days: int("LOG_RETENTION_DAYS", 90, 1, 3650)?,
         })
     }
 

@@ -51,6 +51,12 @@ error_types! {
     UserEmailAlreadyExists => ("user_email_already_exists", 409, "A user with the same email already exists in the current project."),
     SmtpDisabled => ("general_smtp_disabled", 503, "SMTP is disabled for your project. Please configure SMTP to use this endpoint."),
     PhoneDisabled => ("general_phone_disabled", 503, "Phone provider is not configured for your project. Please configure a phone provider to use this endpoint."),
+    UserJwtInvalid => ("user_jwt_invalid", 401, "The JWT token is invalid. Please pass a valid JWT token."),
+    UserJwtAndCookieSet => ("user_jwt_and_cookie_set", 403, "Cannot use both JWT and cookie session at the same time."),
+    UserJwtCreationDenied => ("user_jwt_creation_denied", 403, "Cannot create a JWT from a JWT-authenticated request. Use a session instead."),
+    ProjectKeyExpired => ("project_key_expired", 401, "The project key has expired. Please generate a new key using the Appwrite console."),
+    PasswordRecentlyUsed => ("password_recently_used", 400, "The password you are trying to use is similar to your previous password. For your security, please choose a different password and try again."),
+    PasswordPersonalData => ("password_personal_data", 400, "The password you are trying to use contains references to your name, email, phone or userID. For your security, please choose a different password and try again."),
     MessageDeliveryFailed => ("general_server_error", 503, "The message could not be sent. Please try again later."),
 }
 

@@ -70,6 +70,9 @@ pub struct UserItem {
     /// Preferences as a JSON object string (kept verbatim, any JSON value types).
     #[serde(default = "empty_object")]
     pub prefs: String,
+    /// The last `PASSWORD_HISTORY` password hashes (policy), newest last.
+    #[serde(default)]
+    pub password_history: Vec<String>,
     #[serde(default)]
     pub labels: Vec<String>,
     #[serde(default)]
@@ -101,6 +104,7 @@ impl UserItem {
             mfa: false,
             reset: false,
             prefs: empty_object(),
+            password_history: vec![],
             labels: vec![],
             targets: vec![],
         }
@@ -119,6 +123,11 @@ pub struct EmailItem {
     pub uid: String,
     #[serde(default)]
     pub password: Option<String>,
+    /// Consecutive failed logins (lockout, see `password::Lockout`).
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_failure: Option<Millis>,
 }
 
 impl EmailItem {
@@ -128,6 +137,8 @@ impl EmailItem {
             sk: EMAIL_SK.into(),
             uid: uid.into(),
             password,
+            failures: 0,
+            last_failure: None,
         }
     }
 }

@@ -68,6 +68,29 @@ pub enum Access {
     Guest,
     /// Guests only: an authenticated caller gets 401 `user_session_already_exists`.
     GuestOnly,
+    /// Anyone but API keys (scope `public`): guests and users alike.
+    Public,
+}
+
+impl Access {
+    /// The scope a caller needs (API keys hold scopes; they never hold `account` or `public`).
+    pub fn scope(self) -> &'static str {
+        match self {
+            Access::User(_) => "account",
+            Access::Guest | Access::GuestOnly => "sessions.write",
+            Access::Public => "public",
+        }
+    }
+}
+
+/// When the rate-limit counter is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Before the handler runs (in parallel with the authentication read, if any).
+    Before,
+    /// In parallel with the handler's first read: the handler calls `Call::admit` after that read
+    /// and before any write or message. For routes whose first operation is a read.
+    InHandler,
 }
 
 /// Fixed-window limit; `keys` are Appwrite abuse-key templates, every one is checked.
@@ -130,6 +153,8 @@ pub enum RouteId {
     UpdatePhoneVerification,
     CreateRecovery,
     UpdateRecovery,
+    CreateJwt,
+    ListLogs,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,10 +165,12 @@ pub struct Route {
     pub paths: &'static [&'static str],
     pub function: Function,
     pub access: Access,
+    pub admit: Admit,
     pub rate_limit: Option<RateLimit>,
 }
 
 use Access::*;
+use Admit::*;
 use Function::*;
 use Load::*;
 use RouteId::*;
@@ -155,6 +182,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -163,6 +191,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account"],
         function: Account,
         access: Guest,
+        admit: Before,
         rate_limit: limit(10, URL_IP),
     },
     Route {
@@ -171,6 +200,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/email"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -179,6 +209,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/name"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -187,6 +218,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/password"],
         function: Account,
         access: User(AllSessions),
+        admit: Before,
         rate_limit: limit(10, URL_IP),
     },
     Route {
@@ -195,6 +227,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/phone"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -203,6 +236,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/prefs"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -211,6 +245,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/prefs"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -219,6 +254,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/status"],
         function: Account,
         access: User(Session),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -227,6 +263,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions"],
         function: Sessions,
         access: User(AllSessions),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -235,6 +272,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions"],
         function: Sessions,
         access: User(AllSessions),
+        admit: Before,
         rate_limit: limit(100, URL_IP),
     },
     Route {
@@ -243,6 +281,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/anonymous"],
         function: Sessions,
         access: GuestOnly,
+        admit: Before,
         rate_limit: limit(50, &["ip:{ip}"]),
     },
     Route {
@@ -251,6 +290,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/email", "/v1/account/sessions"],
         function: Sessions,
         access: GuestOnly,
+        admit: InHandler,
         rate_limit: Some(RateLimit {
             limit: 10,
             period_secs: 3600,
@@ -264,6 +304,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/{sessionId}"],
         function: Sessions,
         access: User(PathSession),
+        admit: Before,
         rate_limit: None,
     },
     Route {
@@ -272,6 +313,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/{sessionId}"],
         function: Sessions,
         access: User(PathSession),
+        admit: Before,
         rate_limit: limit(10, URL_IP),
     },
     Route {
@@ -280,6 +322,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/{sessionId}"],
         function: Sessions,
         access: User(PathSession),
+        admit: Before,
         rate_limit: limit(100, URL_IP),
     },
     Route {
@@ -288,6 +331,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/token"],
         function: Sessions,
         access: GuestOnly,
+        admit: InHandler,
         rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
     },
     Route {
@@ -296,6 +340,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/magic-url"],
         function: Sessions,
         access: GuestOnly,
+        admit: InHandler,
         rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
     },
     Route {
@@ -304,6 +349,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/sessions/phone"],
         function: Sessions,
         access: GuestOnly,
+        admit: InHandler,
         rate_limit: limit(10, &["ip:{ip},userId:{param-userId}"]),
     },
     Route {
@@ -312,6 +358,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/tokens/email"],
         function: Tokens,
         access: Guest,
+        admit: InHandler,
         rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
@@ -323,6 +370,7 @@ pub static ROUTES: &[Route] = &[
         ],
         function: Tokens,
         access: Guest,
+        admit: InHandler,
         rate_limit: limit(60, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
@@ -331,6 +379,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/tokens/phone", "/v1/account/sessions/phone"],
         function: Tokens,
         access: Guest,
+        admit: InHandler,
         rate_limit: limit(10, &["url:{url},phone:{param-phone}", "url:{url},ip:{ip}"]),
     },
     Route {
@@ -342,6 +391,7 @@ pub static ROUTES: &[Route] = &[
         ],
         function: Verification,
         access: User(Session),
+        admit: Before,
         rate_limit: limit(10, &["url:{url},userId:{userId}"]),
     },
     Route {
@@ -352,7 +402,8 @@ pub static ROUTES: &[Route] = &[
             "/v1/account/verification",
         ],
         function: Verification,
-        access: Guest,
+        access: Public,
+        admit: InHandler,
         rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
     },
     Route {
@@ -364,6 +415,7 @@ pub static ROUTES: &[Route] = &[
         ],
         function: Verification,
         access: User(Session),
+        admit: Before,
         rate_limit: limit(10, &["url:{url},userId:{userId}", "url:{url},ip:{ip}"]),
     },
     Route {
@@ -374,7 +426,8 @@ pub static ROUTES: &[Route] = &[
             "/v1/account/verification/phone",
         ],
         function: Verification,
-        access: Guest,
+        access: Public,
+        admit: InHandler,
         rate_limit: limit(10, &["userId:{param-userId}"]),
     },
     Route {
@@ -383,6 +436,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/recovery"],
         function: Recovery,
         access: Guest,
+        admit: InHandler,
         rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
@@ -391,7 +445,31 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/recovery"],
         function: Recovery,
         access: Guest,
+        admit: InHandler,
         rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
+    },
+    Route {
+        id: CreateJwt,
+        method: "POST",
+        paths: &["/v1/account/jwts", "/v1/account/jwt"],
+        function: Sessions,
+        access: User(Session),
+        admit: Before,
+        rate_limit: Some(RateLimit {
+            limit: 120,
+            period_secs: 60,
+            keys: &["url:{url},userId:{userId}"],
+            reset_on_success: false,
+        }),
+    },
+    Route {
+        id: ListLogs,
+        method: "GET",
+        paths: &["/v1/account/logs"],
+        function: Account,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
     },
 ];
 

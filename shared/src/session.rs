@@ -5,7 +5,7 @@
 //! sessions the oldest (by creation) are deleted. The index query runs in parallel with the
 //! session write, so eviction adds a round trip only when something must be evicted.
 
-use crate::api::Client;
+use crate::api::{Client, Gate};
 use crate::app::App;
 use crate::clock::Millis;
 use crate::credential::{self, Credential};
@@ -73,9 +73,14 @@ pub fn build(
 
 /// Store a session for an existing user (refused if the user is blocked), then apply the limit.
 /// Two calls in parallel (the write and the session index), a third only to evict.
-pub async fn store_for_existing_user(app: &App, session: &SessionItem) -> Result<()> {
+pub async fn store_for_existing_user(
+    app: &App,
+    session: &SessionItem,
+    clear_lockout: Option<&str>,
+) -> Result<()> {
     let (written, index) = tokio::join!(
-        app.store.create_session_for_active_user(session),
+        app.store
+            .create_session_for_active_user(session, clear_lockout),
         app.store.session_index(&session.uid)
     );
     match written {
@@ -135,27 +140,41 @@ pub async fn enforce_limit(
     Ok(())
 }
 
-/// `POST /account/sessions/email`: unknown email, no password and wrong password all cost one
-/// Argon2 verification and answer the same 401.
+/// `POST /account/sessions/email`: unknown email, no password, wrong password and a locked
+/// account all cost one Argon2 verification and answer the same 401 (see `password::Lockout`).
 pub async fn create_email_password(
     app: &App,
+    gate: &Gate<'_, '_>,
     email: &str,
     password: &str,
     client: &Client,
     now: Millis,
 ) -> Result<NewSession> {
     let claim = app.store.get_email(email).await?;
-    let (uid, hash) = match claim {
-        Some(c) => (Some(c.uid), c.password),
-        None => (None, None),
+    gate.pass().await?;
+    let locked = claim
+        .as_ref()
+        .and_then(|c| {
+            c.last_failure
+                .and_then(|at| app.config.lockout.locked_until(c.failures, at))
+        })
+        .is_some_and(|until| until > now);
+    let hash = claim.as_ref().and_then(|c| c.password.clone());
+    let ok = crypto::verify_password_async(password.to_owned(), hash).await && !locked;
+    let claim = match (ok, claim) {
+        (true, Some(c)) => c,
+        (false, Some(c)) => {
+            if !locked {
+                app.store.record_login_failure(email, now).await?;
+            }
+            let _ = c;
+            return Err(Error::new(ErrorType::UserInvalidCredentials));
+        }
+        (_, None) => return Err(Error::new(ErrorType::UserInvalidCredentials)),
     };
-    let ok = crypto::verify_password_async(password.to_owned(), hash).await;
-    let uid = match (ok, uid) {
-        (true, Some(uid)) => uid,
-        _ => return Err(Error::new(ErrorType::UserInvalidCredentials)),
-    };
-    let new = build(app, &uid, "email", email, &["password"], client, now);
-    store_for_existing_user(app, &new.item).await?;
+    let new = build(app, &claim.uid, "email", email, &["password"], client, now);
+    let clear = (claim.failures > 0).then_some(email);
+    store_for_existing_user(app, &new.item, clear).await?;
     Ok(new)
 }
 

@@ -5,9 +5,9 @@ use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::item::{self, EmailItem, GuardItem, PhoneItem, SessionItem, TokenItem, UserItem};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -515,23 +515,57 @@ impl Store {
     pub async fn create_session_for_active_user(
         &self,
         session: &SessionItem,
+        clear_lockout: Option<&str>,
     ) -> Result<(), WriteError> {
-        let check = ConditionCheck::builder()
+        // Refreshes `accessedAt` and, through its condition, refuses blocked users.
+        let touch = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&session.uid), item::PROFILE_SK)))
+            .update_expression("SET accessed = :now")
             .condition_expression("attribute_exists(PK) AND #st = :t")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", AttributeValue::N(session.created.to_string()))
             .build()
             .map_err(internal)?;
-        self.transact(vec![
+        let mut items = vec![
             (
-                TransactWriteItem::builder().condition_check(check).build(),
+                TransactWriteItem::builder().update(touch).build(),
                 Conflict::ProfileCondition,
             ),
             (self.put_new(to_item(session)?)?, Conflict::User),
-        ])
-        .await
+        ];
+        if let Some(email) = clear_lockout {
+            let clear = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                .update_expression("SET failures = :zero REMOVE lastFailure")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(clear).build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await
+    }
+
+    /// One `UpdateItem`: count a failed login on the email claim.
+    pub async fn record_login_failure(&self, email: &str, now: Millis) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .update_expression("ADD failures :one SET lastFailure = :now")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 
     /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
@@ -572,27 +606,30 @@ impl Store {
         claims: &Claims,
     ) -> Result<(), WriteError> {
         let mut items = vec![];
-        if let Some(d) = diff(old, new)? {
-            let up = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
-                .update_expression(d.expression)
-                .condition_expression("attribute_exists(PK)")
-                .set_expression_attribute_names(Some(d.names))
-                .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
-                .build()
-                .map_err(internal)?;
-            items.push((
-                TransactWriteItem::builder().update(up).build(),
-                Conflict::ProfileCondition,
-            ));
+        if let Some(up) = self.update_user_item(old, new)? {
+            items.push((up, Conflict::ProfileCondition));
         }
+        items.extend(self.claim_items(&old.id, claims)?);
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await
+    }
+
+    /// Transaction items for unique-key claims and the email claim's password copy. Setting the
+    /// password copy also clears the login lockout (a new password is a fresh start).
+    fn claim_items(
+        &self,
+        uid: &str,
+        claims: &Claims,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut items = vec![];
         if let Some(e) = &claims.put_email {
             items.push((self.put_new(to_item(e)?)?, Conflict::Email));
         }
         if let Some(e) = &claims.delete_email {
             items.push((
-                self.delete_key(item::email_pk(e), item::EMAIL_SK, &old.id)?,
+                self.delete_key(item::email_pk(e), item::EMAIL_SK, uid)?,
                 Conflict::ProfileCondition,
             ));
         }
@@ -601,7 +638,7 @@ impl Store {
         }
         if let Some(p) = &claims.delete_phone {
             items.push((
-                self.delete_key(item::phone_pk(p), item::PHONE_SK, &old.id)?,
+                self.delete_key(item::phone_pk(p), item::PHONE_SK, uid)?,
                 Conflict::ProfileCondition,
             ));
         }
@@ -610,12 +647,13 @@ impl Store {
                 .table_name(&self.table)
                 .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
                 .condition_expression("uid = :uid")
-                .expression_attribute_values(":uid", s(&old.id));
+                .expression_attribute_values(":uid", s(uid))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()));
             up = match password {
                 Some(p) => up
-                    .update_expression("SET password = :p")
+                    .update_expression("SET password = :p, failures = :zero REMOVE lastFailure")
                     .expression_attribute_values(":p", s(p)),
-                None => up.update_expression("REMOVE password"),
+                None => up.update_expression("SET failures = :zero REMOVE password, lastFailure"),
             };
             items.push((
                 TransactWriteItem::builder()
@@ -624,10 +662,7 @@ impl Store {
                 Conflict::ProfileCondition,
             ));
         }
-        if items.is_empty() {
-            return Ok(());
-        }
-        self.transact(items).await
+        Ok(items)
     }
 
     /// One `UpdateItem`: set a session's expiry; `None` if it does not exist.
@@ -959,26 +994,71 @@ impl Store {
                 items.push((up, Conflict::ProfileCondition));
             }
         }
-        if let Some((email, password)) = &claims.email_password {
-            let mut up = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
-                .condition_expression("uid = :uid")
-                .expression_attribute_values(":uid", s(&token.uid));
-            up = match password {
-                Some(p) => up
-                    .update_expression("SET password = :p")
-                    .expression_attribute_values(":p", s(p)),
-                None => up.update_expression("REMOVE password"),
-            };
-            items.push((
-                TransactWriteItem::builder()
-                    .update(up.build().map_err(internal)?)
-                    .build(),
-                Conflict::ProfileCondition,
-            ));
-        }
+        items.extend(self.claim_items(&token.uid, claims)?);
         self.transact(items).await
+    }
+}
+
+impl Store {
+    /// One `GetItem` of an API key by ID.
+    pub async fn get_api_key(&self, id: &str) -> Result<Option<crate::keys::KeyItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                crate::keys::KEYS_PK.to_owned(),
+                &crate::keys::key_sk(id),
+            )))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn put_api_key(&self, k: &crate::keys::KeyItem) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(k)?))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// Returns whether the key existed.
+    pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                crate::keys::KEYS_PK.to_owned(),
+                &crate::keys::key_sk(id),
+            )))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<crate::keys::KeyItem>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(crate::keys::KEYS_PK))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 }
 

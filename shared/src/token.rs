@@ -18,7 +18,7 @@
 //!                 └─ failures ≥ 5 ─► every redemption refused until the next issue
 //! ```
 
-use crate::api::Client;
+use crate::api::{Client, Gate};
 use crate::app::App;
 use crate::clock::{Entropy, Millis};
 use crate::error::{Error, ErrorType, Result};
@@ -306,11 +306,18 @@ pub struct EmailLogin<'a> {
 }
 
 /// A login token for an email, creating a password-less user on first use.
-pub async fn create_email_login(app: &App, req: EmailLogin<'_>, now: Millis) -> Result<Issued> {
+pub async fn create_email_login(
+    app: &App,
+    gate: &Gate<'_, '_>,
+    req: EmailLogin<'_>,
+    now: Millis,
+) -> Result<Issued> {
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
-    let issued = match app.store.get_email(req.email).await? {
+    let claim = app.store.get_email(req.email).await?;
+    gate.pass().await?;
+    let issued = match claim {
         Some(claim) => store_new(app, &claim.uid, req.kind, None, req.phrase, None, now).await?,
         None => {
             let uid = new_uid(app, req.requested_uid, now);
@@ -359,6 +366,7 @@ pub async fn create_email_login(app: &App, req: EmailLogin<'_>, now: Millis) -> 
 /// `POST /account/tokens/phone`: a login code by SMS (or a mock number's fixed code, no SMS).
 pub async fn create_phone_login(
     app: &App,
+    gate: &Gate<'_, '_>,
     requested_uid: &str,
     phone: &str,
     locale: &str,
@@ -368,7 +376,9 @@ pub async fn create_phone_login(
     if mock.is_none() && !app.outbox.sms_enabled() {
         return Err(Error::new(ErrorType::PhoneDisabled));
     }
-    let issued = match app.store.get_phone(phone).await? {
+    let claim = app.store.get_phone(phone).await?;
+    gate.pass().await?;
+    let issued = match claim {
         Some(claim) => {
             store_new(
                 app,
@@ -424,6 +434,7 @@ pub async fn create_phone_login(
 /// Load a token by its secret and check it. Wrong or guessed-out secrets count a failure.
 async fn find(
     app: &App,
+    gate: &Gate<'_, '_>,
     uid: &str,
     secret: &str,
     kinds: &[Kind],
@@ -432,6 +443,7 @@ async fn find(
 ) -> Result<(UserItem, TokenItem)> {
     let sk = item::token_sk(&secret_hash(&app.config.secret_key, secret));
     let r = app.store.get_redeemable(uid, &sk).await?;
+    gate.pass().await?;
     let Some(user) = r.user else {
         return Err(Error::new(missing_user));
     };
@@ -464,6 +476,7 @@ fn redeem_error(e: WriteError) -> Error {
 /// writes the session and marks the email/phone verified.
 pub async fn create_session(
     app: &App,
+    gate: &Gate<'_, '_>,
     uid: &str,
     secret: &str,
     client: &Client,
@@ -471,6 +484,7 @@ pub async fn create_session(
 ) -> Result<NewSession> {
     let (user, token) = find(
         app,
+        gate,
         uid,
         secret,
         &[Kind::MagicUrl, Kind::EmailOtp, Kind::Phone],
@@ -592,12 +606,22 @@ pub async fn create_phone_verification(
 /// `PUT /account/verifications/email|phone`: mark the channel verified and consume the token.
 pub async fn confirm_verification(
     app: &App,
+    gate: &Gate<'_, '_>,
     kind: Kind,
     uid: &str,
     secret: &str,
     now: Millis,
 ) -> Result<TokenItem> {
-    let (user, token) = find(app, uid, secret, &[kind], now, ErrorType::UserNotFound).await?;
+    let (user, token) = find(
+        app,
+        gate,
+        uid,
+        secret,
+        &[kind],
+        now,
+        ErrorType::UserNotFound,
+    )
+    .await?;
     let mut changed = user.clone();
     changed.updated = now;
     match kind {
@@ -620,6 +644,7 @@ pub async fn confirm_verification(
 /// `POST /account/recovery`: a reset link for an existing, unblocked user.
 pub async fn create_recovery(
     app: &App,
+    gate: &Gate<'_, '_>,
     email: &str,
     url: &url::Url,
     locale: &str,
@@ -632,7 +657,9 @@ pub async fn create_recovery(
         .store
         .get_email(email)
         .await?
-        .ok_or_else(|| Error::new(ErrorType::UserNotFound))?;
+        .ok_or_else(|| Error::new(ErrorType::UserNotFound));
+    gate.pass().await?;
+    let claim = claim?;
     let (user, _) = app.store.get_user_and_sessions(&claim.uid, &[]).await?;
     let user = user.ok_or_else(|| Error::new(ErrorType::UserNotFound))?;
     if !user.status {
@@ -662,6 +689,7 @@ pub async fn create_recovery(
 /// read it), consume the token, then delete every session if `INVALIDATE_SESSIONS`.
 pub async fn complete_recovery(
     app: &App,
+    gate: &Gate<'_, '_>,
     uid: &str,
     secret: &str,
     password: &str,
@@ -669,6 +697,7 @@ pub async fn complete_recovery(
 ) -> Result<TokenItem> {
     let (user, token) = find(
         app,
+        gate,
         uid,
         secret,
         &[Kind::Recovery],
@@ -676,10 +705,13 @@ pub async fn complete_recovery(
         ErrorType::UserNotFound,
     )
     .await?;
+    let policy = &app.config.password_policy;
+    crate::password::check_history(policy, &user.password_history, password).await?;
     let phc = crypto::hash_password_async(password.to_owned(), app.entropy.clone())
         .await
         .map_err(Error::internal)?;
     let mut changed = user.clone();
+    crate::password::remember(policy, &mut changed.password_history, &phc);
     changed.password = Some(phc.clone());
     changed.password_update = Some(now);
     changed.email_verification = true;

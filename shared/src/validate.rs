@@ -271,3 +271,20 @@ pub fn user_and_secret(p: &crate::params::Params) -> Result<(&str, &str)> {
     text("secret", secret, 256)?;
     Ok((uid, secret))
 }
+
+/// `duration` of `POST /account/jwts`: integer seconds 0–3600; absent or 0 means the default 900
+/// (Appwrite accepts 0 but then fails; we treat it as "default").
+pub fn jwt_duration(v: Option<&serde_json::Value>) -> Result<i64> {
+    let desc = "Value must be a valid range between 0 and 3,600";
+    let n = match v {
+        None => return Ok(crate::jwt::DEFAULT_DURATION_SECS),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(0) => Ok(crate::jwt::DEFAULT_DURATION_SECS),
+        Some(n) if (1..=crate::jwt::MAX_DURATION_SECS).contains(&n) => Ok(n),
+        _ => Err(Error::invalid_param("duration", desc)),
+    }
+}

@@ -35,8 +35,9 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
         "email",
         p.required_str("email", validate::EMAIL_DESCRIPTION)?,
     )?;
-    let password = p.required_str("password", validate::PASSWORD_DESCRIPTION)?;
-    validate::password("password", password)?;
+    let policy = &call.app.config.password_policy;
+    let password = p.required_str("password", &policy.description())?;
+    policy.check("password", password)?;
     let name = p
         .optional_str("name", &validate::text_description(128))?
         .unwrap_or_default();
@@ -74,10 +75,11 @@ async fn update_status(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_password(call: &Call<'_>) -> Result<Reply> {
+    let policy = &call.app.config.password_policy;
     let password = call
         .params
-        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-    validate::password("password", password)?;
+        .required_str("password", &policy.description())?;
+    policy.check("password", password)?;
     let old = call
         .params
         .optional_str("oldPassword", &validate::text_description(256))?;
@@ -88,16 +90,13 @@ async fn update_password(call: &Call<'_>) -> Result<Reply> {
         ));
     }
     let auth = call.auth()?;
-    let user = account::update_password(
-        call.app,
-        &auth.user,
-        Some(&auth.session),
-        &auth.sessions,
+    let change = account::PasswordChange {
         password,
-        old,
-        call.now,
-    )
-    .await?;
+        old_password: old,
+        current: auth.current(),
+        sessions: &auth.sessions,
+    };
+    let user = account::update_password(call.app, &auth.user, change, call.now).await?;
     Ok(Reply::ok(model::account(&user)))
 }
 

@@ -10,6 +10,7 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
+    let (app, now) = (call.app, call.now);
     match call.route.id {
         RouteId::CreateRecovery => {
             let email = validate::email(
@@ -17,23 +18,25 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 call.params
                     .required_str("email", validate::EMAIL_DESCRIPTION)?,
             )?;
-            let url = validate::redirect_url(
-                "url",
-                call.params
-                    .required_str("url", "Value must be a valid URL")?,
-                &call.app.config,
-            )?;
+            let url = call
+                .params
+                .required_str("url", "Value must be a valid URL")?;
+            let url = validate::redirect_url("url", url, &app.config)?;
             let issued =
-                token::create_recovery(call.app, &email, &url, call.locale(), call.now).await?;
-            Ok(Reply::created(model::token(&issued.token, "")))
+                token::create_recovery(app, &call.gate(), &email, &url, call.locale(), now).await?;
+            Ok(Reply::created(model::token(
+                &issued.token,
+                call.reveal(&issued.secret),
+            )))
         }
         RouteId::UpdateRecovery => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
             let password = call
                 .params
                 .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-            validate::password("password", password)?;
-            let token = token::complete_recovery(call.app, uid, secret, password, call.now).await?;
+            app.config.password_policy.check("password", password)?;
+            let token =
+                token::complete_recovery(app, &call.gate(), uid, secret, password, now).await?;
             Ok(Reply::ok(model::token(&token, "")))
         }
         _ => Err(Error::new(ErrorType::RouteNotFound)),

@@ -1,11 +1,12 @@
-//! `sessions` function: create (email/password, anonymous), list, get, extend and delete
-//! sessions. Handlers parse params, call `shared::session` and render the model.
+//! `sessions` function: create (email/password, anonymous, token exchange), list, get, extend and
+//! delete sessions, and mint JWTs from a session. Handlers parse params, call `shared::session`
+//! / `shared::token` / `shared::jwt` and render the model.
 
 use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply};
 use shared::item::SessionItem;
 use shared::routes::RouteId;
 use shared::session::{self, NewSession};
-use shared::{model, validate, Error, ErrorType, Result};
+use shared::{jwt, model, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -16,13 +17,20 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         RouteId::CreateEmailPasswordSession => create_email_password(&call).await,
         RouteId::CreateAnonymousSession => {
             let new = session::create_anonymous(call.app, &call.client, call.now).await?;
-            Ok(created(new))
+            Ok(created(&call, new))
         }
         RouteId::CreateSession | RouteId::UpdateMagicUrlSession | RouteId::UpdatePhoneSession => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
-            let new = shared::token::create_session(call.app, uid, secret, &call.client, call.now)
-                .await?;
-            Ok(created(new))
+            let new = shared::token::create_session(
+                call.app,
+                &call.gate(),
+                uid,
+                secret,
+                &call.client,
+                call.now,
+            )
+            .await?;
+            Ok(created(&call, new))
         }
         RouteId::ListSessions => list(&call),
         RouteId::GetSession => {
@@ -41,7 +49,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             let s = path_session(&call, auth)?;
             session::delete(call.app, s).await?;
             let reply = Reply::no_content();
-            Ok(if s.id == auth.session.id {
+            Ok(if auth.is_current(s) {
                 reply.cookie(CookieAction::Clear)
             } else {
                 reply
@@ -50,24 +58,37 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         RouteId::DeleteSessions => {
             let auth = call.auth()?;
             session::delete_all(call.app, &auth.user.id, &auth.sessions).await?;
-            Ok(Reply::no_content().cookie(CookieAction::Clear))
+            let reply = Reply::no_content();
+            Ok(if auth.jwt {
+                reply
+            } else {
+                reply.cookie(CookieAction::Clear)
+            })
         }
+        RouteId::CreateJwt => create_jwt(&call),
         _ => Err(Error::new(ErrorType::RouteNotFound)),
     }
 }
 
-/// A creation response: `current` is true and the credential goes into the cookies.
-fn created(new: NewSession) -> Reply {
-    let body = model::session(&new.item, true, "");
+/// A creation response: `current` is true and the credential goes into the cookies. Servers
+/// (API keys) also get it as `secret`, to forward with `X-Appwrite-Session` (SSR).
+fn created(call: &Call<'_>, new: NewSession) -> Reply {
+    let encoded = new.encoded();
+    let secret = if call.privileged() {
+        encoded.as_str()
+    } else {
+        ""
+    };
+    let body = model::session(&new.item, true, secret);
     let expire = new.item.expire;
     Reply::created(body).cookie(CookieAction::Set {
-        credential: new.encoded(),
+        credential: encoded,
         expire,
     })
 }
 
 fn render(auth: &Auth, s: &SessionItem) -> serde_json::Value {
-    model::session(s, s.id == auth.session.id, "")
+    model::session(s, auth.is_current(s), "")
 }
 
 fn path_session<'a>(call: &Call<'_>, auth: &'a Auth) -> Result<&'a SessionItem> {
@@ -93,7 +114,30 @@ async fn create_email_password(call: &Call<'_>) -> Result<Reply> {
         .params
         .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let new =
-        session::create_email_password(call.app, &email, password, &call.client, call.now).await?;
-    Ok(created(new))
+    let new = session::create_email_password(
+        call.app,
+        &call.gate(),
+        &email,
+        password,
+        &call.client,
+        call.now,
+    )
+    .await?;
+    Ok(created(call, new))
+}
+
+fn create_jwt(call: &Call<'_>) -> Result<Reply> {
+    let auth = call.auth()?;
+    if auth.jwt {
+        return Err(Error::new(ErrorType::UserJwtCreationDenied));
+    }
+    let duration = validate::jwt_duration(call.params.get("duration"))?;
+    let token = jwt::issue(
+        &call.app.config.secret_key,
+        &auth.user.id,
+        &auth.session.id,
+        duration,
+        call.now,
+    )?;
+    Ok(Reply::created(serde_json::json!({ "jwt": token })))
 }

@@ -2,6 +2,7 @@
 //! params, call `shared::token` and render the `Token` model.
 
 use shared::api::{Call, HandlerFuture, Reply};
+use shared::credential::Credential;
 use shared::routes::RouteId;
 use shared::token::{self, Kind};
 use shared::{ids, model, validate, Error, ErrorType, Result};
@@ -55,8 +56,11 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
         phrase,
         locale: call.locale(),
     };
-    let issued = token::create_email_login(call.app, request, call.now).await?;
-    Ok(Reply::created(model::token(&issued.token, "")))
+    let issued = token::create_email_login(call.app, &call.gate(), request, call.now).await?;
+    Ok(Reply::created(model::token(
+        &issued.token,
+        call.reveal(&issued.secret),
+    )))
 }
 
 /// Appwrite links to its console's magic-URL page when no `url` is given; we link to the same
@@ -74,6 +78,17 @@ async fn phone_login(call: &Call<'_>) -> Result<Reply> {
         call.params
             .required_str("phone", validate::PHONE_DESCRIPTION)?,
     )?;
-    let issued = token::create_phone_login(call.app, uid, &phone, call.locale(), call.now).await?;
-    Ok(Reply::created(model::token(&issued.token, "")))
+    let issued =
+        token::create_phone_login(call.app, &call.gate(), uid, &phone, call.locale(), call.now)
+            .await?;
+    // Appwrite quirk kept for SDK parity: servers get the phone code wrapped as a credential.
+    let wrapped = Credential {
+        id: issued.token.uid.clone(),
+        secret: issued.secret.clone(),
+    }
+    .encode();
+    Ok(Reply::created(model::token(
+        &issued.token,
+        call.reveal(&wrapped),
+    )))
 }

@@ -11,33 +11,29 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
+    let (app, now) = (call.app, call.now);
     match call.route.id {
         RouteId::CreateEmailVerification => {
-            let url = validate::redirect_url(
-                "url",
-                call.params
-                    .required_str("url", "Value must be a valid URL")?,
-                &call.app.config,
-            )?;
-            let issued = token::create_email_verification(
-                call.app,
-                &call.auth()?.user,
-                &url,
-                call.locale(),
-                call.now,
-            )
-            .await?;
-            Ok(Reply::created(model::token(&issued.token, "")))
+            let url = call
+                .params
+                .required_str("url", "Value must be a valid URL")?;
+            let url = validate::redirect_url("url", url, &app.config)?;
+            let issued =
+                token::create_email_verification(app, &call.auth()?.user, &url, call.locale(), now)
+                    .await?;
+            Ok(Reply::created(model::token(
+                &issued.token,
+                call.reveal(&issued.secret),
+            )))
         }
         RouteId::CreatePhoneVerification => {
-            let issued = token::create_phone_verification(
-                call.app,
-                &call.auth()?.user,
-                call.locale(),
-                call.now,
-            )
-            .await?;
-            Ok(Reply::created(model::token(&issued.token, "")))
+            let issued =
+                token::create_phone_verification(app, &call.auth()?.user, call.locale(), now)
+                    .await?;
+            Ok(Reply::created(model::token(
+                &issued.token,
+                call.reveal(&issued.secret),
+            )))
         }
         RouteId::UpdateEmailVerification => confirm(&call, Kind::VerifyEmail).await,
         RouteId::UpdatePhoneVerification => confirm(&call, Kind::VerifyPhone).await,
@@ -47,6 +43,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
 
 async fn confirm(call: &Call<'_>, kind: Kind) -> Result<Reply> {
     let (uid, secret) = validate::user_and_secret(&call.params)?;
-    let token = token::confirm_verification(call.app, kind, uid, secret, call.now).await?;
+    let token =
+        token::confirm_verification(call.app, &call.gate(), kind, uid, secret, call.now).await?;
     Ok(Reply::ok(model::token(&token, "")))
 }

@@ -1,0 +1,110 @@
+//! `admin`: operator commands against the table named by `TABLE_NAME` (AWS configuration from the
+//! environment, `AWS_ENDPOINT_URL` honoured).
+//!
+//! ```text
+//! admin keys create --name NAME --scope sessions.write [--scope ...] [--expires-in-days N]
+//! admin keys list
+//! admin keys revoke KEY_ID
+//! admin table create
+//! ```
+
+use shared::clock::{Clock, OsEntropy, SystemClock};
+use shared::store::Store;
+
+const USAGE: &str = "usage:
+  admin keys create --name NAME --scope SCOPE [--scope SCOPE ...] [--expires-in-days N]
+  admin keys list
+  admin keys revoke KEY_ID
+  admin table create
+scopes: sessions.write, users.read, users.write";
+
+fn fail(msg: &str) -> ! {
+    eprintln!("{msg}\n\n{USAGE}");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "appwrite-account".into());
+    let store = Store::new(&shared::aws::load().await, &table);
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match words.as_slice() {
+        ["keys", "create", rest @ ..] => create(&store, rest).await,
+        ["keys", "list"] => list(&store).await,
+        ["keys", "revoke", id] => revoke(&store, id).await,
+        ["table", "create"] => store
+            .ensure_table()
+            .await
+            .map(|()| println!("table {table} is ready")),
+        _ => fail("unknown command"),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn create(store: &Store, rest: &[&str]) -> shared::Result<()> {
+    let (mut name, mut scopes, mut days) = (None, vec![], None);
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .unwrap_or_else(|| fail(&format!("{flag} needs a value")));
+        match *flag {
+            "--name" => name = Some(value.to_string()),
+            "--scope" => scopes.push(value.to_string()),
+            "--expires-in-days" => {
+                days = Some(
+                    value
+                        .parse::<i64>()
+                        .unwrap_or_else(|_| fail("--expires-in-days takes a number")),
+                )
+            }
+            other => fail(&format!("unknown option {other}")),
+        }
+    }
+    let name = name.unwrap_or_else(|| fail("--name is required"));
+    if scopes.is_empty() {
+        fail("at least one --scope is required");
+    }
+    let now = SystemClock.now_ms();
+    let expire = days.map(|d| now + d * 86_400_000);
+    let (item, key) = shared::keys::generate(&name, &scopes, expire, now, &OsEntropy)?;
+    store.put_api_key(&item).await?;
+    println!(
+        "created key {} ({}) with scopes {}",
+        item.id,
+        item.name,
+        item.scopes.join(", ")
+    );
+    println!("{key}");
+    eprintln!("The key is shown once: store it in your server's secret store (X-Appwrite-Key).");
+    Ok(())
+}
+
+async fn list(store: &Store) -> shared::Result<()> {
+    for k in store.list_api_keys().await? {
+        let expire = k
+            .expire
+            .map_or_else(|| "never".to_owned(), shared::dates::format);
+        println!(
+            "{}  {}  scopes={}  expires={}",
+            k.id,
+            k.name,
+            k.scopes.join(","),
+            expire
+        );
+    }
+    Ok(())
+}
+
+async fn revoke(store: &Store, id: &str) -> shared::Result<()> {
+    if store.delete_api_key(id).await? {
+        println!("revoked {id}");
+        Ok(())
+    } else {
+        fail(&format!("no key {id}"))
+    }
+}
