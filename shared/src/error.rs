@@ -25,6 +25,7 @@ macro_rules! error_types {
 
 error_types! {
     ArgumentInvalid => ("general_argument_invalid", 400, "The request contains one or more invalid arguments. Please refer to the endpoint documentation."),
+    QueryInvalid => ("general_query_invalid", 400, "The query's syntax is invalid. Please check the query and try again."),
     BadRequest => ("general_bad_request", 400, "There was an error processing your request. Please check the inputs and try again."),
     RouteNotFound => ("general_route_not_found", 404, "The requested route was not found. Please refer to the API docs and try again."),
     UnauthorizedScope => ("general_unauthorized_scope", 401, "The current user or API key does not have the required scopes to access the requested resource."),

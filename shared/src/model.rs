@@ -148,6 +148,35 @@ pub fn token(t: &crate::item::TokenItem, secret: &str) -> Value {
     })
 }
 
+/// The `Log` model (Appwrite 1.9.6 `GET /account/logs`).
+pub fn log(l: &crate::item::LogItem) -> Value {
+    let d = &l.device;
+    json!({
+        "event": l.event,
+        "userId": l.user_id,
+        "userEmail": l.user_email,
+        "userName": l.user_name,
+        "mode": "default",
+        "userType": "user",
+        "ip": l.ip,
+        "time": dates::format(l.time),
+        "osCode": d.os_code,
+        "osName": d.os_name,
+        "osVersion": d.os_version,
+        "clientType": d.client_type,
+        "clientCode": d.client_code,
+        "clientName": d.client_name,
+        "clientVersion": d.client_version,
+        "clientEngine": d.client_engine,
+        "clientEngineVersion": d.client_engine_version,
+        "deviceName": d.device_name,
+        "deviceBrand": d.device_brand,
+        "deviceModel": d.device_model,
+        "countryCode": "--",
+        "countryName": "Unknown",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 
 use crate::api::{Client, Gate};
 use crate::app::App;
+use crate::audit;
 use crate::clock::Millis;
 use crate::credential::{self, Credential};
 use crate::crypto;
@@ -174,7 +175,21 @@ pub async fn create_email_password(
     };
     let new = build(app, &claim.uid, "email", email, &["password"], client, now);
     let clear = (claim.failures > 0).then_some(email);
-    store_for_existing_user(app, &new.item, clear).await?;
+    let log = audit::entry(
+        app,
+        audit::event::SESSION_CREATE,
+        &claim.uid,
+        email,
+        "",
+        client,
+        now,
+    );
+    audit::alongside(
+        app,
+        vec![log],
+        store_for_existing_user(app, &new.item, clear),
+    )
+    .await?;
     Ok(new)
 }
 
@@ -183,15 +198,21 @@ pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result
     let uid = ids::unique(now, app.entropy.as_ref());
     let user = UserItem::new(&uid, now);
     let new = build(app, &uid, "anonymous", "", &["anonymous"], client, now);
-    match app
-        .store
-        .create_user(&user, None, None, Some(&new.item))
-        .await
-    {
-        Ok(()) => Ok(new),
-        Err(WriteError::Conflict(_)) => Err(Error::internal("anonymous user id collision")),
-        Err(WriteError::Other(e)) => Err(e),
-    }
+    let logs = vec![
+        audit::entry(app, audit::event::USER_CREATE, &uid, "", "", client, now),
+        audit::entry(app, audit::event::SESSION_CREATE, &uid, "", "", client, now),
+    ];
+    let create = async {
+        app.store
+            .create_user(&user, None, None, Some(&new.item))
+            .await
+            .map_err(|e| match e {
+                WriteError::Conflict(_) => Error::internal("anonymous user id collision"),
+                WriteError::Other(e) => e,
+            })
+    };
+    audit::alongside(app, logs, create).await?;
+    Ok(new)
 }
 
 /// `PATCH /account/sessions/{id}`: push the expiry to now + session duration.

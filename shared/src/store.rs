@@ -1091,3 +1091,102 @@ mod tests {
         assert_eq!(back, u);
     }
 }
+
+impl Store {
+    /// `PutItem` per entry, in parallel (usually one).
+    pub async fn put_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
+        let puts = logs.iter().map(|l| async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(l)?))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            Ok::<(), Error>(())
+        });
+        futures_util::future::try_join_all(puts).await.map(|_| ())
+    }
+
+    pub async fn delete_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
+        for l in logs {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(l.pk.clone(), &l.sk)))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(())
+    }
+
+    /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query,
+    /// in parallel.
+    pub async fn list_logs(
+        &self,
+        uid: &str,
+        limit: usize,
+        offset: usize,
+        with_total: bool,
+    ) -> Result<(Vec<crate::item::LogItem>, usize)> {
+        let page = async {
+            let mut items = vec![];
+            let mut start: Option<Item> = None;
+            loop {
+                let want = (offset + limit).saturating_sub(items.len()).max(1);
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(crate::item::log_pk(uid)))
+                    .scan_index_forward(false)
+                    .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                items.extend(out.items.unwrap_or_default());
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() && items.len() < offset + limit => start = Some(k),
+                    _ => break,
+                }
+            }
+            items
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(from_item)
+                .collect::<Result<Vec<_>>>()
+        };
+        let total = async {
+            if !with_total {
+                return Ok(0);
+            }
+            let mut n = 0usize;
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(crate::item::log_pk(uid)))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                n += usize::try_from(out.count).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+            Ok::<usize, Error>(n)
+        };
+        let (page, total) = tokio::join!(page, total);
+        Ok((page?, total?))
+    }
+}

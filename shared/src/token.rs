@@ -508,17 +508,24 @@ pub async fn create_session(
         _ => changed.email_verification = true,
     }
     let no_claims = Claims::default();
+    let log = crate::audit::for_user(app, crate::audit::event::SESSION_CREATE, &user, client, now);
+    let redeem = async {
+        app.store
+            .redeem(
+                &token,
+                now,
+                Some(&new.item),
+                Some((&user, &changed)),
+                &no_claims,
+            )
+            .await
+            .map_err(redeem_error)
+    };
     let (written, index) = tokio::join!(
-        app.store.redeem(
-            &token,
-            now,
-            Some(&new.item),
-            Some((&user, &changed)),
-            &no_claims
-        ),
+        crate::audit::alongside(app, vec![log], redeem),
         app.store.session_index(uid)
     );
-    written.map_err(redeem_error)?;
+    written?;
     if let Ok(index) = index {
         session::enforce_limit(app, uid, &new.item.id, index).await?;
     }
@@ -645,6 +652,7 @@ pub async fn confirm_verification(
 pub async fn create_recovery(
     app: &App,
     gate: &Gate<'_, '_>,
+    client: &Client,
     email: &str,
     url: &url::Url,
     locale: &str,
@@ -665,23 +673,34 @@ pub async fn create_recovery(
     if !user.status {
         return Err(Error::new(ErrorType::UserBlocked));
     }
-    let issued = store_new(app, &user.id, Kind::Recovery, None, false, None, now).await?;
-    let l = link(
-        url,
-        &user.id,
-        &issued.secret,
-        issued.token.expire,
-        &app.config.project_id,
+    let log = crate::audit::for_user(
+        app,
+        crate::audit::event::RECOVERY_CREATE,
+        &user,
+        client,
+        now,
     );
-    let message = Message {
-        template: "recovery",
-        to: email,
-        name: &user.name,
-        vars: &[("link", &l)],
-        link: Some(&l),
-        phrase: "",
+    let send = async {
+        let issued = store_new(app, &user.id, Kind::Recovery, None, false, None, now).await?;
+        let l = link(
+            url,
+            &user.id,
+            &issued.secret,
+            issued.token.expire,
+            &app.config.project_id,
+        );
+        let message = Message {
+            template: "recovery",
+            to: email,
+            name: &user.name,
+            vars: &[("link", &l)],
+            link: Some(&l),
+            phrase: "",
+        };
+        deliver(app, &issued, send_email(app, locale, message)).await?;
+        Ok(issued)
     };
-    deliver(app, &issued, send_email(app, locale, message)).await?;
+    let issued = crate::audit::alongside(app, vec![log], send).await?;
     Ok(issued)
 }
 

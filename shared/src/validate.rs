@@ -1,6 +1,6 @@
 //! Parameter validators with Appwrite's descriptions (they appear verbatim in 400 messages).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorType, Result};
 use serde_json::{Map, Value};
 
 pub const EMAIL_DESCRIPTION: &str = "Value must be a valid email address";
@@ -287,4 +287,46 @@ pub fn jwt_duration(v: Option<&serde_json::Value>) -> Result<i64> {
         Some(n) if (1..=crate::jwt::MAX_DURATION_SECS).contains(&n) => Ok(n),
         _ => Err(Error::invalid_param("duration", desc)),
     }
+}
+
+/// Paging of `GET /account/logs`: `queries` may hold only `limit` (1–100, default 25) and
+/// `offset` (≥ 0); `total=false` skips counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPage {
+    pub limit: usize,
+    pub offset: usize,
+    pub total: bool,
+}
+
+pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
+    let mut page = LogPage {
+        limit: 25,
+        offset: 0,
+        total: p.optional_bool("total")?.unwrap_or(true),
+    };
+    let desc = "Invalid query: only limit and offset queries are allowed";
+    let queries = match p.get("queries") {
+        None => vec![],
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::String(_)) => vec![v.clone()],
+        Some(_) => return Err(Error::invalid_param("queries", desc)),
+    };
+    for q in queries {
+        let parsed: Value = match &q {
+            Value::String(s) => serde_json::from_str(s).map_err(|_| {
+                Error::with_message(ErrorType::QueryInvalid, format!("Invalid query: {s}"))
+            })?,
+            other => other.clone(),
+        };
+        let n = parsed["values"]
+            .get(0)
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        match (parsed["method"].as_str(), n) {
+            (Some("limit"), Some(n)) if (1..=100).contains(&n) => page.limit = n,
+            (Some("offset"), Some(n)) => page.offset = n,
+            _ => return Err(Error::invalid_param("queries", desc)),
+        }
+    }
+    Ok(page)
 }

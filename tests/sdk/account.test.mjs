@@ -115,3 +115,29 @@ test('unknown route is a JSON 404 the SDK understands', async () => {
   );
   assert.ok(e.response.includes('general_route_not_found'));
 });
+
+test('security logs', async () => {
+  const { email, password } = await signUp();
+  const { account } = await login(email, password);
+  const logs = await account.listLogs();
+  assert.equal(logs.logs[0].event, 'session.create');
+  assert.equal(logs.logs[1].event, 'user.create');
+  assert.equal(logs.logs[0].countryCode, '--');
+  const { Query } = await import('node-appwrite');
+  const one = await account.listLogs({ queries: [Query.limit(1)] });
+  assert.equal(one.logs.length, 1);
+  assert.equal(one.logs[0].time, logs.logs[0].time);
+  const none = await account.listLogs({ total: false });
+  assert.equal(none.total, 0);
+  await rejects(guest().account.listLogs(), 401, 'general_unauthorized_scope');
+});
+
+test('JWT from a session authenticates the SDK', async () => {
+  const { Client, Account } = await import('node-appwrite');
+  const { user, email, password } = await signUp();
+  const { account } = await login(email, password);
+  const { jwt } = await account.createJWT();
+  const viaJwt = new Account(new Client().setEndpoint(process.env.APPWRITE_ENDPOINT ?? 'http://127.0.0.1:8787/v1').setProject(process.env.APPWRITE_PROJECT ?? 'local').setJWT(jwt));
+  assert.equal((await viaJwt.get()).$id, user.$id);
+  await rejects(viaJwt.createJWT(), 403, 'user_jwt_creation_denied');
+});

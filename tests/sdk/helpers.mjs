@@ -79,11 +79,11 @@ export async function rejects(promise, code, type) {
   throw new Error(`expected ${code} ${type}, but the call succeeded`);
 }
 
-// Mail and SMS the emulator accepted (moto's data.json), for reading codes and links.
+// Mail and SMS the emulator accepted (scripts/moto_server.py's outbox.json), for codes and links.
 const moto = process.env.MOTO_URL ?? process.env.AWS_ENDPOINT_URL;
 
 async function motoData() {
-  const res = await fetch(`${moto}/moto-api/data.json`);
+  const res = await fetch(`${moto}/moto-api/outbox.json`);
   return JSON.parse(await res.text());
 }
 

@@ -184,7 +184,7 @@ async fn aws_config_load() -> shared::aws::SdkConfig {
     shared::aws::load().await
 }
 
-/// Messages the emulator has accepted (`/moto-api/data.json`).
+/// Messages the emulator has accepted (`/moto-api/outbox.json`, see `scripts/moto_server.py`).
 pub struct Sent {
     pub emails: Vec<Value>,
     pub sms: Vec<Value>,
@@ -192,7 +192,7 @@ pub struct Sent {
 
 pub async fn sent() -> Sent {
     let base = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
-    let data: Value = reqwest::get(format!("{base}/moto-api/data.json"))
+    let data: Value = reqwest::get(format!("{base}/moto-api/outbox.json"))
         .await
         .expect("moto")
         .json()

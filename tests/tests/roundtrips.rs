@@ -1,31 +1,41 @@
-//! DynamoDB operations per request, counted by an SDK interceptor on the server's own client.
-//! Each test has its own server, so the counter sees only its requests.
+//! DynamoDB operations per request, recorded by an SDK interceptor on the server's own client.
+//! Each test has its own server, so the log sees only its requests. Security-log `PutItem`s run
+//! in parallel with the write they record; the rate-limit `UpdateItem` in parallel with the
+//! first read.
 
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
-async fn calls_for(s: &Server, f: impl std::future::Future<Output = Reply>) -> (u64, Reply) {
-    let before = s.ddb_calls();
+/// The operations one request issued, sorted (parallel calls have no order).
+async fn ops_for(s: &Server, f: impl std::future::Future<Output = Reply>) -> (Vec<String>, Reply) {
+    s.app.store.take_ops();
     let r = f.await;
-    (s.ddb_calls() - before, r)
+    let mut ops = s.app.store.take_ops();
+    ops.sort();
+    (ops, r)
 }
 
 #[tokio::test]
 async fn authenticated_reads_cost_one_call() {
     let s = Server::start().await;
     let (_, email, password, c) = s.user().await;
-    let (n, r) = calls_for(&s, s.get("/account", Some(&c))).await;
-    assert_eq!((n, r.status), (1, 200), "GET /account");
-    let (n, r) = calls_for(&s, s.get("/account/prefs", Some(&c))).await;
-    assert_eq!((n, r.status), (1, 200), "GET /account/prefs");
-    let (n, r) = calls_for(&s, s.get("/account/sessions", Some(&c))).await;
-    assert_eq!((n, r.status), (1, 200), "GET /account/sessions");
-    let (n, r) = calls_for(&s, s.get("/account/sessions/current", Some(&c))).await;
-    assert_eq!((n, r.status), (1, 200), "GET /account/sessions/current");
-    let (other, sess) = s.login(&email, &password).await;
-    let _ = other;
-    let (n, r) = calls_for(
+    for path in ["/account", "/account/prefs", "/account/sessions/current"] {
+        let (ops, r) = ops_for(&s, s.get(path, Some(&c))).await;
+        assert_eq!(
+            (ops, r.status),
+            (vec!["BatchGetItem".to_string()], 200),
+            "GET {path}"
+        );
+    }
+    let (ops, r) = ops_for(&s, s.get("/account/sessions", Some(&c))).await;
+    assert_eq!(
+        (ops, r.status),
+        (vec!["Query".to_string()], 200),
+        "GET /account/sessions"
+    );
+    let (_, sess) = s.login(&email, &password).await;
+    let (ops, r) = ops_for(
         &s,
         s.get(
             &format!("/account/sessions/{}", sess["$id"].as_str().unwrap()),
@@ -33,10 +43,14 @@ async fn authenticated_reads_cost_one_call() {
         ),
     )
     .await;
-    assert_eq!((n, r.status), (1, 200), "GET /account/sessions/{{id}}");
+    assert_eq!(
+        (ops, r.status),
+        (vec!["BatchGetItem".to_string()], 200),
+        "GET /account/sessions/{{id}}"
+    );
     // A guest costs nothing.
-    let (n, _) = calls_for(&s, s.get("/account", None)).await;
-    assert_eq!(n, 0, "guest GET /account");
+    let (ops, _) = ops_for(&s, s.get("/account", None)).await;
+    assert!(ops.is_empty(), "guest GET /account: {ops:?}");
 }
 
 #[tokio::test]
@@ -44,20 +58,29 @@ async fn writes_cost_their_floor() {
     let s = Server::start().await;
     let email = unique_email();
     let body = json!({"userId": "unique()", "email": email, "password": "password1234"});
-    let (n, r) = calls_for(&s, s.call(Method::POST, "/account", None, Some(body))).await;
-    assert_eq!((n, r.status), (1, 201), "sign-up: one transaction");
+    let (ops, r) = ops_for(&s, s.call(Method::POST, "/account", None, Some(body))).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        ops,
+        ["PutItem", "TransactWriteItems"],
+        "sign-up: one transaction ‖ log"
+    );
 
-    // Login: claim read, then the session write and the session index in parallel.
     let login = json!({"email": email, "password": "password1234"});
-    let (n, r) = calls_for(
+    let (ops, r) = ops_for(
         &s,
         s.call(Method::POST, "/account/sessions/email", None, Some(login)),
     )
     .await;
-    assert_eq!((n, r.status), (3, 201), "login");
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        ops,
+        ["GetItem", "PutItem", "Query", "TransactWriteItems"],
+        "login: claim → session write ‖ index ‖ log"
+    );
     let c = r.session_cookie().unwrap();
 
-    let (n, r) = calls_for(
+    let (ops, r) = ops_for(
         &s,
         s.call(
             Method::PATCH,
@@ -67,36 +90,78 @@ async fn writes_cost_their_floor() {
         ),
     )
     .await;
+    assert_eq!(r.status, 200);
     assert_eq!(
-        (n, r.status),
-        (2, 200),
-        "PATCH /account/name: auth + update"
+        ops,
+        ["BatchGetItem", "PutItem", "UpdateItem"],
+        "PATCH /account/name: auth → update ‖ log"
     );
-    let (n, r) = calls_for(
+    let (ops, r) = ops_for(
         &s,
         s.call(Method::PATCH, "/account/sessions/current", Some(&c), None),
     )
     .await;
-    assert_eq!((n, r.status), (2, 200), "PATCH /account/sessions/current");
-    let (n, r) = calls_for(
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        ops,
+        ["BatchGetItem", "PutItem", "UpdateItem"],
+        "PATCH /account/sessions/current"
+    );
+    let (ops, r) = ops_for(
         &s,
         s.call(Method::POST, "/account/sessions/anonymous", None, None),
     )
     .await;
-    assert_eq!((n, r.status), (1, 201), "anonymous: one transaction");
-    let (n, r) = calls_for(
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        ops,
+        ["PutItem", "PutItem", "TransactWriteItems"],
+        "anonymous: one transaction ‖ 2 logs"
+    );
+    let (ops, r) = ops_for(
         &s,
         s.call(Method::DELETE, "/account/sessions/current", Some(&c), None),
     )
     .await;
-    assert_eq!((n, r.status), (2, 204), "DELETE /account/sessions/current");
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        ops,
+        ["BatchGetItem", "DeleteItem", "PutItem"],
+        "DELETE /account/sessions/current"
+    );
 }
 
 #[tokio::test]
-async fn rate_limit_counter_adds_one_call_in_parallel() {
+async fn rate_limit_counter_runs_beside_the_first_read() {
     let s = Server::with_config(|c| c.rate_limits_enabled = true).await;
-    let body = json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
-    let (n, r) = calls_for(&s, s.call(Method::POST, "/account", None, Some(body))).await;
-    assert_eq!((n, r.status), (2, 201), "sign-up + rate-limit counter");
+    let (_, email, password) = s.sign_up().await;
+    let login = json!({"email": email, "password": password});
+    let (ops, r) = ops_for(
+        &s,
+        s.call(Method::POST, "/account/sessions/email", None, Some(login)),
+    )
+    .await;
+    assert_eq!(r.status, 201);
     assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
+    // + the counter (in parallel with GetItem) + its reset after the 201 (BatchWriteItem).
+    assert_eq!(
+        ops,
+        [
+            "BatchWriteItem",
+            "GetItem",
+            "PutItem",
+            "Query",
+            "TransactWriteItems",
+            "UpdateItem"
+        ]
+    );
+    let c = r.session_cookie().unwrap();
+    let (ops, r) = ops_for(
+        &s,
+        s.call(Method::PATCH, "/account/sessions/current", Some(&c), None),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Counter ‖ auth read, then the extension ‖ its log.
+    assert_eq!(ops, ["BatchGetItem", "PutItem", "UpdateItem", "UpdateItem"]);
 }

@@ -532,3 +532,109 @@ async fn lockout_is_indistinguishable_and_clears() {
     login("wrong-password").await;
     assert_eq!(login(&password).await.status, 201);
 }
+
+#[tokio::test]
+async fn security_logs_newest_first_with_paging() {
+    let s = Server::start().await;
+    let (uid, _, _, c) = s.user().await;
+    assert_eq!(
+        s.call(
+            Method::PATCH,
+            "/account/name",
+            Some(&c),
+            Some(json!({"name": "Logged"}))
+        )
+        .await
+        .status,
+        200
+    );
+    let r = s.get("/account/logs", Some(&c)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json["total"], 3);
+    let logs = r.json["logs"].as_array().unwrap().clone();
+    let events: Vec<&str> = logs.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events, vec!["user.update", "session.create", "user.create"]);
+    let l = &logs[1];
+    assert_eq!(l["userId"], uid.as_str());
+    assert_eq!(
+        (l["osName"].as_str(), l["clientName"].as_str()),
+        (Some("Windows"), Some("Chrome"))
+    );
+    assert_eq!(
+        (l["countryCode"].as_str(), l["countryName"].as_str()),
+        (Some("--"), Some("Unknown"))
+    );
+    assert_eq!(l["ip"], "127.0.0.1");
+    assert!(l["time"].as_str().unwrap().ends_with("+00:00"));
+
+    let q = |qs: &str| {
+        let path = format!("/account/logs?{qs}");
+        let (s, c) = (&s, c.clone());
+        async move { s.get(&path, Some(&c)).await }
+    };
+    let one = q(&format!(
+        "queries[0]={}",
+        url_encode_query(r#"{"method":"limit","values":[1]}"#)
+    ))
+    .await;
+    assert_eq!(one.json["logs"].as_array().unwrap().len(), 1);
+    assert_eq!(one.json["logs"][0], logs[0]);
+    let skip = q(&format!(
+        "queries[0]={}",
+        url_encode_query(r#"{"method":"offset","values":[1]}"#)
+    ))
+    .await;
+    assert_eq!(skip.json["logs"][0], logs[1]);
+    let no_total = q("total=false").await;
+    assert_eq!(no_total.json["total"], 0);
+    assert_eq!(no_total.json["logs"].as_array().unwrap().len(), 3);
+    q(&format!(
+        "queries[0]={}",
+        url_encode_query(r#"{"method":"equal","attribute":"event","values":["x"]}"#)
+    ))
+    .await
+    .assert_error(400, "general_argument_invalid");
+    s.get("/account/logs", None)
+        .await
+        .assert_error(401, "general_unauthorized_scope");
+}
+
+#[tokio::test]
+async fn failed_actions_leave_no_log() {
+    let s = Server::start().await;
+    let (_, email, _, c) = s.user().await;
+    let (_, other, password2, c2) = s.user().await;
+    let _ = (email, password2);
+    // A conflicting email change fails: no user.update entry.
+    s.call(
+        Method::PATCH,
+        "/account/email",
+        Some(&c2),
+        Some(json!({"email": other, "password": "wrongpassword"})),
+    )
+    .await
+    .assert_error(401, "user_invalid_credentials");
+    let logs = s.get("/account/logs", Some(&c2)).await;
+    assert!(
+        logs.json["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["event"] != "user.update"),
+        "{}",
+        logs.body
+    );
+    let _ = c;
+}
+
+fn url_encode_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -417,7 +417,11 @@ async fn token_to_session_is_one_read_and_one_transaction() {
     let mut ops = s.app.store.take_ops();
     ops.sort();
     // The session-index query runs in parallel with the transaction (session limit).
-    assert_eq!(ops, vec!["BatchGetItem", "Query", "TransactWriteItems"]);
+    assert_eq!(
+        ops,
+        vec!["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
+        "read, then transaction ‖ index ‖ log"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
-//! `account` function: sign-up and the profile endpoints. Handlers parse params, call the shared
-//! domain (`shared::account`) and render the model.
+//! `account` function: sign-up, the profile endpoints and the security log. Handlers parse
+//! params, call the shared domain (`shared::account`) and render the model; each change is
+//! logged (`shared::audit`) in parallel with the write.
 
 use shared::api::{Call, CookieAction, HandlerFuture, Reply};
+use shared::audit::{self, event};
+use shared::item::UserItem;
 use shared::routes::RouteId;
 use shared::{account, ids, model, validate, Error, ErrorType, Result};
 
@@ -21,8 +24,25 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         RouteId::UpdatePassword => update_password(&call).await,
         RouteId::UpdateEmail => update_email(&call).await,
         RouteId::UpdatePhone => update_phone(&call).await,
+        RouteId::ListLogs => list_logs(&call).await,
         _ => Err(Error::new(ErrorType::RouteNotFound)),
     }
+}
+
+/// Run a profile change of the caller with a `user.update` log entry written alongside.
+async fn logged_update(
+    call: &Call<'_>,
+    change: impl std::future::Future<Output = Result<UserItem>>,
+) -> Result<Reply> {
+    let log = audit::for_user(
+        call.app,
+        event::USER_UPDATE,
+        &call.auth()?.user,
+        &call.client,
+        call.now,
+    );
+    let user = audit::alongside(call.app, vec![log], change).await?;
+    Ok(Reply::ok(model::account(&user)))
 }
 
 async fn create(call: &Call<'_>) -> Result<Reply> {
@@ -44,13 +64,33 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     if !name.is_empty() {
         validate::text("name", name, 128)?;
     }
+    // The ID is fixed here so the log entry can be written alongside the sign-up.
+    let uid = if user_id == "unique()" {
+        ids::unique(call.now, call.app.entropy.as_ref())
+    } else {
+        user_id.to_owned()
+    };
+    let log = audit::entry(
+        call.app,
+        event::USER_CREATE,
+        &uid,
+        &email,
+        name,
+        &call.client,
+        call.now,
+    );
     let input = account::SignUp {
-        user_id,
+        user_id: &uid,
         email: &email,
         password,
         name,
     };
-    let user = account::sign_up(call.app, input, call.now).await?;
+    let user = audit::alongside(
+        call.app,
+        vec![log],
+        account::sign_up(call.app, input, call.now),
+    )
+    .await?;
     Ok(Reply::created(model::account(&user)))
 }
 
@@ -59,19 +99,25 @@ async fn update_name(call: &Call<'_>) -> Result<Reply> {
         .params
         .required_str("name", &validate::text_description(128))?;
     validate::text("name", name, 128)?;
-    let user = account::update_name(call.app, &call.auth()?.user, name, call.now).await?;
-    Ok(Reply::ok(model::account(&user)))
+    logged_update(
+        call,
+        account::update_name(call.app, &call.auth()?.user, name, call.now),
+    )
+    .await
 }
 
 async fn update_prefs(call: &Call<'_>) -> Result<Reply> {
     let prefs = validate::prefs("prefs", call.params.required("prefs")?)?;
-    let user = account::update_prefs(call.app, &call.auth()?.user, &prefs, call.now).await?;
-    Ok(Reply::ok(model::account(&user)))
+    logged_update(
+        call,
+        account::update_prefs(call.app, &call.auth()?.user, &prefs, call.now),
+    )
+    .await
 }
 
 async fn update_status(call: &Call<'_>) -> Result<Reply> {
-    let user = account::block(call.app, &call.auth()?.user, call.now).await?;
-    Ok(Reply::ok(model::account(&user)).cookie(CookieAction::Clear))
+    let reply = logged_update(call, account::block(call.app, &call.auth()?.user, call.now)).await?;
+    Ok(reply.cookie(CookieAction::Clear))
 }
 
 async fn update_password(call: &Call<'_>) -> Result<Reply> {
@@ -96,8 +142,11 @@ async fn update_password(call: &Call<'_>) -> Result<Reply> {
         current: auth.current(),
         sessions: &auth.sessions,
     };
-    let user = account::update_password(call.app, &auth.user, change, call.now).await?;
-    Ok(Reply::ok(model::account(&user)))
+    logged_update(
+        call,
+        account::update_password(call.app, &auth.user, change, call.now),
+    )
+    .await
 }
 
 async fn update_email(call: &Call<'_>) -> Result<Reply> {
@@ -110,9 +159,11 @@ async fn update_email(call: &Call<'_>) -> Result<Reply> {
         .params
         .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let user =
-        account::update_email(call.app, &call.auth()?.user, &email, password, call.now).await?;
-    Ok(Reply::ok(model::account(&user)))
+    logged_update(
+        call,
+        account::update_email(call.app, &call.auth()?.user, &email, password, call.now),
+    )
+    .await
 }
 
 async fn update_phone(call: &Call<'_>) -> Result<Reply> {
@@ -125,7 +176,23 @@ async fn update_phone(call: &Call<'_>) -> Result<Reply> {
         .params
         .required_str("password", validate::PASSWORD_DESCRIPTION)?;
     validate::password("password", password)?;
-    let user =
-        account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now).await?;
-    Ok(Reply::ok(model::account(&user)))
+    logged_update(
+        call,
+        account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now),
+    )
+    .await
+}
+
+async fn list_logs(call: &Call<'_>) -> Result<Reply> {
+    let page = validate::log_queries(&call.params)?;
+    let auth = call.auth()?;
+    let (logs, total) = call
+        .app
+        .store
+        .list_logs(&auth.user.id, page.limit, page.offset, page.total)
+        .await?;
+    let logs: Vec<_> = logs.iter().map(model::log).collect();
+    Ok(Reply::ok(
+        serde_json::json!({ "total": total, "logs": logs }),
+    ))
 }

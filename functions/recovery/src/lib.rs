@@ -3,7 +3,7 @@
 
 use shared::api::{Call, HandlerFuture, Reply};
 use shared::routes::RouteId;
-use shared::{model, token, validate, Error, ErrorType, Result};
+use shared::{audit, model, token, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -22,8 +22,16 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 .params
                 .required_str("url", "Value must be a valid URL")?;
             let url = validate::redirect_url("url", url, &app.config)?;
-            let issued =
-                token::create_recovery(app, &call.gate(), &email, &url, call.locale(), now).await?;
+            let issued = token::create_recovery(
+                app,
+                &call.gate(),
+                &call.client,
+                &email,
+                &url,
+                call.locale(),
+                now,
+            )
+            .await?;
             Ok(Reply::created(model::token(
                 &issued.token,
                 call.reveal(&issued.secret),
@@ -35,8 +43,21 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 .params
                 .required_str("password", validate::PASSWORD_DESCRIPTION)?;
             app.config.password_policy.check("password", password)?;
-            let token =
-                token::complete_recovery(app, &call.gate(), uid, secret, password, now).await?;
+            let log = audit::entry(
+                app,
+                audit::event::RECOVERY_UPDATE,
+                uid,
+                "",
+                "",
+                &call.client,
+                now,
+            );
+            let token = audit::alongside(
+                app,
+                vec![log],
+                token::complete_recovery(app, &call.gate(), uid, secret, password, now),
+            )
+            .await?;
             Ok(Reply::ok(model::token(&token, "")))
         }
         _ => Err(Error::new(ErrorType::RouteNotFound)),

@@ -6,7 +6,7 @@ use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply};
 use shared::item::SessionItem;
 use shared::routes::RouteId;
 use shared::session::{self, NewSession};
-use shared::{jwt, model, validate, Error, ErrorType, Result};
+use shared::{audit, jwt, model, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -41,13 +41,28 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         RouteId::UpdateSession => {
             let auth = call.auth()?;
             let s = path_session(&call, auth)?;
-            let s = session::extend(call.app, s, call.now).await?;
+            let log = audit::for_user(
+                call.app,
+                audit::event::SESSION_UPDATE,
+                &auth.user,
+                &call.client,
+                call.now,
+            );
+            let s = audit::alongside(call.app, vec![log], session::extend(call.app, s, call.now))
+                .await?;
             Ok(Reply::ok(render(auth, &s)))
         }
         RouteId::DeleteSession => {
             let auth = call.auth()?;
             let s = path_session(&call, auth)?;
-            session::delete(call.app, s).await?;
+            let log = audit::for_user(
+                call.app,
+                audit::event::SESSION_DELETE,
+                &auth.user,
+                &call.client,
+                call.now,
+            );
+            audit::alongside(call.app, vec![log], session::delete(call.app, s)).await?;
             let reply = Reply::no_content();
             Ok(if auth.is_current(s) {
                 reply.cookie(CookieAction::Clear)
@@ -57,7 +72,19 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         }
         RouteId::DeleteSessions => {
             let auth = call.auth()?;
-            session::delete_all(call.app, &auth.user.id, &auth.sessions).await?;
+            let log = audit::for_user(
+                call.app,
+                audit::event::SESSION_DELETE,
+                &auth.user,
+                &call.client,
+                call.now,
+            );
+            audit::alongside(
+                call.app,
+                vec![log],
+                session::delete_all(call.app, &auth.user.id, &auth.sessions),
+            )
+            .await?;
             let reply = Reply::no_content();
             Ok(if auth.jwt {
                 reply

@@ -4,7 +4,7 @@
 use shared::api::{Call, HandlerFuture, Reply};
 use shared::routes::RouteId;
 use shared::token::{self, Kind};
-use shared::{model, validate, Error, ErrorType, Result};
+use shared::{audit, model, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -18,18 +18,38 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 .params
                 .required_str("url", "Value must be a valid URL")?;
             let url = validate::redirect_url("url", url, &app.config)?;
-            let issued =
-                token::create_email_verification(app, &call.auth()?.user, &url, call.locale(), now)
-                    .await?;
+            let log = audit::for_user(
+                app,
+                audit::event::VERIFICATION_CREATE,
+                &call.auth()?.user,
+                &call.client,
+                now,
+            );
+            let issued = audit::alongside(
+                app,
+                vec![log],
+                token::create_email_verification(app, &call.auth()?.user, &url, call.locale(), now),
+            )
+            .await?;
             Ok(Reply::created(model::token(
                 &issued.token,
                 call.reveal(&issued.secret),
             )))
         }
         RouteId::CreatePhoneVerification => {
-            let issued =
-                token::create_phone_verification(app, &call.auth()?.user, call.locale(), now)
-                    .await?;
+            let log = audit::for_user(
+                app,
+                audit::event::VERIFICATION_CREATE,
+                &call.auth()?.user,
+                &call.client,
+                now,
+            );
+            let issued = audit::alongside(
+                app,
+                vec![log],
+                token::create_phone_verification(app, &call.auth()?.user, call.locale(), now),
+            )
+            .await?;
             Ok(Reply::created(model::token(
                 &issued.token,
                 call.reveal(&issued.secret),
@@ -43,7 +63,20 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
 
 async fn confirm(call: &Call<'_>, kind: Kind) -> Result<Reply> {
     let (uid, secret) = validate::user_and_secret(&call.params)?;
-    let token =
-        token::confirm_verification(call.app, &call.gate(), kind, uid, secret, call.now).await?;
+    let log = audit::entry(
+        call.app,
+        audit::event::VERIFICATION_UPDATE,
+        uid,
+        "",
+        "",
+        &call.client,
+        call.now,
+    );
+    let token = audit::alongside(
+        call.app,
+        vec![log],
+        token::confirm_verification(call.app, &call.gate(), kind, uid, secret, call.now),
+    )
+    .await?;
     Ok(Reply::ok(model::token(&token, "")))
 }

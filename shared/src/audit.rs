@@ -1,0 +1,80 @@
+//! Security logs (`GET /account/logs`): one item per security-relevant action, written in
+//! parallel with the action itself so it adds no sequential round trip. If the action fails, the
+//! log item is deleted again (best effort): the log never claims what did not happen, except for
+//! the moment between the two writes.
+
+use crate::api::Client;
+use crate::app::App;
+use crate::clock::Millis;
+use crate::error::Result;
+use crate::item::{self, LogItem, UserItem};
+use std::future::Future;
+
+/// Appwrite's audit event names.
+pub mod event {
+    pub const USER_CREATE: &str = "user.create";
+    pub const USER_UPDATE: &str = "user.update";
+    pub const SESSION_CREATE: &str = "session.create";
+    pub const SESSION_UPDATE: &str = "session.update";
+    pub const SESSION_DELETE: &str = "session.delete";
+    pub const RECOVERY_CREATE: &str = "recovery.create";
+    pub const RECOVERY_UPDATE: &str = "recovery.update";
+    pub const VERIFICATION_CREATE: &str = "verification.create";
+    pub const VERIFICATION_UPDATE: &str = "verification.update";
+}
+
+/// A log entry for `uid` (email and name as known at the time).
+pub fn entry(
+    app: &App,
+    event: &str,
+    uid: &str,
+    email: &str,
+    name: &str,
+    client: &Client,
+    now: Millis,
+) -> LogItem {
+    let id = crate::ids::unique(now, app.entropy.as_ref());
+    LogItem {
+        pk: item::log_pk(uid),
+        sk: format!("{now:015}#{id}"),
+        event: event.to_owned(),
+        user_id: uid.to_owned(),
+        user_email: email.to_owned(),
+        user_name: name.to_owned(),
+        ip: client.ip.clone(),
+        time: now,
+        device: client.device.clone(),
+        expires_at: now / 1000 + app.config.log_retention_days * 86_400,
+    }
+}
+
+/// An entry for an existing user.
+pub fn for_user(app: &App, event: &str, user: &UserItem, client: &Client, now: Millis) -> LogItem {
+    entry(
+        app,
+        event,
+        &user.id,
+        user.email.as_deref().unwrap_or_default(),
+        &user.name,
+        client,
+        now,
+    )
+}
+
+/// Run `action` and write `logs` concurrently; withdraw the logs if the action fails.
+pub async fn alongside<T>(
+    app: &App,
+    logs: Vec<LogItem>,
+    action: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let (result, written) = tokio::join!(action, app.store.put_logs(&logs));
+    if let Err(e) = &written {
+        tracing::warn!(error = %e, "security log not written");
+    }
+    if result.is_err() && written.is_ok() {
+        if let Err(e) = app.store.delete_logs(&logs).await {
+            tracing::warn!(error = %e, "could not withdraw a security log");
+        }
+    }
+    result
+}
