@@ -253,6 +253,33 @@ pub struct GuardItem {
     pub expires_at: i64,
 }
 
+/// `LOG#<uid>` / `<time ms, 15 digits>#<id>`: one security event of a user (newest last in key
+/// order; read newest first). Expires after `LOG_RETENTION_DAYS`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub event: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_email: String,
+    #[serde(default)]
+    pub user_name: String,
+    pub ip: String,
+    pub time: Millis,
+    #[serde(default)]
+    pub device: Device,
+    #[serde(rename = "expires_at")]
+    pub expires_at: i64,
+}
+
+pub fn log_pk(uid: &str) -> String {
+    format!("LOG#{uid}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,31 +314,4 @@ mod tests {
         .unwrap();
         assert_eq!(serde_json::to_value(&session).unwrap()["expires_at"], 9);
     }
-}
-
-/// `LOG#<uid>` / `<time ms, 15 digits>#<id>`: one security event of a user (newest last in key
-/// order; read newest first). Expires after `LOG_RETENTION_DAYS`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub event: String,
-    pub user_id: String,
-    #[serde(default)]
-    pub user_email: String,
-    #[serde(default)]
-    pub user_name: String,
-    pub ip: String,
-    pub time: Millis,
-    #[serde(default)]
-    pub device: Device,
-    #[serde(rename = "expires_at")]
-    pub expires_at: i64,
-}
-
-pub fn log_pk(uid: &str) -> String {
-    format!("LOG#{uid}")
 }

@@ -1062,36 +1062,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn diff_sets_changed_and_removes_missing() {
-        let old = UserItem::new("u1", 1000);
-        let mut new = old.clone();
-        new.name = "Bob".into();
-        new.updated = 2000;
-        let d = diff(&old, &new).unwrap().unwrap();
-        assert!(d.expression.starts_with("SET "), "{}", d.expression);
-        let names: Vec<&String> = d.names.values().collect();
-        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
-        assert_eq!(d.values.len(), 2);
-        assert!(diff(&old, &old).unwrap().is_none());
-    }
-
-    #[test]
-    fn user_item_round_trips_through_dynamo_types() {
-        let mut u = UserItem::new("u1", 1000);
-        u.email = Some("a@b.co".into());
-        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
-        let it = to_item(&u).unwrap();
-        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
-        let back: UserItem = from_item(it).unwrap();
-        assert_eq!(back, u);
-    }
-}
-
 impl Store {
     /// `PutItem` per entry, in parallel (usually one).
     pub async fn put_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
@@ -1188,5 +1158,35 @@ impl Store {
         };
         let (page, total) = tokio::join!(page, total);
         Ok((page?, total?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_sets_changed_and_removes_missing() {
+        let old = UserItem::new("u1", 1000);
+        let mut new = old.clone();
+        new.name = "Bob".into();
+        new.updated = 2000;
+        let d = diff(&old, &new).unwrap().unwrap();
+        assert!(d.expression.starts_with("SET "), "{}", d.expression);
+        let names: Vec<&String> = d.names.values().collect();
+        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
+        assert_eq!(d.values.len(), 2);
+        assert!(diff(&old, &old).unwrap().is_none());
+    }
+
+    #[test]
+    fn user_item_round_trips_through_dynamo_types() {
+        let mut u = UserItem::new("u1", 1000);
+        u.email = Some("a@b.co".into());
+        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
+        let it = to_item(&u).unwrap();
+        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
+        let back: UserItem = from_item(it).unwrap();
+        assert_eq!(back, u);
     }
 }

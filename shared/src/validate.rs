@@ -106,89 +106,6 @@ pub fn prefs(name: &str, value: &Value) -> Result<Map<String, Value>> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn emails() {
-        assert_eq!(
-            email("email", "John.Doe+x@Example.COM").unwrap(),
-            "john.doe+x@example.com"
-        );
-        assert_eq!(
-            email("email", "useroauth@localhost.test").unwrap(),
-            "useroauth@localhost.test"
-        );
-        for bad in [
-            "",
-            "plain",
-            "a@b",
-            "a@@b.com",
-            "a b@c.com",
-            "@c.com",
-            "a@.com",
-            "a@c..com",
-            "a@-c.com",
-        ] {
-            let e = email("email", bad).unwrap_err();
-            assert_eq!(
-                e.message, "Invalid `email` param: Value must be a valid email address",
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn passwords_count_bytes() {
-        assert!(password("password", "12345678").is_ok());
-        assert!(password("password", "1234567").is_err());
-        assert!(password("password", &"a".repeat(257)).is_err());
-        assert!(password("password", "ééé").is_err()); // 3 chars, 6 bytes
-        assert!(password("password", "éééé").is_ok());
-    }
-
-    #[test]
-    fn names() {
-        assert!(text("name", "x", 128).is_ok());
-        assert!(text("name", "", 128).is_err());
-        assert!(text("name", &"n".repeat(130), 128).is_err());
-        assert!(text("name", &"é".repeat(128), 128).is_ok());
-    }
-
-    #[test]
-    fn phones() {
-        assert!(phone("phone", "+14155552671").is_ok());
-        assert!(phone("phone", "+123456789").is_ok());
-        assert!(phone("phone", "+4915112345678").is_ok());
-        for bad in [
-            "14155552671",
-            "+0123456",
-            "+1",
-            "+1234567890123456",
-            "+1-415",
-            "",
-            "+999123456",
-        ] {
-            assert!(phone("phone", bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn prefs_object_only_and_size() {
-        assert!(prefs("prefs", &json!({"a": 1})).is_ok());
-        assert!(prefs("prefs", &json!({})).is_ok());
-        for bad in [json!("{}"), json!("[]"), json!([]), json!(1), json!(null)] {
-            assert!(prefs("prefs", &bad).is_err(), "{bad}");
-        }
-        assert!(prefs("prefs", &json!({"k": "-".repeat(100_000)})).is_err());
-        // 12 000 cakes: 48 KB of UTF-8 but 144 KB as PHP-escaped JSON.
-        assert!(prefs("prefs", &json!({"k": "🍰".repeat(12_000)})).is_err());
-        assert!(prefs("prefs", &json!({"k": "-".repeat(60_000)})).is_ok());
-    }
-}
-
 /// The host exactly as written in `url` (before any normalisation such as `[0:…:1]` → `[::1]`).
 fn raw_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
@@ -329,4 +246,87 @@ pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
         }
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            email("email", "John.Doe+x@Example.COM").unwrap(),
+            "john.doe+x@example.com"
+        );
+        assert_eq!(
+            email("email", "useroauth@localhost.test").unwrap(),
+            "useroauth@localhost.test"
+        );
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "@c.com",
+            "a@.com",
+            "a@c..com",
+            "a@-c.com",
+        ] {
+            let e = email("email", bad).unwrap_err();
+            assert_eq!(
+                e.message, "Invalid `email` param: Value must be a valid email address",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_count_bytes() {
+        assert!(password("password", "12345678").is_ok());
+        assert!(password("password", "1234567").is_err());
+        assert!(password("password", &"a".repeat(257)).is_err());
+        assert!(password("password", "ééé").is_err()); // 3 chars, 6 bytes
+        assert!(password("password", "éééé").is_ok());
+    }
+
+    #[test]
+    fn names() {
+        assert!(text("name", "x", 128).is_ok());
+        assert!(text("name", "", 128).is_err());
+        assert!(text("name", &"n".repeat(130), 128).is_err());
+        assert!(text("name", &"é".repeat(128), 128).is_ok());
+    }
+
+    #[test]
+    fn phones() {
+        assert!(phone("phone", "+14155552671").is_ok());
+        assert!(phone("phone", "+123456789").is_ok());
+        assert!(phone("phone", "+4915112345678").is_ok());
+        for bad in [
+            "14155552671",
+            "+0123456",
+            "+1",
+            "+1234567890123456",
+            "+1-415",
+            "",
+            "+999123456",
+        ] {
+            assert!(phone("phone", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefs_object_only_and_size() {
+        assert!(prefs("prefs", &json!({"a": 1})).is_ok());
+        assert!(prefs("prefs", &json!({})).is_ok());
+        for bad in [json!("{}"), json!("[]"), json!([]), json!(1), json!(null)] {
+            assert!(prefs("prefs", &bad).is_err(), "{bad}");
+        }
+        assert!(prefs("prefs", &json!({"k": "-".repeat(100_000)})).is_err());
+        // 12 000 cakes: 48 KB of UTF-8 but 144 KB as PHP-escaped JSON.
+        assert!(prefs("prefs", &json!({"k": "🍰".repeat(12_000)})).is_err());
+        assert!(prefs("prefs", &json!({"k": "-".repeat(60_000)})).is_ok());
+    }
 }
