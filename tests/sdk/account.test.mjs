@@ -141,3 +141,20 @@ test('JWT from a session authenticates the SDK', async () => {
   assert.equal((await viaJwt.get()).$id, user.$id);
   await rejects(viaJwt.createJWT(), 403, 'user_jwt_creation_denied');
 });
+
+test('server-side rendering: setKey creates the session, setSession uses it', async (t) => {
+  if (!process.env.APPWRITE_KEY) {
+    t.skip('APPWRITE_KEY not set (scripts/test creates one with the admin CLI)');
+    return;
+  }
+  const { Client, Account } = await import('node-appwrite');
+  const endpoint = process.env.APPWRITE_ENDPOINT;
+  const project = process.env.APPWRITE_PROJECT;
+  const { user, email, password } = await signUp();
+  const admin = new Account(new Client().setEndpoint(endpoint).setProject(project).setKey(process.env.APPWRITE_KEY));
+  const session = await admin.createEmailPasswordSession({ email, password });
+  assert.ok(session.secret.length > 0, 'servers receive the session secret');
+  const asUser = new Account(new Client().setEndpoint(endpoint).setProject(project).setSession(session.secret));
+  assert.equal((await asUser.get()).$id, user.$id);
+  await rejects(admin.get(), 401, 'general_unauthorized_scope');
+});

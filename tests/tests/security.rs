@@ -638,3 +638,19 @@ fn url_encode_query(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn jwt_limit_point_is_per_user() {
+    let s = limited().await;
+    let (_, _, _, c) = s.user().await;
+    for i in 0..120 {
+        let r = jwt_for(&s, &c, json!({})).await;
+        assert_eq!(r.status, 201, "request {i}: {}", r.body);
+    }
+    let r = jwt_for(&s, &c, json!({})).await;
+    r.assert_error(429, "general_rate_limit_exceeded");
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    // Another user has their own window.
+    let (_, _, _, other) = s.user().await;
+    assert_eq!(jwt_for(&s, &other, json!({})).await.status, 201);
+}
