@@ -191,7 +191,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account"],
         function: Account,
         access: Guest,
-        admit: Before,
+        admit: InHandler,
         rate_limit: limit(10, URL_IP),
     },
     Route {

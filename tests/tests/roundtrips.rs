@@ -134,7 +134,13 @@ async fn writes_cost_their_floor() {
 #[tokio::test]
 async fn rate_limit_counter_runs_beside_the_first_read() {
     let s = Server::with_config(|c| c.rate_limits_enabled = true).await;
-    let (_, email, password) = s.sign_up().await;
+    let email = unique_email();
+    let password = "password1234".to_string();
+    let body = json!({"userId": "unique()", "email": email, "password": password});
+    let (ops, r) = ops_for(&s, s.call(Method::POST, "/account", None, Some(body))).await;
+    assert_eq!(r.status, 201);
+    // The counter is checked while the password hashes, then one transaction ‖ its log.
+    assert_eq!(ops, ["PutItem", "TransactWriteItems", "UpdateItem"]);
     let login = json!({"email": email, "password": password});
     let (ops, r) = ops_for(
         &s,

@@ -88,7 +88,7 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     let user = audit::alongside(
         call.app,
         vec![log],
-        account::sign_up(call.app, input, call.now),
+        account::sign_up(call.app, &call.gate(), input, call.now),
     )
     .await?;
     Ok(Reply::created(model::account(&user)))
