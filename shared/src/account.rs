@@ -19,7 +19,8 @@ pub struct SignUp<'a> {
     pub name: &'a str,
 }
 
-fn target(app: &App, provider_type: &str, identifier: &str, now: Millis) -> TargetItem {
+/// A new messaging target (`email` or `sms`) for a user's address.
+pub(crate) fn target(app: &App, provider_type: &str, identifier: &str, now: Millis) -> TargetItem {
     TargetItem {
         id: ids::unique(now, app.entropy.as_ref()),
         created: now,

@@ -96,10 +96,39 @@ pub fn account(user: &UserItem) -> Value {
     })
 }
 
+/// The twelve device fields Session and Log share, in Appwrite's order.
+fn device_fields(d: &crate::device::Device) -> Map<String, Value> {
+    let fields = [
+        ("osCode", &d.os_code),
+        ("osName", &d.os_name),
+        ("osVersion", &d.os_version),
+        ("clientType", &d.client_type),
+        ("clientCode", &d.client_code),
+        ("clientName", &d.client_name),
+        ("clientVersion", &d.client_version),
+        ("clientEngine", &d.client_engine),
+        ("clientEngineVersion", &d.client_engine_version),
+        ("deviceName", &d.device_name),
+        ("deviceBrand", &d.device_brand),
+        ("deviceModel", &d.device_model),
+    ];
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v.clone())))
+        .collect()
+}
+
+/// Extend a JSON object with more fields.
+fn with(mut base: Value, extra: Map<String, Value>) -> Value {
+    if let Value::Object(m) = &mut base {
+        m.extend(extra);
+    }
+    base
+}
+
 /// The `Session` model. `secret` is `""` for clients; the caller decides what privileged callers see.
 pub fn session(s: &SessionItem, current: bool, secret: &str) -> Value {
-    let d = &s.device;
-    json!({
+    let head = json!({
         "$id": s.id,
         "$createdAt": dates::format(s.created),
         "$updatedAt": dates::format(s.updated),
@@ -111,25 +140,19 @@ pub fn session(s: &SessionItem, current: bool, secret: &str) -> Value {
         "providerAccessTokenExpiry": dates::format_opt(s.provider_access_token_expiry),
         "providerRefreshToken": s.provider_refresh_token,
         "ip": s.ip,
-        "osCode": d.os_code,
-        "osName": d.os_name,
-        "osVersion": d.os_version,
-        "clientType": d.client_type,
-        "clientCode": d.client_code,
-        "clientName": d.client_name,
-        "clientVersion": d.client_version,
-        "clientEngine": d.client_engine,
-        "clientEngineVersion": d.client_engine_version,
-        "deviceName": d.device_name,
-        "deviceBrand": d.device_brand,
-        "deviceModel": d.device_model,
+    });
+    let tail = json!({
         "countryCode": if s.country_code.is_empty() { "--" } else { s.country_code.as_str() },
         "countryName": if s.country_name.is_empty() { "Unknown" } else { s.country_name.as_str() },
         "current": current,
         "factors": s.factors,
         "secret": secret,
         "mfaUpdatedAt": dates::format_opt(s.mfa_updated_at),
-    })
+    });
+    let Value::Object(tail) = tail else {
+        return head;
+    };
+    with(with(head, device_fields(&s.device)), tail)
 }
 
 pub fn session_list(sessions: &[Value]) -> Value {
@@ -150,8 +173,7 @@ pub fn token(t: &crate::item::TokenItem, secret: &str) -> Value {
 
 /// The `Log` model (Appwrite 1.9.6 `GET /account/logs`).
 pub fn log(l: &crate::item::LogItem) -> Value {
-    let d = &l.device;
-    json!({
+    let head = json!({
         "event": l.event,
         "userId": l.user_id,
         "userEmail": l.user_email,
@@ -160,21 +182,11 @@ pub fn log(l: &crate::item::LogItem) -> Value {
         "userType": "user",
         "ip": l.ip,
         "time": dates::format(l.time),
-        "osCode": d.os_code,
-        "osName": d.os_name,
-        "osVersion": d.os_version,
-        "clientType": d.client_type,
-        "clientCode": d.client_code,
-        "clientName": d.client_name,
-        "clientVersion": d.client_version,
-        "clientEngine": d.client_engine,
-        "clientEngineVersion": d.client_engine_version,
-        "deviceName": d.device_name,
-        "deviceBrand": d.device_brand,
-        "deviceModel": d.device_model,
-        "countryCode": "--",
-        "countryName": "Unknown",
-    })
+    });
+    let mut tail = Map::new();
+    tail.insert("countryCode".into(), json!("--"));
+    tail.insert("countryName".into(), json!("Unknown"));
+    with(with(head, device_fields(&l.device)), tail)
 }
 
 #[cfg(test)]
@@ -231,4 +243,25 @@ mod tests {
         u.prefs = r#"{"k":"v"}"#.into();
         assert_eq!(account(&u)["prefs"], json!({"k": "v"}));
     }
+
+    #[test]
+    fn session_and_log_carry_every_device_field() {
+        let s: SessionItem = serde_json::from_value(json!({
+            "PK": "p", "SK": "s", "id": "sid", "uid": "u", "created": 0, "updated": 0, "expire": 1000,
+            "expires_at": 1, "secretHash": "h", "provider": "email",
+            "device": {"osCode": "WIN", "clientName": "Chrome"}
+        }))
+        .unwrap();
+        let v = session(&s, true, "");
+        for k in ["osCode", "osName", "osVersion", "clientType", "clientCode", "clientName", "clientVersion", "clientEngine",
+            "clientEngineVersion", "deviceName", "deviceBrand", "deviceModel", "countryCode", "current", "mfaUpdatedAt"] {
+            assert!(v.get(k).is_some_and(|x| !x.is_null()), "{k}");
+        }
+        assert_eq!(v["osCode"], "WIN");
+        assert_eq!(v["countryCode"], "--");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.first().map(|k| k.as_str()), Some("$id"));
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("mfaUpdatedAt"));
+    }
+
 }

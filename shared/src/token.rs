@@ -22,7 +22,7 @@ use crate::api::{Client, Gate};
 use crate::app::App;
 use crate::clock::{Entropy, Millis};
 use crate::error::{Error, ErrorType, Result};
-use crate::item::{self, EmailItem, PhoneItem, TargetItem, TokenItem, UserItem};
+use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
 use crate::outbox::{Email, Sms};
 use crate::session::{self, NewSession};
 use crate::store::{Claims, Conflict, WriteError};
@@ -283,16 +283,6 @@ fn new_uid(app: &App, requested: &str, now: Millis) -> String {
     }
 }
 
-fn new_target(app: &App, provider_type: &str, identifier: &str, now: Millis) -> TargetItem {
-    TargetItem {
-        id: ids::unique(now, app.entropy.as_ref()),
-        created: now,
-        updated: now,
-        provider_type: provider_type.to_owned(),
-        identifier: identifier.to_owned(),
-    }
-}
-
 /// What `POST /account/tokens/email` and `/tokens/magic-url` ask for.
 pub struct EmailLogin<'a> {
     pub kind: Kind,
@@ -323,7 +313,8 @@ pub async fn create_email_login(
             let uid = new_uid(app, req.requested_uid, now);
             let mut user = UserItem::new(&uid, now);
             user.email = Some(req.email.to_owned());
-            user.targets.push(new_target(app, "email", req.email, now));
+            user.targets
+                .push(crate::account::target(app, "email", req.email, now));
             let claim = EmailItem::new(req.email, &uid, None);
             store_new(
                 app,
@@ -395,7 +386,8 @@ pub async fn create_phone_login(
             let uid = new_uid(app, requested_uid, now);
             let mut user = UserItem::new(&uid, now);
             user.phone = Some(phone.to_owned());
-            user.targets.push(new_target(app, "sms", phone, now));
+            user.targets
+                .push(crate::account::target(app, "sms", phone, now));
             let claim = PhoneItem::new(phone, &uid);
             store_new(
                 app,
