@@ -274,6 +274,8 @@ pub async fn authenticate(
     }))
 }
 
+/// The client IP: the edge's view, or, behind a proxy named by `TRUSTED_IP_HEADER`, the last
+/// address in that header (the one the proxy appended; earlier ones are the client's to forge).
 fn client_ip(app: &App, req: &ApiRequest) -> String {
     app.config
         .trusted_ip_header
@@ -282,7 +284,7 @@ fn client_ip(app: &App, req: &ApiRequest) -> String {
         .and_then(|v| {
             v.split(',')
                 .map(str::trim)
-                .find(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+                .rfind(|ip| ip.parse::<std::net::IpAddr>().is_ok())
         })
         .map(str::to_owned)
         .unwrap_or_else(|| req.source_ip.clone())
@@ -626,7 +628,9 @@ async fn pipeline(
         }
         let vars = |name: &str| -> Option<String> {
             match name {
-                "url" => Some(format!("{}{}", req.hostname(), route.paths[0])),
+                // The route template only: the Host header is the client's to choose, and one
+                // deployment serves one API host anyway.
+                "url" => Some(route.paths[0].to_owned()),
                 "ip" => Some(ip.clone()),
                 "userId" => Some(uid.clone()),
                 "projectId" => Some(app.config.project_id.clone()),

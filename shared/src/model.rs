@@ -253,8 +253,23 @@ mod tests {
         }))
         .unwrap();
         let v = session(&s, true, "");
-        for k in ["osCode", "osName", "osVersion", "clientType", "clientCode", "clientName", "clientVersion", "clientEngine",
-            "clientEngineVersion", "deviceName", "deviceBrand", "deviceModel", "countryCode", "current", "mfaUpdatedAt"] {
+        for k in [
+            "osCode",
+            "osName",
+            "osVersion",
+            "clientType",
+            "clientCode",
+            "clientName",
+            "clientVersion",
+            "clientEngine",
+            "clientEngineVersion",
+            "deviceName",
+            "deviceBrand",
+            "deviceModel",
+            "countryCode",
+            "current",
+            "mfaUpdatedAt",
+        ] {
             assert!(v.get(k).is_some_and(|x| !x.is_null()), "{k}");
         }
         assert_eq!(v["osCode"], "WIN");
@@ -263,5 +278,4 @@ mod tests {
         assert_eq!(keys.first().map(|k| k.as_str()), Some("$id"));
         assert_eq!(keys.last().map(|k| k.as_str()), Some("mfaUpdatedAt"));
     }
-
 }

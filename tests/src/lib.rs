@@ -68,8 +68,14 @@ impl Server {
         Self::with(o).await
     }
 
-    pub async fn with(o: Options) -> Self {
+    pub async fn with(mut o: Options) -> Self {
         require_emulator();
+        // Rate-limit counters are per table: a server that enforces limits gets a table of its own,
+        // so tests never share a window.
+        if o.config.rate_limits_enabled {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            o.config.table_name = format!("{}-rl{}-{}", o.config.table_name, std::process::id(), n);
+        }
         shared::init_logging();
         let sdk = aws_config_load().await;
         let store = Store::new(&sdk, &o.config.table_name);
