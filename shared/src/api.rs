@@ -574,12 +574,80 @@ async fn pipeline(
             (None, None) => Ok(None),
         }
     };
-    let (key, auth) = tokio::join!(key_fut, auth_fut);
+    // Rate limit: counted once; keys are exempt (they still get the headers). The counter runs in
+    // parallel with the authentication read, unless its key names the verified user.
+    let needs_user = route
+        .rate_limit
+        .is_some_and(|rl| rl.keys.iter().any(|k| k.contains("{userId}")));
+    let rl_params = params.as_ref().ok().cloned();
+    let exempt = key_header.is_some();
+    let ip = client_ip(app, req);
+    let admission_for = |uid: String| -> Admission<'_> {
+        let (ip, rl_params) = (ip.clone(), rl_params.clone());
+        futures_util::FutureExt::shared(Box::pin(async move {
+            let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
+                return Ok(None);
+            };
+            if exempt {
+                let (_, reset) = ratelimit::window(now, rl.period_secs);
+                return Ok(Some(Verdict {
+                    limit: rl.limit,
+                    remaining: rl.limit,
+                    reset,
+                    allowed: true,
+                    counters: vec![],
+                }));
+            }
+            let vars = |name: &str| -> Option<String> {
+                match name {
+                    // The route template only: the Host header is the client's to choose, and one
+                    // deployment serves one API host anyway.
+                    "url" => Some(route.paths[0].to_owned()),
+                    "ip" => Some(ip.clone()),
+                    "userId" => Some(uid.clone()),
+                    "projectId" => Some(app.config.project_id.clone()),
+                    "method" => Some(route.method.to_owned()),
+                    "userAgent" => req.header("user-agent").map(str::to_owned),
+                    n => n.strip_prefix("param-").and_then(|p| {
+                        rl_params
+                            .as_ref()?
+                            .get(p)
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    }),
+                }
+            };
+            let keys = rl
+                .keys
+                .iter()
+                .map(|k| ratelimit::fill_key(k, &vars))
+                .collect();
+            ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
+        })
+            as futures_util::future::BoxFuture<'_, Result<Option<Verdict>>>)
+    };
+    let (key, auth, admission) = if needs_user {
+        let (key, auth) = tokio::join!(key_fut, auth_fut);
+        let uid = auth
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|a: &Auth| a.user.id.clone())
+            .unwrap_or_default();
+        (key, auth, admission_for(uid))
+    } else if route.admit == Admit::InHandler {
+        // The counter will run beside the handler's first read (see below).
+        let (key, auth) = tokio::join!(key_fut, auth_fut);
+        (key, auth, admission_for(String::new()))
+    } else {
+        // The counter runs beside the authentication read.
+        let admission = admission_for(String::new());
+        let (key, auth, _) = tokio::join!(key_fut, auth_fut, admission.clone());
+        (key, auth, admission)
+    };
     let key = key?;
     let auth = auth?;
 
     // X-Forwarded-User-Agent is honoured only for servers (API keys).
-    let ip = client_ip(app, req);
     let ua_header = if key.is_some() {
         req.header("x-forwarded-user-agent")
             .or(req.header("user-agent"))
@@ -607,51 +675,6 @@ async fn pipeline(
         }
         _ => {}
     }
-
-    // Rate limit: counted once; keys are exempt (they still get the headers).
-    let uid = auth.as_ref().map(|a| a.user.id.clone()).unwrap_or_default();
-    let rl_params = params.as_ref().ok().cloned();
-    let exempt = key.is_some();
-    let admission: Admission<'_> = futures_util::FutureExt::shared(Box::pin(async move {
-        let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
-            return Ok(None);
-        };
-        if exempt {
-            let (_, reset) = ratelimit::window(now, rl.period_secs);
-            return Ok(Some(Verdict {
-                limit: rl.limit,
-                remaining: rl.limit,
-                reset,
-                allowed: true,
-                counters: vec![],
-            }));
-        }
-        let vars = |name: &str| -> Option<String> {
-            match name {
-                // The route template only: the Host header is the client's to choose, and one
-                // deployment serves one API host anyway.
-                "url" => Some(route.paths[0].to_owned()),
-                "ip" => Some(ip.clone()),
-                "userId" => Some(uid.clone()),
-                "projectId" => Some(app.config.project_id.clone()),
-                "method" => Some(route.method.to_owned()),
-                "userAgent" => req.header("user-agent").map(str::to_owned),
-                n => n.strip_prefix("param-").and_then(|p| {
-                    rl_params
-                        .as_ref()?
-                        .get(p)
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                }),
-            }
-        };
-        let keys = rl
-            .keys
-            .iter()
-            .map(|k| ratelimit::fill_key(k, &vars))
-            .collect();
-        ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
-    })
-        as futures_util::future::BoxFuture<'_, Result<Option<Verdict>>>);
 
     let guest_only_violation = route.access == Access::GuestOnly && auth.is_some();
     let call = |params: Params| Call {

@@ -23,7 +23,28 @@ type Item = HashMap<String, AttributeValue>;
 
 /// Counts DynamoDB operations (not retries) and remembers their names, for the round-trip tests.
 #[derive(Debug)]
-struct CallCounter(Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<String>>>);
+struct CallCounter(
+    Arc<AtomicU64>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+    Arc<InFlight>,
+);
+
+/// Operations on the wire now, and which pairs overlapped since the last reset: proves that calls
+/// meant to run in parallel (a rate-limit counter beside a read) really do.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::Mutex<Vec<String>>,
+    overlaps: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+fn target_name(headers: &aws_smithy_runtime_api::http::Headers) -> String {
+    // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
+    headers
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_owned()
+}
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
@@ -45,19 +66,34 @@ impl Intercept for CallCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
-        let name = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
+        let name = target_name(context.request().headers());
+        if let (Ok(mut now), Ok(mut overlaps)) = (self.2.now.lock(), self.2.overlaps.lock()) {
+            for other in now.iter() {
+                overlaps.push((name.clone(), other.clone()));
+            }
+            now.push(name.clone());
+        }
         if let Ok(mut log) = self.1.lock() {
             // Bounded: a long-running server keeps only the recent operations.
             if log.len() >= 1024 {
                 log.clear();
             }
             log.push(name);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(req), Ok(mut now)) = (context.request(), self.2.now.lock()) {
+            let name = target_name(req.headers());
+            if let Some(i) = now.iter().position(|n| *n == name) {
+                now.remove(i);
+            }
         }
         Ok(())
     }
@@ -96,6 +132,7 @@ pub struct Store {
     table: String,
     calls: Arc<AtomicU64>,
     ops: Arc<std::sync::Mutex<Vec<String>>>,
+    inflight: Arc<InFlight>,
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> Error {
@@ -195,14 +232,16 @@ impl Store {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
         let calls = Arc::new(AtomicU64::new(0));
         let ops = Arc::new(std::sync::Mutex::new(vec![]));
+        let inflight = Arc::new(InFlight::default());
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(CallCounter(calls.clone(), ops.clone()))
+            .interceptor(CallCounter(calls.clone(), ops.clone(), inflight.clone()))
             .build();
         Self {
             client: Client::from_conf(conf),
             table: table.to_owned(),
             calls,
             ops,
+            inflight,
         }
     }
 
@@ -216,6 +255,15 @@ impl Store {
         self.ops
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// Pairs `(started, already on the wire)` of operations that overlapped since the last call.
+    pub fn take_overlaps(&self) -> Vec<(String, String)> {
+        self.inflight
+            .overlaps
+            .lock()
+            .map(|mut o| std::mem::take(&mut *o))
             .unwrap_or_default()
     }
 

@@ -171,3 +171,60 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
     // Counter ‖ auth read, then the extension ‖ its log.
     assert_eq!(ops, ["BatchGetItem", "PutItem", "UpdateItem", "UpdateItem"]);
 }
+
+/// Whether `a` and `b` were on the wire at the same time.
+fn overlapped(pairs: &[(String, String)], a: &str, b: &str) -> bool {
+    pairs
+        .iter()
+        .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+}
+
+#[tokio::test]
+async fn rate_limit_adds_no_sequential_round_trip() {
+    let s = Server::with_config(|c| c.rate_limits_enabled = true).await;
+    let (_, email, password) = s.sign_up().await;
+    s.app.store.take_overlaps();
+    let r = s
+        .call(
+            Method::POST,
+            "/account/sessions/email",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let pairs = s.app.store.take_overlaps();
+    assert!(
+        overlapped(&pairs, "UpdateItem", "GetItem"),
+        "login: the counter runs beside the email read: {pairs:?}"
+    );
+    let c = r.session_cookie().unwrap();
+
+    s.app.store.take_overlaps();
+    let r = s
+        .call(Method::PATCH, "/account/sessions/current", Some(&c), None)
+        .await;
+    assert_eq!(r.status, 200);
+    let pairs = s.app.store.take_overlaps();
+    assert!(
+        overlapped(&pairs, "UpdateItem", "BatchGetItem"),
+        "the counter runs beside the auth read: {pairs:?}"
+    );
+
+    let email = unique_email();
+    s.app.store.take_overlaps();
+    let r = s
+        .call(
+            Method::POST,
+            "/account/tokens/email",
+            None,
+            Some(json!({"userId": "unique()", "email": email})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let pairs = s.app.store.take_overlaps();
+    assert!(
+        overlapped(&pairs, "UpdateItem", "GetItem"),
+        "token: the counters run beside the claim read: {pairs:?}"
+    );
+}
