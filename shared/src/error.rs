@@ -44,6 +44,7 @@ error_types! {
     UserSessionNotFound => ("user_session_not_found", 404, "The current user session could not be found."),
     UserSessionAlreadyExists => ("user_session_already_exists", 401, "Creation of a session is prohibited when a session is active."),
     UserPasswordResetRequired => ("user_password_reset_required", 412, "The current user requires a password reset."),
+    UserIdentityNotFound => ("user_identity_not_found", 404, "The identity could not be found. Please sign in with OAuth provider to create identity first."),
     UserInvalidToken => ("user_invalid_token", 401, "Invalid token passed in the request."),
     UserEmailNotFound => ("user_email_not_found", 400, "The current user does not have an email address. Please add an email address to continue."),
     UserPhoneNotFound => ("user_phone_not_found", 400, "The current user does not have a phone number. Please add a phone number to continue."),

@@ -155,6 +155,8 @@ pub enum RouteId {
     UpdateRecovery,
     CreateJwt,
     ListLogs,
+    ListIdentities,
+    DeleteIdentity,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -466,6 +468,24 @@ pub static ROUTES: &[Route] = &[
         id: ListLogs,
         method: "GET",
         paths: &["/v1/account/logs"],
+        function: Account,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: ListIdentities,
+        method: "GET",
+        paths: &["/v1/account/identities"],
+        function: Account,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: DeleteIdentity,
+        method: "DELETE",
+        paths: &["/v1/account/identities/{identityId}"],
         function: Account,
         access: User(Session),
         admit: Before,

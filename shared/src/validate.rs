@@ -248,6 +248,41 @@ pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
     Ok(page)
 }
 
+/// `queries` of `GET /account/identities`: JSON query strings (at most 100); `total` loose bool.
+pub fn identity_queries(p: &crate::params::Params) -> Result<()> {
+    p.optional_bool("total")?;
+    let items = match p.get("queries") {
+        None => return Ok(()),
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::String(_)) => vec![v.clone()],
+        Some(_) => {
+            return Err(Error::invalid_param(
+                "queries",
+                "Value must be a valid array",
+            ))
+        }
+    };
+    if items.len() > 100 {
+        return Err(Error::invalid_param(
+            "queries",
+            "Value must be a valid array no longer than 100 items",
+        ));
+    }
+    for q in items {
+        let text = q.as_str().unwrap_or_default();
+        let parsed: Value = serde_json::from_str(text).map_err(|_| {
+            Error::with_message(ErrorType::QueryInvalid, format!("Invalid query: {text}"))
+        })?;
+        if !parsed["method"].is_string() {
+            return Err(Error::with_message(
+                ErrorType::QueryInvalid,
+                format!("Invalid query: {text}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,3 +158,12 @@ test('server-side rendering: setKey creates the session, setSession uses it', as
   assert.equal((await asUser.get()).$id, user.$id);
   await rejects(admin.get(), 401, 'general_unauthorized_scope');
 });
+
+test('identities: none without OAuth2', async () => {
+  const { email, password } = await signUp();
+  const { account } = await login(email, password);
+  const list = await account.listIdentities();
+  assert.equal(list.total, 0);
+  assert.equal(list.identities.length, 0);
+  await rejects(account.deleteIdentity({ identityId: 'missing' }), 404, 'user_identity_not_found');
+});

@@ -520,3 +520,21 @@ async fn blocking_the_account() {
     .await
     .assert_error(401, "user_invalid_credentials");
 }
+
+#[tokio::test]
+async fn identities_are_empty_without_oauth() {
+    let s = Server::start().await;
+    let (_, _, _, c) = s.user().await;
+    let r = s.get("/account/identities", Some(&c)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json, json!({"total": 0, "identities": []}));
+    s.call(Method::DELETE, "/account/identities/abc123", Some(&c), None)
+        .await
+        .assert_error(404, "user_identity_not_found");
+    s.get("/account/identities", None)
+        .await
+        .assert_error(401, "general_unauthorized_scope");
+    s.get("/account/identities?queries[0]=notjson", Some(&c))
+        .await
+        .assert_error(400, "general_query_invalid");
+}

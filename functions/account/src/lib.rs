@@ -25,6 +25,23 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         RouteId::UpdateEmail => update_email(&call).await,
         RouteId::UpdatePhone => update_phone(&call).await,
         RouteId::ListLogs => list_logs(&call).await,
+        // Identities come from OAuth2 sign-ins, which this deployment does not offer yet: every
+        // account has none. The routes exist so SDK calls get Appwrite's answers, not a 404 route.
+        RouteId::ListIdentities => {
+            call.auth()?;
+            validate::identity_queries(&call.params)?;
+            Ok(Reply::ok(
+                serde_json::json!({ "total": 0, "identities": [] }),
+            ))
+        }
+        RouteId::DeleteIdentity => {
+            call.auth()?;
+            let id = call.path_param("identityId");
+            if !ids::is_valid_custom(id) {
+                return Err(Error::invalid_param("identityId", ids::UID_DESCRIPTION));
+            }
+            Err(Error::new(ErrorType::UserIdentityNotFound))
+        }
         _ => Err(Error::new(ErrorType::RouteNotFound)),
     }
 }
