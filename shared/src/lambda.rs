@@ -65,3 +65,42 @@ pub async fn run(function: Function, handler: Handler) -> Result<(), lambda_http
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_gateway_v2_event_becomes_an_api_request() {
+        let event = include_str!("../tests/data/apigw-v2-get-account.json");
+        let req = to_api(lambda_http::request::from_str(event).unwrap());
+        assert_eq!(req.method, http::Method::GET);
+        assert_eq!(req.path, "/v1/account/sessions/current");
+        assert_eq!(req.query, "a=1&project=local");
+        // The edge's view of the client, never X-Forwarded-For.
+        assert_eq!(req.source_ip, "203.0.113.7");
+        assert!(req.secure);
+        // API Gateway v2 sends cookies apart from the headers; they must still be readable.
+        assert_eq!(
+            req.cookie("a_session_local").as_deref(),
+            Some("eyJpZCI6InUxIiwic2VjcmV0IjoicyJ9")
+        );
+        assert_eq!(req.cookie("theme").as_deref(), Some("dark"));
+        assert_eq!(req.header("x-appwrite-project"), Some("local"));
+    }
+
+    #[test]
+    fn responses_keep_every_set_cookie() {
+        let resp = from_api(ApiResponse {
+            status: 201,
+            headers: vec![
+                ("Set-Cookie".into(), "a=1".into()),
+                ("Set-Cookie".into(), "b=2".into()),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            body: "{}".into(),
+        });
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers().get_all("set-cookie").iter().count(), 2);
+    }
+}
