@@ -9,7 +9,9 @@ use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
 use serde::{Deserialize, Serialize};
 
-pub const KEYS_PK: &str = "KEYS";
+/// Sort key of every API key item; the partition key is `KEY#<id>`, so key lookups spread over
+/// partitions instead of all hitting one.
+pub const KEY_SK: &str = "KEY";
 pub const PREFIX: &str = "standard_";
 const ID_LEN: usize = 20;
 const SECRET_HEX: usize = 236;
@@ -17,7 +19,7 @@ const SECRET_HEX: usize = 236;
 /// Scopes a key may hold. `account` is deliberately absent.
 pub const SCOPES: &[&str] = &["sessions.write", "users.read", "users.write"];
 
-pub fn key_sk(id: &str) -> String {
+pub fn key_pk(id: &str) -> String {
     format!("KEY#{id}")
 }
 
@@ -63,8 +65,8 @@ pub fn generate(
         crypto::random_hex(entropy, SECRET_HEX / 2)
     );
     let item = KeyItem {
-        pk: KEYS_PK.into(),
-        sk: key_sk(&id),
+        pk: key_pk(&id),
+        sk: KEY_SK.into(),
         id,
         name: name.into(),
         scopes: scopes.to_vec(),

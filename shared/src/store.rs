@@ -1054,10 +1054,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                crate::keys::KEYS_PK.to_owned(),
-                &crate::keys::key_sk(id),
-            )))
+            .set_key(Some(key(crate::keys::key_pk(id), crate::keys::KEY_SK)))
             .send()
             .await
             .map_err(sdk_err)?;
@@ -1081,10 +1078,7 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                crate::keys::KEYS_PK.to_owned(),
-                &crate::keys::key_sk(id),
-            )))
+            .set_key(Some(key(crate::keys::key_pk(id), crate::keys::KEY_SK)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -1092,21 +1086,31 @@ impl Store {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
+    /// Every API key: a filtered `Scan` (operator CLI only, never on a request path).
     pub async fn list_api_keys(&self) -> Result<Vec<crate::keys::KeyItem>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(crate::keys::KEYS_PK))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        let mut keys = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("SK = :sk AND begins_with(PK, :p)")
+                .expression_attribute_values(":sk", s(crate::keys::KEY_SK))
+                .expression_attribute_values(":p", s("KEY#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                keys.push(from_item(it)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(keys)
     }
 }
 
