@@ -27,6 +27,7 @@ pub fn handler_for(f: Function) -> Option<Handler> {
         Function::Tokens => fn_tokens::handler,
         Function::Verification => fn_verification::handler,
         Function::Recovery => fn_recovery::handler,
+        Function::Mfa => fn_mfa::handler,
     })
 }
 

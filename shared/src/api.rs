@@ -675,6 +675,23 @@ async fn pipeline(
         }
         _ => {}
     }
+    // MFA (contract §1.9 steps 7 and 11). JWT requests have no current session: not enforced
+    // there, and they can never show a recent challenge.
+    if let (Access::User(_), Some(a)) = (route.access, &auth) {
+        if !a.jwt
+            && !route.id.mfa_exempt()
+            && crate::mfa::second_factor_required(&a.user, &a.session)
+        {
+            return Err(Error::new(ErrorType::UserMoreFactorsRequired));
+        }
+        let recent = !a.jwt
+            && a.session
+                .mfa_updated_at
+                .is_some_and(|t| now - t <= crate::mfa::RECENT_MS);
+        if route.id.needs_recent_challenge() && !recent {
+            return Err(Error::new(ErrorType::UserChallengeRequired));
+        }
+    }
 
     let guest_only_violation = route.access == Access::GuestOnly && auth.is_some();
     let call = |params: Params| Call {

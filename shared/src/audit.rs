@@ -21,6 +21,8 @@ pub mod event {
     pub const RECOVERY_UPDATE: &str = "recovery.update";
     pub const VERIFICATION_CREATE: &str = "verification.create";
     pub const VERIFICATION_UPDATE: &str = "verification.update";
+    pub const CHALLENGE_CREATE: &str = "challenge.create";
+    pub const CHALLENGES_UPDATE: &str = "challenges.update";
 }
 
 /// A log entry for `uid` (email and name as known at the time).

@@ -70,6 +70,12 @@ pub struct UserItem {
     /// Preferences as a JSON object string (kept verbatim, any JSON value types).
     #[serde(default = "empty_object")]
     pub prefs: String,
+    /// TOTP authenticator (MFA), if one was added.
+    #[serde(default)]
+    pub totp: Option<TotpItem>,
+    /// MFA recovery codes, sealed as a JSON list (`seal.rs`); `None` until generated.
+    #[serde(default)]
+    pub recovery_codes: Option<String>,
     /// The last `PASSWORD_HISTORY` password hashes (policy), newest last.
     #[serde(default)]
     pub password_history: Vec<String>,
@@ -105,6 +111,8 @@ impl UserItem {
             reset: false,
             prefs: empty_object(),
             password_history: vec![],
+            totp: None,
+            recovery_codes: None,
             labels: vec![],
             targets: vec![],
         }
@@ -278,6 +286,45 @@ pub struct LogItem {
 
 pub fn log_pk(uid: &str) -> String {
     format!("LOG#{uid}")
+}
+
+/// A TOTP authenticator, embedded in the profile (so authentication reads it for free). The key
+/// is sealed (`seal.rs`), never stored in plain text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpItem {
+    pub secret_sealed: String,
+    pub verified: bool,
+    pub created: Millis,
+    /// The last time step a code was accepted for: a code is accepted once (RFC 6238 §5.2).
+    #[serde(default)]
+    pub last_step: u64,
+}
+
+pub const CHALLENGE_PREFIX: &str = "CHALLENGE#";
+
+pub fn challenge_sk(id: &str) -> String {
+    format!("{CHALLENGE_PREFIX}{id}")
+}
+
+/// `USER#<uid>` / `CHALLENGE#<id>`: an MFA challenge. Email/phone codes are stored as HMACs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub uid: String,
+    /// `totp`, `email`, `phone`, `recoveryCode`.
+    pub factor: String,
+    #[serde(default)]
+    pub code_hash: String,
+    pub created: Millis,
+    pub expire: Millis,
+    #[serde(rename = "expires_at")]
+    pub expires_at: i64,
 }
 
 #[cfg(test)]

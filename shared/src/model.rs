@@ -189,6 +189,16 @@ pub fn log(l: &crate::item::LogItem) -> Value {
     with(with(head, device_fields(&l.device)), tail)
 }
 
+/// The `MFAChallenge` model (never carries the code).
+pub fn challenge(c: &crate::item::ChallengeItem) -> Value {
+    json!({
+        "$id": c.id,
+        "$createdAt": dates::format(c.created),
+        "userId": c.uid,
+        "expire": dates::format(c.expire),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,8 @@ pub enum Function {
     Verification,
     /// Password recovery (SES).
     Recovery,
+    /// Multi-factor authentication: authenticators, challenges, recovery codes (SES + SNS).
+    Mfa,
 }
 
 impl Function {
@@ -23,6 +25,7 @@ impl Function {
         Function::Tokens,
         Function::Verification,
         Function::Recovery,
+        Function::Mfa,
     ];
 
     /// Crate binary name (`functions/<name>`).
@@ -33,6 +36,7 @@ impl Function {
             Self::Tokens => "tokens",
             Self::Verification => "verification",
             Self::Recovery => "recovery",
+            Self::Mfa => "mfa",
         }
     }
 
@@ -44,6 +48,7 @@ impl Function {
             Self::Tokens => "TokensFunction",
             Self::Verification => "VerificationFunction",
             Self::Recovery => "RecoveryFunction",
+            Self::Mfa => "MfaFunction",
         }
     }
 }
@@ -157,6 +162,37 @@ pub enum RouteId {
     ListLogs,
     ListIdentities,
     DeleteIdentity,
+    UpdateMfa,
+    CreateMfaAuthenticator,
+    UpdateMfaAuthenticator,
+    DeleteMfaAuthenticator,
+    CreateMfaChallenge,
+    UpdateMfaChallenge,
+    ListMfaFactors,
+    GetMfaRecoveryCodes,
+    CreateMfaRecoveryCodes,
+    UpdateMfaRecoveryCodes,
+}
+
+impl RouteId {
+    /// Reachable by a session that still owes its second factor (contract §1.9 step 7).
+    pub fn mfa_exempt(self) -> bool {
+        matches!(
+            self,
+            Self::CreateMfaChallenge
+                | Self::UpdateMfaChallenge
+                | Self::ListMfaFactors
+                | Self::DeleteSession
+        )
+    }
+
+    /// Needs an MFA challenge passed in the last 30 minutes (`mfaProtected`).
+    pub fn needs_recent_challenge(self) -> bool {
+        matches!(
+            self,
+            Self::GetMfaRecoveryCodes | Self::UpdateMfaRecoveryCodes | Self::DeleteMfaAuthenticator
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -487,6 +523,96 @@ pub static ROUTES: &[Route] = &[
         method: "DELETE",
         paths: &["/v1/account/identities/{identityId}"],
         function: Account,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateMfa,
+        method: "PATCH",
+        paths: &["/v1/account/mfa"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: CreateMfaAuthenticator,
+        method: "POST",
+        paths: &["/v1/account/mfa/authenticators/{type}"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateMfaAuthenticator,
+        method: "PUT",
+        paths: &["/v1/account/mfa/authenticators/{type}"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: DeleteMfaAuthenticator,
+        method: "DELETE",
+        paths: &["/v1/account/mfa/authenticators/{type}"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: CreateMfaChallenge,
+        method: "POST",
+        paths: &["/v1/account/mfa/challenges", "/v1/account/mfa/challenge"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: limit(10, &["url:{url},userId:{userId}"]),
+    },
+    Route {
+        id: UpdateMfaChallenge,
+        method: "PUT",
+        paths: &["/v1/account/mfa/challenges", "/v1/account/mfa/challenge"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: limit(10, &["url:{url},challengeId:{param-challengeId}"]),
+    },
+    Route {
+        id: ListMfaFactors,
+        method: "GET",
+        paths: &["/v1/account/mfa/factors"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: GetMfaRecoveryCodes,
+        method: "GET",
+        paths: &["/v1/account/mfa/recovery-codes"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: CreateMfaRecoveryCodes,
+        method: "POST",
+        paths: &["/v1/account/mfa/recovery-codes"],
+        function: Mfa,
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: UpdateMfaRecoveryCodes,
+        method: "PATCH",
+        paths: &["/v1/account/mfa/recovery-codes"],
+        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,

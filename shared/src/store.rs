@@ -877,12 +877,24 @@ impl Store {
         old: &UserItem,
         new: &UserItem,
     ) -> Result<Option<TransactWriteItem>> {
+        self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new)
+    }
+
+    /// A transaction `Update` of the attributes that differ between two versions of an item,
+    /// conditioned on the item existing; `None` when nothing changed.
+    fn update_item_tx<T: Serialize>(
+        &self,
+        pk: String,
+        sk: &str,
+        old: &T,
+        new: &T,
+    ) -> Result<Option<TransactWriteItem>> {
         let Some(d) = diff(old, new)? else {
             return Ok(None);
         };
         let up = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .set_key(Some(key(pk, sk)))
             .update_expression(d.expression)
             .condition_expression("attribute_exists(PK)")
             .set_expression_attribute_names(Some(d.names))
@@ -890,6 +902,84 @@ impl Store {
             .build()
             .map_err(internal)?;
         Ok(Some(TransactWriteItem::builder().update(up).build()))
+    }
+
+    /// One `TransactWriteItems`: a profile change and a session change together, optionally
+    /// consuming an MFA challenge (only if it still exists and is unexpired).
+    pub async fn update_user_and_session(
+        &self,
+        user: (&UserItem, &UserItem),
+        session: (&SessionItem, &SessionItem),
+        consume: Option<(&crate::item::ChallengeItem, Millis)>,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some((c, now)) = consume {
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(c.pk.clone(), &c.sk)))
+                .condition_expression("attribute_exists(PK) AND expire > :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().delete(del).build(),
+                Conflict::Token,
+            ));
+        }
+        if let Some(up) = self.update_user_item(user.0, user.1)? {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        if let Some(up) =
+            self.update_item_tx(session.0.pk.clone(), &session.0.sk, session.0, session.1)?
+        {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await
+    }
+
+    /// One `PutItem` of an MFA challenge.
+    pub async fn put_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(c)?))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `DeleteItem` of an MFA challenge.
+    pub async fn delete_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(c.pk.clone(), &c.sk)))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `GetItem` of an MFA challenge.
+    pub async fn get_challenge(
+        &self,
+        uid: &str,
+        id: &str,
+    ) -> Result<Option<crate::item::ChallengeItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::challenge_sk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
     }
 
     fn consume_token_item(&self, token: &TokenItem, now: Millis) -> Result<TransactWriteItem> {
