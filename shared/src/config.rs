@@ -37,6 +37,11 @@ pub struct Config {
     pub password_policy: crate::password::Policy,
     /// Failed-login lockout (`LOCKOUT_*`), see [`crate::password::Lockout`].
     pub lockout: crate::password::Lockout,
+    /// `AUTH_METHODS_DISABLED` (default none): any of `email-password`, `magic-url`, `email-otp`,
+    /// `anonymous`, `phone`, `jwt`; their routes answer 501 `user_auth_method_unsupported`.
+    pub auth_methods_disabled: Vec<String>,
+    /// `SESSION_ALERTS` (default false): email the user when a new session is created.
+    pub session_alerts: bool,
     /// `LOG_RETENTION_DAYS` (default 90): security-log items expire after this.
     pub log_retention_days: i64,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
@@ -66,6 +71,8 @@ impl Default for Config {
             password_policy: crate::password::Policy::default(),
             lockout: crate::password::Lockout::default(),
             log_retention_days: 90,
+            auth_methods_disabled: vec![],
+            session_alerts: false,
         }
     }
 }
@@ -187,6 +194,27 @@ impl Config {
                 max_secs: int("LOCKOUT_MAX_SECONDS", 900, 1, 86_400)?,
             },
             log_retention_days: int("LOG_RETENTION_DAYS", 90, 1, 3650)?,
+            auth_methods_disabled: {
+                let known = [
+                    "email-password",
+                    "magic-url",
+                    "email-otp",
+                    "anonymous",
+                    "phone",
+                    "jwt",
+                ];
+                let list: Vec<String> = get("AUTH_METHODS_DISABLED")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|m| m.trim().to_ascii_lowercase())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                if let Some(bad_method) = list.iter().find(|m| !known.contains(&m.as_str())) {
+                    return Err(bad("AUTH_METHODS_DISABLED", bad_method));
+                }
+                list
+            },
+            session_alerts: flag("SESSION_ALERTS", false)?,
         })
     }
 

@@ -186,6 +186,34 @@ impl RouteId {
         )
     }
 
+    /// The project auth method this route belongs to (`AUTH_METHODS_DISABLED` turns it off) and
+    /// Appwrite's message when it is off.
+    pub fn auth_method(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::CreateAccount | Self::CreateEmailPasswordSession => Some((
+                "email-password",
+                "Email / Password authentication is disabled for this project",
+            )),
+            Self::CreateMagicUrlToken => Some((
+                "magic-url",
+                "Magic URL authentication is disabled for this project",
+            )),
+            Self::CreateEmailToken => Some((
+                "email-otp",
+                "Email OTP authentication is disabled for this project",
+            )),
+            Self::CreateAnonymousSession => Some((
+                "anonymous",
+                "Anonymous authentication is disabled for this project",
+            )),
+            Self::CreatePhoneToken | Self::CreatePhoneVerification => {
+                Some(("phone", "Phone authentication is disabled for this project"))
+            }
+            Self::CreateJwt => Some(("jwt", "JWT authentication is disabled for this project")),
+            _ => None,
+        }
+    }
+
     /// Needs an MFA challenge passed in the last 30 minutes (`mfaProtected`).
     pub fn needs_recent_challenge(self) -> bool {
         matches!(

@@ -74,11 +74,12 @@ pub fn build(
 
 /// Store a session for an existing user (refused if the user is blocked), then apply the limit.
 /// Two calls in parallel (the write and the session index), a third only to evict.
+/// Returns how many other sessions the user already had (0 when unknown).
 pub async fn store_for_existing_user(
     app: &App,
     session: &SessionItem,
     clear_lockout: Option<&str>,
-) -> Result<()> {
+) -> Result<usize> {
     let (written, index) = tokio::join!(
         app.store
             .create_session_for_active_user(session, clear_lockout),
@@ -93,12 +94,42 @@ pub async fn store_for_existing_user(
         Err(WriteError::Other(e)) => return Err(e),
     }
     match index {
-        Ok(index) => enforce_limit(app, &session.uid, &session.id, index).await,
+        Ok(index) => {
+            let others = index.iter().filter(|(id, _)| *id != session.id).count();
+            enforce_limit(app, &session.uid, &session.id, index).await?;
+            Ok(others)
+        }
         // The session exists; a failed eviction must not fail the login.
         Err(e) => {
             tracing::warn!(error = %e, "session index failed; limit not enforced");
-            Ok(())
+            Ok(0)
         }
+    }
+}
+
+/// `SESSION_ALERTS`: tell the user about a new session (not their first). A failed send is
+/// logged, never fails the login.
+pub async fn alert(app: &App, email: &str, name: &str, session: &SessionItem) {
+    let project = app.config.project_name.as_str();
+    let greeting = if name.is_empty() { "there" } else { name };
+    let vars = [
+        ("project", project),
+        ("name", greeting),
+        ("ip", session.ip.as_str()),
+        ("country", "Unknown"),
+        ("client", session.device.client_name.as_str()),
+        ("time", &crate::dates::format(session.created)),
+    ];
+    let text = crate::templates::render("en", "sessionAlert.body", &vars);
+    let mail = crate::outbox::Email {
+        to: email.to_owned(),
+        to_name: name.to_owned(),
+        subject: crate::templates::render("en", "sessionAlert.subject", &vars),
+        html: crate::templates::html(&text, None),
+        text,
+    };
+    if let Err(e) = app.outbox.email(&mail).await {
+        tracing::warn!(error = %e, "session alert not sent");
     }
 }
 
@@ -184,12 +215,15 @@ pub async fn create_email_password(
         client,
         now,
     );
-    audit::alongside(
+    let others = audit::alongside(
         app,
         vec![log],
         store_for_existing_user(app, &new.item, clear),
     )
     .await?;
+    if app.config.session_alerts && others > 0 {
+        alert(app, email, "", &new.item).await;
+    }
     Ok(new)
 }
 

@@ -519,7 +519,16 @@ pub async fn create_session(
     );
     written?;
     if let Ok(index) = index {
+        let others = index.iter().filter(|(id, _)| *id != new.item.id).count();
         session::enforce_limit(app, uid, &new.item.id, index).await?;
+        // Alerts only for sessions that did not prove the email itself (phone codes).
+        if let (true, Kind::Phone, Some(email)) = (
+            app.config.session_alerts && others > 0,
+            kind,
+            user.email.as_deref(),
+        ) {
+            session::alert(app, email, &user.name, &new.item).await;
+        }
     }
     Ok(new)
 }

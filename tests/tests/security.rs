@@ -654,3 +654,58 @@ async fn jwt_limit_point_is_per_user() {
     let (_, _, _, other) = s.user().await;
     assert_eq!(jwt_for(&s, &other, json!({})).await.status, 201);
 }
+
+#[tokio::test]
+async fn disabled_auth_methods_answer_501() {
+    let s = Server::with_config(|c| {
+        c.auth_methods_disabled = vec![
+            "anonymous".into(),
+            "email-password".into(),
+            "jwt".into(),
+            "magic-url".into(),
+        ];
+    })
+    .await;
+    let r = s
+        .call(Method::POST, "/account/sessions/anonymous", None, None)
+        .await;
+    r.assert_error(501, "user_auth_method_unsupported");
+    assert_eq!(
+        r.json["message"],
+        "Anonymous authentication is disabled for this project"
+    );
+    let body = json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
+    let r = s.call(Method::POST, "/account", None, Some(body)).await;
+    assert_eq!(
+        r.json["message"],
+        "Email / Password authentication is disabled for this project"
+    );
+    s.call(
+        Method::POST,
+        "/account/tokens/magic-url",
+        None,
+        Some(json!({"userId": "unique()", "email": unique_email()})),
+    )
+    .await
+    .assert_error(501, "user_auth_method_unsupported");
+    // Email OTP is still on, and servers are exempt.
+    let email = unique_email();
+    assert_eq!(
+        s.call(
+            Method::POST,
+            "/account/tokens/email",
+            None,
+            Some(json!({"userId": "unique()", "email": email}))
+        )
+        .await
+        .status,
+        201
+    );
+    let key = key_with(&s, &["sessions.write"], None).await;
+    assert_eq!(
+        as_key(&s, &key, Method::POST, "/account/sessions/anonymous", None)
+            .await
+            .status,
+        201
+    );
+}

@@ -393,3 +393,57 @@ async fn tampered_credentials_are_guests() {
         200
     );
 }
+
+#[tokio::test]
+async fn session_alerts_for_new_sessions_only() {
+    let s = Server::with_config(|c| c.session_alerts = true).await;
+    let (_, email, password) = s.sign_up().await;
+    let count = || async {
+        sent()
+            .await
+            .emails
+            .iter()
+            .filter(|m| {
+                m["subject"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with("Security alert"))
+            })
+            .filter(|m| {
+                m["destinations"]["ToAddresses"]
+                    .to_string()
+                    .contains(&email)
+            })
+            .count()
+    };
+    s.login(&email, &password).await;
+    assert_eq!(count().await, 0, "the first session sends no alert");
+    let (_, second) = s.login(&email, &password).await;
+    assert_eq!(count().await, 1);
+    let (_, body) = last_email(&email).await.unwrap();
+    assert!(
+        body.contains(second["ip"].as_str().unwrap())
+            && body.contains("Unknown")
+            && body.contains("Chrome"),
+        "{body}"
+    );
+    // An email-OTP login proves the email: no alert.
+    let t = s
+        .call(
+            Method::POST,
+            "/account/tokens/email",
+            None,
+            Some(json!({"userId": "unique()", "email": email})),
+        )
+        .await;
+    let code = six_digits(&last_email(&email).await.unwrap().1).unwrap();
+    let r = s
+        .call(
+            Method::POST,
+            "/account/sessions/token",
+            None,
+            Some(json!({"userId": t.json["userId"], "secret": code})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(count().await, 1);
+}
