@@ -283,6 +283,23 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<()> {
     Ok(())
 }
 
+/// A required, valid email param (lower-cased).
+pub fn email_param(p: &crate::params::Params, name: &str) -> Result<String> {
+    email(name, p.required_str(name, EMAIL_DESCRIPTION)?)
+}
+
+/// A required password param of 8–256 bytes (login, email and phone changes).
+pub fn password_param<'p>(p: &'p crate::params::Params, name: &str) -> Result<&'p str> {
+    let v = p.required_str(name, PASSWORD_DESCRIPTION)?;
+    password(name, v)?;
+    Ok(v)
+}
+
+/// A required E.164 phone param.
+pub fn phone_param(p: &crate::params::Params, name: &str) -> Result<String> {
+    phone(name, p.required_str(name, PHONE_DESCRIPTION)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,13 +68,8 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     if user_id != "unique()" && !ids::is_valid_custom(user_id) {
         return Err(Error::invalid_param("userId", ids::CUSTOM_ID_DESCRIPTION));
     }
-    let email = validate::email(
-        "email",
-        p.required_str("email", validate::EMAIL_DESCRIPTION)?,
-    )?;
-    let policy = &call.app.config.password_policy;
-    let password = p.required_str("password", &policy.description())?;
-    policy.check("password", password)?;
+    let email = validate::email_param(p, "email")?;
+    let password = call.app.config.password_policy.param(p, "password")?;
     let name = p
         .optional_str("name", &validate::text_description(128))?
         .unwrap_or_default();
@@ -138,11 +133,11 @@ async fn update_status(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_password(call: &Call<'_>) -> Result<Reply> {
-    let policy = &call.app.config.password_policy;
     let password = call
-        .params
-        .required_str("password", &policy.description())?;
-    policy.check("password", password)?;
+        .app
+        .config
+        .password_policy
+        .param(&call.params, "password")?;
     let old = call
         .params
         .optional_str("oldPassword", &validate::text_description(256))?;
@@ -167,15 +162,8 @@ async fn update_password(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_email(call: &Call<'_>) -> Result<Reply> {
-    let email = validate::email(
-        "email",
-        call.params
-            .required_str("email", validate::EMAIL_DESCRIPTION)?,
-    )?;
-    let password = call
-        .params
-        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-    validate::password("password", password)?;
+    let email = validate::email_param(&call.params, "email")?;
+    let password = validate::password_param(&call.params, "password")?;
     logged_update(
         call,
         account::update_email(call.app, &call.auth()?.user, &email, password, call.now),
@@ -184,15 +172,8 @@ async fn update_email(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_phone(call: &Call<'_>) -> Result<Reply> {
-    let phone = validate::phone(
-        "phone",
-        call.params
-            .required_str("phone", validate::PHONE_DESCRIPTION)?,
-    )?;
-    let password = call
-        .params
-        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-    validate::password("password", password)?;
+    let phone = validate::phone_param(&call.params, "phone")?;
+    let password = validate::password_param(&call.params, "password")?;
     logged_update(
         call,
         account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now),

@@ -13,11 +13,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
     let (app, now) = (call.app, call.now);
     match call.route.id {
         RouteId::CreateRecovery => {
-            let email = validate::email(
-                "email",
-                call.params
-                    .required_str("email", validate::EMAIL_DESCRIPTION)?,
-            )?;
+            let email = validate::email_param(&call.params, "email")?;
             let url = call
                 .params
                 .required_str("url", "Value must be a valid URL")?;
@@ -39,10 +35,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         }
         RouteId::UpdateRecovery => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
-            let password = call
-                .params
-                .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-            app.config.password_policy.check("password", password)?;
+            let password = app.config.password_policy.param(&call.params, "password")?;
             let log = audit::entry(
                 app,
                 audit::event::RECOVERY_UPDATE,

@@ -132,15 +132,8 @@ fn list(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn create_email_password(call: &Call<'_>) -> Result<Reply> {
-    let email = validate::email(
-        "email",
-        call.params
-            .required_str("email", validate::EMAIL_DESCRIPTION)?,
-    )?;
-    let password = call
-        .params
-        .required_str("password", validate::PASSWORD_DESCRIPTION)?;
-    validate::password("password", password)?;
+    let email = validate::email_param(&call.params, "email")?;
+    let password = validate::password_param(&call.params, "password")?;
     let new = session::create_email_password(
         call.app,
         &call.gate(),

@@ -33,11 +33,7 @@ fn user_id<'a>(call: &'a Call<'_>) -> Result<&'a str> {
 
 async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
     let uid = user_id(call)?;
-    let email = validate::email(
-        "email",
-        call.params
-            .required_str("email", validate::EMAIL_DESCRIPTION)?,
-    )?;
+    let email = validate::email_param(&call.params, "email")?;
     let url = match (
         kind,
         call.params
@@ -73,11 +69,7 @@ fn default_magic_url(call: &Call<'_>) -> Result<url::Url> {
 
 async fn phone_login(call: &Call<'_>) -> Result<Reply> {
     let uid = user_id(call)?;
-    let phone = validate::phone(
-        "phone",
-        call.params
-            .required_str("phone", validate::PHONE_DESCRIPTION)?,
-    )?;
+    let phone = validate::phone_param(&call.params, "phone")?;
     let issued =
         token::create_phone_login(call.app, &call.gate(), uid, &phone, call.locale(), call.now)
             .await?;
