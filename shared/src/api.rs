@@ -585,7 +585,7 @@ async fn pipeline(
     let admission_for = |uid: String| -> Admission<'_> {
         let (ip, rl_params) = (ip.clone(), rl_params.clone());
         futures_util::FutureExt::shared(Box::pin(async move {
-            let Some(rl) = route.rate_limit.filter(|_| app.config.rate_limits_enabled) else {
+            let Some(rl) = route.rate_limit else {
                 return Ok(None);
             };
             if exempt {
@@ -621,7 +621,11 @@ async fn pipeline(
                 .iter()
                 .map(|k| ratelimit::fill_key(k, &vars))
                 .collect();
-            ratelimit::check(&app.store, &rl, keys, now).await.map(Some)
+            let mut verdict = ratelimit::check(&app.store, &rl, keys, now).await?;
+            // `RATE_LIMITS=disabled` (development) still counts and sends the headers, as
+            // Appwrite's abuse option does; it just never refuses.
+            verdict.allowed |= !app.config.rate_limits_enabled;
+            Ok(Some(verdict))
         })
             as futures_util::future::BoxFuture<'_, Result<Option<Verdict>>>)
     };

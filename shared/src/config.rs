@@ -20,7 +20,8 @@ pub struct Config {
     pub max_sessions: usize,
     /// `INVALIDATE_SESSIONS` (default true): a password change deletes the user's other sessions.
     pub invalidate_sessions: bool,
-    /// `RATE_LIMITS` (`enabled` default, `disabled` for development, as Appwrite's abuse option).
+    /// `RATE_LIMITS` (`enabled` default; `disabled` for development, as Appwrite's abuse option:
+    /// counters and headers stay, nothing is refused).
     pub rate_limits_enabled: bool,
     /// `TRUSTED_IP_HEADER` (default unset): a proxy header (e.g. `x-forwarded-for`) trusted for the
     /// client IP. Unset means the address API Gateway (or the local socket) saw.

@@ -1,7 +1,9 @@
 //! DynamoDB operations per request, recorded by an SDK interceptor on the server's own client.
 //! Each test has its own server, so the log sees only its requests. Security-log `PutItem`s run
 //! in parallel with the write they record; the rate-limit `UpdateItem` in parallel with the
-//! first read.
+//! first read. The default test server does not enforce limits but, like Appwrite's abuse
+//! option, still counts them (and resets the login counter after a 201). The default test server does not enforce limits but, like Appwrite's abuse
+//! option, still counts them (and resets the login counter after a 201).
 
 use integration_tests::*;
 use reqwest::Method;
@@ -62,8 +64,8 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 201);
     assert_eq!(
         ops,
-        ["PutItem", "TransactWriteItems"],
-        "sign-up: one transaction ‖ log"
+        ["PutItem", "TransactWriteItems", "UpdateItem"],
+        "sign-up: one transaction ‖ log ‖ counter"
     );
 
     let login = json!({"email": email, "password": "password1234"});
@@ -75,8 +77,15 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 201);
     assert_eq!(
         ops,
-        ["GetItem", "PutItem", "Query", "TransactWriteItems"],
-        "login: claim → session write ‖ index ‖ log"
+        [
+            "BatchWriteItem",
+            "GetItem",
+            "PutItem",
+            "Query",
+            "TransactWriteItems",
+            "UpdateItem"
+        ],
+        "login: claim ‖ counter → session write ‖ index ‖ log → counter reset"
     );
     let c = r.session_cookie().unwrap();
 
@@ -104,8 +113,8 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 200);
     assert_eq!(
         ops,
-        ["BatchGetItem", "PutItem", "UpdateItem"],
-        "PATCH /account/sessions/current"
+        ["BatchGetItem", "PutItem", "UpdateItem", "UpdateItem"],
+        "PATCH /account/sessions/current: auth ‖ counter → update ‖ log"
     );
     let (ops, r) = ops_for(
         &s,
@@ -115,8 +124,8 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 201);
     assert_eq!(
         ops,
-        ["PutItem", "PutItem", "TransactWriteItems"],
-        "anonymous: one transaction ‖ 2 logs"
+        ["PutItem", "PutItem", "TransactWriteItems", "UpdateItem"],
+        "anonymous: counter → one transaction ‖ 2 logs"
     );
     let (ops, r) = ops_for(
         &s,
@@ -126,8 +135,8 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 204);
     assert_eq!(
         ops,
-        ["BatchGetItem", "DeleteItem", "PutItem"],
-        "DELETE /account/sessions/current"
+        ["BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"],
+        "DELETE /account/sessions/current: auth ‖ counter → delete ‖ log"
     );
 }
 

@@ -416,11 +416,18 @@ async fn token_to_session_is_one_read_and_one_transaction() {
     assert_eq!(r.status, 201);
     let mut ops = s.app.store.take_ops();
     ops.sort();
-    // The session-index query runs in parallel with the transaction (session limit).
+    // Read ‖ rate-limit counter, then the one transaction ‖ session index ‖ log, then the
+    // counter reset that follows a successful exchange.
     assert_eq!(
         ops,
-        vec!["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
-        "read, then transaction ‖ index ‖ log"
+        vec![
+            "BatchGetItem",
+            "BatchWriteItem",
+            "PutItem",
+            "Query",
+            "TransactWriteItems",
+            "UpdateItem"
+        ]
     );
 }
 
