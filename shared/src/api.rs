@@ -747,7 +747,7 @@ async fn pipeline(
                 }
             };
             // The counter and the handler's first read run concurrently; the handler awaits the
-            // verdict (`Call::admit`) before it writes anything.
+            // verdict (`Gate::pass`) before it writes anything.
             let (rl, result) = tokio::join!(admission.clone(), handler(call(params)));
             *verdict = rl?;
             if verdict.as_ref().is_some_and(|v| !v.allowed) {

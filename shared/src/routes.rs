@@ -93,7 +93,7 @@ impl Access {
 pub enum Admit {
     /// Before the handler runs (in parallel with the authentication read, if any).
     Before,
-    /// In parallel with the handler's first read: the handler calls `Call::admit` after that read
+    /// In parallel with the handler's first read: the handler passes `Call::gate` (`Gate::pass`) after that read
     /// and before any write or message. For routes whose first operation is a read.
     InHandler,
 }
