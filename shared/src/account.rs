@@ -81,6 +81,9 @@ pub async fn sign_up(
     let claim = EmailItem::new(input.email, &uid, Some(phc));
     match app.store.create_user(&user, Some(&claim), None, None).await {
         Ok(()) => Ok(user),
+        Err(WriteError::Conflict(Conflict::UserLimit)) => {
+            Err(Error::new(ErrorType::UserCountExceeded))
+        }
         Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserAlreadyExists)),
         Err(WriteError::Other(e)) => Err(e),
     }

@@ -24,8 +24,8 @@ impl App {
         entropy: Arc<dyn Entropy>,
     ) -> Self {
         Self {
+            store: store.with_user_limit(config.user_limit),
             config: Arc::new(config),
-            store,
             clock,
             entropy,
             outbox: Outbox::default(),

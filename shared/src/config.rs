@@ -41,6 +41,9 @@ pub struct Config {
     /// `AUTH_METHODS_DISABLED` (default none): any of `email-password`, `magic-url`, `email-otp`,
     /// `anonymous`, `phone`, `jwt`; their routes answer 501 `user_auth_method_unsupported`.
     pub auth_methods_disabled: Vec<String>,
+    /// `USER_LIMIT` (default 0 = unlimited, max 10000): sign-ups beyond it get 400
+    /// `user_count_exceeded`.
+    pub user_limit: u32,
     /// `SESSION_ALERTS` (default false): email the user when a new session is created.
     pub session_alerts: bool,
     /// `LOG_RETENTION_DAYS` (default 90): security-log items expire after this.
@@ -74,6 +77,7 @@ impl Default for Config {
             log_retention_days: 90,
             auth_methods_disabled: vec![],
             session_alerts: false,
+            user_limit: 0,
         }
     }
 }
@@ -216,6 +220,7 @@ impl Config {
                 list
             },
             session_alerts: flag("SESSION_ALERTS", false)?,
+            user_limit: int("USER_LIMIT", 0, 0, 10_000)? as u32,
         })
     }
 

@@ -241,6 +241,9 @@ pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result
             .create_user(&user, None, None, Some(&new.item))
             .await
             .map_err(|e| match e {
+                WriteError::Conflict(Conflict::UserLimit) => {
+                    Error::new(ErrorType::UserCountExceeded)
+                }
                 WriteError::Conflict(_) => Error::internal("anonymous user id collision"),
                 WriteError::Other(e) => e,
             })

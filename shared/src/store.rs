@@ -112,6 +112,8 @@ pub enum Conflict {
     ProfileCondition,
     /// The token was already used or has expired.
     Token,
+    /// The project's user limit is reached.
+    UserLimit,
 }
 
 #[derive(Debug)]
@@ -133,6 +135,7 @@ pub struct Store {
     calls: Arc<AtomicU64>,
     ops: Arc<std::sync::Mutex<Vec<String>>>,
     inflight: Arc<InFlight>,
+    user_limit: u32,
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> Error {
@@ -242,6 +245,7 @@ impl Store {
             calls,
             ops,
             inflight,
+            user_limit: 0,
         }
     }
 
@@ -546,6 +550,21 @@ impl Store {
         phone: Option<&PhoneItem>,
         session: Option<&SessionItem>,
     ) -> Result<(), WriteError> {
+        let mut items = self.new_user_items(user, email, phone)?;
+        if let Some(sess) = session {
+            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
+        }
+        self.transact(items).await
+    }
+
+    /// Transaction items creating a user: the profile, its claims and, with a user limit, the
+    /// project's user counter (`ADD n 1` only while `n < limit`, so the limit holds under races).
+    fn new_user_items(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
         let mut items = vec![(self.put_new(to_item(user)?)?, Conflict::User)];
         if let Some(e) = email {
             items.push((self.put_new(to_item(e)?)?, Conflict::Email));
@@ -553,10 +572,31 @@ impl Store {
         if let Some(p) = phone {
             items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
         }
-        if let Some(sess) = session {
-            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
+        if self.user_limit > 0 {
+            let count = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key("META#USERS".to_owned(), "COUNT")))
+                .update_expression("ADD n :one")
+                .condition_expression("attribute_not_exists(n) OR n < :limit")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(
+                    ":limit",
+                    AttributeValue::N(self.user_limit.to_string()),
+                )
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(count).build(),
+                Conflict::UserLimit,
+            ));
         }
-        self.transact(items).await
+        Ok(items)
+    }
+
+    /// Enforce a project user limit (`USER_LIMIT`) on every user creation; 0 = unlimited.
+    pub fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = limit;
+        self
     }
 
     /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.
@@ -1023,16 +1063,10 @@ impl Store {
         token: &TokenItem,
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
     ) -> Result<(), WriteError> {
-        let mut items = vec![];
-        if let Some((user, email, phone)) = new_user {
-            items.push((self.put_new(to_item(user)?)?, Conflict::User));
-            if let Some(e) = email {
-                items.push((self.put_new(to_item(e)?)?, Conflict::Email));
-            }
-            if let Some(p) = phone {
-                items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
-            }
-        }
+        let mut items = match new_user {
+            Some((user, email, phone)) => self.new_user_items(user, email, phone)?,
+            None => vec![],
+        };
         items.push((self.put_new(to_item(token)?)?, Conflict::Token));
         items.push((self.reset_guard_item(&token.uid)?, Conflict::Token));
         self.transact(items).await

@@ -193,6 +193,9 @@ async fn store_new(
                 let old = build(app, uid, kind, &secret, String::new(), now);
                 app.store.delete_token(&old).await?;
             }
+            Err(WriteError::Conflict(Conflict::UserLimit)) => {
+                return Err(Error::new(ErrorType::UserCountExceeded))
+            }
             Err(WriteError::Conflict(Conflict::Email)) => {
                 return Err(Error::new(ErrorType::UserAlreadyExists))
             }

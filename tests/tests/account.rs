@@ -538,3 +538,49 @@ async fn identities_are_empty_without_oauth() {
         .await
         .assert_error(400, "general_query_invalid");
 }
+
+#[tokio::test]
+async fn user_limit_is_enforced_on_every_sign_up_path() {
+    // A table of its own: the limit counts every user in the table.
+    let table = format!(
+        "itest-limit-{}-{}",
+        std::process::id(),
+        unique_email().len()
+    );
+    let s = Server::with_config(|c| {
+        c.user_limit = 3;
+        c.table_name = table;
+    })
+    .await;
+    for _ in 0..2 {
+        let body =
+            json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
+        assert_eq!(
+            s.call(Method::POST, "/account", None, Some(body))
+                .await
+                .status,
+            201
+        );
+    }
+    assert_eq!(
+        s.call(Method::POST, "/account/sessions/anonymous", None, None)
+            .await
+            .status,
+        201
+    );
+    let body = json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
+    s.call(Method::POST, "/account", None, Some(body))
+        .await
+        .assert_error(400, "user_count_exceeded");
+    s.call(Method::POST, "/account/sessions/anonymous", None, None)
+        .await
+        .assert_error(400, "user_count_exceeded");
+    s.call(
+        Method::POST,
+        "/account/tokens/email",
+        None,
+        Some(json!({"userId": "unique()", "email": unique_email()})),
+    )
+    .await
+    .assert_error(400, "user_count_exceeded");
+}
