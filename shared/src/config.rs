@@ -162,6 +162,10 @@ impl Config {
             secret_key: match get("SECRET_KEY") {
                 Some(k) if k.len() >= 32 => k,
                 Some(_) => return Err(bad("SECRET_KEY", "<at least 32 characters>")),
+                // A deployed function must never sign with a key everyone can read in this file.
+                None if get("AWS_LAMBDA_FUNCTION_NAME").is_some() => {
+                    return Err(bad("SECRET_KEY", "<unset: required in Lambda>"));
+                }
                 None => {
                     tracing::warn!("SECRET_KEY is not set: using the insecure development key");
                     d.secret_key
@@ -302,5 +306,17 @@ mod tests {
         ] {
             assert!(!c.host_allowed(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn lambda_refuses_to_start_without_a_secret_key() {
+        assert!(cfg(&[("AWS_LAMBDA_FUNCTION_NAME", "account")]).is_err());
+        assert!(cfg(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "account"),
+            ("SECRET_KEY", &"k".repeat(32))
+        ])
+        .is_ok());
+        assert!(cfg(&[("SECRET_KEY", "short")]).is_err());
+        assert_eq!(cfg(&[]).unwrap().secret_key, DEV_SECRET_KEY);
     }
 }
