@@ -1,0 +1,295 @@
+//! Profiles and their unique-key claims (email, phone): reads, creation, changes.
+
+use super::*;
+
+impl Store {
+    /// One `BatchGetItem` (strongly consistent): the profile and the named sessions of one user.
+    pub async fn get_user_and_sessions(
+        &self,
+        uid: &str,
+        sids: &[&str],
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
+        for sid in sids {
+            let k = key(item::user_pk(uid), &item::session_sk(sid));
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let (mut user, mut sessions) = (None, vec![]);
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk == item::PROFILE_SK)
+                {
+                    user = Some(from_item(it)?);
+                } else {
+                    sessions.push(from_item(it)?);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => break,
+            }
+        }
+        Ok((user, sessions))
+    }
+
+    /// One `Query` (strongly consistent): the profile and every session of a user.
+    pub async fn get_user_with_all_sessions(
+        &self,
+        uid: &str,
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let (mut user, mut sessions) = (None, vec![]);
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(item::user_pk(uid)))
+                .expression_attribute_values(":lo", s(item::PROFILE_SK))
+                .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                let sk = it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                if sk == item::PROFILE_SK {
+                    user = Some(from_item(it)?);
+                } else if sk.starts_with(item::SESSION_PREFIX) {
+                    sessions.push(from_item(it)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        sessions.sort_by(|a: &SessionItem, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok((user, sessions))
+    }
+
+    /// One `GetItem` of an email claim.
+    pub async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `GetItem` of a phone claim.
+    pub async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::phone_pk(phone), item::PHONE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `TransactWriteItems`: a new profile with its email/phone claims and optional first session.
+    pub async fn create_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        session: Option<&SessionItem>,
+    ) -> Result<(), WriteError> {
+        let mut items = self.new_user_items(user, email, phone)?;
+        if let Some(sess) = session {
+            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
+        }
+        self.transact(items).await
+    }
+
+    /// Transaction items creating a user: the profile, its claims and, with a user limit, the
+    /// project's user counter (`ADD n 1` only while `n < limit`, so the limit holds under races).
+    pub(super) fn new_user_items(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut items = vec![(self.put_new(to_item(user)?)?, Conflict::User)];
+        if let Some(e) = email {
+            items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+        }
+        if let Some(p) = phone {
+            items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
+        }
+        if self.user_limit > 0 {
+            let count = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key("META#USERS".to_owned(), "COUNT")))
+                .update_expression("ADD n :one")
+                .condition_expression("attribute_not_exists(n) OR n < :limit")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(
+                    ":limit",
+                    AttributeValue::N(self.user_limit.to_string()),
+                )
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(count).build(),
+                Conflict::UserLimit,
+            ));
+        }
+        Ok(items)
+    }
+
+    /// Enforce a project user limit (`USER_LIMIT`) on every user creation; 0 = unlimited.
+    pub fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = limit;
+        self
+    }
+
+    /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
+    /// stored item after the update (`None` if the profile no longer exists).
+    pub async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
+        let Some(d) = diff(old, new)? else {
+            return Ok(Some(new.clone()));
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// One `TransactWriteItems`: a profile change together with unique-key claims and releases.
+    pub async fn update_user_with_claims(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some(up) = self.update_user_item(old, new)? {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        items.extend(self.claim_items(&old.id, claims)?);
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await
+    }
+
+    /// Transaction items for unique-key claims and the email claim's password copy. Setting the
+    /// password copy also clears the login lockout (a new password is a fresh start).
+    pub(super) fn claim_items(
+        &self,
+        uid: &str,
+        claims: &Claims,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut items = vec![];
+        if let Some(e) = &claims.put_email {
+            items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+        }
+        if let Some(e) = &claims.delete_email {
+            items.push((
+                self.delete_key(item::email_pk(e), item::EMAIL_SK, uid)?,
+                Conflict::ProfileCondition,
+            ));
+        }
+        if let Some(p) = &claims.put_phone {
+            items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
+        }
+        if let Some(p) = &claims.delete_phone {
+            items.push((
+                self.delete_key(item::phone_pk(p), item::PHONE_SK, uid)?,
+                Conflict::ProfileCondition,
+            ));
+        }
+        if let Some((email, password)) = &claims.email_password {
+            let mut up = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                .condition_expression("uid = :uid")
+                .expression_attribute_values(":uid", s(uid))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+            up = match password {
+                Some(p) => up
+                    .update_expression("SET password = :p, failures = :zero REMOVE lastFailure")
+                    .expression_attribute_values(":p", s(p)),
+                None => up.update_expression("SET failures = :zero REMOVE password, lastFailure"),
+            };
+            items.push((
+                TransactWriteItem::builder()
+                    .update(up.build().map_err(internal)?)
+                    .build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        Ok(items)
+    }
+
+    /// One `UpdateItem`: count a failed login on the email claim.
+    pub async fn record_login_failure(&self, email: &str, now: Millis) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .update_expression("ADD failures :one SET lastFailure = :now")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+}

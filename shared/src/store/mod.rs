@@ -1,0 +1,468 @@
+//! DynamoDB access: the only module that talks to the table. Every function is one round trip
+//! unless its doc says otherwise. Item types and key layout: `item.rs`, `infra/storage.md`.
+
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::item::{self, EmailItem, GuardItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+type Item = HashMap<String, AttributeValue>;
+
+mod accounts;
+mod security;
+mod sessions;
+mod tokens;
+
+pub use tokens::Redeemable;
+
+/// Counts DynamoDB operations (not retries) and remembers their names, for the round-trip tests.
+#[derive(Debug)]
+struct CallCounter(
+    Arc<AtomicU64>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+    Arc<InFlight>,
+);
+
+/// Operations on the wire now, and which pairs overlapped since the last reset: proves that calls
+/// meant to run in parallel (a rate-limit counter beside a read) really do.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::Mutex<Vec<String>>,
+    overlaps: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+fn target_name(headers: &aws_smithy_runtime_api::http::Headers) -> String {
+    // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
+    headers
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
+        let name = target_name(context.request().headers());
+        if let (Ok(mut now), Ok(mut overlaps)) = (self.2.now.lock(), self.2.overlaps.lock()) {
+            for other in now.iter() {
+                overlaps.push((name.clone(), other.clone()));
+            }
+            now.push(name.clone());
+        }
+        if let Ok(mut log) = self.1.lock() {
+            // Bounded: a long-running server keeps only the recent operations.
+            if log.len() >= 1024 {
+                log.clear();
+            }
+            log.push(name);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(req), Ok(mut now)) = (context.request(), self.2.now.lock()) {
+            let name = target_name(req.headers());
+            if let Some(i) = now.iter().position(|n| *n == name) {
+                now.remove(i);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a write that claims unique keys was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The user ID is taken.
+    User,
+    /// The email claim is taken.
+    Email,
+    /// The phone claim is taken.
+    Phone,
+    /// The profile is gone or (for session creation) the user is blocked.
+    ProfileCondition,
+    /// The token was already used or has expired.
+    Token,
+    /// The project's user limit is reached.
+    UserLimit,
+}
+
+#[derive(Debug)]
+pub enum WriteError {
+    Conflict(Conflict),
+    Other(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    calls: Arc<AtomicU64>,
+    ops: Arc<std::sync::Mutex<Vec<String>>>,
+    inflight: Arc<InFlight>,
+    user_limit: u32,
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e)
+}
+
+fn sdk_err<E: std::error::Error + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error {
+    Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn to_item<T: Serialize>(v: &T) -> Result<Item> {
+    serde_dynamo::to_item(v).map_err(internal)
+}
+
+fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
+    serde_dynamo::from_item(i).map_err(internal)
+}
+
+/// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
+struct Diff {
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
+    let (o, n) = (to_item(old)?, to_item(new)?);
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = vec![];
+    let mut removes = vec![];
+    let mut keys: Vec<&String> = n.keys().chain(o.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for (i, k) in keys.into_iter().enumerate() {
+        if k == "PK" || k == "SK" {
+            continue;
+        }
+        match (o.get(k), n.get(k)) {
+            (a, Some(b)) if a != Some(b) => {
+                names.insert(format!("#a{i}"), k.clone());
+                values.insert(format!(":v{i}"), b.clone());
+                sets.push(format!("#a{i} = :v{i}"));
+            }
+            (Some(_), None) => {
+                names.insert(format!("#a{i}"), k.clone());
+                removes.push(format!("#a{i}"));
+            }
+            _ => {}
+        }
+    }
+    if sets.is_empty() && removes.is_empty() {
+        return Ok(None);
+    }
+    let mut expression = String::new();
+    if !sets.is_empty() {
+        expression.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    Ok(Some(Diff {
+        expression,
+        names,
+        values,
+    }))
+}
+
+/// A unique-key claim written with a user change: put the new key, release the old one.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    pub put_email: Option<EmailItem>,
+    pub delete_email: Option<String>,
+    pub put_phone: Option<PhoneItem>,
+    pub delete_phone: Option<String>,
+    /// Refresh the password copy on the user's current email item.
+    pub email_password: Option<(String, Option<String>)>,
+}
+
+impl Store {
+    /// Client from the standard AWS configuration chain (`AWS_ENDPOINT_URL` honoured).
+    pub async fn from_env(table: &str) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(&sdk, table)
+    }
+
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        let calls = Arc::new(AtomicU64::new(0));
+        let ops = Arc::new(std::sync::Mutex::new(vec![]));
+        let inflight = Arc::new(InFlight::default());
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(CallCounter(calls.clone(), ops.clone(), inflight.clone()))
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            table: table.to_owned(),
+            calls,
+            ops,
+            inflight,
+            user_limit: 0,
+        }
+    }
+
+    /// DynamoDB operations issued by this store so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Names of the operations since the last call (`GetItem`, `TransactWriteItems`, …).
+    pub fn take_ops(&self) -> Vec<String> {
+        self.ops
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// Pairs `(started, already on the wire)` of operations that overlapped since the last call.
+    pub fn take_overlaps(&self) -> Vec<(String, String)> {
+        self.inflight
+            .overlaps
+            .lock()
+            .map(|mut o| std::mem::take(&mut *o))
+            .unwrap_or_default()
+    }
+
+    /// The SDK client, for tests that inspect the table directly.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Open the TLS connection during Init so the first request does not pay for it.
+    pub async fn warm_up(&self) {
+        let _ = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+    }
+
+    /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
+    /// For local development and tests; production tables come from `template.yaml`.
+    pub async fn ensure_table(&self) -> Result<()> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let ks = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK").map_err(internal)?)
+            .attribute_definitions(attr("SK").map_err(internal)?)
+            .key_schema(ks("PK", KeyType::Hash).map_err(internal)?)
+            .key_schema(ks("SK", KeyType::Range).map_err(internal)?)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Another process may have created it meanwhile.
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception())
+            {
+                return Err(sdk_err(e));
+            }
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build();
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl.map_err(internal)?)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    fn put_new(&self, it: Item) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_key(&self, pk: String, sk: &str, uid: &str) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(PK) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
+    async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
+        let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let failed = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => tc
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => None,
+                });
+                match failed.and_then(|i| reasons.get(i)) {
+                    Some(c) => Err(WriteError::Conflict(*c)),
+                    None => Err(WriteError::Other(sdk_err(e))),
+                }
+            }
+        }
+    }
+
+    /// A transaction `Update` of the attributes that differ between two versions of an item,
+    /// conditioned on the item existing; `None` when nothing changed.
+    fn update_item_tx<T: Serialize>(
+        &self,
+        pk: String,
+        sk: &str,
+        old: &T,
+        new: &T,
+    ) -> Result<Option<TransactWriteItem>> {
+        let Some(d) = diff(old, new)? else {
+            return Ok(None);
+        };
+        let up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .build()
+            .map_err(internal)?;
+        Ok(Some(TransactWriteItem::builder().update(up).build()))
+    }
+
+    fn update_user_item(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+    ) -> Result<Option<TransactWriteItem>> {
+        self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_sets_changed_and_removes_missing() {
+        let old = UserItem::new("u1", 1000);
+        let mut new = old.clone();
+        new.name = "Bob".into();
+        new.updated = 2000;
+        let d = diff(&old, &new).unwrap().unwrap();
+        assert!(d.expression.starts_with("SET "), "{}", d.expression);
+        let names: Vec<&String> = d.names.values().collect();
+        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
+        assert_eq!(d.values.len(), 2);
+        assert!(diff(&old, &old).unwrap().is_none());
+    }
+
+    #[test]
+    fn user_item_round_trips_through_dynamo_types() {
+        let mut u = UserItem::new("u1", 1000);
+        u.email = Some("a@b.co".into());
+        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
+        let it = to_item(&u).unwrap();
+        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
+        let back: UserItem = from_item(it).unwrap();
+        assert_eq!(back, u);
+    }
+}

@@ -1,0 +1,205 @@
+//! Sessions: the index used by the session limit, creation, extension, deletion.
+
+use super::*;
+
+impl Store {
+    /// `(sid, created)` of every session of a user: a keys-and-dates `Query` for eviction.
+    pub async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
+        let mut out_rows = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                .expression_attribute_values(":pk", s(item::user_pk(uid)))
+                .expression_attribute_values(":p", s(item::SESSION_PREFIX))
+                .projection_expression("id, created")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                let id = it
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let created = it
+                    .get("created")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                out_rows.push((id, created));
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out_rows)
+    }
+
+    /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.
+    pub async fn create_session_for_active_user(
+        &self,
+        session: &SessionItem,
+        clear_lockout: Option<&str>,
+    ) -> Result<(), WriteError> {
+        // Refreshes `accessedAt` and, through its condition, refuses blocked users.
+        let touch = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&session.uid), item::PROFILE_SK)))
+            .update_expression("SET accessed = :now")
+            .condition_expression("attribute_exists(PK) AND #st = :t")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", AttributeValue::N(session.created.to_string()))
+            .build()
+            .map_err(internal)?;
+        let mut items = vec![
+            (
+                TransactWriteItem::builder().update(touch).build(),
+                Conflict::ProfileCondition,
+            ),
+            (self.put_new(to_item(session)?)?, Conflict::User),
+        ];
+        if let Some(email) = clear_lockout {
+            let clear = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                .update_expression("SET failures = :zero REMOVE lastFailure")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(clear).build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await
+    }
+
+    /// One `UpdateItem`: set a session's expiry; `None` if it does not exist.
+    pub async fn extend_session(
+        &self,
+        uid: &str,
+        sid: &str,
+        expire: Millis,
+        now: Millis,
+    ) -> Result<Option<SessionItem>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+            .update_expression("SET expire = :e, expires_at = :ttl, updated = :now")
+            .condition_expression("attribute_exists(PK) AND expire > :now")
+            .expression_attribute_values(":e", AttributeValue::N(expire.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N((expire / 1000).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// One `DeleteItem`: returns whether the session existed.
+    pub async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// `BatchWriteItem` deletes, 25 keys per call, batches in parallel.
+    pub async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
+        let batches = sids.chunks(25).map(|chunk| {
+            let requests: Result<Vec<WriteRequest>> = chunk
+                .iter()
+                .map(|sid| {
+                    let del = DeleteRequest::builder()
+                        .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+                        .build()
+                        .map_err(internal)?;
+                    Ok(WriteRequest::builder().delete_request(del).build())
+                })
+                .collect();
+            async move {
+                let mut pending = requests?;
+                while !pending.is_empty() {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await
+                        .map_err(sdk_err)?;
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
+                }
+                Ok::<(), Error>(())
+            }
+        });
+        for r in futures_util::future::join_all(batches).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// One `TransactWriteItems`: a profile change and a session change together, optionally
+    /// consuming an MFA challenge (only if it still exists and is unexpired).
+    pub async fn update_user_and_session(
+        &self,
+        user: (&UserItem, &UserItem),
+        session: (&SessionItem, &SessionItem),
+        consume: Option<(&crate::item::ChallengeItem, Millis)>,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some((c, now)) = consume {
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(c.pk.clone(), &c.sk)))
+                .condition_expression("attribute_exists(PK) AND expire > :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().delete(del).build(),
+                Conflict::Token,
+            ));
+        }
+        if let Some(up) = self.update_user_item(user.0, user.1)? {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        if let Some(up) =
+            self.update_item_tx(session.0.pk.clone(), &session.0.sk, session.0, session.1)?
+        {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await
+    }
+}
