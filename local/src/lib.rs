@@ -28,6 +28,7 @@ pub fn handler_for(f: Function) -> Option<Handler> {
         Function::Verification => fn_verification::handler,
         Function::Recovery => fn_recovery::handler,
         Function::Mfa => fn_mfa::handler,
+        Function::Oauth2 => fn_oauth2::handler,
     })
 }
 

@@ -158,6 +158,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
     pub cookie: CookieAction,
+    /// Extra headers (`Location` of a redirect, …).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -166,6 +168,7 @@ impl Reply {
             status: 200,
             body: Some(body),
             cookie: CookieAction::Keep,
+            headers: vec![],
         }
     }
     pub fn created(body: Value) -> Self {
@@ -173,6 +176,7 @@ impl Reply {
             status: 201,
             body: Some(body),
             cookie: CookieAction::Keep,
+            headers: vec![],
         }
     }
     pub fn no_content() -> Self {
@@ -180,8 +184,26 @@ impl Reply {
             status: 204,
             body: None,
             cookie: CookieAction::Keep,
+            headers: vec![],
         }
     }
+    /// A `301` to `location`, not cached (Appwrite's OAuth2 redirects).
+    pub fn redirect(location: String) -> Self {
+        Self {
+            status: 301,
+            body: None,
+            cookie: CookieAction::Keep,
+            headers: vec![
+                ("Location".into(), location),
+                (
+                    "Cache-Control".into(),
+                    "no-store, no-cache, must-revalidate, max-age=0".into(),
+                ),
+                ("Pragma".into(), "no-cache".into()),
+            ],
+        }
+    }
+
     pub fn cookie(mut self, action: CookieAction) -> Self {
         self.cookie = action;
         self
@@ -403,6 +425,7 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
     match result {
         Ok(reply) => {
             cookie_headers(app, req, &reply.cookie, &mut headers);
+            headers.extend(reply.headers.iter().cloned());
             let (ctype, body) = match &reply.body {
                 Some(v) => (JSON, v.to_string()),
                 None => (HTML, String::new()),
@@ -498,7 +521,8 @@ async fn pipeline(
     handler: Handler,
     verdict: &mut Option<Verdict>,
 ) -> Result<Reply> {
-    if let Some(origin) = req.header("origin") {
+    // The OAuth2 callback is called by providers (Apple posts a form from its own origin).
+    if let Some(origin) = req.header("origin").filter(|_| !route.id.project_in_path()) {
         if !origin_allowed(app, origin) {
             return Err(Error::with_message(
                 ErrorType::UnknownOrigin,
@@ -506,9 +530,15 @@ async fn pipeline(
             ));
         }
     }
-    let project = req
-        .header("x-appwrite-project")
-        .map(str::to_owned)
+    // The project: from the path on the OAuth2 callback, else the header, else `?project=`.
+    let in_path = route.id.project_in_path().then(|| {
+        path.iter()
+            .find(|(k, _)| *k == "projectId")
+            .map(|(_, v)| v.clone())
+    });
+    let project = in_path
+        .flatten()
+        .or_else(|| req.header("x-appwrite-project").map(str::to_owned))
         .or_else(|| {
             req.query_pairs()
                 .into_iter()

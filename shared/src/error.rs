@@ -55,6 +55,8 @@ error_types! {
     UserEmailNotVerified => ("user_email_not_verified", 400, "The email of the current user has not been verified."),
     UserPhoneNotVerified => ("user_phone_not_verified", 400, "The phone of the current user has not been verified."),
     UserCountExceeded => ("user_count_exceeded", 400, "The current project has exceeded the maximum number of users. Please check your user limit in the Appwrite console."),
+    ProviderDisabled => ("project_provider_disabled", 412, "This provider is disabled. Please enable the provider from your Appwrite console to continue."),
+    InvalidFailureUrl => ("project_invalid_failure_url", 400, "Invalid redirect URL for OAuth failure."),
     UserInvalidToken => ("user_invalid_token", 401, "Invalid token passed in the request."),
     UserEmailNotFound => ("user_email_not_found", 400, "The current user does not have an email address. Please add an email address to continue."),
     UserPhoneNotFound => ("user_phone_not_found", 400, "The current user does not have a phone number. Please add a phone number to continue."),

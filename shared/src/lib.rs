@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lambda;
 pub mod mfa;
 pub mod model;
+pub mod oauth2;
 pub mod outbox;
 pub mod params;
 pub mod password;

@@ -16,6 +16,8 @@ pub enum Function {
     Recovery,
     /// Multi-factor authentication: authenticators, challenges, recovery codes (SES + SNS).
     Mfa,
+    /// OAuth2 sign-in (provider support not built yet: every provider reports disabled).
+    Oauth2,
 }
 
 impl Function {
@@ -26,6 +28,7 @@ impl Function {
         Function::Verification,
         Function::Recovery,
         Function::Mfa,
+        Function::Oauth2,
     ];
 
     /// Crate binary name (`functions/<name>`).
@@ -37,6 +40,7 @@ impl Function {
             Self::Verification => "verification",
             Self::Recovery => "recovery",
             Self::Mfa => "mfa",
+            Self::Oauth2 => "oauth2",
         }
     }
 
@@ -49,6 +53,7 @@ impl Function {
             Self::Verification => "VerificationFunction",
             Self::Recovery => "RecoveryFunction",
             Self::Mfa => "MfaFunction",
+            Self::Oauth2 => "Oauth2Function",
         }
     }
 }
@@ -172,6 +177,11 @@ pub enum RouteId {
     GetMfaRecoveryCodes,
     CreateMfaRecoveryCodes,
     UpdateMfaRecoveryCodes,
+    CreateOAuth2Session,
+    CreateOAuth2Token,
+    OAuth2Callback,
+    OAuth2CallbackPost,
+    OAuth2Redirect,
 }
 
 impl RouteId {
@@ -212,6 +222,11 @@ impl RouteId {
             Self::CreateJwt => Some(("jwt", "JWT authentication is disabled for this project")),
             _ => None,
         }
+    }
+
+    /// Outside Appwrite's `api` group: the project comes from the path, not a header.
+    pub fn project_in_path(self) -> bool {
+        matches!(self, Self::OAuth2Callback | Self::OAuth2CallbackPost)
     }
 
     /// Needs an MFA challenge passed in the last 30 minutes (`mfaProtected`).
@@ -644,6 +659,51 @@ pub static ROUTES: &[Route] = &[
         access: User(Session),
         admit: Before,
         rate_limit: None,
+    },
+    Route {
+        id: CreateOAuth2Session,
+        method: "GET",
+        paths: &["/v1/account/sessions/oauth2/{provider}"],
+        function: Oauth2,
+        access: Guest,
+        admit: Before,
+        rate_limit: limit(50, &["ip:{ip}"]),
+    },
+    Route {
+        id: CreateOAuth2Token,
+        method: "GET",
+        paths: &["/v1/account/tokens/oauth2/{provider}"],
+        function: Oauth2,
+        access: Guest,
+        admit: Before,
+        rate_limit: limit(50, &["ip:{ip}"]),
+    },
+    Route {
+        id: OAuth2Callback,
+        method: "GET",
+        paths: &["/v1/account/sessions/oauth2/callback/{provider}/{projectId}"],
+        function: Oauth2,
+        access: Public,
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: OAuth2CallbackPost,
+        method: "POST",
+        paths: &["/v1/account/sessions/oauth2/callback/{provider}/{projectId}"],
+        function: Oauth2,
+        access: Public,
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: OAuth2Redirect,
+        method: "GET",
+        paths: &["/v1/account/sessions/oauth2/{provider}/redirect"],
+        function: Oauth2,
+        access: Public,
+        admit: Before,
+        rate_limit: limit(50, &["ip:{ip}"]),
     },
 ];
 

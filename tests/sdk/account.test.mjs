@@ -167,3 +167,14 @@ test('identities: none without OAuth2', async () => {
   assert.equal(list.identities.length, 0);
   await rejects(account.deleteIdentity({ identityId: 'missing' }), 404, 'user_identity_not_found');
 });
+
+test('OAuth2: providers report disabled, as Appwrite does for a provider not enabled', async () => {
+  const { OAuthProvider } = await import('node-appwrite');
+  const { account } = guest();
+  try {
+    await account.createOAuth2Token({ provider: OAuthProvider.Github, success: 'http://localhost/ok', failure: 'http://localhost/fail' });
+    assert.fail('expected an exception');
+  } catch (e) {
+    assert.equal(e.code, 412);
+  }
+});

@@ -104,3 +104,107 @@ async fn error_responses_are_not_cached() {
     );
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }
+
+#[tokio::test]
+async fn oauth2_providers_report_disabled() {
+    let s = Server::start().await;
+    let r = s
+        .get(
+            "/account/tokens/oauth2/github?success=http%3A%2F%2Flocalhost%2Fok",
+            None,
+        )
+        .await;
+    r.assert_error(412, "project_provider_disabled");
+    s.get("/account/sessions/oauth2/github", None)
+        .await
+        .assert_error(412, "project_provider_disabled");
+    s.get(
+        "/account/tokens/oauth2/github?success=http%3A%2F%2Fevil.example%2F",
+        None,
+    )
+    .await
+    .assert_error(400, "general_argument_invalid");
+    s.get("/account/tokens/oauth2/GitHub", None)
+        .await
+        .assert_error(400, "general_argument_invalid");
+
+    // The provider's callback relays to the redirect route with the project added.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cb = Reply::read(
+        client
+            .get(format!(
+                "{}/account/sessions/oauth2/callback/github/{PROJECT}?code=abc&state=xyz",
+                s.base
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(cb.status, 301);
+    assert_eq!(
+        cb.header("location"),
+        Some(
+            format!(
+                "/v1/account/sessions/oauth2/github/redirect?code=abc&state=xyz&project={PROJECT}"
+            )
+            .as_str()
+        )
+    );
+    assert!(cb.header("content-type").is_some());
+    let wrong = Reply::read(
+        client
+            .get(format!(
+                "{}/account/sessions/oauth2/callback/github/other?code=abc",
+                s.base
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    wrong.assert_error(404, "project_not_found");
+
+    // The redirect route sends the error to a valid failure URL, or answers it.
+    let state = r#"{"success":"http://localhost/ok","failure":"http://localhost/fail"}"#;
+    let q: String =
+        reqwest::Url::parse_with_params("http://x/", &[("state", state), ("project", PROJECT)])
+            .unwrap()
+            .query()
+            .unwrap_or_default()
+            .to_string();
+    let red = Reply::read(
+        client
+            .get(format!(
+                "{}/account/sessions/oauth2/github/redirect?{q}",
+                s.base
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(red.status, 301);
+    assert!(
+        red.header("location")
+            .unwrap()
+            .starts_with("http://localhost/fail?error="),
+        "{:?}",
+        red.header("location")
+    );
+    let plain = Reply::read(
+        client
+            .get(format!(
+                "{}/account/sessions/oauth2/github/redirect?project={PROJECT}",
+                s.base
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    plain.assert_error(412, "project_provider_disabled");
+}
