@@ -169,6 +169,28 @@ fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
     serde_dynamo::from_item(i).map_err(internal)
 }
 
+/// The item a conditional `UpdateItem … ReturnValues=ALL_NEW` wrote, or `None` when its condition
+/// failed (the item is gone, expired, …).
+fn updated<T: DeserializeOwned>(
+    res: std::result::Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        >,
+    >,
+) -> Result<Option<T>> {
+    match res {
+        Ok(out) => out.attributes.map(from_item).transpose(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(sdk_err(e)),
+    }
+}
+
 /// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
 struct Diff {
     expression: String,

@@ -104,16 +104,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        updated(res)
     }
 
     /// One `DeleteItem`: returns whether the session existed.
