@@ -9,6 +9,9 @@ pub const PROFILE_SK: &str = "PROFILE";
 pub const SESSION_PREFIX: &str = "SESSION#";
 pub const EMAIL_SK: &str = "EMAIL";
 pub const PHONE_SK: &str = "PHONE";
+/// The project's user counter (`USER_LIMIT`).
+pub const USER_COUNTER_PK: &str = "META#USERS";
+pub const USER_COUNTER_SK: &str = "COUNT";
 
 pub fn user_pk(uid: &str) -> String {
     format!("USER#{uid}")

@@ -129,8 +129,22 @@ pub fn finish(config: &Config, provider: &str, p: &Params) -> Result<String> {
     }
 }
 
-/// `GET|POST /account/sessions/oauth2/callback/{provider}/{projectId}`: relay every parameter to
-/// the redirect route on this host, adding `project`.
+/// `GET|POST /account/sessions/oauth2/callback/{provider}/{projectId}`: the redirect-route URL
+/// carrying every parameter the provider sent (query for GET, form body for POST).
+pub fn callback(req: &crate::http::ApiRequest, provider: &str, project: &str) -> Result<String> {
+    provider_param(provider)?;
+    let pairs: Vec<(String, String)> = if req.method == http::Method::GET {
+        req.query_pairs()
+    } else {
+        url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect()
+    };
+    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "project").collect();
+    Ok(callback_location(provider, project, &pairs))
+}
+
+/// Relay `pairs` to the redirect route on this host, adding `project`.
 pub fn callback_location(provider: &str, project: &str, pairs: &[(String, String)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {

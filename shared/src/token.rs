@@ -148,6 +148,8 @@ pub fn phrase(entropy: &dyn Entropy) -> String {
 pub struct Issued {
     pub token: TokenItem,
     pub secret: String,
+    /// The user created together with this token (first token for a new address).
+    pub new_user: Option<UserItem>,
 }
 
 fn build(app: &App, uid: &str, kind: Kind, secret: &str, phrase: String, now: Millis) -> TokenItem {
@@ -186,7 +188,14 @@ async fn store_new(
             fixed_secret.map_or_else(|| kind.new_secret(app.entropy.as_ref()), str::to_owned);
         let token = build(app, uid, kind, &secret, phrase.clone(), now);
         match app.store.issue_token(&token, new_user).await {
-            Ok(()) => return Ok(Issued { token, secret }),
+            Ok(()) => {
+                let new_user = new_user.map(|(u, _, _)| u.clone());
+                return Ok(Issued {
+                    token,
+                    secret,
+                    new_user,
+                });
+            }
             Err(WriteError::Conflict(Conflict::Token)) if fixed_secret.is_none() => continue,
             Err(WriteError::Conflict(Conflict::Token)) => {
                 // A mock number's fixed OTP is still live: replace it.
@@ -270,7 +279,12 @@ async fn deliver(
     send: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
     if let Err(e) = send.await {
-        if let Err(del) = app.store.delete_token(&issued.token).await {
+        // Withdraw the token, and the user if this request created it: nothing half-made stays.
+        let withdrawn = match &issued.new_user {
+            Some(user) => app.store.withdraw_new_user(user, &issued.token).await,
+            None => app.store.delete_token(&issued.token).await,
+        };
+        if let Err(del) = withdrawn {
             tracing::error!(error = %del, "could not withdraw an undelivered token");
         }
         return Err(e);

@@ -178,6 +178,31 @@ impl Server {
         (r.session_cookie().expect("session cookie"), r.json)
     }
 
+    /// Email-OTP login: request a code, read it from the emulator's outbox, exchange it.
+    /// Returns the 201 session reply.
+    pub async fn otp_login(&self, email: &str) -> Reply {
+        let t = self
+            .call(
+                Method::POST,
+                "/account/tokens/email",
+                None,
+                Some(serde_json::json!({"userId": "unique()", "email": email})),
+            )
+            .await;
+        assert_eq!(t.status, 201, "{}", t.body);
+        let code = six_digits(&last_email(email).await.expect("otp email").1).expect("code");
+        let r = self
+            .call(
+                Method::POST,
+                "/account/sessions/token",
+                None,
+                Some(serde_json::json!({"userId": t.json["userId"], "secret": code})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    }
+
     /// Sign up and log in.
     pub async fn user(&self) -> (String, String, String, String) {
         let (id, email, password) = self.sign_up().await;

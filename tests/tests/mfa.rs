@@ -312,23 +312,7 @@ async fn enforcement_after_enabling_mfa() {
 async fn email_challenge() {
     let s = fixed().await;
     let email = unique_email();
-    let t = s
-        .call(
-            Method::POST,
-            "/account/tokens/email",
-            None,
-            Some(json!({"userId": "unique()", "email": email})),
-        )
-        .await;
-    let code = six_digits(&last_email(&email).await.unwrap().1).unwrap();
-    let sess = s
-        .call(
-            Method::POST,
-            "/account/sessions/token",
-            None,
-            Some(json!({"userId": t.json["userId"], "secret": code})),
-        )
-        .await;
+    let sess = s.otp_login(&email).await;
     let c = sess.session_cookie().unwrap();
     let id = challenge(&s, &c, "email").await;
     let (subject, body) = last_email(&email).await.unwrap();

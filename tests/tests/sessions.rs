@@ -427,23 +427,7 @@ async fn session_alerts_for_new_sessions_only() {
         "{body}"
     );
     // An email-OTP login proves the email: no alert.
-    let t = s
-        .call(
-            Method::POST,
-            "/account/tokens/email",
-            None,
-            Some(json!({"userId": "unique()", "email": email})),
-        )
-        .await;
-    let code = six_digits(&last_email(&email).await.unwrap().1).unwrap();
-    let r = s
-        .call(
-            Method::POST,
-            "/account/sessions/token",
-            None,
-            Some(json!({"userId": t.json["userId"], "secret": code})),
-        )
-        .await;
+    let r = s.otp_login(&email).await;
     assert_eq!(r.status, 201);
     assert_eq!(count().await, 1);
 }

@@ -711,13 +711,37 @@ async fn undeliverable_mail_is_a_clear_5xx_and_leaves_no_token() {
     };
     o.config.mail_from = Some(format!("unverified{}@example.com", std::process::id()));
     let s = Server::with(o).await;
+    let items_of = |uid: String| {
+        let store = s.app.store.clone();
+        async move {
+            let out = store
+                .client()
+                .query()
+                .table_name(store.table())
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{uid}")),
+                )
+                .send()
+                .await
+                .unwrap();
+            out.items()
+                .iter()
+                .filter_map(|i| i.get("SK").and_then(|v| v.as_s().ok()).cloned())
+                .collect::<Vec<String>>()
+        }
+    };
+
+    // A new address: the user created with the token is withdrawn too.
     let email = unique_email();
+    let uid = format!("undeliv{}", &email[4..20]);
     let r = s
         .call(
             Method::POST,
             "/account/tokens/email",
             None,
-            Some(json!({"userId": "unique()", "email": email})),
+            Some(json!({"userId": uid, "email": email})),
         )
         .await;
     assert_eq!(r.status, 503, "{}", r.body);
@@ -729,33 +753,27 @@ async fn undeliverable_mail_is_a_clear_5xx_and_leaves_no_token() {
         "{}",
         r.body
     );
-    // The user was created with the token, but no token item remains.
-    let claim = s
-        .app
-        .store
-        .get_email(&email)
-        .await
-        .unwrap()
-        .expect("user created");
-    let out = s
-        .app
-        .store
-        .client()
-        .query()
-        .table_name(s.app.store.table())
-        .key_condition_expression("PK = :pk AND begins_with(SK, :t)")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", claim.uid)),
+    assert!(
+        s.app.store.get_email(&email).await.unwrap().is_none(),
+        "no email claim left behind"
+    );
+    assert!(
+        items_of(uid.clone()).await.is_empty(),
+        "no profile or token left behind"
+    );
+
+    // An existing user keeps their account; only the token goes.
+    let (uid, email, _) = s.sign_up().await;
+    let r = s
+        .call(
+            Method::POST,
+            "/account/tokens/email",
+            None,
+            Some(json!({"userId": "unique()", "email": email})),
         )
-        .expression_attribute_values(
-            ":t",
-            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN#".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.count(), 0);
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(items_of(uid).await, vec!["PROFILE".to_string()]);
 }
 
 #[tokio::test]

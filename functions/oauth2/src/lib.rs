@@ -18,19 +18,8 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             oauth2::start(config, provider, &call.params).map(Reply::redirect)
         }
         RouteId::OAuth2Callback | RouteId::OAuth2CallbackPost => {
-            oauth2::provider_param(provider)?;
-            let pairs: Vec<(String, String)> = match call.req.method {
-                ref m if m == "GET" => call.req.query_pairs(),
-                _ => url::form_urlencoded::parse(&call.req.body)
-                    .into_owned()
-                    .collect(),
-            };
-            let pairs: Vec<(String, String)> =
-                pairs.into_iter().filter(|(k, _)| k != "project").collect();
             let project = call.path_param("projectId");
-            Ok(Reply::redirect(oauth2::callback_location(
-                provider, project, &pairs,
-            )))
+            oauth2::callback(call.req, provider, project).map(Reply::redirect)
         }
         RouteId::OAuth2Redirect => {
             oauth2::finish(config, provider, &call.params).map(Reply::redirect)

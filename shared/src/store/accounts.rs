@@ -58,37 +58,26 @@ impl Store {
         &self,
         uid: &str,
     ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":lo", s(item::PROFILE_SK))
+            .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)));
         let (mut user, mut sessions) = (None, vec![]);
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(item::user_pk(uid)))
-                .expression_attribute_values(":lo", s(item::PROFILE_SK))
-                .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out.items.unwrap_or_default() {
-                let sk = it
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                if sk == item::PROFILE_SK {
-                    user = Some(from_item(it)?);
-                } else if sk.starts_with(item::SESSION_PREFIX) {
-                    sessions.push(from_item(it)?);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        for it in self.query_all(query).await? {
+            let sk = it
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if sk == item::PROFILE_SK {
+                user = Some(from_item(it)?);
+            } else if sk.starts_with(item::SESSION_PREFIX) {
+                sessions.push(from_item(it)?);
             }
         }
         sessions.sort_by(|a: &SessionItem, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
@@ -156,7 +145,10 @@ impl Store {
         if self.user_limit > 0 {
             let count = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key("META#USERS".to_owned(), "COUNT")))
+                .set_key(Some(key(
+                    item::USER_COUNTER_PK.to_owned(),
+                    item::USER_COUNTER_SK,
+                )))
                 .update_expression("ADD n :one")
                 .condition_expression("attribute_not_exists(n) OR n < :limit")
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))

@@ -169,6 +169,30 @@ fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
     serde_dynamo::from_item(i).map_err(internal)
 }
 
+impl Store {
+    /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>> {
+        let mut items = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
 /// The item a conditional `UpdateItem … ReturnValues=ALL_NEW` wrote, or `None` when its condition
 /// failed (the item is gone, expired, …).
 fn updated<T: DeserializeOwned>(

@@ -5,23 +5,19 @@ use super::*;
 impl Store {
     /// `(sid, created)` of every session of a user: a keys-and-dates `Query` for eviction.
     pub async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
-        let mut out_rows = vec![];
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                .expression_attribute_values(":pk", s(item::user_pk(uid)))
-                .expression_attribute_values(":p", s(item::SESSION_PREFIX))
-                .projection_expression("id, created")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out.items.unwrap_or_default() {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":p", s(item::SESSION_PREFIX))
+            .projection_expression("id, created");
+        let rows = self.query_all(query).await?;
+        Ok(rows
+            .into_iter()
+            .map(|it| {
                 let id = it
                     .get("id")
                     .and_then(|v| v.as_s().ok())
@@ -32,14 +28,9 @@ impl Store {
                     .and_then(|v| v.as_n().ok())
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
-                out_rows.push((id, created));
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out_rows)
+                (id, created)
+            })
+            .collect())
     }
 
     /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.

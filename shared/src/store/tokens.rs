@@ -190,4 +190,58 @@ impl Store {
             .map_err(sdk_err)?;
         out.item.map(from_item).transpose()
     }
+
+    /// One `TransactWriteItems` undoing a token issue that also created its user: the token, the
+    /// profile, its email/phone claims and, with a user limit, its place in the counter.
+    pub async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()> {
+        let del = |pk: String, sk: &str| -> Result<TransactWriteItem> {
+            let d = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .build()
+                .map_err(internal)?;
+            Ok(TransactWriteItem::builder().delete(d).build())
+        };
+        let mut items = vec![
+            (del(token.pk.clone(), &token.sk)?, Conflict::Token),
+            (
+                del(item::user_pk(&user.id), item::PROFILE_SK)?,
+                Conflict::ProfileCondition,
+            ),
+        ];
+        if let Some(e) = &user.email {
+            items.push((
+                self.delete_key(item::email_pk(e), item::EMAIL_SK, &user.id)?,
+                Conflict::Email,
+            ));
+        }
+        if let Some(p) = &user.phone {
+            items.push((
+                self.delete_key(item::phone_pk(p), item::PHONE_SK, &user.id)?,
+                Conflict::Phone,
+            ));
+        }
+        if self.user_limit > 0 {
+            let count = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    item::USER_COUNTER_PK.to_owned(),
+                    item::USER_COUNTER_SK,
+                )))
+                .update_expression("ADD n :minus")
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(count).build(),
+                Conflict::UserLimit,
+            ));
+        }
+        self.transact(items).await.map_err(|e| match e {
+            WriteError::Other(e) => e,
+            WriteError::Conflict(c) => {
+                Error::internal(format!("withdrawing a new user failed: {c:?}"))
+            }
+        })
+    }
 }
