@@ -143,25 +143,7 @@ impl Store {
             items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
         }
         if self.user_limit > 0 {
-            let count = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    item::USER_COUNTER_PK.to_owned(),
-                    item::USER_COUNTER_SK,
-                )))
-                .update_expression("ADD n :one")
-                .condition_expression("attribute_not_exists(n) OR n < :limit")
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(
-                    ":limit",
-                    AttributeValue::N(self.user_limit.to_string()),
-                )
-                .build()
-                .map_err(internal)?;
-            items.push((
-                TransactWriteItem::builder().update(count).build(),
-                Conflict::UserLimit,
-            ));
+            items.push((self.user_counter_item(1)?, Conflict::UserLimit));
         }
         Ok(items)
     }

@@ -170,6 +170,30 @@ fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
 }
 
 impl Store {
+    /// The project's user counter moved by `delta` (`USER_LIMIT`); an increment only succeeds
+    /// while the count is below the limit, so the limit holds under races.
+    fn user_counter_item(&self, delta: i64) -> Result<TransactWriteItem> {
+        let mut up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::USER_COUNTER_PK.to_owned(),
+                item::USER_COUNTER_SK,
+            )))
+            .update_expression("ADD n :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        if delta > 0 {
+            up = up
+                .condition_expression("attribute_not_exists(n) OR n < :limit")
+                .expression_attribute_values(
+                    ":limit",
+                    AttributeValue::N(self.user_limit.to_string()),
+                );
+        }
+        Ok(TransactWriteItem::builder()
+            .update(up.build().map_err(internal)?)
+            .build())
+    }
+
     /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
     async fn query_all(
         &self,

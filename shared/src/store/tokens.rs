@@ -222,20 +222,7 @@ impl Store {
             ));
         }
         if self.user_limit > 0 {
-            let count = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    item::USER_COUNTER_PK.to_owned(),
-                    item::USER_COUNTER_SK,
-                )))
-                .update_expression("ADD n :minus")
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .build()
-                .map_err(internal)?;
-            items.push((
-                TransactWriteItem::builder().update(count).build(),
-                Conflict::UserLimit,
-            ));
+            items.push((self.user_counter_item(-1)?, Conflict::UserLimit));
         }
         self.transact(items).await.map_err(|e| match e {
             WriteError::Other(e) => e,
