@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
 use crate::ids;
 use crate::item::{EmailItem, PhoneItem, SessionItem, TargetItem, UserItem};
-use crate::store::{Claims, Conflict, WriteError};
+use crate::store::{Claims, Conflict, Expect, WriteError};
 use serde_json::{Map, Value};
 
 pub struct SignUp<'a> {
@@ -175,6 +175,7 @@ pub async fn update_email(
     } else {
         claims.put_email = Some(EmailItem::new(email, &user.id, Some(phc)));
         claims.delete_email = user.email.clone();
+        claims.revoke_tokens = EMAIL_TOKENS.to_vec();
     }
     app.store
         .update_user_with_claims(user, &new, &claims)
@@ -182,6 +183,11 @@ pub async fn update_email(
         .map_err(write_conflict)?;
     Ok(new)
 }
+
+/// Tokens sent to an email address: an email change makes them stale.
+const EMAIL_TOKENS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
+/// Tokens sent to a phone number.
+const PHONE_TOKENS: &[&str] = &["phone", "verify-phone"];
 
 /// `PATCH /account/phone`: one transaction claiming the new number and releasing the old one.
 pub async fn update_phone(
@@ -206,6 +212,7 @@ pub async fn update_phone(
     if user.phone.as_deref() != Some(phone) {
         claims.put_phone = Some(PhoneItem::new(phone, &user.id));
         claims.delete_phone = user.phone.clone();
+        claims.revoke_tokens = PHONE_TOKENS.to_vec();
     }
     if let (true, Some(email)) = (first_password, &user.email) {
         claims.email_password = Some((email.clone(), Some(phc)));
@@ -220,17 +227,20 @@ pub async fn update_phone(
     Ok(new)
 }
 
-/// `PATCH /account/password`. A user with a password must confirm it with `old_password`. With
-/// `INVALIDATE_SESSIONS` on, every other session of the user is deleted afterwards.
 /// What `PATCH /account/password` asks for.
 pub struct PasswordChange<'a> {
     pub password: &'a str,
     pub old_password: Option<&'a str>,
-    /// The session making the request (none for JWT requests: nothing is invalidated).
-    pub current: Option<&'a SessionItem>,
+    /// The session the request was made with, or that its JWT was issued for: it is kept.
+    pub current: &'a SessionItem,
     pub sessions: &'a [SessionItem],
 }
 
+/// `PATCH /account/password`. A user with a password must confirm it with `old_password`. With
+/// `INVALIDATE_SESSIONS` on, every other session of the user is deleted in the same transaction
+/// as the password, conditioned on no session having been created since they were listed (a
+/// login racing the change); a conflict re-reads and retries, so the answer is never "password
+/// changed, other sessions kept". The live recovery link, if any, is revoked.
 pub async fn update_password(
     app: &App,
     user: &UserItem,
@@ -253,28 +263,42 @@ pub async fn update_password(
     crate::password::check_history(policy, &user.password_history, password).await?;
     policy.check_personal(password, user)?;
     let phc = hash(app, password).await?;
-    let mut new = user.clone();
-    crate::password::remember(policy, &mut new.password_history, &phc);
-    new.password = Some(phc.clone());
-    new.password_update = Some(now);
-    new.updated = now;
-    let claims = Claims {
-        email_password: user.email.clone().map(|e| (e, Some(phc))),
-        ..Claims::default()
-    };
-    app.store
-        .update_user_with_claims(user, &new, &claims)
-        .await
-        .map_err(write_conflict)?;
-    if app.config.invalidate_sessions {
-        if let Some(current) = current {
-            let others: Vec<SessionItem> = sessions
+    let (mut user, mut sessions) = (user.clone(), sessions.to_vec());
+    for attempt in 0..3 {
+        if attempt > 0 {
+            let (u, all) = app.store.get_user_with_all_sessions(&user.id).await?;
+            user = u.ok_or_else(|| Error::new(ErrorType::UserNotFound))?;
+            sessions = all;
+        }
+        let mut new = user.clone();
+        crate::password::remember(policy, &mut new.password_history, &phc);
+        new.password = Some(phc.clone());
+        new.password_update = Some(now);
+        new.updated = now;
+        let claims = Claims {
+            email_password: user.email.clone().map(|e| (e, Some(phc.clone()))),
+            revoke_tokens: vec!["recovery"],
+            ..Claims::default()
+        };
+        let (others, expect): (Vec<String>, Vec<Expect>) = if app.config.invalidate_sessions {
+            let ids = sessions
                 .iter()
                 .filter(|s| s.id != current.id)
-                .cloned()
+                .map(|s| s.id.clone())
                 .collect();
-            crate::session::delete_all(app, &user.id, &others).await?;
+            (ids, vec![Expect::Accessed(user.accessed)])
+        } else {
+            (vec![], vec![])
+        };
+        match app
+            .store
+            .update_user_atomically(&user, &new, &claims, &expect, &others)
+            .await
+        {
+            Ok(()) => return Ok(new),
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
+            Err(e) => return Err(write_conflict(e)),
         }
     }
-    Ok(new)
+    Err(Error::new(ErrorType::UserNotFound))
 }

@@ -606,9 +606,12 @@ async fn pipeline(
     };
     // Rate limit: counted once; keys are exempt (they still get the headers). The counter runs in
     // parallel with the authentication read, unless its key names the verified user.
-    let needs_user = route
-        .rate_limit
-        .is_some_and(|rl| rl.keys.iter().any(|k| k.contains("{userId}")));
+    let needs_user = route.rate_limit.is_some_and(|rl| {
+        rl.keys
+            .iter()
+            .chain(rl.guards.iter().map(|(k, _)| k))
+            .any(|k| k.contains("{userId}"))
+    });
     let rl_params = params.as_ref().ok().cloned();
     let exempt = key_header.is_some();
     let ip = client_ip(app, req);
@@ -639,10 +642,9 @@ async fn pipeline(
                     "method" => Some(route.method.to_owned()),
                     "userAgent" => req.header("user-agent").map(str::to_owned),
                     n => n.strip_prefix("param-").and_then(|p| {
-                        rl_params
-                            .as_ref()?
-                            .get(p)
-                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        let v = rl_params.as_ref()?.get(p)?;
+                        let raw = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                        Some(ratelimit::normalise_param(p, &raw))
                     }),
                 }
             };
@@ -651,7 +653,12 @@ async fn pipeline(
                 .iter()
                 .map(|k| ratelimit::fill_key(k, &vars))
                 .collect();
-            let mut verdict = ratelimit::check(&app.store, &rl, keys, now).await?;
+            let guards = rl
+                .guards
+                .iter()
+                .map(|(k, _)| ratelimit::fill_key(k, &vars))
+                .collect();
+            let mut verdict = ratelimit::check(&app.store, &rl, keys, guards, now).await?;
             // `RATE_LIMITS=disabled` (development) still counts and sends the headers, as
             // Appwrite's abuse option does; it just never refuses.
             verdict.allowed |= !app.config.rate_limits_enabled;
@@ -709,11 +716,11 @@ async fn pipeline(
         }
         _ => {}
     }
-    // MFA (contract §1.9 steps 7 and 11). JWT requests have no current session: not enforced
-    // there, and they can never show a recent challenge.
+    // MFA (contract §1.9 steps 7 and 11). A JWT carries the session it was issued for and obeys
+    // that session's factors (else a JWT minted before the second factor would skip it); it can
+    // never show a recent challenge.
     if let (Access::User(_), Some(a)) = (route.access, &auth) {
-        if !a.jwt
-            && !route.id.mfa_exempt()
+        if !route.id.mfa_exempt()
             && crate::mfa::second_factor_required(&a.user, &a.session)
         {
             return Err(Error::new(ErrorType::UserMoreFactorsRequired));

@@ -14,6 +14,15 @@ pub struct Config {
     /// `PLATFORM_HOSTS` (default `localhost`): comma-separated hostnames allowed as CORS origins and
     /// redirect targets; `*.example.com` wildcards allowed.
     pub platform_hosts: Vec<String>,
+    /// `REDIRECT_SCHEMES` (default none): custom redirect schemes allowed besides https, any of
+    /// `exp` (Expo) and `appwrite-callback` (`appwrite-callback-<project>://`, native apps).
+    pub redirect_schemes: Vec<String>,
+    /// `REDIRECT_ALLOW_HTTP` (default false): allow plain-http redirect URLs to non-loopback
+    /// platform hosts (loopback hosts may always use http).
+    pub redirect_allow_http: bool,
+    /// `PUBLIC_URL` (default unset): the API's public origin, e.g. `https://api.example.com`; the
+    /// default magic-URL link points there (never at the client's `Host` header).
+    pub public_url: Option<String>,
     /// `SESSION_DURATION` seconds (default 31536000 = 1 year; 60..=31536000).
     pub session_duration_secs: i64,
     /// `SESSION_LIMIT` (default 10; 0 = unlimited): oldest sessions beyond it are evicted.
@@ -62,6 +71,9 @@ impl Default for Config {
             project_name: "Appwrite".into(),
             table_name: "appwrite-account".into(),
             platform_hosts: vec!["localhost".into()],
+            redirect_schemes: vec![],
+            redirect_allow_http: false,
+            public_url: None,
             session_duration_secs: 31_536_000,
             max_sessions: 10,
             invalidate_sessions: true,
@@ -133,6 +145,32 @@ impl Config {
             project_name: get("PROJECT_NAME").unwrap_or(d.project_name),
             table_name: get("TABLE_NAME").unwrap_or(d.table_name),
             platform_hosts: hosts,
+            redirect_schemes: {
+                let list: Vec<String> = get("REDIRECT_SCHEMES")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|m| m.trim().to_ascii_lowercase())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                if let Some(b) = list
+                    .iter()
+                    .find(|m| !matches!(m.as_str(), "exp" | "appwrite-callback"))
+                {
+                    return Err(bad("REDIRECT_SCHEMES", b));
+                }
+                list
+            },
+            redirect_allow_http: flag("REDIRECT_ALLOW_HTTP", false)?,
+            public_url: match get("PUBLIC_URL") {
+                None => None,
+                Some(v) => {
+                    let u = url::Url::parse(v.trim()).map_err(|_| bad("PUBLIC_URL", &v))?;
+                    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+                        return Err(bad("PUBLIC_URL", &v));
+                    }
+                    Some(u.as_str().trim_end_matches('/').to_owned())
+                }
+            },
             session_duration_secs: int(
                 "SESSION_DURATION",
                 d.session_duration_secs,

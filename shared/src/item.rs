@@ -222,15 +222,20 @@ impl SessionItem {
 }
 
 pub const TOKEN_PREFIX: &str = "TOKEN#";
-/// Failed token redemptions since the user's last issued token (OTP guessing guard).
-pub const GUARD_SK: &str = "TOKENGUARD";
+/// Guessing guards of short codes: `TOKENGUARD#<scope>#<window start>`.
+pub const GUARD_PREFIX: &str = "TOKENGUARD#";
 
-pub fn token_sk(secret_hash: &str) -> String {
-    format!("{TOKEN_PREFIX}{secret_hash}")
+/// One live token per user and kind: issuing a new one replaces (revokes) the last.
+pub fn token_sk(kind: &str) -> String {
+    format!("{TOKEN_PREFIX}{kind}")
 }
 
-/// `USER#<uid>` / `TOKEN#<hmac(secret)>`: a one-time secret (magic URL, OTP, verification,
-/// recovery). Keyed by the keyed hash of the secret, so redemption reads it directly.
+pub fn guard_sk(scope: &str, window_start: i64) -> String {
+    format!("{GUARD_PREFIX}{scope}#{window_start}")
+}
+
+/// `USER#<uid>` / `TOKEN#<kind>`: the user's one live secret of that kind (magic URL, OTP,
+/// verification, recovery), stored as its HMAC and bound to the address it was sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenItem {
@@ -242,6 +247,12 @@ pub struct TokenItem {
     pub uid: String,
     /// `magic-url`, `email-otp`, `phone`, `verify-email`, `verify-phone`, `recovery`.
     pub kind: String,
+    /// HMAC-SHA256 of the secret under the server key (hex).
+    pub secret_hash: String,
+    /// The email or phone number the secret was sent to; redemption requires the profile to
+    /// still have it.
+    #[serde(default)]
+    pub target: String,
     pub created: Millis,
     pub expire: Millis,
     #[serde(rename = "expires_at")]
@@ -250,7 +261,8 @@ pub struct TokenItem {
     pub phrase: String,
 }
 
-/// `USER#<uid>` / `TOKENGUARD`: wrong secrets tried since the last token was issued.
+/// `USER#<uid>` / `TOKENGUARD#<scope>#<window>`: short-code attempts in one hourly window,
+/// reserved atomically before each comparison.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardItem {
@@ -259,7 +271,7 @@ pub struct GuardItem {
     #[serde(rename = "SK")]
     pub sk: String,
     #[serde(default)]
-    pub failures: u32,
+    pub attempts: u32,
     #[serde(rename = "expires_at")]
     pub expires_at: i64,
 }
@@ -324,6 +336,9 @@ pub struct ChallengeItem {
     pub factor: String,
     #[serde(default)]
     pub code_hash: String,
+    /// Codes tried so far (reserved before each comparison; the challenge burns at the cap).
+    #[serde(default)]
+    pub attempts: u32,
     pub created: Millis,
     pub expire: Millis,
     #[serde(rename = "expires_at")]
@@ -340,7 +355,7 @@ mod tests {
         let guard = GuardItem {
             pk: "p".into(),
             sk: "s".into(),
-            failures: 1,
+            attempts: 1,
             expires_at: 5,
         };
         let v = serde_json::to_value(&guard).unwrap();
@@ -351,6 +366,8 @@ mod tests {
             id: "i".into(),
             uid: "u".into(),
             kind: "k".into(),
+            secret_hash: "h".into(),
+            target: "a@b.co".into(),
             created: 0,
             expire: 0,
             expires_at: 7,

@@ -21,7 +21,7 @@ use crate::clock::Millis;
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, ChallengeItem, SessionItem, TotpItem, UserItem};
 use crate::outbox::{Email, Sms};
-use crate::store::{Conflict, WriteError};
+use crate::store::{Conflict, Expect, WriteError};
 use crate::{crypto, ids, seal, templates, token};
 use serde_json::{json, Value};
 use totp_rs::{Builder, Secret};
@@ -29,6 +29,8 @@ use totp_rs::{Builder, Secret};
 /// A challenge "recently" passed: unlocks `mfaProtected` routes.
 pub const RECENT_MS: Millis = 1_800_000;
 const CHALLENGE_TTL_MS: Millis = 3_600_000;
+/// Codes tried against one challenge before it burns (a new challenge must be requested).
+pub const MAX_CHALLENGE_ATTEMPTS: u32 = 3;
 const TOTP_PURPOSE: &str = "totp";
 const CODES_PURPOSE: &str = "recovery-codes";
 
@@ -208,7 +210,12 @@ pub async fn verify_authenticator(
     add_factor(&mut s, Factor::Totp.as_str());
     s.updated = now;
     app.store
-        .update_user_and_session((user, &new), (session, &s), None)
+        .update_user_and_session(
+            (user, &new),
+            (session, &s),
+            None,
+            &[Expect::TotpStep(t.last_step)],
+        )
         .await
         .map_err(write_error)?;
     Ok(new)
@@ -251,7 +258,7 @@ pub async fn set_enabled(
                 }
             }
             app.store
-                .update_user_and_session((user, &new), (session, &s), None)
+                .update_user_and_session((user, &new), (session, &s), None, &[])
                 .await
                 .map_err(write_error)?;
             Ok(new)
@@ -310,6 +317,7 @@ pub async fn create_challenge(
         uid: user.id.clone(),
         factor: factor.as_str().to_owned(),
         code_hash: token::secret_hash(&app.config.secret_key, &code),
+        attempts: 0,
         created: now,
         expire,
         expires_at: expire / 1000,
@@ -379,13 +387,15 @@ pub async fn complete_challenge(
     if !ids::is_valid_custom(challenge_id) {
         return Err(invalid());
     }
+    // The attempt is counted before the code is compared: parallel guesses cannot outrun it.
     let challenge = app
         .store
-        .get_challenge(&user.id, challenge_id)
+        .attempt_challenge(&user.id, challenge_id, MAX_CHALLENGE_ATTEMPTS, now)
         .await?
         .filter(|c| c.expire > now)
         .ok_or_else(invalid)?;
     let mut new_user = user.clone();
+    let mut expect = vec![];
     let factor = match challenge.factor.as_str() {
         "totp" => {
             let t = user
@@ -398,6 +408,8 @@ pub async fn complete_challenge(
                 last_step: step,
                 ..t.clone()
             });
+            // Each step once, even for two challenges verified in parallel.
+            expect.push(Expect::TotpStep(t.last_step));
             Factor::Totp
         }
         "recoveryCode" => {
@@ -408,6 +420,8 @@ pub async fn complete_challenge(
                 .ok_or_else(invalid)?;
             codes.remove(i);
             new_user.recovery_codes = Some(seal_codes(app, &codes)?);
+            // Each code once: the sealed list must be the one the code was found in.
+            expect.push(Expect::RecoveryCodes(user.recovery_codes.clone()));
             Factor::RecoveryCode
         }
         f => {
@@ -425,7 +439,12 @@ pub async fn complete_challenge(
     s.mfa_updated_at = Some(now);
     s.updated = now;
     app.store
-        .update_user_and_session((user, &new_user), (session, &s), Some((&challenge, now)))
+        .update_user_and_session(
+            (user, &new_user),
+            (session, &s),
+            Some((&challenge, now)),
+            &expect,
+        )
         .await
         .map_err(write_error)?;
     Ok(s)

@@ -164,6 +164,14 @@ impl Default for Lockout {
 }
 
 impl Lockout {
+    /// Failed-attempt reservations are admitted while `lastFailure <= cutoff` (once the account
+    /// has reached the threshold): the backoff that `failures` earned, counted back from `now`.
+    pub fn admit_cutoff(&self, failures: u32, now: Millis) -> Millis {
+        let f = failures.max(self.threshold);
+        let exp = (f - self.threshold).min(30);
+        now - (1i64 << exp).min(self.max_secs) * 1000
+    }
+
     /// When an account with `failures` consecutive failures may try again (`None`: not locked).
     pub fn locked_until(&self, failures: u32, last_failure: Millis) -> Option<Millis> {
         if self.threshold == 0 || failures < self.threshold {

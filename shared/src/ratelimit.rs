@@ -43,6 +43,21 @@ pub fn fill_key(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String
     out
 }
 
+/// A parameter as its handler will read it, so look-alike spellings share one counter: emails
+/// lower-cased (as `validate::email` does), phones without the separators people type. Values
+/// the handler would refuse keep a key of their own; they never reach a write.
+pub fn normalise_param(name: &str, raw: &str) -> String {
+    match name {
+        "email" => crate::validate::email("email", raw.trim())
+            .unwrap_or_else(|_| raw.trim().to_lowercase()),
+        "phone" => raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '(' | ')' | '.'))
+            .collect(),
+        _ => raw.to_owned(),
+    }
+}
+
 pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
     let now_s = now.div_euclid(1000);
     let period = i64::from(period_secs.max(1));
@@ -50,27 +65,39 @@ pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
     (start, start + period)
 }
 
-/// Count this request against every key of `rl` (calls run in parallel).
+/// Count this request against every key of `rl` and every guard key (calls run in parallel).
+/// `keys` are the filled templates of `rl.keys`, `guards` those of `rl.guards` (same order).
 pub async fn check(
     store: &Store,
     rl: &RateLimit,
     keys: Vec<String>,
+    guards: Vec<String>,
     now: Millis,
 ) -> Result<Verdict> {
     let (start, end) = window(now, rl.period_secs);
-    let counters: Vec<String> = keys
+    let counter = |k: &String| format!("RL#{}#{start}", sha256_hex(k));
+    let counters: Vec<String> = keys.iter().map(counter).collect();
+    let guard_counters: Vec<(String, u32)> = guards
         .iter()
-        .map(|k| format!("RL#{}#{start}", sha256_hex(k)))
+        .zip(rl.guards)
+        .map(|(k, (_, limit))| (counter(k), *limit))
         .collect();
-    let results = futures_util::future::join_all(
-        counters.iter().map(|c| store.hit_counter(c, rl.limit, end)),
-    )
-    .await;
+    let hits = counters
+        .iter()
+        .map(|c| (c.as_str(), rl.limit))
+        .chain(guard_counters.iter().map(|(c, l)| (c.as_str(), *l)));
+    let results =
+        futures_util::future::join_all(hits.map(|(c, limit)| store.hit_counter(c, limit, end)))
+            .await;
     let mut remaining = rl.limit;
     let mut allowed = true;
-    for r in results {
+    for (i, r) in results.into_iter().enumerate() {
         match r? {
-            Some(count) => remaining = remaining.min(rl.limit.saturating_sub(count)),
+            // Guards show in the headers only when they refuse.
+            Some(count) if i < counters.len() => {
+                remaining = remaining.min(rl.limit.saturating_sub(count));
+            }
+            Some(_) => {}
             None => {
                 allowed = false;
                 remaining = 0;
@@ -106,6 +133,15 @@ mod tests {
             fill_key("email:{param-email}", &vars),
             "email:{param-email}"
         );
+    }
+
+    #[test]
+    fn look_alike_params_share_a_key() {
+        for e in ["rl1@example.com", "RL1@example.com", "rL1@Example.COM", " rl1@example.com"] {
+            assert_eq!(normalise_param("email", e), "rl1@example.com", "{e}");
+        }
+        assert_eq!(normalise_param("phone", "+1 415-555 0100"), "+14155550100");
+        assert_eq!(normalise_param("userId", "AbC"), "AbC");
     }
 
     #[test]

@@ -111,16 +111,31 @@ pub struct RateLimit {
     pub keys: &'static [&'static str],
     /// Clear the counters when the route answers 201 (successful logins).
     pub reset_on_success: bool,
+    /// Guard keys beyond Appwrite's, each with its own limit: never reset on success (a success
+    /// of the attacker's own must not refill them) and shown in the headers only when they refuse.
+    pub guards: &'static [(&'static str, u32)],
 }
 
 const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
 
-const fn resetting(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
+/// Logins per client address per hour, whatever the email (see `guards`).
+pub const LOGIN_PER_IP: u32 = 50;
+/// Token redemptions per user per hour from all addresses together (see `guards`).
+pub const REDEEM_PER_USER: u32 = 30;
+/// MFA challenge verifications per user per hour, across all their challenges.
+pub const CHALLENGE_VERIFY_PER_USER: u32 = 20;
+/// Profile writes per user, per route and hour: each writes a security-log entry.
+pub const PROFILE_WRITES_PER_USER: u32 = 60;
+
+/// `POST /account/sessions/token` and its deprecated PUT aliases: Appwrite's IP+user key, and a
+/// user-only guard that one attacker with many addresses cannot multiply.
+const fn redeeming(reset_on_success: bool) -> Option<RateLimit> {
     Some(RateLimit {
-        limit,
+        limit: 10,
         period_secs: 3600,
-        keys,
-        reset_on_success: true,
+        keys: &["ip:{ip},userId:{param-userId}"],
+        reset_on_success,
+        guards: &[("guard,redeem,userId:{param-userId}", REDEEM_PER_USER)],
     })
 }
 
@@ -130,6 +145,7 @@ const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
         period_secs: 3600,
         keys,
         reset_on_success: false,
+        guards: &[],
     })
 }
 
@@ -282,7 +298,7 @@ pub static ROUTES: &[Route] = &[
         function: Account,
         access: User(Session),
         admit: Before,
-        rate_limit: None,
+        rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: UpdateName,
@@ -291,7 +307,7 @@ pub static ROUTES: &[Route] = &[
         function: Account,
         access: User(Session),
         admit: Before,
-        rate_limit: None,
+        rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: UpdatePassword,
@@ -309,7 +325,7 @@ pub static ROUTES: &[Route] = &[
         function: Account,
         access: User(Session),
         admit: Before,
-        rate_limit: None,
+        rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: GetPrefs,
@@ -327,7 +343,7 @@ pub static ROUTES: &[Route] = &[
         function: Account,
         access: User(Session),
         admit: Before,
-        rate_limit: None,
+        rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: UpdateStatus,
@@ -377,6 +393,8 @@ pub static ROUTES: &[Route] = &[
             period_secs: 3600,
             keys: &["url:{url},email:{param-email}"],
             reset_on_success: true,
+            // Password spraying: many emails from one address.
+            guards: &[("guard,url:{url},ip:{ip}", LOGIN_PER_IP)],
         }),
     },
     Route {
@@ -413,7 +431,7 @@ pub static ROUTES: &[Route] = &[
         function: Sessions,
         access: GuestOnly,
         admit: InHandler,
-        rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
+        rate_limit: redeeming(true),
     },
     Route {
         id: UpdateMagicUrlSession,
@@ -422,7 +440,7 @@ pub static ROUTES: &[Route] = &[
         function: Sessions,
         access: GuestOnly,
         admit: InHandler,
-        rate_limit: resetting(10, &["ip:{ip},userId:{param-userId}"]),
+        rate_limit: redeeming(true),
     },
     Route {
         id: UpdatePhoneSession,
@@ -431,7 +449,7 @@ pub static ROUTES: &[Route] = &[
         function: Sessions,
         access: GuestOnly,
         admit: InHandler,
-        rate_limit: limit(10, &["ip:{ip},userId:{param-userId}"]),
+        rate_limit: redeeming(false),
     },
     Route {
         id: CreateEmailToken,
@@ -541,6 +559,7 @@ pub static ROUTES: &[Route] = &[
             period_secs: 60,
             keys: &["url:{url},userId:{userId}"],
             reset_on_success: false,
+            guards: &[],
         }),
     },
     Route {
@@ -622,7 +641,14 @@ pub static ROUTES: &[Route] = &[
         function: Mfa,
         access: User(Session),
         admit: Before,
-        rate_limit: limit(10, &["url:{url},challengeId:{param-challengeId}"]),
+        rate_limit: Some(RateLimit {
+            limit: 10,
+            period_secs: 3600,
+            keys: &["url:{url},challengeId:{param-challengeId}"],
+            reset_on_success: false,
+            // Many challenges, one user: the per-challenge key alone does not bound guessing.
+            guards: &[("guard,url:{url},userId:{userId}", CHALLENGE_VERIFY_PER_USER)],
+        }),
     },
     Route {
         id: ListMfaFactors,

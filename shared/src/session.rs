@@ -79,14 +79,24 @@ pub async fn store_for_existing_user(
     app: &App,
     session: &SessionItem,
     clear_lockout: Option<&str>,
+    expect_password: Option<&str>,
 ) -> Result<usize> {
     let (written, index) = tokio::join!(
         app.store
-            .create_session_for_active_user(session, clear_lockout),
+            .create_session_for_active_user(session, clear_lockout, expect_password),
         app.store.session_index(&session.uid)
     );
     match written {
         Ok(()) => {}
+        // Blocked, or (password logins) the password changed since it was checked: one more
+        // read tells which, on this failure path only.
+        Err(WriteError::Conflict(Conflict::ProfileCondition)) if expect_password.is_some() => {
+            let (user, _) = app.store.get_user_and_sessions(&session.uid, &[]).await?;
+            return Err(match user {
+                Some(u) if !u.status => Error::new(ErrorType::UserBlocked),
+                _ => Error::new(ErrorType::UserInvalidCredentials),
+            });
+        }
         Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
             return Err(Error::new(ErrorType::UserBlocked))
         }
@@ -184,28 +194,32 @@ pub async fn create_email_password(
 ) -> Result<NewSession> {
     let claim = app.store.get_email(email).await?;
     gate.pass().await?;
-    let locked = claim
-        .as_ref()
-        .and_then(|c| {
-            c.last_failure
-                .and_then(|at| app.config.lockout.locked_until(c.failures, at))
-        })
-        .is_some_and(|until| until > now);
-    let hash = claim.as_ref().and_then(|c| c.password.clone());
-    let ok = crypto::verify_password_async(password.to_owned(), hash).await && !locked;
-    let claim = match (ok, claim) {
-        (true, Some(c)) => c,
-        (false, Some(c)) => {
-            if !locked {
-                app.store.record_login_failure(email, now).await?;
-            }
-            let _ = c;
-            return Err(Error::new(ErrorType::UserInvalidCredentials));
+    // Reserve the attempt atomically while Argon2 runs (no added latency); the verdict counts
+    // only if the reservation was admitted. Unknown emails make the same (failing) write.
+    let lockout = app.config.lockout;
+    let failures = claim.as_ref().map_or(0, |c| c.failures);
+    let reserve = async {
+        if lockout.threshold == 0 {
+            return Ok(true);
         }
-        (_, None) => return Err(Error::new(ErrorType::UserInvalidCredentials)),
+        let cutoff = lockout.admit_cutoff(failures, now);
+        app.store
+            .reserve_login_attempt(email, lockout.threshold, cutoff, now)
+            .await
+    };
+    let hash = claim.as_ref().and_then(|c| c.password.clone());
+    let (admitted, verified) = tokio::join!(
+        reserve,
+        crypto::verify_password_async(password.to_owned(), hash.clone())
+    );
+    let claim = match (admitted? && verified, claim) {
+        (true, Some(c)) => c,
+        _ => return Err(Error::new(ErrorType::UserInvalidCredentials)),
     };
     let new = build(app, &claim.uid, "email", email, &["password"], client, now);
-    let clear = (claim.failures > 0).then_some(email);
+    // The reservation counted this attempt; the session transaction clears it, and refuses the
+    // login if the password changed meanwhile (e.g. an ownership proof cleared it).
+    let clear = (lockout.threshold > 0).then_some(email);
     let log = audit::entry(
         app,
         audit::event::SESSION_CREATE,
@@ -218,7 +232,7 @@ pub async fn create_email_password(
     let others = audit::alongside(
         app,
         vec![log],
-        store_for_existing_user(app, &new.item, clear),
+        store_for_existing_user(app, &new.item, clear, hash.as_deref()),
     )
     .await?;
     if app.config.session_alerts && others > 0 {

@@ -2,20 +2,28 @@
 //! recovery.
 //!
 //! Security model:
-//! * A secret is stored only as HMAC-SHA256(`SECRET_KEY`, secret), which is also its item key
-//!   (`USER#<uid>` / `TOKEN#<hmac>`): redemption reads it directly, and a stolen table does not
-//!   reveal 6-digit codes to a dictionary attack.
+//! * A user has at most one live token per kind (`USER#<uid>` / `TOKEN#<kind>`): issuing a new
+//!   one replaces, and so revokes, the last. The secret is stored only as HMAC-SHA256 under
+//!   `SECRET_KEY` and compared in constant time; a stolen table does not reveal 6-digit codes.
+//! * A token is bound to the address it was sent to. Redemption requires the profile to still
+//!   have it, checked in code and again as a condition of the redemption transaction; changing
+//!   the email, phone or password also deletes the tokens that change makes stale.
 //! * A token is valid until `expire`, whatever TTL has or has not deleted.
 //! * Single use under concurrency: redemption deletes the token in the same transaction that
-//!   applies its effect, conditioned on the token still existing and being unexpired.
-//! * Guessing is bounded: after [`MAX_FAILURES`] wrong secrets for a user, every redemption for
-//!   that user fails until a new token is issued (issuing resets the count). With 6-digit codes
-//!   an attacker's chance is 5 in a million per issued code.
+//!   applies its effect, conditioned on the token still holding this secret and being unexpired.
+//! * Guessing short codes is bounded per user and hour: every attempt first reserves a slot in a
+//!   guard (`ADD attempts 1 IF attempts < CODE_ATTEMPTS_PER_HOUR`), atomically, before any
+//!   comparison, so parallel guesses cannot all read "0 failures". Issuing a code does not refill
+//!   the budget; a right code does. Guards are per scope (login codes, phone verification), and
+//!   long secrets (magic URL, email verification, recovery: 256 bits and more) have none, so
+//!   spending a user's code budget cannot lock their links.
+//! * Ownership proof: a passwordless login that proves an address the account had not verified
+//!   (someone may have pre-registered it) revokes every earlier session and the password, in
+//!   the same transaction.
 //!
 //! ```text
-//!  issue ──► [stored, failures = 0] ──redeem ok──► consumed (deleted with the effect, atomically)
-//!                 │  wrong secret: failures += 1
-//!                 └─ failures ≥ 5 ─► every redemption refused until the next issue
+//!  issue ──► [TOKEN#kind, replaces the last] ──redeem ok──► consumed with its effect, atomically
+//!  attempt ──► reserve a slot in TOKENGUARD#scope#hour ──full──► refused, right code or not
 //! ```
 
 use crate::api::{Client, Gate};
@@ -25,13 +33,17 @@ use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
 use crate::outbox::{Email, Sms};
 use crate::session::{self, NewSession};
-use crate::store::{Claims, Conflict, WriteError};
+use crate::store::{Claims, Conflict, Expect, Redemption, WriteError};
 use crate::{crypto, dates, ids, templates};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Wrong secrets accepted per user between two issued tokens.
-pub const MAX_FAILURES: u32 = 5;
+/// Short-code attempts per user, guard scope and hour (a right code refills the budget).
+pub const CODE_ATTEMPTS_PER_HOUR: u32 = 5;
+
+/// Secrets this short or shorter are codes (6 digits, or a mock number's fixed code); longer
+/// ones are links (at least 256 bits).
+const MAX_CODE_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -82,6 +94,16 @@ impl Kind {
             Self::EmailOtp | Self::Phone | Self::VerifyPhone => otp(entropy),
             Self::VerifyEmail | Self::Recovery => crypto::random_hex(entropy, 128),
         }
+    }
+
+    /// Whether the secret is a short code (guessable, so guarded).
+    pub fn is_code(self) -> bool {
+        matches!(self, Self::EmailOtp | Self::Phone | Self::VerifyPhone)
+    }
+
+    /// Whether the token was sent to the user's phone (else to their email).
+    pub fn by_phone(self) -> bool {
+        matches!(self, Self::Phone | Self::VerifyPhone)
     }
 
     /// The session a login token creates: `(provider, factor)`. Verification and recovery
@@ -152,14 +174,24 @@ pub struct Issued {
     pub new_user: Option<UserItem>,
 }
 
-fn build(app: &App, uid: &str, kind: Kind, secret: &str, phrase: String, now: Millis) -> TokenItem {
+fn build(
+    app: &App,
+    uid: &str,
+    kind: Kind,
+    secret: &str,
+    target: &str,
+    phrase: String,
+    now: Millis,
+) -> TokenItem {
     let expire = now + kind.lifetime_secs() * 1000;
     TokenItem {
         pk: item::user_pk(uid),
-        sk: item::token_sk(&secret_hash(&app.config.secret_key, secret)),
+        sk: item::token_sk(kind.as_str()),
         id: ids::unique(now, app.entropy.as_ref()),
         uid: uid.to_owned(),
         kind: kind.as_str().to_owned(),
+        secret_hash: secret_hash(&app.config.secret_key, secret),
+        target: target.to_owned(),
         created: now,
         expire,
         expires_at: expire / 1000,
@@ -167,55 +199,45 @@ fn build(app: &App, uid: &str, kind: Kind, secret: &str, phrase: String, now: Mi
     }
 }
 
-/// Store a new token (creating `new_user` with it, in the same transaction). A secret that
-/// collides with a live token of the same user is drawn again.
-async fn store_new(
-    app: &App,
-    uid: &str,
+/// What a new token is for.
+struct NewToken<'a> {
+    uid: &'a str,
     kind: Kind,
-    fixed_secret: Option<&str>,
+    /// The address the secret is sent to (the binding).
+    target: &'a str,
+    /// A mock number's fixed code instead of a random secret.
+    fixed_secret: Option<&'a str>,
     want_phrase: bool,
-    new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
-    now: Millis,
-) -> Result<Issued> {
-    let phrase = if want_phrase {
+    new_user: Option<(&'a UserItem, Option<&'a EmailItem>, Option<&'a PhoneItem>)>,
+}
+
+/// Store a new token, replacing the user's earlier one of its kind (creating `new_user` with
+/// it, in the same transaction).
+async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
+    let phrase = if t.want_phrase {
         phrase(app.entropy.as_ref())
     } else {
         String::new()
     };
-    for _ in 0..3 {
-        let secret =
-            fixed_secret.map_or_else(|| kind.new_secret(app.entropy.as_ref()), str::to_owned);
-        let token = build(app, uid, kind, &secret, phrase.clone(), now);
-        match app.store.issue_token(&token, new_user).await {
-            Ok(()) => {
-                let new_user = new_user.map(|(u, _, _)| u.clone());
-                return Ok(Issued {
-                    token,
-                    secret,
-                    new_user,
-                });
-            }
-            Err(WriteError::Conflict(Conflict::Token)) if fixed_secret.is_none() => continue,
-            Err(WriteError::Conflict(Conflict::Token)) => {
-                // A mock number's fixed OTP is still live: replace it.
-                let old = build(app, uid, kind, &secret, String::new(), now);
-                app.store.delete_token(&old).await?;
-            }
-            Err(WriteError::Conflict(Conflict::UserLimit)) => {
-                return Err(Error::new(ErrorType::UserCountExceeded))
-            }
-            Err(WriteError::Conflict(Conflict::Email)) => {
-                return Err(Error::new(ErrorType::UserAlreadyExists))
-            }
-            Err(WriteError::Conflict(Conflict::Phone)) => {
-                return Err(Error::new(ErrorType::UserPhoneAlreadyExists))
-            }
-            Err(WriteError::Conflict(_)) => return Err(Error::new(ErrorType::UserAlreadyExists)),
-            Err(WriteError::Other(e)) => return Err(e),
+    let secret = t
+        .fixed_secret
+        .map_or_else(|| t.kind.new_secret(app.entropy.as_ref()), str::to_owned);
+    let token = build(app, t.uid, t.kind, &secret, t.target, phrase, now);
+    match app.store.issue_token(&token, t.new_user).await {
+        Ok(()) => Ok(Issued {
+            token,
+            secret,
+            new_user: t.new_user.map(|(u, _, _)| u.clone()),
+        }),
+        Err(WriteError::Conflict(Conflict::UserLimit)) => {
+            Err(Error::new(ErrorType::UserCountExceeded))
         }
+        Err(WriteError::Conflict(Conflict::Phone)) => {
+            Err(Error::new(ErrorType::UserPhoneAlreadyExists))
+        }
+        Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserAlreadyExists)),
+        Err(WriteError::Other(e)) => Err(e),
     }
-    Err(Error::internal("could not draw a unique token secret"))
 }
 
 /// `url` with `userId`, `secret`, `expire` and `project` appended, in that order.
@@ -325,7 +347,17 @@ pub async fn create_email_login(
     let claim = app.store.get_email(req.email).await?;
     gate.pass().await?;
     let issued = match claim {
-        Some(claim) => store_new(app, &claim.uid, req.kind, None, req.phrase, None, now).await?,
+        Some(claim) => {
+            let t = NewToken {
+                uid: &claim.uid,
+                kind: req.kind,
+                target: req.email,
+                fixed_secret: None,
+                want_phrase: req.phrase,
+                new_user: None,
+            };
+            store_new(app, t, now).await?
+        }
         None => {
             let uid = new_uid(app, req.requested_uid, now);
             let mut user = UserItem::new(&uid, now);
@@ -333,16 +365,15 @@ pub async fn create_email_login(
             user.targets
                 .push(crate::account::target(app, "email", req.email, now));
             let claim = EmailItem::new(req.email, &uid, None);
-            store_new(
-                app,
-                &uid,
-                req.kind,
-                None,
-                req.phrase,
-                Some((&user, Some(&claim), None)),
-                now,
-            )
-            .await?
+            let t = NewToken {
+                uid: &uid,
+                kind: req.kind,
+                target: req.email,
+                fixed_secret: None,
+                want_phrase: req.phrase,
+                new_user: Some((&user, Some(&claim), None)),
+            };
+            store_new(app, t, now).await?
         }
     };
     let link_text = match (req.kind, req.url) {
@@ -388,16 +419,15 @@ pub async fn create_phone_login(
     gate.pass().await?;
     let issued = match claim {
         Some(claim) => {
-            store_new(
-                app,
-                &claim.uid,
-                Kind::Phone,
-                mock.as_deref(),
-                false,
-                None,
-                now,
-            )
-            .await?
+            let t = NewToken {
+                uid: &claim.uid,
+                kind: Kind::Phone,
+                target: phone,
+                fixed_secret: mock.as_deref(),
+                want_phrase: false,
+                new_user: None,
+            };
+            store_new(app, t, now).await?
         }
         None => {
             let uid = new_uid(app, requested_uid, now);
@@ -406,16 +436,15 @@ pub async fn create_phone_login(
             user.targets
                 .push(crate::account::target(app, "sms", phone, now));
             let claim = PhoneItem::new(phone, &uid);
-            store_new(
-                app,
-                &uid,
-                Kind::Phone,
-                mock.as_deref(),
-                false,
-                Some((&user, None, Some(&claim))),
-                now,
-            )
-            .await?
+            let t = NewToken {
+                uid: &uid,
+                kind: Kind::Phone,
+                target: phone,
+                fixed_secret: mock.as_deref(),
+                want_phrase: false,
+                new_user: Some((&user, None, Some(&claim))),
+            };
+            store_new(app, t, now).await?
         }
     };
     if mock.is_none() {
@@ -440,49 +469,149 @@ pub async fn create_phone_login(
     Ok(issued)
 }
 
-/// Load a token by its secret and check it. Wrong or guessed-out secrets count a failure.
-async fn find(
-    app: &App,
-    gate: &Gate<'_, '_>,
-    uid: &str,
-    secret: &str,
-    kinds: &[Kind],
-    now: Millis,
-    missing_user: ErrorType,
-) -> Result<(UserItem, TokenItem)> {
-    let sk = item::token_sk(&secret_hash(&app.config.secret_key, secret));
-    let r = app.store.get_redeemable(uid, &sk).await?;
-    gate.pass().await?;
-    let Some(user) = r.user else {
-        return Err(Error::new(missing_user));
-    };
-    let usable = r.token.filter(|t| {
-        t.expire > now
-            && Kind::parse(&t.kind).is_some_and(|k| kinds.contains(&k))
-            && r.failures < MAX_FAILURES
-    });
-    match usable {
-        Some(t) => Ok((user, t)),
-        None => {
-            // The guard lives as long as the longest token.
-            if let Err(e) = app.store.record_token_failure(uid, now / 1000 + 3600).await {
-                tracing::warn!(error = %e, "could not record a token failure");
-            }
-            Err(Error::new(ErrorType::UserInvalidToken))
+/// Where a redemption's guessing budget is kept. Only short codes have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GuardScope {
+    /// Email-OTP and phone login codes (`POST /account/sessions/token` and aliases).
+    LoginCode,
+    /// Phone-verification codes.
+    PhoneVerification,
+}
+
+impl GuardScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginCode => "login-code",
+            Self::PhoneVerification => "verify-phone",
         }
     }
 }
 
+/// A token that `secret` opened, with the profile read beside it.
+struct Found {
+    user: UserItem,
+    token: TokenItem,
+    kind: Kind,
+    /// The guard this attempt was counted in (a right code clears it).
+    guard: Option<String>,
+}
+
+/// The profile's current address for a token of `kind`.
+fn address_of(user: &UserItem, kind: Kind) -> Option<&str> {
+    if kind.by_phone() {
+        user.phone.as_deref()
+    } else {
+        user.email.as_deref()
+    }
+}
+
+/// The profile condition that binds a redemption to the address its token was sent to.
+fn bound_to(token: &TokenItem, kind: Kind) -> Expect {
+    if kind.by_phone() {
+        Expect::Phone(token.target.clone())
+    } else {
+        Expect::Email(token.target.clone())
+    }
+}
+
+fn invalid_token() -> Error {
+    Error::new(ErrorType::UserInvalidToken)
+}
+
+/// Another write changed the account between our read and our transaction, every time we
+/// tried: nothing was written, and the client is told so rather than told the token is bad.
+fn contended() -> Error {
+    Error::internal("the account changed while the request ran; nothing was written")
+}
+
+/// Find the live token among `kinds` that `secret` opens. With a guard, one attempt is reserved
+/// first (beside the read, so no added latency); once the budget is spent even the right code is
+/// refused. A token whose address is no longer the profile's is refused.
+/// What a redemption presents and may open.
+struct Lookup<'a> {
+    uid: &'a str,
+    secret: &'a str,
+    kinds: &'a [Kind],
+    guard: Option<GuardScope>,
+    /// The error when `uid` names no user.
+    missing_user: ErrorType,
+}
+
+async fn find(app: &App, gate: &Gate<'_, '_>, q: Lookup<'_>, now: Millis) -> Result<Found> {
+    let Lookup {
+        uid,
+        secret,
+        kinds,
+        guard,
+        missing_user,
+    } = q;
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let (window_start, window_end) = crate::ratelimit::window(now, 3600);
+    let guard_sk = guard.map(|g| item::guard_sk(g.as_str(), window_start));
+    let reserve = async {
+        match &guard_sk {
+            None => Ok(true),
+            Some(sk) => {
+                app.store
+                    .reserve_attempt(uid, sk, CODE_ATTEMPTS_PER_HOUR, window_end)
+                    .await
+            }
+        }
+    };
+    let (read, admitted) = tokio::join!(app.store.get_redeemable(uid, &names), reserve);
+    let (r, admitted) = (read?, admitted?);
+    gate.pass().await?;
+    let Some(user) = r.user else {
+        return Err(Error::new(missing_user));
+    };
+    if !admitted {
+        return Err(invalid_token());
+    }
+    let proof = secret_hash(&app.config.secret_key, secret);
+    // Compare with every candidate, so timing does not tell which kinds are outstanding.
+    let mut matched = None;
+    for t in r.tokens {
+        if crypto::ct_eq(&t.secret_hash, &proof) {
+            matched = Some(t);
+        }
+    }
+    let token = matched.filter(|t| t.expire > now).ok_or_else(invalid_token)?;
+    let kind = Kind::parse(&token.kind)
+        .filter(|k| kinds.contains(k))
+        .ok_or_else(invalid_token)?;
+    if address_of(&user, kind) != Some(token.target.as_str()) {
+        return Err(invalid_token());
+    }
+    Ok(Found {
+        user,
+        token,
+        kind,
+        guard: guard_sk,
+    })
+}
+
 fn redeem_error(e: WriteError) -> Error {
     match e {
-        WriteError::Conflict(_) => Error::new(ErrorType::UserInvalidToken),
+        WriteError::Conflict(_) => invalid_token(),
         WriteError::Other(e) => e,
     }
 }
 
+/// The profile again, after a conflicting write, still bound to the token's address.
+async fn reread(app: &App, found: &Found) -> Result<UserItem> {
+    let (user, _) = app.store.get_user_and_sessions(&found.token.uid, &[]).await?;
+    user.filter(|u| address_of(u, found.kind) == Some(found.token.target.as_str()))
+        .ok_or_else(invalid_token)
+}
+
 /// `POST /account/sessions/token` (and the deprecated `PUT /account/sessions/magic-url|phone`):
-/// exchange a login token for a session. One read, then one transaction that deletes the token,
-/// writes the session and marks the email/phone verified.
+/// exchange a login token for a session. One read (‖ the guard reservation for codes), then one
+/// transaction that deletes the token, writes the session and marks the email/phone verified.
+///
+/// Ownership proof: if the address was not verified before, this login is the first proof that
+/// its owner holds the account, and whoever registered it may not be the owner. The same
+/// transaction then deletes every earlier session and the password (conditioned on no session
+/// having been created since they were read; a conflict re-reads and retries).
 pub async fn create_session(
     app: &App,
     gate: &Gate<'_, '_>,
@@ -491,60 +620,90 @@ pub async fn create_session(
     client: &Client,
     now: Millis,
 ) -> Result<NewSession> {
-    let (user, token) = find(
-        app,
-        gate,
+    let (kinds, guard): (&[Kind], _) = if secret.len() <= MAX_CODE_LEN {
+        (&[Kind::EmailOtp, Kind::Phone], Some(GuardScope::LoginCode))
+    } else {
+        (&[Kind::MagicUrl], None)
+    };
+    let q = Lookup {
         uid,
         secret,
-        &[Kind::MagicUrl, Kind::EmailOtp, Kind::Phone],
-        now,
-        ErrorType::UserInvalidToken,
-    )
-    .await?;
-    let kind = Kind::parse(&token.kind).ok_or_else(|| Error::new(ErrorType::UserInvalidToken))?;
-    let (provider, factor) = kind
-        .session()
-        .ok_or_else(|| Error::new(ErrorType::UserInvalidToken))?;
-    let provider_uid = match kind {
-        Kind::Phone => user.phone.clone().unwrap_or_default(),
-        _ => user.email.clone().unwrap_or_default(),
+        kinds,
+        guard,
+        missing_user: ErrorType::UserInvalidToken,
     };
-    let new = session::build(app, uid, provider, &provider_uid, &[factor], client, now);
-    let mut changed = user.clone();
-    changed.accessed = now;
-    match kind {
-        Kind::Phone => changed.phone_verification = true,
-        _ => changed.email_verification = true,
-    }
-    let no_claims = Claims::default();
-    let log = crate::audit::for_user(app, crate::audit::event::SESSION_CREATE, &user, client, now);
-    let redeem = async {
-        app.store
-            .redeem(
-                &token,
-                now,
-                Some(&new.item),
-                Some((&user, &changed)),
-                &no_claims,
-            )
-            .await
-            .map_err(redeem_error)
+    let found = find(app, gate, q, now).await?;
+    let kind = found.kind;
+    let (provider, factor) = kind.session().ok_or_else(invalid_token)?;
+    let new = session::build(app, uid, provider, &found.token.target, &[factor], client, now);
+    let log = crate::audit::for_user(
+        app,
+        crate::audit::event::SESSION_CREATE,
+        &found.user,
+        client,
+        now,
+    );
+    // Returns whether this login was an ownership proof (earlier sessions are gone).
+    let write = async {
+        let mut user = found.user.clone();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                user = reread(app, &found).await?;
+            }
+            let unproven = if kind.by_phone() {
+                !user.phone_verification
+            } else {
+                !user.email_verification
+            };
+            // Only an account someone could already hold (a password, or a session ever made)
+            // has anything to revoke; a passwordless user's first login skips the extra read.
+            let proof = unproven && (user.password.is_some() || user.accessed > user.registration);
+            let mut changed = user.clone();
+            changed.accessed = now;
+            match kind {
+                Kind::Phone => changed.phone_verification = true,
+                _ => changed.email_verification = true,
+            }
+            let mut r = Redemption {
+                session: Some(&new.item),
+                expect: vec![bound_to(&found.token, kind)],
+                clear_guard: found.guard.clone(),
+                ..Redemption::default()
+            };
+            if proof {
+                let index = app.store.session_index(uid).await?;
+                r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
+                r.expect.push(Expect::Accessed(user.accessed));
+                changed.password = None;
+                if let Some(email) = &user.email {
+                    r.claims.email_password = Some((email.clone(), None));
+                }
+            }
+            r.user_change = Some((&user, &changed));
+            match app.store.redeem(&found.token, now, r).await {
+                Ok(()) => return Ok(proof),
+                Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
+                Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(contended()),
+                Err(e) => return Err(redeem_error(e)),
+            }
+        }
+        Err(contended())
     };
     let (written, index) = tokio::join!(
-        crate::audit::alongside(app, vec![log], redeem),
+        crate::audit::alongside(app, vec![log], write),
         app.store.session_index(uid)
     );
-    written?;
-    if let Ok(index) = index {
+    let proof = written?;
+    if let (false, Ok(index)) = (proof, index) {
         let others = index.iter().filter(|(id, _)| *id != new.item.id).count();
         session::enforce_limit(app, uid, &new.item.id, index).await?;
         // Alerts only for sessions that did not prove the email itself (phone codes).
         if let (true, Kind::Phone, Some(email)) = (
             app.config.session_alerts && others > 0,
             kind,
-            user.email.as_deref(),
+            found.user.email.as_deref(),
         ) {
-            session::alert(app, email, &user.name, &new.item).await;
+            session::alert(app, email, &found.user.name, &new.item).await;
         }
     }
     Ok(new)
@@ -567,7 +726,15 @@ pub async fn create_email_verification(
     if user.email_verification {
         return Err(Error::new(ErrorType::UserEmailAlreadyVerified));
     }
-    let issued = store_new(app, &user.id, Kind::VerifyEmail, None, false, None, now).await?;
+    let t = NewToken {
+        uid: &user.id,
+        kind: Kind::VerifyEmail,
+        target: &email,
+        fixed_secret: None,
+        want_phrase: false,
+        new_user: None,
+    };
+    let issued = store_new(app, t, now).await?;
     let l = link(
         url,
         &user.id,
@@ -604,16 +771,15 @@ pub async fn create_phone_verification(
     if user.phone_verification {
         return Err(Error::new(ErrorType::UserPhoneAlreadyVerified));
     }
-    let issued = store_new(
-        app,
-        &user.id,
-        Kind::VerifyPhone,
-        mock.as_deref(),
-        false,
-        None,
-        now,
-    )
-    .await?;
+    let t = NewToken {
+        uid: &user.id,
+        kind: Kind::VerifyPhone,
+        target: &phone,
+        fixed_secret: mock.as_deref(),
+        want_phrase: false,
+        new_user: None,
+    };
+    let issued = store_new(app, t, now).await?;
     if mock.is_none() {
         let body = templates::render(
             locale,
@@ -628,7 +794,8 @@ pub async fn create_phone_verification(
     Ok(issued)
 }
 
-/// `PUT /account/verifications/email|phone`: mark the channel verified and consume the token.
+/// `PUT /account/verifications/email|phone`: mark the channel verified and consume the token,
+/// if the profile still has the address the token was sent to.
 pub async fn confirm_verification(
     app: &App,
     gate: &Gate<'_, '_>,
@@ -637,33 +804,32 @@ pub async fn confirm_verification(
     secret: &str,
     now: Millis,
 ) -> Result<TokenItem> {
-    let (user, token) = find(
-        app,
-        gate,
+    let guard = kind.is_code().then_some(GuardScope::PhoneVerification);
+    let q = Lookup {
         uid,
         secret,
-        &[kind],
-        now,
-        ErrorType::UserNotFound,
-    )
-    .await?;
-    let mut changed = user.clone();
+        kinds: &[kind],
+        guard,
+        missing_user: ErrorType::UserNotFound,
+    };
+    let found = find(app, gate, q, now).await?;
+    let mut changed = found.user.clone();
     changed.updated = now;
     match kind {
         Kind::VerifyPhone => changed.phone_verification = true,
         _ => changed.email_verification = true,
     }
+    let r = Redemption {
+        user_change: Some((&found.user, &changed)),
+        expect: vec![bound_to(&found.token, kind)],
+        clear_guard: found.guard.clone(),
+        ..Redemption::default()
+    };
     app.store
-        .redeem(
-            &token,
-            now,
-            None,
-            Some((&user, &changed)),
-            &Claims::default(),
-        )
+        .redeem(&found.token, now, r)
         .await
         .map_err(redeem_error)?;
-    Ok(token)
+    Ok(found.token)
 }
 
 /// `POST /account/recovery`: a reset link for an existing, unblocked user.
@@ -699,7 +865,15 @@ pub async fn create_recovery(
         now,
     );
     let send = async {
-        let issued = store_new(app, &user.id, Kind::Recovery, None, false, None, now).await?;
+        let t = NewToken {
+            uid: &user.id,
+            kind: Kind::Recovery,
+            target: email,
+            fixed_secret: None,
+            want_phrase: false,
+            new_user: None,
+        };
+        let issued = store_new(app, t, now).await?;
         let l = link(
             url,
             &user.id,
@@ -723,7 +897,11 @@ pub async fn create_recovery(
 }
 
 /// `PUT /account/recovery`: set the new password (and verify the email: the user proved they
-/// read it), consume the token, then delete every session if `INVALIDATE_SESSIONS`.
+/// read it) and consume the token, in one transaction that also deletes the user's sessions
+/// (all of them with `INVALIDATE_SESSIONS`, or when the email was unverified: an ownership
+/// proof). The transaction is conditioned on no session having been created since the sessions
+/// were listed; a conflict re-reads and retries, so the answer is never "password changed,
+/// sessions kept".
 pub async fn complete_recovery(
     app: &App,
     gate: &Gate<'_, '_>,
@@ -732,41 +910,70 @@ pub async fn complete_recovery(
     password: &str,
     now: Millis,
 ) -> Result<TokenItem> {
-    let (user, token) = find(
-        app,
-        gate,
+    let q = Lookup {
         uid,
         secret,
-        &[Kind::Recovery],
-        now,
-        ErrorType::UserNotFound,
-    )
-    .await?;
-    let policy = &app.config.password_policy;
-    crate::password::check_history(policy, &user.password_history, password).await?;
-    let phc = crypto::hash_password_async(password.to_owned(), app.entropy.clone())
-        .await
-        .map_err(Error::internal)?;
-    let mut changed = user.clone();
-    crate::password::remember(policy, &mut changed.password_history, &phc);
-    changed.password = Some(phc.clone());
-    changed.password_update = Some(now);
-    changed.email_verification = true;
-    changed.updated = now;
-    let claims = Claims {
-        email_password: user.email.clone().map(|e| (e, Some(phc))),
-        ..Claims::default()
+        kinds: &[Kind::Recovery],
+        guard: None,
+        missing_user: ErrorType::UserNotFound,
     };
-    app.store
-        .redeem(&token, now, None, Some((&user, &changed)), &claims)
-        .await
-        .map_err(redeem_error)?;
-    if app.config.invalidate_sessions {
-        let index = app.store.session_index(uid).await?;
-        let ids: Vec<String> = index.into_iter().map(|(id, _)| id).collect();
-        app.store.delete_sessions(uid, &ids).await?;
+    let found = find(app, gate, q, now).await?;
+    let policy = &app.config.password_policy;
+    crate::password::check_history(policy, &found.user.password_history, password).await?;
+    let revoke = app.config.invalidate_sessions || !found.user.email_verification;
+    let list_sessions = async {
+        if revoke {
+            app.store.session_index(uid).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (phc, index) = tokio::join!(
+        crypto::hash_password_async(password.to_owned(), app.entropy.clone()),
+        list_sessions
+    );
+    let phc = phc.map_err(Error::internal)?;
+    let mut index = index?;
+    let mut user = found.user.clone();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            let (u, ix) = tokio::join!(reread(app, &found), async {
+                if revoke {
+                    app.store.session_index(uid).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            });
+            user = u?;
+            index = ix?;
+        }
+        let mut changed = user.clone();
+        crate::password::remember(policy, &mut changed.password_history, &phc);
+        changed.password = Some(phc.clone());
+        changed.password_update = Some(now);
+        changed.email_verification = true;
+        changed.updated = now;
+        let mut r = Redemption {
+            user_change: Some((&user, &changed)),
+            expect: vec![Expect::Email(found.token.target.clone())],
+            claims: Claims {
+                email_password: Some((found.token.target.clone(), Some(phc.clone()))),
+                ..Claims::default()
+            },
+            ..Redemption::default()
+        };
+        if let Some(ix) = &index {
+            r.delete_sessions = ix.iter().map(|(id, _)| id.clone()).collect();
+            r.expect.push(Expect::Accessed(user.accessed));
+        }
+        match app.store.redeem(&found.token, now, r).await {
+            Ok(()) => return Ok(found.token),
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(contended()),
+            Err(e) => return Err(redeem_error(e)),
+        }
     }
-    Ok(token)
+    Err(contended())
 }
 
 #[cfg(test)]

@@ -106,17 +106,15 @@ pub fn prefs(name: &str, value: &Value) -> Result<Map<String, Value>> {
     }
 }
 
-/// The host exactly as written in `url` (before any normalisation such as `[0:…:1]` → `[::1]`).
-fn raw_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let hostport = authority.rsplit('@').next()?;
-    Some(crate::http::strip_port(hostport).to_ascii_lowercase())
-}
-
-/// Redirect URLs (`url`, `success`, `failure`): an absolute URL whose host is a registered
-/// platform (loopback aliases only if `localhost` is), or the `exp` / `appwrite-callback-<project>`
-/// schemes. Look-alikes such as `127.0.0.2` or `localhost.example.com` are rejected.
+/// Redirect URLs (`url`, `success`, `failure`), parsed once by the WHATWG parser (`url` crate)
+/// that also serialises the link we send: the allow-list is checked on the *parsed* host, so the
+/// validator and the browser cannot disagree about where a link points.
+///
+/// Refused before parsing: backslashes, control characters and whitespace (browsers strip or
+/// reinterpret them). Refused after: userinfo, a missing or trailing-dot host, hosts that are not
+/// registered platforms (loopback aliases only if `localhost` is), plain `http` outside loopback
+/// unless `REDIRECT_ALLOW_HTTP`, and schemes other than http(s) unless `REDIRECT_SCHEMES` opts in
+/// to `exp` or `appwrite-callback-<project>`.
 pub fn redirect_url(name: &str, value: &str, config: &crate::config::Config) -> Result<url::Url> {
     let invalid = |host: &str| {
         Error::invalid_param(
@@ -124,29 +122,62 @@ pub fn redirect_url(name: &str, value: &str, config: &crate::config::Config) -> 
             &format!("Invalid URI. Register your new client ({host}) as a new Web platform on your project console dashboard"),
         )
     };
-    let parsed = url::Url::parse(value).map_err(|_| invalid(value))?;
-    match parsed.scheme() {
-        "http" | "https" => {
-            let host = raw_host(value).unwrap_or_default();
-            if !host.is_empty() && config.host_allowed(&host) {
-                Ok(parsed)
-            } else {
-                Err(invalid(&host))
-            }
-        }
-        "exp" => Ok(parsed),
-        s if s == format!("appwrite-callback-{}", config.project_id) => Ok(parsed),
-        _ => Err(invalid(parsed.host_str().unwrap_or(value))),
+    if value.len() > 2048
+        || value
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    {
+        return Err(invalid("invalid characters"));
     }
+    let parsed = url::Url::parse(value).map_err(|_| invalid("malformed"))?;
+    let scheme = parsed.scheme();
+    if scheme != "http" && scheme != "https" {
+        let allowed = (scheme == "exp" && config.redirect_schemes.iter().any(|s| s == "exp"))
+            || (scheme == format!("appwrite-callback-{}", config.project_id)
+                && config
+                    .redirect_schemes
+                    .iter()
+                    .any(|s| s == "appwrite-callback"));
+        return if allowed {
+            Ok(parsed)
+        } else {
+            Err(invalid(&format!("{scheme}:")))
+        };
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("userinfo"));
+    }
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        None => return Err(invalid("")),
+    };
+    if host.ends_with('.') || !config.host_allowed(&host) {
+        return Err(invalid(&host));
+    }
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    if scheme == "http" && !loopback && !config.redirect_allow_http {
+        return Err(invalid(&format!("http://{host}")));
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]
 mod redirect_tests {
     use super::*;
 
+    fn with_schemes() -> crate::config::Config {
+        crate::config::Config {
+            redirect_schemes: vec!["exp".into(), "appwrite-callback".into()],
+            platform_hosts: vec!["localhost".into(), "app.example.com".into()],
+            ..crate::config::Config::default()
+        }
+    }
+
     #[test]
     fn loopback_allow_and_deny_lists() {
-        let c = crate::config::Config::default();
+        let c = with_schemes();
         for ok in [
             "http://localhost/x",
             "http://localhost:3000/x",
@@ -154,6 +185,8 @@ mod redirect_tests {
             "http://127.0.0.1:5173/magiclogin?a=1",
             "http://[::1]/x",
             "http://[::1]:3000/x",
+            "http://[0:0:0:0:0:0:0:1]/x",
+            "https://app.example.com/x",
             "exp://anything",
             "appwrite-callback-local://cb",
         ] {
@@ -166,14 +199,94 @@ mod redirect_tests {
             "http://128.0.0.1/x",
             "http://[2001:db8::1]/x",
             "http://127.0.0.2/x",
-            "http://[0:0:0:0:0:0:0:1]/x",
             "http://remotehost/verification",
             "javascript:alert(1)",
             "appwrite-callback-other://x",
             "http://user@evil.com/x",
             "http://localhost@evil.com/",
+            "http://user@localhost/",
+            "http://app.example.com/plain-http",
         ] {
             assert!(redirect_url("url", bad, &c).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn custom_schemes_are_opt_in() {
+        let c = crate::config::Config::default();
+        assert!(redirect_url("url", "exp://x", &c).is_err());
+        assert!(redirect_url("url", "appwrite-callback-local://cb", &c).is_err());
+        let http = crate::config::Config {
+            platform_hosts: vec!["app.example.com".into()],
+            redirect_allow_http: true,
+            ..crate::config::Config::default()
+        };
+        assert!(redirect_url("url", "http://app.example.com/x", &http).is_ok());
+    }
+
+    /// Known parser-confusion shapes. Each is refused, or the link built from it (serialised by
+    /// `token::link`, then parsed again as a browser would) points at an allowed host.
+    #[test]
+    fn bypass_corpus_never_yields_a_foreign_link() {
+        let c = with_schemes();
+        let corpus = [
+            "https://evil.example\\@localhost/r",
+            "https://evil.example\\.localhost/r",
+            "http://localhost\\@evil.example/",
+            "http://evil.example%5c@localhost/",
+            "http://evil.example%5C.localhost/",
+            "http://evil.example%2f@localhost/",
+            "http://localhost%2f@evil.example/",
+            "http://localhost%2F.evil.example/",
+            "http://local\thost/",
+            "http://evil.example\t@localhost/",
+            "http://localhost\n.evil.example/",
+            "http://evil.example\r\n@localhost/",
+            " http://evil.example/",
+            "http://localhost@evil.example/",
+            "http://localhost:80@evil.example/",
+            "http://evil.example#@localhost/",
+            "http://evil.example?@localhost/",
+            "http://localhost#@evil.example/",
+            "http://localhost?@evil.example/",
+            "http://evil.example/#localhost",
+            "http://ｌｏｃａｌｈｏｓｔ/x",
+            "http://localhost。evil.example/",
+            "http://evil。example/",
+            "http://lоcalhost/",
+            "http://xn--lcalhost-9qf/",
+            "http://localhost./x",
+            "https://app.example.com./x",
+            "//evil.example/x",
+            "///evil.example/x",
+            "http:/evil.example/x",
+            "http:evil.example/x",
+            "https:\\\\evil.example/x",
+            "http://[::1]@evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://017700000001/",
+            "http://127.1/",
+            "https://app.example.com.evil.example/",
+            "https://evil-app.example.com/",
+            "https://APP.EXAMPLE.COM/x",
+            "javascript://localhost/%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file://localhost/etc/passwd",
+            "ftp://localhost/",
+        ];
+        for input in corpus {
+            let Ok(parsed) = redirect_url("url", input, &c) else {
+                continue;
+            };
+            let link = crate::token::link(&parsed, "u1", "s", 0, "local");
+            let again = url::Url::parse(&link).expect("the link parses");
+            let host = again.host_str().unwrap_or_default().to_owned();
+            assert!(
+                again.username().is_empty() && c.host_allowed(&host) && !host.ends_with('.'),
+                "{input:?} produced a link to {host:?}: {link}"
+            );
         }
     }
 }
@@ -205,6 +318,10 @@ pub fn jwt_duration(v: Option<&serde_json::Value>) -> Result<i64> {
         _ => Err(Error::invalid_param("duration", desc)),
     }
 }
+
+/// Appwrite's cap on offsets and counts (`APP_LIMIT_COUNT`): a page never costs more than
+/// reading this many log items, and `total` stops counting here.
+pub const MAX_LOG_OFFSET: usize = 5000;
 
 /// Paging of `GET /account/logs`: `queries` may hold only `limit` (1–100, default 25) and
 /// `offset` (≥ 0); `total=false` skips counting.
@@ -241,7 +358,7 @@ pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
             .map(|n| n as usize);
         match (parsed["method"].as_str(), n) {
             (Some("limit"), Some(n)) if (1..=100).contains(&n) => page.limit = n,
-            (Some("offset"), Some(n)) => page.offset = n,
+            (Some("offset"), Some(n)) if n <= MAX_LOG_OFFSET => page.offset = n,
             _ => return Err(Error::invalid_param("queries", desc)),
         }
     }

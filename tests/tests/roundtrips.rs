@@ -83,9 +83,12 @@ async fn writes_cost_their_floor() {
             "PutItem",
             "Query",
             "TransactWriteItems",
+            "UpdateItem",
+            "UpdateItem",
             "UpdateItem"
         ],
-        "login: claim ‖ counter → session write ‖ index ‖ log → counter reset"
+        "login: claim ‖ email counter ‖ IP guard → attempt reservation ‖ Argon2 → session write \
+         ‖ index ‖ log → counter reset"
     );
     let c = r.session_cookie().unwrap();
 
@@ -102,8 +105,8 @@ async fn writes_cost_their_floor() {
     assert_eq!(r.status, 200);
     assert_eq!(
         ops,
-        ["BatchGetItem", "PutItem", "UpdateItem"],
-        "PATCH /account/name: auth → update ‖ log"
+        ["BatchGetItem", "PutItem", "UpdateItem", "UpdateItem"],
+        "PATCH /account/name: auth → per-user counter → update ‖ log"
     );
     let (ops, r) = ops_for(
         &s,
@@ -158,7 +161,8 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
     .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
-    // + the counter (in parallel with GetItem) + its reset after the 201 (BatchWriteItem).
+    // + the email counter and the per-IP guard (in parallel with GetItem), the lockout
+    // reservation (in parallel with Argon2), and the counter reset after the 201.
     assert_eq!(
         ops,
         [
@@ -167,6 +171,8 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
             "PutItem",
             "Query",
             "TransactWriteItems",
+            "UpdateItem",
+            "UpdateItem",
             "UpdateItem"
         ]
     );

@@ -151,7 +151,7 @@ async fn update_password(call: &Call<'_>) -> Result<Reply> {
     let change = account::PasswordChange {
         password,
         old_password: old,
-        current: auth.current(),
+        current: &auth.session,
         sessions: &auth.sessions,
     };
     logged_update(

@@ -60,11 +60,16 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
 }
 
 /// Appwrite links to its console's magic-URL page when no `url` is given; we link to the same
-/// path on the API's own host.
+/// path under the configured `PUBLIC_URL`, never under the client's `Host` header (a forged Host
+/// would otherwise send the victim's secret to the attacker's server).
 fn default_magic_url(call: &Call<'_>) -> Result<url::Url> {
-    let scheme = if call.req.secure { "https" } else { "http" };
-    let host = call.req.header("host").unwrap_or("localhost");
-    url::Url::parse(&format!("{scheme}://{host}/auth/magic-url")).map_err(Error::internal)
+    let base = call
+        .app
+        .config
+        .public_url
+        .as_deref()
+        .unwrap_or("http://localhost");
+    url::Url::parse(&format!("{base}/auth/magic-url")).map_err(Error::internal)
 }
 
 async fn phone_login(call: &Call<'_>) -> Result<Reply> {

@@ -182,15 +182,41 @@ impl Store {
         new: &UserItem,
         claims: &Claims,
     ) -> Result<(), WriteError> {
+        self.update_user_atomically(old, new, claims, &[], &[])
+            .await
+    }
+
+    /// One `TransactWriteItems`: a profile change under `expect`, its claims, and the deletion
+    /// of `sessions` (beyond [`MAX_SESSIONS_IN_TRANSACTION`], the rest follow in a
+    /// `BatchWriteItem` after the transaction).
+    pub async fn update_user_atomically(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+        expect: &[Expect],
+        sessions: &[String],
+    ) -> Result<(), WriteError> {
         let mut items = vec![];
-        if let Some(up) = self.update_user_item(old, new)? {
+        if let Some(up) = self.update_user_item_expecting(old, new, expect)? {
             items.push((up, Conflict::ProfileCondition));
         }
         items.extend(self.claim_items(&old.id, claims)?);
+        for sid in sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
+            items.push((
+                self.delete_item(item::user_pk(&old.id), &item::session_sk(sid))?,
+                Conflict::ProfileCondition,
+            ));
+        }
         if items.is_empty() {
             return Ok(());
         }
-        self.transact(items).await
+        self.transact(items).await?;
+        if sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
+            self.delete_sessions(&old.id, &sessions[MAX_SESSIONS_IN_TRANSACTION..])
+                .await?;
+        }
+        Ok(())
     }
 
     /// Transaction items for unique-key claims and the email claim's password copy. Setting the
@@ -219,6 +245,12 @@ impl Store {
                 Conflict::ProfileCondition,
             ));
         }
+        for kind in &claims.revoke_tokens {
+            items.push((
+                self.delete_item(item::user_pk(uid), &item::token_sk(kind))?,
+                Conflict::ProfileCondition,
+            ));
+        }
         if let Some((email, password)) = &claims.email_password {
             let mut up = Update::builder()
                 .table_name(&self.table)
@@ -242,19 +274,43 @@ impl Store {
         Ok(items)
     }
 
-    /// One `UpdateItem`: count a failed login on the email claim.
-    pub async fn record_login_failure(&self, email: &str, now: Millis) -> Result<()> {
-        self.client
+    /// One conditional `UpdateItem`, before the password is checked: count this attempt on the
+    /// email claim as a failure (a success clears it in its session transaction). Admitted while
+    /// the account has fewer than `threshold` failures, or its last failure is older than
+    /// `cutoff`; parallel guesses therefore cannot all read "0 failures" and all be checked.
+    /// An unknown email fails the same condition (`attribute_exists`) and writes nothing.
+    pub async fn reserve_login_attempt(
+        &self,
+        email: &str,
+        threshold: u32,
+        cutoff: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        let res = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
             .update_expression("ADD failures :one SET lastFailure = :now")
-            .condition_expression("attribute_exists(PK)")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(failures) OR failures < :th \
+                 OR attribute_not_exists(lastFailure) OR lastFailure <= :cutoff)",
+            )
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":th", AttributeValue::N(threshold.to_string()))
+            .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 }

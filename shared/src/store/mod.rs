@@ -3,7 +3,7 @@
 
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::item::{self, EmailItem, GuardItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use crate::item::{self, EmailItem, PhoneItem, SessionItem, TokenItem, UserItem};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement,
     KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
@@ -26,7 +26,7 @@ mod security;
 mod sessions;
 mod tokens;
 
-pub use tokens::Redeemable;
+pub use tokens::{Redeemable, Redemption, MAX_SESSIONS_IN_TRANSACTION};
 
 /// Counts DynamoDB operations (not retries) and remembers their names, for the round-trip tests.
 #[derive(Debug)]
@@ -289,6 +289,37 @@ fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
     }))
 }
 
+/// What a profile update requires to still be true when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No session was created since the profile was read (every session write sets `accessed`).
+    Accessed(Millis),
+    /// The last accepted TOTP step is unchanged: a code counts once.
+    TotpStep(u64),
+    /// The sealed recovery codes are unchanged: a code is consumed once.
+    RecoveryCodes(Option<String>),
+    /// The profile still has this email (the address a token was sent to).
+    Email(String),
+    /// The profile still has this phone number.
+    Phone(String),
+}
+
+impl Expect {
+    /// Attribute path and required value (`None`: the attribute must be absent).
+    fn condition(&self) -> (Vec<&'static str>, Option<AttributeValue>) {
+        match self {
+            Self::Accessed(t) => (vec!["accessed"], Some(AttributeValue::N(t.to_string()))),
+            Self::TotpStep(n) => (
+                vec!["totp", "lastStep"],
+                Some(AttributeValue::N(n.to_string())),
+            ),
+            Self::RecoveryCodes(c) => (vec!["recoveryCodes"], c.clone().map(s)),
+            Self::Email(e) => (vec!["email"], Some(s(e.clone()))),
+            Self::Phone(p) => (vec!["phone"], Some(s(p.clone()))),
+        }
+    }
+}
+
 /// A unique-key claim written with a user change: put the new key, release the old one.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
@@ -298,6 +329,9 @@ pub struct Claims {
     pub delete_phone: Option<String>,
     /// Refresh the password copy on the user's current email item.
     pub email_password: Option<(String, Option<String>)>,
+    /// Token kinds whose live token this change revokes (an email change revokes what was sent
+    /// to the old address, a password change the recovery link, …).
+    pub revoke_tokens: Vec<&'static str>,
 }
 
 impl Store {
@@ -498,12 +532,53 @@ impl Store {
         Ok(Some(TransactWriteItem::builder().update(up).build()))
     }
 
-    fn update_user_item(
+    /// A profile update that also requires each of `expect` to still hold (optimistic
+    /// concurrency: the transaction fails with `ProfileCondition` if another write got there
+    /// first). With expectations, the update is written even when nothing else changed.
+    fn update_user_item_expecting(
         &self,
         old: &UserItem,
         new: &UserItem,
+        expect: &[Expect],
     ) -> Result<Option<TransactWriteItem>> {
-        self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new)
+        if expect.is_empty() {
+            return self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new);
+        }
+        let d = diff(old, new)?.unwrap_or_else(|| Diff {
+            // A no-op write that still carries the condition.
+            expression: "SET #a_id = :v_id".into(),
+            names: HashMap::from([("#a_id".to_owned(), "id".to_owned())]),
+            values: HashMap::from([(":v_id".to_owned(), s(old.id.clone()))]),
+        });
+        let (mut names, mut values) = (d.names, d.values);
+        let mut condition = "attribute_exists(PK)".to_owned();
+        for (i, e) in expect.iter().enumerate() {
+            let (path, value) = e.condition();
+            let mut refs = vec![];
+            for (j, part) in path.iter().enumerate() {
+                let n = format!("#x{i}_{j}");
+                names.insert(n.clone(), (*part).to_owned());
+                refs.push(n);
+            }
+            let v = format!(":x{i}");
+            match value {
+                Some(value) => {
+                    condition.push_str(&format!(" AND {} = {v}", refs.join(".")));
+                    values.insert(v, value);
+                }
+                None => condition.push_str(&format!(" AND attribute_not_exists({})", refs.join("."))),
+            }
+        }
+        let up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(internal)?;
+        Ok(Some(TransactWriteItem::builder().update(up).build()))
     }
 }
 

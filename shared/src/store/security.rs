@@ -159,8 +159,8 @@ impl Store {
         Ok(())
     }
 
-    /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query,
-    /// in parallel.
+    /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query
+    /// (stopping at `MAX_LOG_OFFSET`), in parallel.
     pub async fn list_logs(
         &self,
         uid: &str,
@@ -212,13 +212,17 @@ impl Store {
                     .key_condition_expression("PK = :pk")
                     .expression_attribute_values(":pk", s(crate::item::log_pk(uid)))
                     .select(aws_sdk_dynamodb::types::Select::Count)
+                    .limit(i32::try_from(crate::validate::MAX_LOG_OFFSET - n).unwrap_or(1).max(1))
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
                     .map_err(sdk_err)?;
                 n += usize::try_from(out.count).unwrap_or(0);
                 match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
+                    // Counting stops at the cap, as Appwrite's totals do.
+                    Some(k) if !k.is_empty() && n < crate::validate::MAX_LOG_OFFSET => {
+                        start = Some(k)
+                    }
                     _ => break,
                 }
             }

@@ -38,18 +38,24 @@ impl Store {
         &self,
         session: &SessionItem,
         clear_lockout: Option<&str>,
+        expect_password: Option<&str>,
     ) -> Result<(), WriteError> {
-        // Refreshes `accessedAt` and, through its condition, refuses blocked users.
-        let touch = Update::builder()
+        // Refreshes `accessedAt` and, through its condition, refuses blocked users and (password
+        // logins) a password that changed after it was verified.
+        let mut touch = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&session.uid), item::PROFILE_SK)))
             .update_expression("SET accessed = :now")
             .condition_expression("attribute_exists(PK) AND #st = :t")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", AttributeValue::N(session.created.to_string()))
-            .build()
-            .map_err(internal)?;
+            .expression_attribute_values(":now", AttributeValue::N(session.created.to_string()));
+        if let Some(phc) = expect_password {
+            touch = touch
+                .condition_expression("attribute_exists(PK) AND #st = :t AND password = :pw")
+                .expression_attribute_values(":pw", s(phc));
+        }
+        let touch = touch.build().map_err(internal)?;
         let mut items = vec![
             (
                 TransactWriteItem::builder().update(touch).build(),
@@ -156,6 +162,7 @@ impl Store {
         user: (&UserItem, &UserItem),
         session: (&SessionItem, &SessionItem),
         consume: Option<(&crate::item::ChallengeItem, Millis)>,
+        expect: &[Expect],
     ) -> Result<(), WriteError> {
         let mut items = vec![];
         if let Some((c, now)) = consume {
@@ -171,8 +178,14 @@ impl Store {
                 Conflict::Token,
             ));
         }
-        if let Some(up) = self.update_user_item(user.0, user.1)? {
-            items.push((up, Conflict::ProfileCondition));
+        if let Some(up) = self.update_user_item_expecting(user.0, user.1, expect)? {
+            // A failed expectation means a one-time code was used meanwhile.
+            let c = if expect.is_empty() {
+                Conflict::ProfileCondition
+            } else {
+                Conflict::Token
+            };
+            items.push((up, c));
         }
         if let Some(up) =
             self.update_item_tx(session.0.pk.clone(), &session.0.sk, session.0, session.1)?

@@ -6,70 +6,111 @@ use super::*;
 #[derive(Debug, Default)]
 pub struct Redeemable {
     pub user: Option<UserItem>,
-    pub token: Option<TokenItem>,
-    pub failures: u32,
+    /// The user's live tokens of the kinds asked for (at most one per kind).
+    pub tokens: Vec<TokenItem>,
 }
 
+/// One token redemption, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Redemption<'a> {
+    pub session: Option<&'a SessionItem>,
+    pub user_change: Option<(&'a UserItem, &'a UserItem)>,
+    /// Conditions the profile must still meet (the address the token was sent to, …).
+    pub expect: Vec<Expect>,
+    pub claims: Claims,
+    /// The guessing guard to clear (a right code resets the window's budget).
+    pub clear_guard: Option<String>,
+    /// Sessions deleted together with the redemption (recovery, ownership proof).
+    pub delete_sessions: Vec<String>,
+}
+
+/// At most this many sessions are deleted inside a redemption or password transaction
+/// (DynamoDB allows 100 items per transaction); `SESSION_LIMIT` keeps real counts far below.
+pub const MAX_SESSIONS_IN_TRANSACTION: usize = 80;
+
 impl Store {
-    pub(super) fn consume_token_item(
-        &self,
-        token: &TokenItem,
-        now: Millis,
-    ) -> Result<TransactWriteItem> {
+    fn consume_token_item(&self, token: &TokenItem, now: Millis) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(token.pk.clone(), &token.sk)))
-            .condition_expression("attribute_exists(PK) AND expire > :now")
+            .condition_expression("attribute_exists(PK) AND secretHash = :h AND expire > :now")
+            .expression_attribute_values(":h", s(token.secret_hash.clone()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().delete(del).build())
     }
 
-    pub(super) fn reset_guard_item(&self, uid: &str) -> Result<TransactWriteItem> {
+    /// An unconditional delete inside a transaction (revoking tokens, clearing a guard, …).
+    pub(super) fn delete_item(&self, pk: String, sk: &str) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(uid), item::GUARD_SK)))
+            .set_key(Some(key(pk, sk)))
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().delete(del).build())
     }
 
-    /// One `TransactWriteItems`: store a token and reset the user's guessing guard; with
-    /// `new_user`, also create the user (profile + claim) the token is for.
+    /// Store a token, replacing the user's earlier one of the same kind (which stops working).
+    /// One `PutItem`; with `new_user`, one `TransactWriteItems` that also creates the user
+    /// (profile + claim) the token is for.
     pub async fn issue_token(
         &self,
         token: &TokenItem,
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
     ) -> Result<(), WriteError> {
-        let mut items = match new_user {
-            Some((user, email, phone)) => self.new_user_items(user, email, phone)?,
-            None => vec![],
+        let Some((user, email, phone)) = new_user else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(token)?))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            return Ok(());
         };
-        items.push((self.put_new(to_item(token)?)?, Conflict::Token));
-        items.push((self.reset_guard_item(&token.uid)?, Conflict::Token));
+        let mut items = self.new_user_items(user, email, phone)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(token)?))
+            .build()
+            .map_err(internal)?;
+        items.push((TransactWriteItem::builder().put(put).build(), Conflict::Token));
         self.transact(items).await
     }
 
-    /// One `DeleteItem` (a token whose message could not be sent).
+    /// One conditional `DeleteItem` (a token whose message could not be sent); a newer token of
+    /// the same kind, issued meanwhile, is left alone.
     pub async fn delete_token(&self, token: &TokenItem) -> Result<()> {
-        self.client
+        let res = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(token.pk.clone(), &token.sk)))
+            .condition_expression("secretHash = :h")
+            .expression_attribute_values(":h", s(token.secret_hash.clone()))
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
-    /// One `BatchGetItem` (strongly consistent): profile, token and guessing guard.
-    pub async fn get_redeemable(&self, uid: &str, token_sk: &str) -> Result<Redeemable> {
-        let keys = vec![
-            key(item::user_pk(uid), item::PROFILE_SK),
-            key(item::user_pk(uid), token_sk),
-            key(item::user_pk(uid), item::GUARD_SK),
-        ];
+    /// One `BatchGetItem` (strongly consistent): the profile and the tokens of `kinds`.
+    pub async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
+        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
+        keys.extend(
+            kinds
+                .iter()
+                .map(|k| key(item::user_pk(uid), &item::token_sk(k))),
+        );
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -97,10 +138,8 @@ impl Store {
                     .unwrap_or_default();
                 if sk == item::PROFILE_SK {
                     out.user = Some(from_item(it)?);
-                } else if sk == item::GUARD_SK {
-                    out.failures = from_item::<GuardItem>(it)?.failures;
                 } else {
-                    out.token = Some(from_item(it)?);
+                    out.tokens.push(from_item(it)?);
                 }
             }
             request = res
@@ -111,42 +150,74 @@ impl Store {
         Ok(out)
     }
 
-    /// One `UpdateItem`: count a wrong secret against the user's guard.
-    pub async fn record_token_failure(&self, uid: &str, expires_at: i64) -> Result<()> {
-        self.client
+    /// One conditional `UpdateItem`: reserve one short-code attempt in the user's guard for
+    /// this window (`ADD attempts 1 IF attempts < limit`). `false` when the budget is spent, so
+    /// N parallel guesses admit at most `limit`, whatever they read before.
+    pub async fn reserve_attempt(
+        &self,
+        uid: &str,
+        guard_sk: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let res = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(uid), item::GUARD_SK)))
-            .update_expression("ADD failures :one SET expires_at = :exp")
+            .set_key(Some(key(item::user_pk(uid), guard_sk)))
+            .update_expression("ADD attempts :one SET expires_at = if_not_exists(expires_at, :exp)")
+            .condition_expression("attribute_not_exists(attempts) OR attempts < :limit")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
-    /// One `TransactWriteItems`: consume the token (only if it still exists and is unexpired), and
-    /// atomically apply its effect: a new session and/or a profile change with claim updates.
+    /// One `TransactWriteItems`: consume the token (only if it is still this secret and
+    /// unexpired) and atomically apply its effect: a new session, a profile change under its
+    /// expectations, claim updates, deleted sessions and a cleared guard.
     pub async fn redeem(
         &self,
         token: &TokenItem,
         now: Millis,
-        session: Option<&SessionItem>,
-        user_change: Option<(&UserItem, &UserItem)>,
-        claims: &Claims,
+        r: Redemption<'_>,
     ) -> Result<(), WriteError> {
         let mut items = vec![(self.consume_token_item(token, now)?, Conflict::Token)];
-        if let Some(s) = session {
+        if let Some(s) = r.session {
             items.push((self.put_new(to_item(s)?)?, Conflict::User));
         }
-        if let Some((old, new)) = user_change {
-            if let Some(up) = self.update_user_item(old, new)? {
+        if let Some((old, new)) = r.user_change {
+            if let Some(up) = self.update_user_item_expecting(old, new, &r.expect)? {
                 items.push((up, Conflict::ProfileCondition));
             }
         }
-        items.extend(self.claim_items(&token.uid, claims)?);
-        self.transact(items).await
+        items.extend(self.claim_items(&token.uid, &r.claims)?);
+        if let Some(g) = &r.clear_guard {
+            items.push((self.delete_item(item::user_pk(&token.uid), g)?, Conflict::Token));
+        }
+        for sid in r.delete_sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
+            items.push((
+                self.delete_item(item::user_pk(&token.uid), &item::session_sk(sid))?,
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await?;
+        if r.delete_sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
+            let rest = &r.delete_sessions[MAX_SESSIONS_IN_TRANSACTION..];
+            self.delete_sessions(&token.uid, rest).await?;
+        }
+        Ok(())
     }
 
     /// One `PutItem` of an MFA challenge.
@@ -173,22 +244,34 @@ impl Store {
         Ok(())
     }
 
-    /// One `GetItem` of an MFA challenge.
-    pub async fn get_challenge(
+    /// One conditional `UpdateItem`: reserve one attempt at an MFA challenge before its code is
+    /// compared (`ADD attempts 1` while unexpired and below `max_attempts`), returning the
+    /// challenge. `None` when it is gone, expired or used up: a challenge burns after
+    /// `max_attempts` codes, however many arrive in parallel.
+    pub async fn attempt_challenge(
         &self,
         uid: &str,
         id: &str,
+        max_attempts: u32,
+        now: Millis,
     ) -> Result<Option<crate::item::ChallengeItem>> {
-        let out = self
+        let res = self
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(uid), &item::challenge_sk(id))))
-            .consistent_read(true)
+            .update_expression("ADD attempts :one")
+            .condition_expression(
+                "attribute_exists(PK) AND expire > :now \
+                 AND (attribute_not_exists(attempts) OR attempts < :max)",
+            )
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":max", AttributeValue::N(max_attempts.to_string()))
+            .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(sdk_err)?;
-        out.item.map(from_item).transpose()
+            .await;
+        updated(res)
     }
 
     /// One `TransactWriteItems` undoing a token issue that also created its user: the token, the
