@@ -720,9 +720,7 @@ async fn pipeline(
     // that session's factors (else a JWT minted before the second factor would skip it); it can
     // never show a recent challenge.
     if let (Access::User(_), Some(a)) = (route.access, &auth) {
-        if !route.id.mfa_exempt()
-            && crate::mfa::second_factor_required(&a.user, &a.session)
-        {
+        if !route.id.mfa_exempt() && crate::mfa::second_factor_required(&a.user, &a.session) {
             return Err(Error::new(ErrorType::UserMoreFactorsRequired));
         }
         let recent = !a.jwt

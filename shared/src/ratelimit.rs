@@ -137,7 +137,12 @@ mod tests {
 
     #[test]
     fn look_alike_params_share_a_key() {
-        for e in ["rl1@example.com", "RL1@example.com", "rL1@Example.COM", " rl1@example.com"] {
+        for e in [
+            "rl1@example.com",
+            "RL1@example.com",
+            "rL1@Example.COM",
+            " rl1@example.com",
+        ] {
             assert_eq!(normalise_param("email", e), "rl1@example.com", "{e}");
         }
         assert_eq!(normalise_param("phone", "+1 415-555 0100"), "+14155550100");

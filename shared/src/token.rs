@@ -575,7 +575,9 @@ async fn find(app: &App, gate: &Gate<'_, '_>, q: Lookup<'_>, now: Millis) -> Res
             matched = Some(t);
         }
     }
-    let token = matched.filter(|t| t.expire > now).ok_or_else(invalid_token)?;
+    let token = matched
+        .filter(|t| t.expire > now)
+        .ok_or_else(invalid_token)?;
     let kind = Kind::parse(&token.kind)
         .filter(|k| kinds.contains(k))
         .ok_or_else(invalid_token)?;
@@ -599,7 +601,10 @@ fn redeem_error(e: WriteError) -> Error {
 
 /// The profile again, after a conflicting write, still bound to the token's address.
 async fn reread(app: &App, found: &Found) -> Result<UserItem> {
-    let (user, _) = app.store.get_user_and_sessions(&found.token.uid, &[]).await?;
+    let (user, _) = app
+        .store
+        .get_user_and_sessions(&found.token.uid, &[])
+        .await?;
     user.filter(|u| address_of(u, found.kind) == Some(found.token.target.as_str()))
         .ok_or_else(invalid_token)
 }
@@ -635,7 +640,15 @@ pub async fn create_session(
     let found = find(app, gate, q, now).await?;
     let kind = found.kind;
     let (provider, factor) = kind.session().ok_or_else(invalid_token)?;
-    let new = session::build(app, uid, provider, &found.token.target, &[factor], client, now);
+    let new = session::build(
+        app,
+        uid,
+        provider,
+        &found.token.target,
+        &[factor],
+        client,
+        now,
+    );
     let log = crate::audit::for_user(
         app,
         crate::audit::event::SESSION_CREATE,

@@ -203,6 +203,29 @@ impl Server {
         r
     }
 
+    /// A numeric attribute of one item of the table, read directly (strongly consistent).
+    pub async fn number(&self, pk: &str, sk: &str, attr: &str) -> Option<i64> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .app
+            .store
+            .client()
+            .get_item()
+            .table_name(self.app.store.table())
+            .key("PK", AttributeValue::S(pk.into()))
+            .key("SK", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem");
+        out.item()?.get(attr)?.as_n().ok()?.parse().ok()
+    }
+
+    /// POST JSON without a session.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
     /// Sign up and log in.
     pub async fn user(&self) -> (String, String, String, String) {
         let (id, email, password) = self.sign_up().await;

@@ -345,3 +345,150 @@ async fn email_challenge() {
         json!({"totp": false, "phone": false, "email": true, "recoveryCode": false, "custom": false})
     );
 }
+
+/// Answers `id_count` fresh challenges of `factor` with `otp`, all at once; returns the statuses.
+async fn answer_in_parallel(
+    s: &std::sync::Arc<Server>,
+    c: &str,
+    factor: &str,
+    otp: &str,
+    id_count: usize,
+) -> Vec<u16> {
+    let mut ids = vec![];
+    for _ in 0..id_count {
+        ids.push(challenge(s, c, factor).await);
+    }
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let (s, c, otp) = (s.clone(), c.to_string(), otp.to_string());
+            tokio::spawn(async move { answer(&s, &c, &id, &otp).await.status })
+        })
+        .collect();
+    let mut statuses = vec![];
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_totp_code_counts_once_in_parallel() {
+    let s = std::sync::Arc::new(fixed().await);
+    let (_, _, _, c) = s.user().await;
+    let secret = add_totp(&s, &c).await;
+    s.clock.as_ref().unwrap().advance_secs(30);
+    let code = totp_code(&secret, now(&s));
+    let statuses = answer_in_parallel(&s, &c, "totp", &code, 8).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_recovery_code_counts_once_in_parallel() {
+    let s = std::sync::Arc::new(fixed().await);
+    let (_, _, _, c) = s.user().await;
+    let r = s
+        .call(Method::POST, "/account/mfa/recovery-codes", Some(&c), None)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let code = r.json["recoveryCodes"][0].as_str().unwrap().to_string();
+    let statuses = answer_in_parallel(&s, &c, "recoveryCode", &code, 8).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_burns_after_a_few_wrong_codes() {
+    let s = fixed().await;
+    let (_, _, _, c) = s.user().await;
+    let secret = add_totp(&s, &c).await;
+    s.clock.as_ref().unwrap().advance_secs(30);
+    let id = challenge(&s, &c, "totp").await;
+    let code = totp_code(&secret, now(&s));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..shared::mfa::MAX_CHALLENGE_ATTEMPTS {
+        answer(&s, &c, &id, wrong)
+            .await
+            .assert_error(401, "user_invalid_token");
+    }
+    answer(&s, &c, &id, &code)
+        .await
+        .assert_error(401, "user_invalid_token");
+    // A new challenge takes the same code.
+    let id2 = challenge(&s, &c, "totp").await;
+    assert_eq!(answer(&s, &c, &id2, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn challenge_answers_are_limited_per_user() {
+    let s = Server::with(Options {
+        fixed_clock: true,
+        config: shared::config::Config {
+            rate_limits_enabled: true,
+            ..Options::default().config
+        },
+        ..Options::default()
+    })
+    .await;
+    let (_, _, _, c) = s.user().await;
+    add_totp(&s, &c).await;
+    let mut statuses = vec![];
+    for _ in 0..7 {
+        let id = challenge(&s, &c, "totp").await;
+        for _ in 0..shared::mfa::MAX_CHALLENGE_ATTEMPTS {
+            statuses.push(answer(&s, &c, &id, "000000").await.status);
+        }
+    }
+    let allowed = shared::routes::CHALLENGE_VERIFY_PER_USER as usize;
+    assert!(
+        statuses[..allowed].iter().all(|s| *s == 401),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[allowed], 429, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_jwt_obeys_the_factors_of_its_session() {
+    let s = fixed().await;
+    let (_, email, password, c) = s.user().await;
+    // A JWT minted from a password-only session while MFA was off...
+    let (c2, _) = s.login(&email, &password).await;
+    let jwt = s
+        .call(Method::POST, "/account/jwts", Some(&c2), None)
+        .await
+        .json["jwt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    add_totp(&s, &c).await;
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/mfa",
+            Some(&c),
+            Some(json!({"mfa": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // ...owes the second factor once MFA is on, exactly as its session does.
+    s.get("/account", Some(&c2))
+        .await
+        .assert_error(401, "user_more_factors_required");
+    let r = s
+        .req(Method::GET, "/account")
+        .header("X-Appwrite-JWT", jwt)
+        .send()
+        .await
+        .unwrap();
+    Reply::read(r)
+        .await
+        .assert_error(401, "user_more_factors_required");
+}

@@ -709,3 +709,119 @@ async fn disabled_auth_methods_answer_501() {
         201
     );
 }
+
+#[tokio::test]
+async fn log_offsets_are_capped() {
+    let s = Server::start().await;
+    let (_, _, _, c) = s.user().await;
+    let q = |n: usize| {
+        format!(
+            "/account/logs?queries[]={}",
+            url_encode_query(&format!(r#"{{"method":"offset","values":[{n}]}}"#))
+        )
+    };
+    assert_eq!(s.get(&q(5000), Some(&c)).await.status, 200);
+    s.get(&q(5001), Some(&c))
+        .await
+        .assert_error(400, "general_argument_invalid");
+}
+
+/// A password login from `ip`.
+async fn login_from(s: &Server, email: &str, password: &str, ip: &str) -> Reply {
+    let req = s
+        .req(Method::POST, "/account/sessions/email")
+        .header("x-test-ip", ip)
+        .json(&json!({"email": email, "password": password}));
+    Reply::read(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn look_alike_emails_share_one_login_limit() {
+    let s = limited().await;
+    let email = unique_email();
+    let (local, domain) = email.split_once('@').unwrap();
+    let variants = [
+        email.clone(),
+        email.to_uppercase(),
+        format!("{}@{}", local.to_uppercase(), domain),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let r = login_from(&s, v, "wrong-password", &test_ip()).await;
+        r.assert_error(401, "user_invalid_credentials");
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some((9 - i).to_string().as_str()),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn password_spraying_from_one_address_is_bounded() {
+    let s = limited().await;
+    let ip = test_ip();
+    for _ in 0..shared::routes::LOGIN_PER_IP {
+        login_from(&s, &unique_email(), "password1234", &ip)
+            .await
+            .assert_error(401, "user_invalid_credentials");
+    }
+    let r = login_from(&s, &unique_email(), "password1234", &ip).await;
+    r.assert_error(429, "general_rate_limit_exceeded");
+    // A success of the attacker's own does not refill the address's budget.
+    let (_, email, password) = s.sign_up().await;
+    login_from(&s, &email, &password, &ip)
+        .await
+        .assert_error(429, "general_rate_limit_exceeded");
+    // Other addresses are not affected.
+    assert_eq!(
+        login_from(&s, &email, &password, &test_ip()).await.status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn redemptions_have_a_user_only_limit() {
+    let s = limited().await;
+    let uid = format!("victim{}", &unique_email()[4..16]);
+    for _ in 0..shared::routes::REDEEM_PER_USER {
+        let r = s
+            .req(Method::POST, "/account/sessions/token")
+            .header("x-test-ip", test_ip())
+            .json(&json!({"userId": uid, "secret": "123456"}));
+        Reply::read(r.send().await.unwrap())
+            .await
+            .assert_error(401, "user_invalid_token");
+    }
+    let r = s
+        .req(Method::POST, "/account/sessions/token")
+        .header("x-test-ip", test_ip())
+        .json(&json!({"userId": uid, "secret": "123456"}));
+    Reply::read(r.send().await.unwrap())
+        .await
+        .assert_error(429, "general_rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn profile_writes_are_limited_per_user() {
+    let s = limited().await;
+    let (_, _, _, c) = s.user().await;
+    for i in 0..shared::routes::PROFILE_WRITES_PER_USER {
+        let r = s
+            .call(
+                Method::PATCH,
+                "/account/name",
+                Some(&c),
+                Some(json!({"name": format!("n{i}")})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    s.call(
+        Method::PATCH,
+        "/account/name",
+        Some(&c),
+        Some(json!({"name": "one too many"})),
+    )
+    .await
+    .assert_error(429, "general_rate_limit_exceeded");
+}

@@ -566,7 +566,9 @@ impl Store {
                     condition.push_str(&format!(" AND {} = {v}", refs.join(".")));
                     values.insert(v, value);
                 }
-                None => condition.push_str(&format!(" AND attribute_not_exists({})", refs.join("."))),
+                None => {
+                    condition.push_str(&format!(" AND attribute_not_exists({})", refs.join(".")))
+                }
             }
         }
         let up = Update::builder()

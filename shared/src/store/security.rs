@@ -212,7 +212,11 @@ impl Store {
                     .key_condition_expression("PK = :pk")
                     .expression_attribute_values(":pk", s(crate::item::log_pk(uid)))
                     .select(aws_sdk_dynamodb::types::Select::Count)
-                    .limit(i32::try_from(crate::validate::MAX_LOG_OFFSET - n).unwrap_or(1).max(1))
+                    .limit(
+                        i32::try_from(crate::validate::MAX_LOG_OFFSET - n)
+                            .unwrap_or(1)
+                            .max(1),
+                    )
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await

@@ -75,7 +75,10 @@ impl Store {
             .set_item(Some(to_item(token)?))
             .build()
             .map_err(internal)?;
-        items.push((TransactWriteItem::builder().put(put).build(), Conflict::Token));
+        items.push((
+            TransactWriteItem::builder().put(put).build(),
+            Conflict::Token,
+        ));
         self.transact(items).await
     }
 
@@ -204,7 +207,10 @@ impl Store {
         }
         items.extend(self.claim_items(&token.uid, &r.claims)?);
         if let Some(g) = &r.clear_guard {
-            items.push((self.delete_item(item::user_pk(&token.uid), g)?, Conflict::Token));
+            items.push((
+                self.delete_item(item::user_pk(&token.uid), g)?,
+                Conflict::Token,
+            ));
         }
         for sid in r.delete_sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
             items.push((
