@@ -83,7 +83,7 @@ def main():
         expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
         expect_error(lambda: guest.create_email_password_session(email=email, password="python-pass-1"), 401, "user_invalid_credentials")
         me = Account(client(session=otp_session.secret))
-        assert me.get().email_verification is True
+        assert me.get().emailverification is True
     me.delete_sessions()
     expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
     print("python sdk: 1 passed, 0 failed")
