@@ -175,7 +175,7 @@ pub async fn update_email(
     } else {
         claims.put_email = Some(EmailItem::new(email, &user.id, Some(phc)));
         claims.delete_email = user.email.clone();
-        claims.revoke_tokens = EMAIL_TOKENS.to_vec();
+        claims.revoke_tokens = crate::token::EMAIL_KINDS.to_vec();
     }
     app.store
         .update_user_with_claims(user, &new, &claims)
@@ -183,11 +183,6 @@ pub async fn update_email(
         .map_err(write_conflict)?;
     Ok(new)
 }
-
-/// Tokens sent to an email address: an email change makes them stale.
-const EMAIL_TOKENS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
-/// Tokens sent to a phone number.
-const PHONE_TOKENS: &[&str] = &["phone", "verify-phone"];
 
 /// `PATCH /account/phone`: one transaction claiming the new number and releasing the old one.
 pub async fn update_phone(
@@ -212,7 +207,7 @@ pub async fn update_phone(
     if user.phone.as_deref() != Some(phone) {
         claims.put_phone = Some(PhoneItem::new(phone, &user.id));
         claims.delete_phone = user.phone.clone();
-        claims.revoke_tokens = PHONE_TOKENS.to_vec();
+        claims.revoke_tokens = crate::token::PHONE_KINDS.to_vec();
     }
     if let (true, Some(email)) = (first_password, &user.email) {
         claims.email_password = Some((email.clone(), Some(phc)));

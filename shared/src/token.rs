@@ -41,6 +41,11 @@ use sha2::Sha256;
 /// Short-code attempts per user, guard scope and hour (a right code refills the budget).
 pub const CODE_ATTEMPTS_PER_HOUR: u32 = 5;
 
+/// Token kinds sent to an email address: an email change makes them stale.
+pub const EMAIL_KINDS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
+/// Token kinds sent to a phone number.
+pub const PHONE_KINDS: &[&str] = &["phone", "verify-phone"];
+
 /// Secrets this short or shorter are codes (6 digits, or a mock number's fixed code); longer
 /// ones are links (at least 256 bits).
 const MAX_CODE_LEN: usize = 16;
@@ -609,6 +614,45 @@ async fn reread(app: &App, found: &Found) -> Result<UserItem> {
         .ok_or_else(invalid_token)
 }
 
+/// What an ownership proof takes from whoever held the account before: the password, the MFA
+/// authenticator and recovery codes (the owner sets new ones), and the other address if it was
+/// never verified (else its holder could log back in through it and revoke the owner in turn).
+/// Returns the claim changes that go in the same transaction.
+fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
+    let mut claims = Claims::default();
+    changed.password = None;
+    changed.totp = None;
+    changed.recovery_codes = None;
+    changed.mfa = false;
+    if kind.by_phone() {
+        match changed.email.clone() {
+            Some(email) if !changed.email_verification => {
+                changed.email = None;
+                changed.targets.retain(|t| t.provider_type != "email");
+                claims.delete_email = Some(email);
+                claims.revoke_tokens = EMAIL_KINDS.to_vec();
+            }
+            Some(email) => claims.email_password = Some((email, None)),
+            None => {}
+        }
+    } else {
+        if let Some(email) = &changed.email {
+            claims.email_password = Some((email.clone(), None));
+        }
+        if let Some(phone) = changed
+            .phone
+            .clone()
+            .filter(|_| !changed.phone_verification)
+        {
+            changed.phone = None;
+            changed.targets.retain(|t| t.provider_type != "sms");
+            claims.delete_phone = Some(phone);
+            claims.revoke_tokens = PHONE_KINDS.to_vec();
+        }
+    }
+    claims
+}
+
 /// `POST /account/sessions/token` (and the deprecated `PUT /account/sessions/magic-url|phone`):
 /// exchange a login token for a session. One read (‖ the guard reservation for codes), then one
 /// transaction that deletes the token, writes the session and marks the email/phone verified.
@@ -687,10 +731,7 @@ pub async fn create_session(
                 let index = app.store.session_index(uid).await?;
                 r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
                 r.expect.push(Expect::Accessed(user.accessed));
-                changed.password = None;
-                if let Some(email) = &user.email {
-                    r.claims.email_password = Some((email.clone(), None));
-                }
+                r.claims = revoke_unproven(&mut changed, kind);
             }
             r.user_change = Some((&user, &changed));
             match app.store.redeem(&found.token, now, r).await {
@@ -1023,6 +1064,15 @@ mod tests {
         let words: Vec<&str> = p.split(' ').collect();
         assert_eq!(words.len(), 2);
         assert!(words[0].chars().next().unwrap().is_uppercase());
+    }
+
+    #[test]
+    fn kind_lists_match_the_kinds() {
+        for k in EMAIL_KINDS.iter().chain(PHONE_KINDS) {
+            let kind = Kind::parse(k).unwrap();
+            assert_eq!(kind.by_phone(), PHONE_KINDS.contains(k), "{k}");
+        }
+        assert_eq!(EMAIL_KINDS.len() + PHONE_KINDS.len(), 6);
     }
 
     #[test]

@@ -405,6 +405,17 @@ impl Reply {
     }
 }
 
+/// The TOTP code of a Base32 key at `now_ms` (RFC 6238, 30 s steps, no skew).
+pub fn totp_code(secret_b32: &str, now_ms: i64) -> String {
+    let key = totp_rs::Secret::try_from_base32(secret_b32).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(key)
+        .with_skew(0)
+        .build()
+        .unwrap();
+    totp.generate((now_ms / 1000) as u64).to_string()
+}
+
 /// Decode a credential to `(userId, secret)`.
 pub fn decode_credential(c: &str) -> (String, String) {
     let raw = base64::engine::general_purpose::STANDARD

@@ -329,22 +329,84 @@ async fn a_phone_code_cannot_verify_a_changed_number() {
 
 #[tokio::test]
 async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
-    let s = Server::start().await;
-    // The attacker registers the victim's address with a password and keeps a session.
+    let s = Server::with(Options {
+        fixed_clock: true,
+        ..Options::default()
+    })
+    .await;
+    // The attacker registers the victim's address with a password, keeps a session, adds a
+    // phone of their own (unverified) and their own TOTP authenticator with MFA on.
     let (_, email, password, attacker) = s.user().await;
+    let phone = unique_phone();
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/phone",
+            Some(&attacker),
+            Some(json!({"phone": phone, "password": password})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let totp = s
+        .call(
+            Method::POST,
+            "/account/mfa/authenticators/totp",
+            Some(&attacker),
+            None,
+        )
+        .await;
+    let key = totp.json["secret"].as_str().unwrap().to_string();
+    let now = shared::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
+    let r = s
+        .call(
+            Method::PUT,
+            "/account/mfa/authenticators/totp",
+            Some(&attacker),
+            Some(json!({"otp": totp_code(&key, now)})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/mfa",
+            Some(&attacker),
+            Some(json!({"mfa": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     // Later the victim signs in with an email code: the first proof of the address.
     let victim = s.otp_login(&email).await.session_cookie().unwrap();
     s.get("/account", Some(&attacker))
         .await
         .assert_error(401, "general_unauthorized_scope");
+    // The attacker's phone is detached and their authenticator gone: the victim's session
+    // owes no second factor, and a phone code cannot take the account back.
+    let me = s.get("/account", Some(&victim)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(
+        (&me.json["phone"], &me.json["mfa"]),
+        (&json!(""), &json!(false))
+    );
+    let factors = s.get("/account/mfa/factors", Some(&victim)).await;
+    assert_eq!(factors.json["totp"], false, "{}", factors.body);
+    let t = s
+        .post(
+            "/account/tokens/phone",
+            json!({"userId": "unique()", "phone": phone}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    assert_ne!(
+        t.json["userId"], me.json["$id"],
+        "the phone now makes a new account"
+    );
     s.post(
         "/account/sessions/email",
         json!({"email": email, "password": password}),
     )
     .await
     .assert_error(401, "user_invalid_credentials");
-    let me = s.get("/account", Some(&victim)).await;
-    assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.json["emailVerification"], true);
     // The address is proven now: the next passwordless login revokes nothing.
     s.otp_login(&email).await;

@@ -4,16 +4,6 @@ use integration_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn totp_code(secret_b32: &str, now_ms: i64) -> String {
-    let key = totp_rs::Secret::try_from_base32(secret_b32).unwrap();
-    let totp = totp_rs::Builder::new()
-        .with_secret(key)
-        .with_skew(0)
-        .build()
-        .unwrap();
-    totp.generate((now_ms / 1000) as u64).to_string()
-}
-
 async fn fixed() -> Server {
     Server::with(Options {
         fixed_clock: true,
