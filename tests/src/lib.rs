@@ -221,6 +221,20 @@ impl Server {
         out.item()?.get(attr)?.as_n().ok()?.parse().ok()
     }
 
+    /// Request an email-verification link with session `cookie`; returns its secret.
+    pub async fn verification_secret(&self, cookie: &str, email: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/account/verifications/email",
+                Some(cookie),
+                Some(serde_json::json!({"url": "http://localhost/verify"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        link_param(&last_email(email).await.expect("email").1, "secret").expect("secret")
+    }
+
     /// POST JSON without a session.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, None, Some(body)).await

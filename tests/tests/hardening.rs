@@ -193,16 +193,7 @@ async fn a_new_code_revokes_the_last_and_links_keep_their_own_budget() {
 async fn a_verification_link_cannot_verify_a_changed_email() {
     let s = Server::start().await;
     let (uid, email, password, c) = s.user().await;
-    let r = s
-        .call(
-            Method::POST,
-            "/account/verifications/email",
-            Some(&c),
-            Some(json!({"url": "http://localhost/verify"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let secret = link_param(&last_email(&email).await.unwrap().1, "secret").unwrap();
+    let secret = s.verification_secret(&c, &email).await;
     let ceo = unique_email();
     let changed = s
         .call(
@@ -417,16 +408,7 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
 async fn verifying_from_ones_own_session_keeps_session_and_password() {
     let s = Server::start().await;
     let (uid, email, password, c) = s.user().await;
-    let r = s
-        .call(
-            Method::POST,
-            "/account/verifications/email",
-            Some(&c),
-            Some(json!({"url": "http://localhost/verify"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let secret = link_param(&last_email(&email).await.unwrap().1, "secret").unwrap();
+    let secret = s.verification_secret(&c, &email).await;
     let done = s
         .call(
             Method::PUT,

@@ -302,15 +302,6 @@ impl Store {
             .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        admitted(res)
     }
 }

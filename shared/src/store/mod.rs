@@ -239,6 +239,28 @@ fn updated<T: DeserializeOwned>(
     }
 }
 
+/// Whether a conditional `UpdateItem` was admitted: `false` when its condition failed (a budget
+/// spent, a lock in force).
+fn admitted(
+    res: std::result::Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        >,
+    >,
+) -> Result<bool> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_err(e)),
+    }
+}
+
 /// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
 struct Diff {
     expression: String,

@@ -175,16 +175,7 @@ impl Store {
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        admitted(res)
     }
 
     /// One `TransactWriteItems`: consume the token (only if it is still this secret and
