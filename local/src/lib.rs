@@ -47,6 +47,7 @@ async fn to_api(req: hyper::Request<Incoming>, peer: SocketAddr) -> Option<ApiRe
         body,
         source_ip: peer.ip().to_string(),
         secure: false,
+        gateway_domain: None,
     })
 }
 

@@ -292,8 +292,9 @@ pub async fn update_password(
         {
             Ok(()) => return Ok(new),
             Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(Error::contended()),
             Err(e) => return Err(write_conflict(e)),
         }
     }
-    Err(Error::new(ErrorType::UserNotFound))
+    Err(Error::contended())
 }

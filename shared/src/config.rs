@@ -193,7 +193,13 @@ impl Config {
                             .trim()
                             .split_once(':')
                             .ok_or_else(|| bad("MOCK_NUMBERS", p))?;
-                        Ok((num.trim().to_owned(), otp.trim().to_owned()))
+                        // A mock code must look like a code (`token::MAX_CODE_LEN`), or it
+                        // would be taken for a link secret and never log in.
+                        let otp = otp.trim();
+                        if otp.is_empty() || otp.len() > crate::token::MAX_CODE_LEN {
+                            return Err(bad("MOCK_NUMBERS", p));
+                        }
+                        Ok((num.trim().to_owned(), otp.to_owned()))
                     })
                     .collect::<Result<_, Error>>()?,
             },

@@ -120,6 +120,12 @@ impl Error {
         Self::new(ErrorType::ServerError)
     }
 
+    /// Another write changed the account between our read and our transaction, every time we
+    /// tried: nothing was written, and the client is told so rather than told its input was bad.
+    pub fn contended() -> Self {
+        Self::internal("the account changed while the request ran; nothing was written")
+    }
+
     /// The HTTP status sent: Appwrite passes only some statuses through, the rest become 500.
     pub fn status(&self) -> u16 {
         match self.kind.status() {

@@ -17,6 +17,9 @@ pub struct ApiRequest {
     pub source_ip: String,
     /// Whether the client reached us over HTTPS (cookies get `Secure`).
     pub secure: bool,
+    /// The domain API Gateway served the request on (`requestContext.domainName`): chosen by
+    /// API Gateway's routing, not by the client's `Host` header. `None` on the local server.
+    pub gateway_domain: Option<String>,
 }
 
 impl ApiRequest {
@@ -109,6 +112,7 @@ mod tests {
             body: Bytes::new(),
             source_ip: "127.0.0.1".into(),
             secure: false,
+            gateway_domain: None,
         }
     }
 

@@ -8,9 +8,12 @@ use crate::routes::Function;
 use lambda_http::{request::RequestContext, Body, Request, RequestExt, Response};
 
 fn to_api(req: Request) -> ApiRequest {
-    let source_ip = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().unwrap_or_default(),
-        _ => String::new(),
+    let (source_ip, gateway_domain) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.http.source_ip.clone().unwrap_or_default(),
+            ctx.domain_name.clone(),
+        ),
+        _ => (String::new(), None),
     };
     let (parts, body) = req.into_parts();
     let body = match body {
@@ -32,6 +35,7 @@ fn to_api(req: Request) -> ApiRequest {
         body,
         source_ip,
         secure,
+        gateway_domain,
     }
 }
 
@@ -80,6 +84,7 @@ mod tests {
         // The edge's view of the client, never X-Forwarded-For.
         assert_eq!(req.source_ip, "203.0.113.7");
         assert!(req.secure);
+        assert_eq!(req.gateway_domain.as_deref(), Some("api.example.com"));
         // API Gateway v2 sends cookies apart from the headers; they must still be readable.
         assert_eq!(
             req.cookie("a_session_local").as_deref(),

@@ -421,7 +421,9 @@ pub async fn complete_challenge(
             codes.remove(i);
             new_user.recovery_codes = Some(seal_codes(app, &codes)?);
             // Each code once: the sealed list must be the one the code was found in.
-            expect.push(Expect::RecoveryCodes(user.recovery_codes.clone()));
+            expect.push(Expect::RecoveryCodes(
+                user.recovery_codes.clone().unwrap_or_default(),
+            ));
             Factor::RecoveryCode
         }
         f => {

@@ -120,22 +120,21 @@ const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
 
 /// Logins per client address per hour, whatever the email (see `guards`).
 pub const LOGIN_PER_IP: u32 = 50;
-/// Token redemptions per user per hour from all addresses together (see `guards`).
-pub const REDEEM_PER_USER: u32 = 30;
 /// MFA challenge verifications per user per hour, across all their challenges.
 pub const CHALLENGE_VERIFY_PER_USER: u32 = 20;
 /// Profile writes per user, per route and hour: each writes a security-log entry.
 pub const PROFILE_WRITES_PER_USER: u32 = 60;
 
-/// `POST /account/sessions/token` and its deprecated PUT aliases: Appwrite's IP+user key, and a
-/// user-only guard that one attacker with many addresses cannot multiply.
+/// `POST /account/sessions/token` and its deprecated PUT aliases: Appwrite's IP+user key. The
+/// per-user bound that many addresses cannot multiply is the short-code guard in `token.rs`
+/// (atomic, codes only): a route-level user key would let anyone block a user's magic links.
 const fn redeeming(reset_on_success: bool) -> Option<RateLimit> {
     Some(RateLimit {
         limit: 10,
         period_secs: 3600,
         keys: &["ip:{ip},userId:{param-userId}"],
         reset_on_success,
-        guards: &[("guard,redeem,userId:{param-userId}", REDEEM_PER_USER)],
+        guards: &[],
     })
 }
 

@@ -48,7 +48,7 @@ pub const PHONE_KINDS: &[&str] = &["phone", "verify-phone"];
 
 /// Secrets this short or shorter are codes (6 digits, or a mock number's fixed code); longer
 /// ones are links (at least 256 bits).
-const MAX_CODE_LEN: usize = 16;
+pub const MAX_CODE_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -523,12 +523,6 @@ fn invalid_token() -> Error {
     Error::new(ErrorType::UserInvalidToken)
 }
 
-/// Another write changed the account between our read and our transaction, every time we
-/// tried: nothing was written, and the client is told so rather than told the token is bad.
-fn contended() -> Error {
-    Error::internal("the account changed while the request ran; nothing was written")
-}
-
 /// Find the live token among `kinds` that `secret` opens. With a guard, one attempt is reserved
 /// first (beside the read, so no added latency); once the budget is spent even the right code is
 /// refused. A token whose address is no longer the profile's is refused.
@@ -615,9 +609,9 @@ async fn reread(app: &App, found: &Found) -> Result<UserItem> {
 }
 
 /// What an ownership proof takes from whoever held the account before: the password, the MFA
-/// authenticator and recovery codes (the owner sets new ones), and the other address if it was
-/// never verified (else its holder could log back in through it and revoke the owner in turn).
-/// Returns the claim changes that go in the same transaction.
+/// authenticator and recovery codes (the owner sets new ones), and the other address, verified or
+/// not (its holder could log back in through it; the owner can add it again). Returns the claim
+/// changes that go in the same transaction.
 fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
     let mut claims = Claims::default();
     changed.password = None;
@@ -625,26 +619,18 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
     changed.recovery_codes = None;
     changed.mfa = false;
     if kind.by_phone() {
-        match changed.email.clone() {
-            Some(email) if !changed.email_verification => {
-                changed.email = None;
-                changed.targets.retain(|t| t.provider_type != "email");
-                claims.delete_email = Some(email);
-                claims.revoke_tokens = EMAIL_KINDS.to_vec();
-            }
-            Some(email) => claims.email_password = Some((email, None)),
-            None => {}
+        if let Some(email) = changed.email.take() {
+            changed.email_verification = false;
+            changed.targets.retain(|t| t.provider_type != "email");
+            claims.delete_email = Some(email);
+            claims.revoke_tokens = EMAIL_KINDS.to_vec();
         }
     } else {
         if let Some(email) = &changed.email {
             claims.email_password = Some((email.clone(), None));
         }
-        if let Some(phone) = changed
-            .phone
-            .clone()
-            .filter(|_| !changed.phone_verification)
-        {
-            changed.phone = None;
+        if let Some(phone) = changed.phone.take() {
+            changed.phone_verification = false;
             changed.targets.retain(|t| t.provider_type != "sms");
             claims.delete_phone = Some(phone);
             claims.revoke_tokens = PHONE_KINDS.to_vec();
@@ -737,11 +723,13 @@ pub async fn create_session(
             match app.store.redeem(&found.token, now, r).await {
                 Ok(()) => return Ok(proof),
                 Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
-                Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(contended()),
+                Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
+                    return Err(Error::contended())
+                }
                 Err(e) => return Err(redeem_error(e)),
             }
         }
-        Err(contended())
+        Err(Error::contended())
     };
     let (written, index) = tokio::join!(
         crate::audit::alongside(app, vec![log], write),
@@ -1002,6 +990,13 @@ pub async fn complete_recovery(
             index = ix?;
         }
         let mut changed = user.clone();
+        // Recovery proves the email too: an unproven holder's phone and MFA go, as in a login.
+        let mut claims = if user.email_verification {
+            Claims::default()
+        } else {
+            revoke_unproven(&mut changed, Kind::Recovery)
+        };
+        claims.email_password = Some((found.token.target.clone(), Some(phc.clone())));
         crate::password::remember(policy, &mut changed.password_history, &phc);
         changed.password = Some(phc.clone());
         changed.password_update = Some(now);
@@ -1010,10 +1005,7 @@ pub async fn complete_recovery(
         let mut r = Redemption {
             user_change: Some((&user, &changed)),
             expect: vec![Expect::Email(found.token.target.clone())],
-            claims: Claims {
-                email_password: Some((found.token.target.clone(), Some(phc.clone()))),
-                ..Claims::default()
-            },
+            claims,
             ..Redemption::default()
         };
         if let Some(ix) = &index {
@@ -1023,11 +1015,11 @@ pub async fn complete_recovery(
         match app.store.redeem(&found.token, now, r).await {
             Ok(()) => return Ok(found.token),
             Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,
-            Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(contended()),
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) => return Err(Error::contended()),
             Err(e) => return Err(redeem_error(e)),
         }
     }
-    Err(contended())
+    Err(Error::contended())
 }
 
 #[cfg(test)]

@@ -325,16 +325,26 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
         ..Options::default()
     })
     .await;
-    // The attacker registers the victim's address with a password, keeps a session, adds a
-    // phone of their own (unverified) and their own TOTP authenticator with MFA on.
-    let (_, email, password, attacker) = s.user().await;
+    // The attacker signs in with a phone of their own (verified by its code), attaches the
+    // victim's address with a password, and adds their own TOTP authenticator with MFA on.
     let phone = unique_phone();
+    let t = s
+        .post(
+            "/account/tokens/phone",
+            json!({"userId": "unique()", "phone": phone}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let uid = t.json["userId"].as_str().unwrap().to_string();
+    let code = six_digits(&last_sms(&phone).await.unwrap()).unwrap();
+    let attacker = redeem(&s, &uid, &code).await.session_cookie().unwrap();
+    let (email, password) = (unique_email(), "attacker-pass-1".to_string());
     let r = s
         .call(
             Method::PATCH,
-            "/account/phone",
+            "/account/email",
             Some(&attacker),
-            Some(json!({"phone": phone, "password": password})),
+            Some(json!({"email": email, "password": password})),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -371,8 +381,8 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
     s.get("/account", Some(&attacker))
         .await
         .assert_error(401, "general_unauthorized_scope");
-    // The attacker's phone is detached and their authenticator gone: the victim's session
-    // owes no second factor, and a phone code cannot take the account back.
+    // The attacker's phone is detached (verified or not) and their authenticator gone: the
+    // victim's session owes no second factor, and a phone code cannot take the account back.
     let me = s.get("/account", Some(&victim)).await;
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(
@@ -544,4 +554,57 @@ async fn unknown_emails_make_the_same_calls_as_known_ones() {
         seen.push(ops);
     }
     assert_eq!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn recovery_of_an_unverified_email_is_an_ownership_proof() {
+    let s = Server::start().await;
+    // The attacker pre-registers the victim's address and attaches a phone of their own.
+    let (uid, email, password, attacker) = s.user().await;
+    let phone = unique_phone();
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/phone",
+            Some(&attacker),
+            Some(json!({"phone": phone, "password": password})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The victim recovers the account through their inbox.
+    let r = s
+        .post(
+            "/account/recovery",
+            json!({"email": email, "url": "http://localhost/r"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = link_param(&last_email(&email).await.unwrap().1, "secret").unwrap();
+    let r = s
+        .call(
+            Method::PUT,
+            "/account/recovery",
+            None,
+            Some(json!({"userId": uid, "secret": secret, "password": "victims-own-pass-5"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The attacker's session and phone are gone: a phone code no longer reaches this account.
+    s.get("/account", Some(&attacker))
+        .await
+        .assert_error(401, "general_unauthorized_scope");
+    let (victim, _) = s.login(&email, "victims-own-pass-5").await;
+    let me = s.get("/account", Some(&victim)).await;
+    assert_eq!(
+        (&me.json["phone"], &me.json["emailVerification"]),
+        (&json!(""), &json!(true))
+    );
+    let t = s
+        .post(
+            "/account/tokens/phone",
+            json!({"userId": "unique()", "phone": phone}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    assert_ne!(t.json["userId"].as_str(), Some(uid.as_str()));
 }

@@ -780,23 +780,33 @@ async fn password_spraying_from_one_address_is_bounded() {
 }
 
 #[tokio::test]
-async fn redemptions_have_a_user_only_limit() {
+async fn code_guesses_from_many_addresses_share_one_user_budget() {
     let s = limited().await;
-    let uid = format!("victim{}", &unique_email()[4..16]);
+    let email = unique_email();
+    let t = s
+        .post(
+            "/account/tokens/email",
+            json!({"userId": "unique()", "email": email}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let uid = t.json["userId"].as_str().unwrap().to_string();
+    let code = six_digits(&last_email(&email).await.unwrap().1).unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
     // Each guess from another address: Appwrite's ip+userId key never fills.
-    let guess = || async {
+    let guess = |secret: &str| {
         let r = s
             .req(Method::POST, "/account/sessions/token")
             .header("x-test-ip", test_ip())
-            .json(&json!({"userId": uid, "secret": "123456"}));
-        Reply::read(r.send().await.unwrap()).await
+            .json(&json!({"userId": uid, "secret": secret}));
+        async move { Reply::read(r.send().await.unwrap()).await }
     };
-    for _ in 0..shared::routes::REDEEM_PER_USER {
-        guess().await.assert_error(401, "user_invalid_token");
+    for _ in 0..shared::token::CODE_ATTEMPTS_PER_HOUR {
+        let r = guess(wrong).await;
+        r.assert_error(401, "user_invalid_token");
+        assert_eq!(r.header("x-ratelimit-remaining"), Some("9"));
     }
-    guess()
-        .await
-        .assert_error(429, "general_rate_limit_exceeded");
+    guess(&code).await.assert_error(401, "user_invalid_token");
 }
 
 #[tokio::test]

@@ -429,8 +429,8 @@ async fn token_to_session_is_one_read_and_one_transaction() {
     let mut ops = s.app.store.take_ops();
     ops.sort();
     // Read ‖ rate-limit counter, then the one transaction ‖ session index ‖ log, then the
-    // counter reset that follows a successful exchange. The three UpdateItems run beside the
-    // read: Appwrite's IP+user counter, the user-only guard and the code-attempt reservation.
+    // counter reset that follows a successful exchange. Both UpdateItems run beside the read:
+    // Appwrite's IP+user counter and the code-attempt reservation.
     assert_eq!(
         ops,
         vec![
@@ -439,7 +439,6 @@ async fn token_to_session_is_one_read_and_one_transaction() {
             "PutItem",
             "Query",
             "TransactWriteItems",
-            "UpdateItem",
             "UpdateItem",
             "UpdateItem"
         ]

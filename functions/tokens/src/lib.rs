@@ -60,15 +60,14 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
 }
 
 /// Appwrite links to its console's magic-URL page when no `url` is given; we link to the same
-/// path under the configured `PUBLIC_URL`, never under the client's `Host` header (a forged Host
-/// would otherwise send the victim's secret to the attacker's server).
+/// path under `PUBLIC_URL`, else the domain API Gateway served the request on; never under the
+/// client's `Host` header (a forged Host would send the victim's secret to the attacker).
 fn default_magic_url(call: &Call<'_>) -> Result<url::Url> {
-    let base = call
-        .app
-        .config
-        .public_url
-        .as_deref()
-        .unwrap_or("http://localhost");
+    let base = match (&call.app.config.public_url, &call.req.gateway_domain) {
+        (Some(url), _) => url.clone(),
+        (None, Some(domain)) => format!("https://{domain}"),
+        (None, None) => "http://localhost".to_owned(),
+    };
     url::Url::parse(&format!("{base}/auth/magic-url")).map_err(Error::internal)
 }
 

@@ -287,20 +287,21 @@ impl Store {
         now: Millis,
     ) -> Result<bool> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
-            .update_expression("ADD failures :one SET lastFailure = :now")
-            .condition_expression(
+            .send_update(
+                self            .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+                    .update_expression("ADD failures :one SET lastFailure = :now")
+                    .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(failures) OR failures < :th \
                  OR attribute_not_exists(lastFailure) OR lastFailure <= :cutoff)",
             )
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":th", AttributeValue::N(threshold.to_string()))
-            .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
-            .send()
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                    .expression_attribute_values(":th", AttributeValue::N(threshold.to_string()))
+                    .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
+            )
             .await;
         admitted(res)
     }

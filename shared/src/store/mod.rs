@@ -219,14 +219,7 @@ impl Store {
 
 /// The item a conditional `UpdateItem … ReturnValues=ALL_NEW` wrote, or `None` when its condition
 /// failed (the item is gone, expired, …).
-fn updated<T: DeserializeOwned>(
-    res: std::result::Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        >,
-    >,
-) -> Result<Option<T>> {
+fn updated<T: DeserializeOwned>(res: UpdateResult) -> Result<Option<T>> {
     match res {
         Ok(out) => out.attributes.map(from_item).transpose(),
         Err(e)
@@ -239,16 +232,21 @@ fn updated<T: DeserializeOwned>(
     }
 }
 
+type UpdateResult = std::result::Result<
+    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+>;
+
+/// Retries after losing a race with a concurrent transaction, and the pause before each.
+const RACE_RETRIES: u32 = 3;
+
+async fn race_pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
+}
+
 /// Whether a conditional `UpdateItem` was admitted: `false` when its condition failed (a budget
 /// spent, a lock in force).
-fn admitted(
-    res: std::result::Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        >,
-    >,
-) -> Result<bool> {
+fn admitted(res: UpdateResult) -> Result<bool> {
     match res {
         Ok(_) => Ok(true),
         Err(e)
@@ -319,7 +317,7 @@ pub enum Expect {
     /// The last accepted TOTP step is unchanged: a code counts once.
     TotpStep(u64),
     /// The sealed recovery codes are unchanged: a code is consumed once.
-    RecoveryCodes(Option<String>),
+    RecoveryCodes(String),
     /// The profile still has this email (the address a token was sent to).
     Email(String),
     /// The profile still has this phone number.
@@ -327,18 +325,32 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// Attribute path and required value (`None`: the attribute must be absent).
-    fn condition(&self) -> (Vec<&'static str>, Option<AttributeValue>) {
-        match self {
-            Self::Accessed(t) => (vec!["accessed"], Some(AttributeValue::N(t.to_string()))),
-            Self::TotpStep(n) => (
-                vec!["totp", "lastStep"],
-                Some(AttributeValue::N(n.to_string())),
-            ),
-            Self::RecoveryCodes(c) => (vec!["recoveryCodes"], c.clone().map(s)),
-            Self::Email(e) => (vec!["email"], Some(s(e.clone()))),
-            Self::Phone(p) => (vec!["phone"], Some(s(p.clone()))),
-        }
+    /// The condition fragment for expectation `i`, with the attribute names and the value it uses
+    /// (`#x<i>_<j>`, `:x<i>`).
+    fn condition(&self, i: usize) -> (String, Vec<(String, String)>, AttributeValue) {
+        let (path, value): (&[&str], AttributeValue) = match self {
+            Self::Accessed(t) => (&["accessed"], AttributeValue::N(t.to_string())),
+            Self::TotpStep(n) => (&["totp", "lastStep"], AttributeValue::N(n.to_string())),
+            Self::RecoveryCodes(c) => (&["recoveryCodes"], s(c.clone())),
+            Self::Email(e) => (&["email"], s(e.clone())),
+            Self::Phone(p) => (&["phone"], s(p.clone())),
+        };
+        let names: Vec<(String, String)> = path
+            .iter()
+            .enumerate()
+            .map(|(j, part)| (format!("#x{i}_{j}"), (*part).to_owned()))
+            .collect();
+        let attr = names
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let fragment = match self {
+            // Profiles written before `lastStep` existed lack it: step 0 accepts that too.
+            Self::TotpStep(0) => format!("(attribute_not_exists({attr}) OR {attr} = :x{i})"),
+            _ => format!("{attr} = :x{i}"),
+        };
+        (fragment, names, value)
     }
 }
 
@@ -506,26 +518,61 @@ impl Store {
     /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
     async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
         let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let failed = e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => tc
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed")),
-                    _ => None,
-                });
-                match failed.and_then(|i| reasons.get(i)) {
-                    Some(c) => Err(WriteError::Conflict(*c)),
-                    None => Err(WriteError::Other(sdk_err(e))),
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            let Err(e) = res else { return Ok(()) };
+            let codes: Vec<Option<String>> = match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) => tc
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ => vec![],
+            };
+            let failed = codes
+                .iter()
+                .position(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+            if let Some(c) = failed.and_then(|i| reasons.get(i)) {
+                return Err(WriteError::Conflict(*c));
+            }
+            // Lost a race with another transaction on one of these items: DynamoDB asks us to
+            // try again (the retry then sees the winner's write through the conditions).
+            let raced = codes
+                .iter()
+                .any(|c| c.as_deref() == Some("TransactionConflict"));
+            if raced && attempt < RACE_RETRIES {
+                attempt += 1;
+                race_pause(attempt).await;
+                continue;
+            }
+            return Err(WriteError::Other(sdk_err(e)));
+        }
+    }
+
+    /// Send a conditional `UpdateItem`, again if it met a transaction in progress on the item
+    /// (`TransactionConflictException`, which the SDK does not retry).
+    async fn send_update(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> UpdateResult {
+        let mut attempt = 0;
+        loop {
+            match update.clone().send().await {
+                Err(e)
+                    if attempt < RACE_RETRIES
+                        && e.as_service_error()
+                            .is_some_and(|s| s.is_transaction_conflict_exception()) =>
+                {
+                    attempt += 1;
+                    race_pause(attempt).await;
                 }
+                res => return res,
             }
         }
     }
@@ -575,23 +622,10 @@ impl Store {
         let (mut names, mut values) = (d.names, d.values);
         let mut condition = "attribute_exists(PK)".to_owned();
         for (i, e) in expect.iter().enumerate() {
-            let (path, value) = e.condition();
-            let mut refs = vec![];
-            for (j, part) in path.iter().enumerate() {
-                let n = format!("#x{i}_{j}");
-                names.insert(n.clone(), (*part).to_owned());
-                refs.push(n);
-            }
-            let v = format!(":x{i}");
-            match value {
-                Some(value) => {
-                    condition.push_str(&format!(" AND {} = {v}", refs.join(".")));
-                    values.insert(v, value);
-                }
-                None => {
-                    condition.push_str(&format!(" AND attribute_not_exists({})", refs.join(".")))
-                }
-            }
+            let (fragment, attr_names, value) = e.condition(i);
+            condition.push_str(&format!(" AND {fragment}"));
+            names.extend(attr_names);
+            values.insert(format!(":x{i}"), value);
         }
         let up = Update::builder()
             .table_name(&self.table)

@@ -12,17 +12,20 @@ impl Store {
         expires_at: i64,
     ) -> Result<Option<u32>> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(counter.to_owned(), "RL")))
-            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
-            .condition_expression("attribute_not_exists(n) OR n < :limit")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
+            .send_update(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(counter.to_owned(), "RL")))
+                    .update_expression(
+                        "ADD n :one SET expires_at = if_not_exists(expires_at, :exp)",
+                    )
+                    .condition_expression("attribute_not_exists(n) OR n < :limit")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+                    .return_values(ReturnValue::UpdatedNew),
+            )
             .await;
         match res {
             Ok(out) => Ok(Some(

@@ -164,16 +164,19 @@ impl Store {
         expires_at: i64,
     ) -> Result<bool> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(uid), guard_sk)))
-            .update_expression("ADD attempts :one SET expires_at = if_not_exists(expires_at, :exp)")
-            .condition_expression("attribute_not_exists(attempts) OR attempts < :limit")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .send()
+            .send_update(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(item::user_pk(uid), guard_sk)))
+                    .update_expression(
+                        "ADD attempts :one SET expires_at = if_not_exists(expires_at, :exp)",
+                    )
+                    .condition_expression("attribute_not_exists(attempts) OR attempts < :limit")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string())),
+            )
             .await;
         admitted(res)
     }
@@ -253,20 +256,24 @@ impl Store {
         now: Millis,
     ) -> Result<Option<crate::item::ChallengeItem>> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(uid), &item::challenge_sk(id))))
-            .update_expression("ADD attempts :one")
-            .condition_expression(
-                "attribute_exists(PK) AND expire > :now \
+            .send_update(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(item::user_pk(uid), &item::challenge_sk(id))))
+                    .update_expression("ADD attempts :one")
+                    .condition_expression(
+                        "attribute_exists(PK) AND expire > :now \
                  AND (attribute_not_exists(attempts) OR attempts < :max)",
+                    )
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                    .expression_attribute_values(
+                        ":max",
+                        AttributeValue::N(max_attempts.to_string()),
+                    )
+                    .return_values(ReturnValue::AllNew),
             )
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":max", AttributeValue::N(max_attempts.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
             .await;
         updated(res)
     }
