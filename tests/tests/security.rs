@@ -307,14 +307,17 @@ async fn keys_see_token_secrets() {
     assert_eq!(code, last_sms(&phone).await.unwrap());
 }
 
-/// A server that trusts `x-test-ip`, so each test can be its own client IP.
+/// A server that trusts `x-test-ip`, so each test can be its own client IP, with a fixed clock,
+/// so a test's requests never straddle two rate-limit windows.
 async fn limited() -> Server {
-    Server::with_config(|c| {
-        c.rate_limits_enabled = true;
-        c.trusted_ip_header = Some("x-test-ip".into());
-        c.lockout.threshold = 0;
-    })
-    .await
+    let mut o = Options {
+        fixed_clock: true,
+        ..Options::default()
+    };
+    o.config.rate_limits_enabled = true;
+    o.config.trusted_ip_header = Some("x-test-ip".into());
+    o.config.lockout.threshold = 0;
+    Server::with(o).await
 }
 
 fn test_ip() -> String {
