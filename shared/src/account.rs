@@ -2,9 +2,9 @@
 //! `PHONE#` items) written in the same transaction as the profile, so concurrent sign-ups with one
 //! email yield exactly one user.
 
-use crate::api::Gate;
 use crate::app::App;
 use crate::clock::Millis;
+use crate::context::Gate;
 use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
 use crate::ids;
@@ -175,7 +175,7 @@ pub async fn update_email(
     } else {
         claims.put_email = Some(EmailItem::new(email, &user.id, Some(phc)));
         claims.delete_email = user.email.clone();
-        claims.revoke_tokens = crate::token::EMAIL_KINDS.to_vec();
+        claims.revoke_tokens = crate::item::EMAIL_TOKEN_KINDS.to_vec();
     }
     app.store
         .update_user_with_claims(user, &new, &claims)
@@ -207,7 +207,7 @@ pub async fn update_phone(
     if user.phone.as_deref() != Some(phone) {
         claims.put_phone = Some(PhoneItem::new(phone, &user.id));
         claims.delete_phone = user.phone.clone();
-        claims.revoke_tokens = crate::token::PHONE_KINDS.to_vec();
+        claims.revoke_tokens = crate::item::PHONE_TOKEN_KINDS.to_vec();
     }
     if let (true, Some(email)) = (first_password, &user.email) {
         claims.email_password = Some((email.clone(), Some(phc)));

@@ -4,14 +4,15 @@
 
 use crate::app::App;
 use crate::clock::Millis;
+pub use crate::context::{Admission, Client, Gate, Verdict};
 use crate::credential::Credential;
 use crate::crypto;
-use crate::device::{self, Device};
+use crate::device;
 use crate::error::{Error, ErrorType, Result};
 use crate::http::{cookie_encode, ApiRequest, ApiResponse};
 use crate::item::{SessionItem, UserItem};
 use crate::params::Params;
-use crate::ratelimit::{self, Verdict};
+use crate::ratelimit;
 use crate::routes::{self, Access, Admit, Function, Load, PathParams, Route};
 use serde_json::Value;
 use std::future::Future;
@@ -20,14 +21,6 @@ use std::pin::Pin;
 const JSON: &str = "application/json; charset=UTF-8";
 const HTML: &str = "text/html; charset=UTF-8";
 const ALLOW_HEADERS: &str = "Accept, Origin, Cookie, Set-Cookie, Content-Type, Content-Range, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, X-Appwrite-Timeout, X-Appwrite-Session, X-Appwrite-ID, X-Appwrite-Impersonate-User-Id, X-Appwrite-Impersonate-User-Email, X-Appwrite-Impersonate-User-Phone, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, X-SDK-GraphQL, Range, Cache-Control, Expires, Pragma, X-Fallback-Cookies, X-Requested-With, X-Forwarded-For, X-Forwarded-User-Agent";
-
-/// Who is calling from where.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub ip: String,
-    pub user_agent: String,
-    pub device: Device,
-}
 
 /// An authenticated user and what was loaded with them (see [`Load`]).
 #[derive(Debug, Clone)]
@@ -59,28 +52,6 @@ impl Auth {
 
     pub fn is_current(&self, s: &SessionItem) -> bool {
         !self.jwt && s.id == self.session.id
-    }
-}
-
-/// The rate-limit verdict, computed once and awaited by whoever needs it.
-pub type Admission<'a> =
-    futures_util::future::Shared<futures_util::future::BoxFuture<'a, Result<Option<Verdict>>>>;
-
-/// Where a domain function waits for the rate-limit verdict (429 if over the limit).
-pub struct Gate<'g, 'a>(&'g Admission<'a>);
-
-impl Gate<'_, '_> {
-    pub async fn pass(&self) -> Result<()> {
-        match self.0.clone().await? {
-            Some(v) if !v.allowed => Err(Error::new(ErrorType::RateLimitExceeded)),
-            _ => Ok(()),
-        }
-    }
-
-    /// A gate that is always open (callers outside the HTTP pipeline, tests).
-    pub fn open() -> Admission<'static> {
-        futures_util::FutureExt::shared(Box::pin(async { Ok(None) })
-            as futures_util::future::BoxFuture<'static, Result<Option<Verdict>>>)
     }
 }
 
@@ -134,7 +105,7 @@ impl<'a> Call<'a> {
     /// The rate-limit gate. Routes declared `Admit::InHandler` pass it to their domain function,
     /// which waits at it after its first read and before any write or message.
     pub fn gate(&self) -> Gate<'_, 'a> {
-        Gate(&self.admission)
+        Gate::new(&self.admission)
     }
 
     /// The authenticated user; the pipeline guarantees it on `Access::User` routes.

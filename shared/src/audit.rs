@@ -3,9 +3,9 @@
 //! log item is deleted again (best effort): the log never claims what did not happen, except for
 //! the moment between the two writes.
 
-use crate::api::Client;
 use crate::app::App;
 use crate::clock::Millis;
+use crate::context::Client;
 use crate::error::Result;
 use crate::item::{self, LogItem, UserItem};
 use std::future::Future;

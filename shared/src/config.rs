@@ -61,6 +61,10 @@ pub struct Config {
     pub outbox_log: bool,
 }
 
+/// One-time secrets this short or shorter are codes (6 digits, or a mock number's fixed code);
+/// longer ones are links of 256 bits and more (see `token.rs`).
+pub const MAX_CODE_LEN: usize = 16;
+
 /// Used when `SECRET_KEY` is unset: fine for local development, never for a deployment.
 pub const DEV_SECRET_KEY: &str = "insecure-development-key-set-SECRET_KEY";
 
@@ -196,7 +200,7 @@ impl Config {
                         // A mock code must look like a code (`token::MAX_CODE_LEN`), or it
                         // would be taken for a link secret and never log in.
                         let otp = otp.trim();
-                        if otp.is_empty() || otp.len() > crate::token::MAX_CODE_LEN {
+                        if otp.is_empty() || otp.len() > MAX_CODE_LEN {
                             return Err(bad("MOCK_NUMBERS", p));
                         }
                         Ok((num.trim().to_owned(), otp.to_owned()))

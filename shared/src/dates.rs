@@ -29,6 +29,14 @@ pub fn cookie(ms: Millis) -> String {
     to_datetime(ms).format(COOKIE).unwrap_or_default()
 }
 
+/// The fixed window of `period_secs` containing `now`: `(start, end)` in Unix seconds.
+pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
+    let now_s = now.div_euclid(1000);
+    let period = i64::from(period_secs.max(1));
+    let start = now_s - now_s.rem_euclid(period);
+    (start, start + period)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,6 +225,11 @@ pub const TOKEN_PREFIX: &str = "TOKEN#";
 /// Guessing guards of short codes: `TOKENGUARD#<scope>#<window start>`.
 pub const GUARD_PREFIX: &str = "TOKENGUARD#";
 
+/// Token kinds sent to an email address: an email change makes them stale.
+pub const EMAIL_TOKEN_KINDS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
+/// Token kinds sent to a phone number.
+pub const PHONE_TOKEN_KINDS: &[&str] = &["phone", "verify-phone"];
+
 /// One live token per user and kind: issuing a new one replaces (revokes) the last.
 pub fn token_sk(kind: &str) -> String {
     format!("{TOKEN_PREFIX}{kind}")

@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod credential;
 pub mod crypto;
 pub mod dates;

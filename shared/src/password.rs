@@ -112,13 +112,6 @@ impl Policy {
         }
     }
 
-    /// A required new-password param that satisfies the policy.
-    pub fn param<'p>(&self, p: &'p crate::params::Params, name: &str) -> Result<&'p str> {
-        let v = p.required_str(name, &self.description())?;
-        self.check(name, v)?;
-        Ok(v)
-    }
-
     /// 400 `password_personal_data` if the password contains the user's identifiers.
     pub fn check_personal(&self, password: &str, user: &UserItem) -> Result<()> {
         if !self.personal_data {

@@ -6,21 +6,11 @@
 //! end of their window.
 
 use crate::clock::Millis;
+pub use crate::context::Verdict;
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::routes::RateLimit;
 use crate::store::Store;
-
-/// What a request learned about its limit: headers to send and whether it may proceed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset: i64,
-    pub allowed: bool,
-    /// Counter keys (hashed), for reset-on-success.
-    pub counters: Vec<String>,
-}
 
 /// Substitute `{url}`, `{ip}`, `{userId}`, `{projectId}`, `{method}`, `{param-<name>}`. An empty
 /// parameter leaves its placeholder in the key, as Appwrite does.
@@ -58,12 +48,7 @@ pub fn normalise_param(name: &str, raw: &str) -> String {
     }
 }
 
-pub fn window(now: Millis, period_secs: u32) -> (i64, i64) {
-    let now_s = now.div_euclid(1000);
-    let period = i64::from(period_secs.max(1));
-    let start = now_s - now_s.rem_euclid(period);
-    (start, start + period)
-}
+pub use crate::dates::window;
 
 /// Count this request against every key of `rl` and every guard key (calls run in parallel).
 /// `keys` are the filled templates of `rl.keys`, `guards` those of `rl.guards` (same order).

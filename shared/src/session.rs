@@ -5,10 +5,10 @@
 //! sessions the oldest (by creation) are deleted. The index query runs in parallel with the
 //! session write, so eviction adds a round trip only when something must be evicted.
 
-use crate::api::{Client, Gate};
 use crate::app::App;
 use crate::audit;
 use crate::clock::Millis;
+use crate::context::{Client, Gate};
 use crate::credential::{self, Credential};
 use crate::crypto;
 use crate::error::{Error, ErrorType, Result};

@@ -26,9 +26,9 @@
 //!  attempt ──► reserve a slot in TOKENGUARD#scope#hour ──full──► refused, right code or not
 //! ```
 
-use crate::api::{Client, Gate};
 use crate::app::App;
 use crate::clock::{Entropy, Millis};
+use crate::context::{Client, Gate};
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
 use crate::outbox::{Email, Sms};
@@ -41,14 +41,9 @@ use sha2::Sha256;
 /// Short-code attempts per user, guard scope and hour (a right code refills the budget).
 pub const CODE_ATTEMPTS_PER_HOUR: u32 = 5;
 
-/// Token kinds sent to an email address: an email change makes them stale.
-pub const EMAIL_KINDS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
-/// Token kinds sent to a phone number.
-pub const PHONE_KINDS: &[&str] = &["phone", "verify-phone"];
+pub use crate::item::{EMAIL_TOKEN_KINDS as EMAIL_KINDS, PHONE_TOKEN_KINDS as PHONE_KINDS};
 
-/// Secrets this short or shorter are codes (6 digits, or a mock number's fixed code); longer
-/// ones are links (at least 256 bits).
-pub const MAX_CODE_LEN: usize = 16;
+use crate::config::MAX_CODE_LEN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -545,7 +540,7 @@ async fn find(app: &App, gate: &Gate<'_, '_>, q: Lookup<'_>, now: Millis) -> Res
         missing_user,
     } = q;
     let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let (window_start, window_end) = crate::ratelimit::window(now, 3600);
+    let (window_start, window_end) = crate::dates::window(now, 3600);
     let guard_sk = guard.map(|g| item::guard_sk(g.as_str(), window_start));
     let reserve = async {
         match &guard_sk {

@@ -412,6 +412,17 @@ pub fn password_param<'p>(p: &'p crate::params::Params, name: &str) -> Result<&'
     Ok(v)
 }
 
+/// A required new-password param that satisfies the project's password policy.
+pub fn new_password_param<'p>(
+    policy: &crate::password::Policy,
+    p: &'p crate::params::Params,
+    name: &str,
+) -> Result<&'p str> {
+    let v = p.required_str(name, &policy.description())?;
+    policy.check(name, v)?;
+    Ok(v)
+}
+
 /// A required E.164 phone param.
 pub fn phone_param(p: &crate::params::Params, name: &str) -> Result<String> {
     phone(name, p.required_str(name, PHONE_DESCRIPTION)?)

@@ -69,7 +69,7 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
         return Err(Error::invalid_param("userId", ids::CUSTOM_ID_DESCRIPTION));
     }
     let email = validate::email_param(p, "email")?;
-    let password = call.app.config.password_policy.param(p, "password")?;
+    let password = validate::new_password_param(&call.app.config.password_policy, p, "password")?;
     let name = p
         .optional_str("name", &validate::text_description(128))?
         .unwrap_or_default();
@@ -133,11 +133,8 @@ async fn update_status(call: &Call<'_>) -> Result<Reply> {
 }
 
 async fn update_password(call: &Call<'_>) -> Result<Reply> {
-    let password = call
-        .app
-        .config
-        .password_policy
-        .param(&call.params, "password")?;
+    let password =
+        validate::new_password_param(&call.app.config.password_policy, &call.params, "password")?;
     let old = call
         .params
         .optional_str("oldPassword", &validate::text_description(256))?;
@@ -187,7 +184,13 @@ async fn list_logs(call: &Call<'_>) -> Result<Reply> {
     let (logs, total) = call
         .app
         .store
-        .list_logs(&auth.user.id, page.limit, page.offset, page.total)
+        .list_logs(
+            &auth.user.id,
+            page.limit,
+            page.offset,
+            page.total,
+            validate::MAX_LOG_OFFSET,
+        )
         .await?;
     let logs: Vec<_> = logs.iter().map(model::log).collect();
     Ok(Reply::ok(

@@ -35,7 +35,11 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
         }
         RouteId::UpdateRecovery => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
-            let password = app.config.password_policy.param(&call.params, "password")?;
+            let password = validate::new_password_param(
+                &app.config.password_policy,
+                &call.params,
+                "password",
+            )?;
             let log = audit::entry(
                 app,
                 audit::event::RECOVERY_UPDATE,

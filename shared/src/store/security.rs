@@ -163,13 +163,14 @@ impl Store {
     }
 
     /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query
-    /// (stopping at `MAX_LOG_OFFSET`), in parallel.
+    /// (stopping at `count_cap`), in parallel.
     pub async fn list_logs(
         &self,
         uid: &str,
         limit: usize,
         offset: usize,
         with_total: bool,
+        count_cap: usize,
     ) -> Result<(Vec<crate::item::LogItem>, usize)> {
         let page = async {
             let mut items = vec![];
@@ -215,11 +216,7 @@ impl Store {
                     .key_condition_expression("PK = :pk")
                     .expression_attribute_values(":pk", s(crate::item::log_pk(uid)))
                     .select(aws_sdk_dynamodb::types::Select::Count)
-                    .limit(
-                        i32::try_from(crate::validate::MAX_LOG_OFFSET - n)
-                            .unwrap_or(1)
-                            .max(1),
-                    )
+                    .limit(i32::try_from(count_cap - n).unwrap_or(1).max(1))
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
@@ -227,9 +224,7 @@ impl Store {
                 n += usize::try_from(out.count).unwrap_or(0);
                 match out.last_evaluated_key {
                     // Counting stops at the cap, as Appwrite's totals do.
-                    Some(k) if !k.is_empty() && n < crate::validate::MAX_LOG_OFFSET => {
-                        start = Some(k)
-                    }
+                    Some(k) if !k.is_empty() && n < count_cap => start = Some(k),
                     _ => break,
                 }
             }

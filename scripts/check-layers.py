@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Layering check of the `shared` crate (docs/architecture.md, "Layers").
+
+Every module of shared/src is assigned to one layer below. A module may use modules of its own
+layer or of lower layers, never of a higher one, and the module graph has no cycles (test-only
+imports included). Unknown modules fail the check, so a new module must be placed explicitly.
+Exit 1 with one line per violation; print the layer summary otherwise.
+"""
+import re
+import sys
+from pathlib import Path
+
+# Lowest first.
+LAYERS = {
+    "foundation": [
+        "error", "clock", "dates", "ids", "crypto", "seal", "device", "templates",
+        "credential", "jwt", "item", "keys", "password", "config",
+    ],
+    "ports": ["store", "outbox", "app"],
+    "domain": ["context", "audit", "account", "session", "token", "mfa"],
+    "edge": [
+        "http", "params", "validate", "routes", "ratelimit", "model", "oauth2", "api", "lambda",
+    ],
+}
+# The crate root re-exports and may name anything.
+ROOT = "lib"
+
+SRC = Path(__file__).resolve().parent.parent / "shared" / "src"
+USE = re.compile(r"crate::(\{[^}]*\}|[a-z_][a-z0-9_]*)")
+
+
+def modules():
+    """Module name -> source text (a directory module is all its files together)."""
+    found = {}
+    for path in sorted(SRC.rglob("*.rs")):
+        rel = path.relative_to(SRC)
+        name = rel.parts[0].removesuffix(".rs")
+        found[name] = found.get(name, "") + path.read_text()
+    return found
+
+
+def uses(text):
+    out = set()
+    for m in USE.finditer(text):
+        target = m.group(1)
+        if target.startswith("{"):
+            for part in target[1:-1].split(","):
+                head = part.strip().split("::")[0].strip()
+                if head and head != "self":
+                    out.add(head)
+        else:
+            out.add(target)
+    return out
+
+
+def cycles(graph):
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def main():
+    rank = {m: i for i, layer in enumerate(LAYERS.values()) for m in layer}
+    names = list(LAYERS)
+    mods = modules()
+    problems = []
+    graph = {}
+    for mod, text in mods.items():
+        if mod == ROOT:
+            continue
+        if mod not in rank:
+            problems.append(f"{mod}: not placed in a layer (scripts/check-layers.py)")
+            continue
+        deps = {d for d in uses(text) if d != mod and d in mods and d != ROOT}
+        graph[mod] = deps
+        for d in sorted(deps):
+            if d not in rank:
+                continue
+            if rank[d] > rank[mod]:
+                problems.append(
+                    f"{mod} ({names[rank[mod]]}) uses {d} ({names[rank[d]]}): a lower layer "
+                    "must not use a higher one"
+                )
+    for comp in cycles(graph):
+        problems.append("import cycle: " + " -> ".join(comp))
+    if problems:
+        print("\n".join(problems))
+        print(f"layers: {len(problems)} problem(s)")
+        return 1
+    for name, layer in LAYERS.items():
+        present = [m for m in layer if m in mods]
+        print(f"{name:10} {len(present):2}  {' '.join(present)}")
+    print("layers: no upward use, no cycle")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
