@@ -704,15 +704,15 @@ async fn pipeline(
     }
 
     // Auth-method toggles (contract §1.9 step 9); servers (keys) are exempt.
-    if let Some((method, message)) = route.id.auth_method() {
-        if key_header.is_none() && app.config.auth_methods_disabled.iter().any(|m| m == method) {
+    if let Some(method) = route.id.auth_method() {
+        if key_header.is_none() && app.config.auth_methods_disabled.contains(&method) {
             *verdict = admission.clone().await?;
             if verdict.as_ref().is_some_and(|v| !v.allowed) {
                 return Err(Error::new(ErrorType::RateLimitExceeded));
             }
             return Err(Error::with_message(
                 ErrorType::UserAuthMethodUnsupported,
-                message,
+                method.disabled_message(),
             ));
         }
     }

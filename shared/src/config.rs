@@ -49,7 +49,7 @@ pub struct Config {
     pub lockout: crate::password::Lockout,
     /// `AUTH_METHODS_DISABLED` (default none): any of `email-password`, `magic-url`, `email-otp`,
     /// `anonymous`, `phone`, `jwt`; their routes answer 501 `user_auth_method_unsupported`.
-    pub auth_methods_disabled: Vec<String>,
+    pub auth_methods_disabled: Vec<AuthMethod>,
     /// `USER_LIMIT` (default 0 = unlimited, max 10000): sign-ups beyond it get 400
     /// `user_count_exceeded`.
     pub user_limit: u32,
@@ -59,6 +59,57 @@ pub struct Config {
     pub log_retention_days: i64,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
+}
+
+/// The project's authentication methods that `AUTH_METHODS_DISABLED` can turn off; each route
+/// that starts one declares it (`routes::RouteId::auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    EmailPassword,
+    MagicUrl,
+    EmailOtp,
+    Anonymous,
+    Phone,
+    Jwt,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 6] = [
+        Self::EmailPassword,
+        Self::MagicUrl,
+        Self::EmailOtp,
+        Self::Anonymous,
+        Self::Phone,
+        Self::Jwt,
+    ];
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailPassword => "email-password",
+            Self::MagicUrl => "magic-url",
+            Self::EmailOtp => "email-otp",
+            Self::Anonymous => "anonymous",
+            Self::Phone => "phone",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Appwrite's `501 user_auth_method_unsupported` message for it.
+    pub fn disabled_message(self) -> &'static str {
+        match self {
+            Self::EmailPassword => "Email / Password authentication is disabled for this project",
+            Self::MagicUrl => "Magic URL authentication is disabled for this project",
+            Self::EmailOtp => "Email OTP authentication is disabled for this project",
+            Self::Anonymous => "Anonymous authentication is disabled for this project",
+            Self::Phone => "Phone authentication is disabled for this project",
+            Self::Jwt => "JWT authentication is disabled for this project",
+        }
+    }
 }
 
 /// One-time secrets this short or shorter are codes (6 digits, or a mock number's fixed code);
@@ -251,26 +302,13 @@ impl Config {
                 max_secs: int("LOCKOUT_MAX_SECONDS", 900, 1, 86_400)?,
             },
             log_retention_days: int("LOG_RETENTION_DAYS", 90, 1, 3650)?,
-            auth_methods_disabled: {
-                let known = [
-                    "email-password",
-                    "magic-url",
-                    "email-otp",
-                    "anonymous",
-                    "phone",
-                    "jwt",
-                ];
-                let list: Vec<String> = get("AUTH_METHODS_DISABLED")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|m| m.trim().to_ascii_lowercase())
-                    .filter(|m| !m.is_empty())
-                    .collect();
-                if let Some(bad_method) = list.iter().find(|m| !known.contains(&m.as_str())) {
-                    return Err(bad("AUTH_METHODS_DISABLED", bad_method));
-                }
-                list
-            },
+            auth_methods_disabled: get("AUTH_METHODS_DISABLED")
+                .unwrap_or_default()
+                .split(',')
+                .map(|m| m.trim().to_ascii_lowercase())
+                .filter(|m| !m.is_empty())
+                .map(|m| AuthMethod::parse(&m).ok_or_else(|| bad("AUTH_METHODS_DISABLED", &m)))
+                .collect::<Result<_, Error>>()?,
             session_alerts: flag("SESSION_ALERTS", false)?,
             user_limit: int("USER_LIMIT", 0, 0, 10_000)? as u32,
         })

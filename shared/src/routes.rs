@@ -1,6 +1,8 @@
 //! The one route table. It drives the Lambda routers, the local server and the HttpApi routes of
 //! `template.yaml` (a test in `tests/` fails if the template disagrees).
 
+use crate::config::AuthMethod;
+
 /// Lambda functions, grouped by cohesion and IAM needs (see README "Functions").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -213,28 +215,16 @@ impl RouteId {
 
     /// The project auth method this route belongs to (`AUTH_METHODS_DISABLED` turns it off) and
     /// Appwrite's message when it is off.
-    pub fn auth_method(self) -> Option<(&'static str, &'static str)> {
+    pub fn auth_method(self) -> Option<AuthMethod> {
         match self {
-            Self::CreateAccount | Self::CreateEmailPasswordSession => Some((
-                "email-password",
-                "Email / Password authentication is disabled for this project",
-            )),
-            Self::CreateMagicUrlToken => Some((
-                "magic-url",
-                "Magic URL authentication is disabled for this project",
-            )),
-            Self::CreateEmailToken => Some((
-                "email-otp",
-                "Email OTP authentication is disabled for this project",
-            )),
-            Self::CreateAnonymousSession => Some((
-                "anonymous",
-                "Anonymous authentication is disabled for this project",
-            )),
-            Self::CreatePhoneToken | Self::CreatePhoneVerification => {
-                Some(("phone", "Phone authentication is disabled for this project"))
+            Self::CreateAccount | Self::CreateEmailPasswordSession => {
+                Some(AuthMethod::EmailPassword)
             }
-            Self::CreateJwt => Some(("jwt", "JWT authentication is disabled for this project")),
+            Self::CreateMagicUrlToken => Some(AuthMethod::MagicUrl),
+            Self::CreateEmailToken => Some(AuthMethod::EmailOtp),
+            Self::CreateAnonymousSession => Some(AuthMethod::Anonymous),
+            Self::CreatePhoneToken | Self::CreatePhoneVerification => Some(AuthMethod::Phone),
+            Self::CreateJwt => Some(AuthMethod::Jwt),
             _ => None,
         }
     }

@@ -661,11 +661,12 @@ async fn jwt_limit_point_is_per_user() {
 #[tokio::test]
 async fn disabled_auth_methods_answer_501() {
     let s = Server::with_config(|c| {
+        use shared::config::AuthMethod;
         c.auth_methods_disabled = vec![
-            "anonymous".into(),
-            "email-password".into(),
-            "jwt".into(),
-            "magic-url".into(),
+            AuthMethod::Anonymous,
+            AuthMethod::EmailPassword,
+            AuthMethod::Jwt,
+            AuthMethod::MagicUrl,
         ];
     })
     .await;
