@@ -466,7 +466,7 @@ async fn serve(
             "unknown",
         );
     };
-    let Some(handler) = handler_for(route.function) else {
+    let Some(handler) = handler_for(route.id.function()) else {
         return (
             render(app, req, Err(Error::new(ErrorType::RouteNotFound)), None),
             route.paths[0],

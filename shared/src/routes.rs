@@ -150,55 +150,94 @@ const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RouteId {
-    GetAccount,
-    CreateAccount,
-    UpdateEmail,
-    UpdateName,
-    UpdatePassword,
-    UpdatePhone,
-    GetPrefs,
-    UpdatePrefs,
-    UpdateStatus,
-    ListSessions,
-    DeleteSessions,
-    CreateAnonymousSession,
-    CreateEmailPasswordSession,
-    GetSession,
-    UpdateSession,
-    DeleteSession,
-    CreateSession,
-    UpdateMagicUrlSession,
-    UpdatePhoneSession,
-    CreateEmailToken,
-    CreateMagicUrlToken,
-    CreatePhoneToken,
-    CreateEmailVerification,
-    UpdateEmailVerification,
-    CreatePhoneVerification,
-    UpdatePhoneVerification,
-    CreateRecovery,
-    UpdateRecovery,
-    CreateJwt,
-    ListLogs,
-    ListIdentities,
-    DeleteIdentity,
-    UpdateMfa,
-    CreateMfaAuthenticator,
-    UpdateMfaAuthenticator,
-    DeleteMfaAuthenticator,
-    CreateMfaChallenge,
-    UpdateMfaChallenge,
-    ListMfaFactors,
-    GetMfaRecoveryCodes,
-    CreateMfaRecoveryCodes,
-    UpdateMfaRecoveryCodes,
-    CreateOAuth2Session,
-    CreateOAuth2Token,
-    OAuth2Callback,
-    OAuth2CallbackPost,
-    OAuth2Redirect,
+/// Declares the routes of each function: one enum per function (so a function crate's dispatch
+/// is an exhaustive `match`, and a route without a handler is a compile error), the `RouteId`
+/// that wraps them, and a constant per route so `RouteId::GetAccount` reads as before.
+macro_rules! route_ids {
+    ($($function:ident => $enum:ident { $($route:ident),* $(,)? })*) => {
+        $(
+            #[doc = concat!("The routes served by the `", stringify!($function), "` function.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $enum { $($route),* }
+        )*
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RouteId { $($function($enum)),* }
+
+        #[allow(non_upper_case_globals)]
+        impl RouteId {
+            $($(pub const $route: RouteId = RouteId::$function($enum::$route);)*)*
+
+            /// The Lambda function that serves this route.
+            pub fn function(self) -> Function {
+                match self { $(RouteId::$function(_) => Function::$function),* }
+            }
+        }
+    };
+}
+
+route_ids! {
+    Account => AccountRoute {
+        GetAccount,
+        CreateAccount,
+        UpdateEmail,
+        UpdateName,
+        UpdatePassword,
+        UpdatePhone,
+        GetPrefs,
+        UpdatePrefs,
+        UpdateStatus,
+        ListLogs,
+        ListIdentities,
+        DeleteIdentity,
+    }
+    Sessions => SessionsRoute {
+        ListSessions,
+        DeleteSessions,
+        CreateAnonymousSession,
+        CreateEmailPasswordSession,
+        GetSession,
+        UpdateSession,
+        DeleteSession,
+        CreateSession,
+        UpdateMagicUrlSession,
+        UpdatePhoneSession,
+        CreateJwt,
+    }
+    Tokens => TokensRoute {
+        CreateEmailToken,
+        CreateMagicUrlToken,
+        CreatePhoneToken,
+    }
+    Verification => VerificationRoute {
+        CreateEmailVerification,
+        UpdateEmailVerification,
+        CreatePhoneVerification,
+        UpdatePhoneVerification,
+    }
+    Recovery => RecoveryRoute {
+        CreateRecovery,
+        UpdateRecovery,
+    }
+    Mfa => MfaRoute {
+        UpdateMfa,
+        CreateMfaAuthenticator,
+        UpdateMfaAuthenticator,
+        DeleteMfaAuthenticator,
+        CreateMfaChallenge,
+        UpdateMfaChallenge,
+        ListMfaFactors,
+        GetMfaRecoveryCodes,
+        CreateMfaRecoveryCodes,
+        UpdateMfaRecoveryCodes,
+    }
+    Oauth2 => Oauth2Route {
+        CreateOAuth2Session,
+        CreateOAuth2Token,
+        OAuth2Callback,
+        OAuth2CallbackPost,
+        OAuth2Redirect,
+    }
 }
 
 impl RouteId {
@@ -249,7 +288,6 @@ pub struct Route {
     pub method: &'static str,
     /// Canonical path first, then aliases. `{name}` segments are path parameters.
     pub paths: &'static [&'static str],
-    pub function: Function,
     pub access: Access,
     pub admit: Admit,
     pub rate_limit: Option<RateLimit>,
@@ -257,124 +295,109 @@ pub struct Route {
 
 use Access::*;
 use Admit::*;
-use Function::*;
 use Load::*;
-use RouteId::*;
 
 pub static ROUTES: &[Route] = &[
     Route {
-        id: GetAccount,
+        id: RouteId::GetAccount,
         method: "GET",
         paths: &["/v1/account"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: CreateAccount,
+        id: RouteId::CreateAccount,
         method: "POST",
         paths: &["/v1/account"],
-        function: Account,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(10, URL_IP),
     },
     Route {
-        id: UpdateEmail,
+        id: RouteId::UpdateEmail,
         method: "PATCH",
         paths: &["/v1/account/email"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: UpdateName,
+        id: RouteId::UpdateName,
         method: "PATCH",
         paths: &["/v1/account/name"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: UpdatePassword,
+        id: RouteId::UpdatePassword,
         method: "PATCH",
         paths: &["/v1/account/password"],
-        function: Account,
         access: User(AllSessions),
         admit: Before,
         rate_limit: limit(10, URL_IP),
     },
     Route {
-        id: UpdatePhone,
+        id: RouteId::UpdatePhone,
         method: "PATCH",
         paths: &["/v1/account/phone"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: GetPrefs,
+        id: RouteId::GetPrefs,
         method: "GET",
         paths: &["/v1/account/prefs"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: UpdatePrefs,
+        id: RouteId::UpdatePrefs,
         method: "PATCH",
         paths: &["/v1/account/prefs"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: UpdateStatus,
+        id: RouteId::UpdateStatus,
         method: "PATCH",
         paths: &["/v1/account/status"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: ListSessions,
+        id: RouteId::ListSessions,
         method: "GET",
         paths: &["/v1/account/sessions"],
-        function: Sessions,
         access: User(AllSessions),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: DeleteSessions,
+        id: RouteId::DeleteSessions,
         method: "DELETE",
         paths: &["/v1/account/sessions"],
-        function: Sessions,
         access: User(AllSessions),
         admit: Before,
         rate_limit: limit(100, URL_IP),
     },
     Route {
-        id: CreateAnonymousSession,
+        id: RouteId::CreateAnonymousSession,
         method: "POST",
         paths: &["/v1/account/sessions/anonymous"],
-        function: Sessions,
         access: GuestOnly,
         admit: Before,
         rate_limit: limit(50, &["ip:{ip}"]),
     },
     Route {
-        id: CreateEmailPasswordSession,
+        id: RouteId::CreateEmailPasswordSession,
         method: "POST",
         paths: &["/v1/account/sessions/email", "/v1/account/sessions"],
-        function: Sessions,
         access: GuestOnly,
         admit: InHandler,
         rate_limit: Some(RateLimit {
@@ -387,160 +410,144 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
-        id: GetSession,
+        id: RouteId::GetSession,
         method: "GET",
         paths: &["/v1/account/sessions/{sessionId}"],
-        function: Sessions,
         access: User(PathSession),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: UpdateSession,
+        id: RouteId::UpdateSession,
         method: "PATCH",
         paths: &["/v1/account/sessions/{sessionId}"],
-        function: Sessions,
         access: User(PathSession),
         admit: Before,
         rate_limit: limit(10, URL_IP),
     },
     Route {
-        id: DeleteSession,
+        id: RouteId::DeleteSession,
         method: "DELETE",
         paths: &["/v1/account/sessions/{sessionId}"],
-        function: Sessions,
         access: User(PathSession),
         admit: Before,
         rate_limit: limit(100, URL_IP),
     },
     Route {
-        id: CreateSession,
+        id: RouteId::CreateSession,
         method: "POST",
         paths: &["/v1/account/sessions/token"],
-        function: Sessions,
         access: GuestOnly,
         admit: InHandler,
         rate_limit: redeeming(true),
     },
     Route {
-        id: UpdateMagicUrlSession,
+        id: RouteId::UpdateMagicUrlSession,
         method: "PUT",
         paths: &["/v1/account/sessions/magic-url"],
-        function: Sessions,
         access: GuestOnly,
         admit: InHandler,
         rate_limit: redeeming(true),
     },
     Route {
-        id: UpdatePhoneSession,
+        id: RouteId::UpdatePhoneSession,
         method: "PUT",
         paths: &["/v1/account/sessions/phone"],
-        function: Sessions,
         access: GuestOnly,
         admit: InHandler,
         rate_limit: redeeming(false),
     },
     Route {
-        id: CreateEmailToken,
+        id: RouteId::CreateEmailToken,
         method: "POST",
         paths: &["/v1/account/tokens/email"],
-        function: Tokens,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
-        id: CreateMagicUrlToken,
+        id: RouteId::CreateMagicUrlToken,
         method: "POST",
         paths: &[
             "/v1/account/tokens/magic-url",
             "/v1/account/sessions/magic-url",
         ],
-        function: Tokens,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(60, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
-        id: CreatePhoneToken,
+        id: RouteId::CreatePhoneToken,
         method: "POST",
         paths: &["/v1/account/tokens/phone", "/v1/account/sessions/phone"],
-        function: Tokens,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(10, &["url:{url},phone:{param-phone}", "url:{url},ip:{ip}"]),
     },
     Route {
-        id: CreateEmailVerification,
+        id: RouteId::CreateEmailVerification,
         method: "POST",
         paths: &[
             "/v1/account/verifications/email",
             "/v1/account/verification",
         ],
-        function: Verification,
         access: User(Session),
         admit: Before,
         rate_limit: limit(10, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: UpdateEmailVerification,
+        id: RouteId::UpdateEmailVerification,
         method: "PUT",
         paths: &[
             "/v1/account/verifications/email",
             "/v1/account/verification",
         ],
-        function: Verification,
         access: Public,
         admit: InHandler,
         rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
     },
     Route {
-        id: CreatePhoneVerification,
+        id: RouteId::CreatePhoneVerification,
         method: "POST",
         paths: &[
             "/v1/account/verifications/phone",
             "/v1/account/verification/phone",
         ],
-        function: Verification,
         access: User(Session),
         admit: Before,
         rate_limit: limit(10, &["url:{url},userId:{userId}", "url:{url},ip:{ip}"]),
     },
     Route {
-        id: UpdatePhoneVerification,
+        id: RouteId::UpdatePhoneVerification,
         method: "PUT",
         paths: &[
             "/v1/account/verifications/phone",
             "/v1/account/verification/phone",
         ],
-        function: Verification,
         access: Public,
         admit: InHandler,
         rate_limit: limit(10, &["userId:{param-userId}"]),
     },
     Route {
-        id: CreateRecovery,
+        id: RouteId::CreateRecovery,
         method: "POST",
         paths: &["/v1/account/recovery"],
-        function: Recovery,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(10, &["url:{url},email:{param-email}", "url:{url},ip:{ip}"]),
     },
     Route {
-        id: UpdateRecovery,
+        id: RouteId::UpdateRecovery,
         method: "PUT",
         paths: &["/v1/account/recovery"],
-        function: Recovery,
         access: Guest,
         admit: InHandler,
         rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
     },
     Route {
-        id: CreateJwt,
+        id: RouteId::CreateJwt,
         method: "POST",
         paths: &["/v1/account/jwts", "/v1/account/jwt"],
-        function: Sessions,
         access: User(Session),
         admit: Before,
         rate_limit: Some(RateLimit {
@@ -552,82 +559,73 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
-        id: ListLogs,
+        id: RouteId::ListLogs,
         method: "GET",
         paths: &["/v1/account/logs"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: ListIdentities,
+        id: RouteId::ListIdentities,
         method: "GET",
         paths: &["/v1/account/identities"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: DeleteIdentity,
+        id: RouteId::DeleteIdentity,
         method: "DELETE",
         paths: &["/v1/account/identities/{identityId}"],
-        function: Account,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: UpdateMfa,
+        id: RouteId::UpdateMfa,
         method: "PATCH",
         paths: &["/v1/account/mfa"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: CreateMfaAuthenticator,
+        id: RouteId::CreateMfaAuthenticator,
         method: "POST",
         paths: &["/v1/account/mfa/authenticators/{type}"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: UpdateMfaAuthenticator,
+        id: RouteId::UpdateMfaAuthenticator,
         method: "PUT",
         paths: &["/v1/account/mfa/authenticators/{type}"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: DeleteMfaAuthenticator,
+        id: RouteId::DeleteMfaAuthenticator,
         method: "DELETE",
         paths: &["/v1/account/mfa/authenticators/{type}"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: CreateMfaChallenge,
+        id: RouteId::CreateMfaChallenge,
         method: "POST",
         paths: &["/v1/account/mfa/challenges", "/v1/account/mfa/challenge"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: limit(10, &["url:{url},userId:{userId}"]),
     },
     Route {
-        id: UpdateMfaChallenge,
+        id: RouteId::UpdateMfaChallenge,
         method: "PUT",
         paths: &["/v1/account/mfa/challenges", "/v1/account/mfa/challenge"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: Some(RateLimit {
@@ -640,82 +638,73 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
-        id: ListMfaFactors,
+        id: RouteId::ListMfaFactors,
         method: "GET",
         paths: &["/v1/account/mfa/factors"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: GetMfaRecoveryCodes,
+        id: RouteId::GetMfaRecoveryCodes,
         method: "GET",
         paths: &["/v1/account/mfa/recovery-codes"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: CreateMfaRecoveryCodes,
+        id: RouteId::CreateMfaRecoveryCodes,
         method: "POST",
         paths: &["/v1/account/mfa/recovery-codes"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: UpdateMfaRecoveryCodes,
+        id: RouteId::UpdateMfaRecoveryCodes,
         method: "PATCH",
         paths: &["/v1/account/mfa/recovery-codes"],
-        function: Mfa,
         access: User(Session),
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: CreateOAuth2Session,
+        id: RouteId::CreateOAuth2Session,
         method: "GET",
         paths: &["/v1/account/sessions/oauth2/{provider}"],
-        function: Oauth2,
         access: Guest,
         admit: Before,
         rate_limit: limit(50, &["ip:{ip}"]),
     },
     Route {
-        id: CreateOAuth2Token,
+        id: RouteId::CreateOAuth2Token,
         method: "GET",
         paths: &["/v1/account/tokens/oauth2/{provider}"],
-        function: Oauth2,
         access: Guest,
         admit: Before,
         rate_limit: limit(50, &["ip:{ip}"]),
     },
     Route {
-        id: OAuth2Callback,
+        id: RouteId::OAuth2Callback,
         method: "GET",
         paths: &["/v1/account/sessions/oauth2/callback/{provider}/{projectId}"],
-        function: Oauth2,
         access: Public,
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: OAuth2CallbackPost,
+        id: RouteId::OAuth2CallbackPost,
         method: "POST",
         paths: &["/v1/account/sessions/oauth2/callback/{provider}/{projectId}"],
-        function: Oauth2,
         access: Public,
         admit: Before,
         rate_limit: None,
     },
     Route {
-        id: OAuth2Redirect,
+        id: RouteId::OAuth2Redirect,
         method: "GET",
         paths: &["/v1/account/sessions/oauth2/{provider}/redirect"],
-        function: Oauth2,
         access: Public,
         admit: Before,
         rate_limit: limit(50, &["ip:{ip}"]),
@@ -778,10 +767,10 @@ mod tests {
     #[test]
     fn literal_beats_parameter() {
         let (r, p) = find("POST", "/v1/account/sessions/anonymous").unwrap();
-        assert_eq!(r.id, CreateAnonymousSession);
+        assert_eq!(r.id, RouteId::CreateAnonymousSession);
         assert!(p.is_empty());
         let (r, p) = find("GET", "/v1/account/sessions/current").unwrap();
-        assert_eq!(r.id, GetSession);
+        assert_eq!(r.id, RouteId::GetSession);
         assert_eq!(p, vec![("sessionId", "current".to_string())]);
     }
 
@@ -789,9 +778,12 @@ mod tests {
     fn aliases_and_unknowns() {
         assert_eq!(
             find("POST", "/v1/account/sessions").unwrap().0.id,
-            CreateEmailPasswordSession
+            RouteId::CreateEmailPasswordSession
         );
-        assert_eq!(find("GET", "/v1/account/").unwrap().0.id, GetAccount);
+        assert_eq!(
+            find("GET", "/v1/account/").unwrap().0.id,
+            RouteId::GetAccount
+        );
         assert!(find("PUT", "/v1/account").is_none());
         assert!(find("GET", "/v1/nope").is_none());
         assert!(find("GET", "/account").is_none());

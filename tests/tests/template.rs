@@ -36,7 +36,7 @@ fn expected() -> BTreeSet<Triple> {
         .flat_map(|r| {
             r.paths.iter().map(move |p| {
                 (
-                    r.function.resource().to_string(),
+                    r.id.function().resource().to_string(),
                     r.method.to_string(),
                     p.to_string(),
                 )
@@ -55,7 +55,7 @@ fn expected() -> BTreeSet<Triple> {
 /// The Events block for one function, for pasting into the template when routes change.
 fn events_yaml(f: Function) -> String {
     let mut s = String::from("      Events:\n");
-    for r in ROUTES.iter().filter(|r| r.function == f) {
+    for r in ROUTES.iter().filter(|r| r.id.function() == f) {
         for (i, p) in r.paths.iter().enumerate() {
             let name = if i == 0 {
                 format!("{:?}", r.id)

@@ -5,7 +5,7 @@
 use shared::api::{Call, CookieAction, HandlerFuture, Reply};
 use shared::audit::{self, event};
 use shared::item::UserItem;
-use shared::routes::RouteId;
+use shared::routes::{AccountRoute, RouteId};
 use shared::{account, ids, model, validate, Error, ErrorType, Result};
 
 /// Entry point for the pipeline (local server and Lambda).
@@ -14,27 +14,33 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    match call.route.id {
-        RouteId::GetAccount => Ok(Reply::ok(model::account(&call.auth()?.user))),
-        RouteId::GetPrefs => Ok(Reply::ok(model::prefs(&call.auth()?.user))),
-        RouteId::CreateAccount => create(&call).await,
-        RouteId::UpdateName => update_name(&call).await,
-        RouteId::UpdatePrefs => update_prefs(&call).await,
-        RouteId::UpdateStatus => update_status(&call).await,
-        RouteId::UpdatePassword => update_password(&call).await,
-        RouteId::UpdateEmail => update_email(&call).await,
-        RouteId::UpdatePhone => update_phone(&call).await,
-        RouteId::ListLogs => list_logs(&call).await,
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
+    // the match below is exhaustive, so a route of this function without a handler is a
+    // compile error.
+    let RouteId::Account(route) = call.route.id else {
+        return Err(Error::new(ErrorType::RouteNotFound));
+    };
+    match route {
+        AccountRoute::GetAccount => Ok(Reply::ok(model::account(&call.auth()?.user))),
+        AccountRoute::GetPrefs => Ok(Reply::ok(model::prefs(&call.auth()?.user))),
+        AccountRoute::CreateAccount => create(&call).await,
+        AccountRoute::UpdateName => update_name(&call).await,
+        AccountRoute::UpdatePrefs => update_prefs(&call).await,
+        AccountRoute::UpdateStatus => update_status(&call).await,
+        AccountRoute::UpdatePassword => update_password(&call).await,
+        AccountRoute::UpdateEmail => update_email(&call).await,
+        AccountRoute::UpdatePhone => update_phone(&call).await,
+        AccountRoute::ListLogs => list_logs(&call).await,
         // Identities come from OAuth2 sign-ins, which this deployment does not offer yet: every
         // account has none. The routes exist so SDK calls get Appwrite's answers, not a 404 route.
-        RouteId::ListIdentities => {
+        AccountRoute::ListIdentities => {
             call.auth()?;
             validate::identity_queries(&call.params)?;
             Ok(Reply::ok(
                 serde_json::json!({ "total": 0, "identities": [] }),
             ))
         }
-        RouteId::DeleteIdentity => {
+        AccountRoute::DeleteIdentity => {
             call.auth()?;
             let id = call.path_param("identityId");
             if !ids::is_valid_custom(id) {
@@ -42,7 +48,6 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             }
             Err(Error::new(ErrorType::UserIdentityNotFound))
         }
-        _ => Err(Error::new(ErrorType::RouteNotFound)),
     }
 }
 

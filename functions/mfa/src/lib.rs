@@ -4,7 +4,7 @@
 use shared::api::{Call, HandlerFuture, Reply};
 use shared::audit::{self, event};
 use shared::mfa::{self, Factor};
-use shared::routes::RouteId;
+use shared::routes::{MfaRoute, RouteId};
 use shared::{model, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
@@ -15,9 +15,15 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
     let (app, now) = (call.app, call.now);
     let auth = call.auth()?;
     let user = &auth.user;
-    match call.route.id {
-        RouteId::ListMfaFactors => Ok(Reply::ok(mfa::factors(user))),
-        RouteId::UpdateMfa => {
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
+    // the match below is exhaustive, so a route of this function without a handler is a
+    // compile error.
+    let RouteId::Mfa(route) = call.route.id else {
+        return Err(Error::new(ErrorType::RouteNotFound));
+    };
+    match route {
+        MfaRoute::ListMfaFactors => Ok(Reply::ok(mfa::factors(user))),
+        MfaRoute::UpdateMfa => {
             let enabled = match call.params.required("mfa")? {
                 serde_json::Value::Bool(b) => *b,
                 _ => return Err(Error::invalid_param("mfa", "Value must be a valid boolean")),
@@ -31,14 +37,14 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             .await?;
             Ok(Reply::ok(model::account(&user)))
         }
-        RouteId::CreateMfaAuthenticator => {
+        MfaRoute::CreateMfaAuthenticator => {
             authenticator_type(&call)?;
             let (secret, uri) = mfa::create_authenticator(app, user, now).await?;
             Ok(Reply::ok(
                 serde_json::json!({ "secret": secret, "uri": uri }),
             ))
         }
-        RouteId::UpdateMfaAuthenticator => {
+        MfaRoute::UpdateMfaAuthenticator => {
             authenticator_type(&call)?;
             let otp = otp(&call, "otp")?;
             let session = auth
@@ -47,12 +53,12 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             let user = mfa::verify_authenticator(app, user, session, otp, now).await?;
             Ok(Reply::ok(model::account(&user)))
         }
-        RouteId::DeleteMfaAuthenticator => {
+        MfaRoute::DeleteMfaAuthenticator => {
             authenticator_type(&call)?;
             mfa::delete_authenticator(app, user, now).await?;
             Ok(Reply::no_content())
         }
-        RouteId::CreateMfaChallenge => {
+        MfaRoute::CreateMfaChallenge => {
             let factor = Factor::parse(
                 call.params
                     .required_str("factor", "Value must be a valid string")?,
@@ -66,7 +72,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             .await?;
             Ok(Reply::created(model::challenge(&c)))
         }
-        RouteId::UpdateMfaChallenge => {
+        MfaRoute::UpdateMfaChallenge => {
             let id = call
                 .params
                 .required_str("challengeId", &validate::text_description(256))?;
@@ -84,14 +90,13 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             .await?;
             Ok(Reply::ok(model::session(&s, true, "")))
         }
-        RouteId::GetMfaRecoveryCodes => Ok(Reply::ok(codes(mfa::recovery_codes(app, user)?))),
-        RouteId::CreateMfaRecoveryCodes => Ok(Reply::created(codes(
+        MfaRoute::GetMfaRecoveryCodes => Ok(Reply::ok(codes(mfa::recovery_codes(app, user)?))),
+        MfaRoute::CreateMfaRecoveryCodes => Ok(Reply::created(codes(
             mfa::generate_recovery_codes(app, user, false, now).await?,
         ))),
-        RouteId::UpdateMfaRecoveryCodes => Ok(Reply::ok(codes(
+        MfaRoute::UpdateMfaRecoveryCodes => Ok(Reply::ok(codes(
             mfa::generate_recovery_codes(app, user, true, now).await?,
         ))),
-        _ => Err(Error::new(ErrorType::RouteNotFound)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply};
 use shared::item::SessionItem;
-use shared::routes::RouteId;
+use shared::routes::{RouteId, SessionsRoute};
 use shared::session::{self, NewSession};
 use shared::{audit, jwt, model, validate, Error, ErrorType, Result};
 
@@ -13,13 +13,21 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    match call.route.id {
-        RouteId::CreateEmailPasswordSession => create_email_password(&call).await,
-        RouteId::CreateAnonymousSession => {
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
+    // the match below is exhaustive, so a route of this function without a handler is a
+    // compile error.
+    let RouteId::Sessions(route) = call.route.id else {
+        return Err(Error::new(ErrorType::RouteNotFound));
+    };
+    match route {
+        SessionsRoute::CreateEmailPasswordSession => create_email_password(&call).await,
+        SessionsRoute::CreateAnonymousSession => {
             let new = session::create_anonymous(call.app, &call.client, call.now).await?;
             Ok(created(&call, new))
         }
-        RouteId::CreateSession | RouteId::UpdateMagicUrlSession | RouteId::UpdatePhoneSession => {
+        SessionsRoute::CreateSession
+        | SessionsRoute::UpdateMagicUrlSession
+        | SessionsRoute::UpdatePhoneSession => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
             let new = shared::token::create_session(
                 call.app,
@@ -32,13 +40,13 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
             .await?;
             Ok(created(&call, new))
         }
-        RouteId::ListSessions => list(&call),
-        RouteId::GetSession => {
+        SessionsRoute::ListSessions => list(&call),
+        SessionsRoute::GetSession => {
             let auth = call.auth()?;
             let s = path_session(&call, auth)?;
             Ok(Reply::ok(render(auth, s)))
         }
-        RouteId::UpdateSession => {
+        SessionsRoute::UpdateSession => {
             let auth = call.auth()?;
             let s = path_session(&call, auth)?;
             let log = audit::for_user(
@@ -52,7 +60,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 .await?;
             Ok(Reply::ok(render(auth, &s)))
         }
-        RouteId::DeleteSession => {
+        SessionsRoute::DeleteSession => {
             let auth = call.auth()?;
             let s = path_session(&call, auth)?;
             let log = audit::for_user(
@@ -70,7 +78,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 reply
             })
         }
-        RouteId::DeleteSessions => {
+        SessionsRoute::DeleteSessions => {
             let auth = call.auth()?;
             let log = audit::for_user(
                 call.app,
@@ -92,8 +100,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 reply.cookie(CookieAction::Clear)
             })
         }
-        RouteId::CreateJwt => create_jwt(&call),
-        _ => Err(Error::new(ErrorType::RouteNotFound)),
+        SessionsRoute::CreateJwt => create_jwt(&call),
     }
 }
 

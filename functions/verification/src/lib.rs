@@ -2,7 +2,7 @@
 //! `shared::token` and render the `Token` model.
 
 use shared::api::{Call, HandlerFuture, Reply};
-use shared::routes::RouteId;
+use shared::routes::{RouteId, VerificationRoute};
 use shared::token::{self, Kind};
 use shared::{audit, model, validate, Error, ErrorType, Result};
 
@@ -12,8 +12,14 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
     let (app, now) = (call.app, call.now);
-    match call.route.id {
-        RouteId::CreateEmailVerification => {
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
+    // the match below is exhaustive, so a route of this function without a handler is a
+    // compile error.
+    let RouteId::Verification(route) = call.route.id else {
+        return Err(Error::new(ErrorType::RouteNotFound));
+    };
+    match route {
+        VerificationRoute::CreateEmailVerification => {
             let url = call
                 .params
                 .required_str("url", "Value must be a valid URL")?;
@@ -36,7 +42,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 call.reveal(&issued.secret),
             )))
         }
-        RouteId::CreatePhoneVerification => {
+        VerificationRoute::CreatePhoneVerification => {
             let log = audit::for_user(
                 app,
                 audit::event::VERIFICATION_CREATE,
@@ -55,9 +61,8 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 call.reveal(&issued.secret),
             )))
         }
-        RouteId::UpdateEmailVerification => confirm(&call, Kind::VerifyEmail).await,
-        RouteId::UpdatePhoneVerification => confirm(&call, Kind::VerifyPhone).await,
-        _ => Err(Error::new(ErrorType::RouteNotFound)),
+        VerificationRoute::UpdateEmailVerification => confirm(&call, Kind::VerifyEmail).await,
+        VerificationRoute::UpdatePhoneVerification => confirm(&call, Kind::VerifyPhone).await,
     }
 }
 
