@@ -6,6 +6,7 @@
 //! admin keys list
 //! admin keys revoke KEY_ID
 //! admin table create
+//! admin routes sam-events      (the Events blocks of template.yaml, from the route table)
 //! ```
 
 use shared::clock::{Clock, OsEntropy, SystemClock};
@@ -16,6 +17,7 @@ const USAGE: &str = "usage:
   admin keys list
   admin keys revoke KEY_ID
   admin table create
+  admin routes sam-events
 scopes: sessions.write, users.read, users.write";
 
 fn fail(msg: &str) -> ! {
@@ -26,6 +28,13 @@ fn fail(msg: &str) -> ! {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["routes", "sam-events"] {
+        // No AWS needed: the template's events come from the route table alone.
+        for f in shared::routes::Function::ALL {
+            print!("# {}\n{}", f.resource(), shared::routes::sam_events(*f));
+        }
+        return;
+    }
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "appwrite-account".into());
     let store = Store::new(&shared::aws::load().await, &table);
     let words: Vec<&str> = args.iter().map(String::as_str).collect();

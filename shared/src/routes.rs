@@ -711,6 +711,43 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
+/// The `Events:` block of one function in `template.yaml`, generated from this table (API Gateway
+/// routes each method and path to the function that serves it). The account function also takes
+/// the catch-all: CORS preflight and unknown routes. `admin routes sam-events` prints every block
+/// and `scripts/sync-template.py` writes them into the template.
+pub fn sam_events(f: Function) -> String {
+    let event = |name: &str, method: &str, path: &str| {
+        format!(
+            "        {name}:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref Api\n            Method: {method}\n            Path: {path}\n"
+        )
+    };
+    let mut s = String::from("      Events:\n");
+    for r in ROUTES.iter().filter(|r| r.id.function() == f) {
+        for (i, p) in r.paths.iter().enumerate() {
+            let base = event_name(r.id);
+            let name = if i == 0 {
+                base
+            } else {
+                format!("{base}Alias{i}")
+            };
+            s.push_str(&event(&name, r.method, p));
+        }
+    }
+    if f == Function::Account {
+        s.push_str(&event("CatchAll", "ANY", "/{proxy+}"));
+    }
+    s
+}
+
+/// The event name of a route: its variant name.
+fn event_name(id: RouteId) -> String {
+    let debug = format!("{id:?}");
+    // `Account(GetAccount)` → `GetAccount`
+    debug.split_once('(').map_or(debug.clone(), |(_, rest)| {
+        rest.trim_end_matches(')').to_owned()
+    })
+}
+
 /// Path parameters captured by a match, e.g. `("sessionId", "current")`.
 pub type PathParams = Vec<(&'static str, String)>;
 

@@ -52,25 +52,6 @@ fn expected() -> BTreeSet<Triple> {
     set
 }
 
-/// The Events block for one function, for pasting into the template when routes change.
-fn events_yaml(f: Function) -> String {
-    let mut s = String::from("      Events:\n");
-    for r in ROUTES.iter().filter(|r| r.id.function() == f) {
-        for (i, p) in r.paths.iter().enumerate() {
-            let name = if i == 0 {
-                format!("{:?}", r.id)
-            } else {
-                format!("{:?}Alias{i}", r.id)
-            };
-            s.push_str(&format!(
-                "        {name}:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref Api\n            Method: {}\n            Path: {p}\n",
-                r.method
-            ));
-        }
-    }
-    s
-}
-
 #[test]
 fn template_routes_match_route_table() {
     let (have, want) = (template_routes(), expected());
@@ -79,9 +60,25 @@ fn template_routes_match_route_table() {
         let extra: Vec<_> = have.difference(&want).collect();
         let blocks: String = Function::ALL
             .iter()
-            .map(|f| format!("# {}\n{}", f.resource(), events_yaml(*f)))
+            .map(|f| format!("# {}\n{}", f.resource(), shared::routes::sam_events(*f)))
             .collect();
-        panic!("template.yaml disagrees with shared::routes::ROUTES\nmissing: {missing:#?}\nextra: {extra:#?}\nexpected events:\n{blocks}");
+        panic!("template.yaml disagrees with shared::routes::ROUTES (run scripts/sync-template.py)\nmissing: {missing:#?}\nextra: {extra:#?}\nexpected events:\n{blocks}");
+    }
+}
+
+/// The template holds exactly the blocks `sam_events` generates (names and order too), so
+/// `scripts/sync-template.py` is the only way the events change.
+#[test]
+fn template_events_are_the_generated_blocks() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    for f in Function::ALL {
+        let block = shared::routes::sam_events(*f);
+        assert!(
+            text.contains(&block),
+            "{}: run scripts/sync-template.py",
+            f.resource()
+        );
     }
 }
 
