@@ -106,7 +106,7 @@ pub fn prefs(name: &str, value: &Value) -> Result<Map<String, Value>> {
     }
 }
 
-/// Redirect URLs (`url`, `success`, `failure`), parsed once by the WHATWG parser (`url` crate)
+/// Redirect URLs (`url`, `success`, `failure`; contract §1.13), parsed once by the WHATWG parser (`url` crate)
 /// that also serialises the link we send: the allow-list is checked on the *parsed* host, so the
 /// validator and the browser cannot disagree about where a link points.
 ///
@@ -153,7 +153,11 @@ pub fn redirect_url(name: &str, value: &str, config: &crate::config::Config) -> 
         Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
         None => return Err(invalid("")),
     };
-    if host.ends_with('.') || !config.host_allowed(&host) {
+    // The host must be written in its canonical form (contract §1.13): `[0:0:0:0:0:0:0:1]`,
+    // `0x7f000001`, `127.1` or full-width letters parse to an allowed host but are look-alikes.
+    // This only ever refuses more: userinfo is gone, so the authority follows `//`.
+    let written = value.to_lowercase().contains(&format!("//{host}"));
+    if !written || host.ends_with('.') || !config.host_allowed(&host) {
         return Err(invalid(&host));
     }
     let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
@@ -185,7 +189,7 @@ mod redirect_tests {
             "http://127.0.0.1:5173/magiclogin?a=1",
             "http://[::1]/x",
             "http://[::1]:3000/x",
-            "http://[0:0:0:0:0:0:0:1]/x",
+            "http://LOCALHOST:3000/x",
             "https://app.example.com/x",
             "exp://anything",
             "appwrite-callback-local://cb",
@@ -199,6 +203,10 @@ mod redirect_tests {
             "http://128.0.0.1/x",
             "http://[2001:db8::1]/x",
             "http://127.0.0.2/x",
+            "http://[0:0:0:0:0:0:0:1]/x",
+            "http://0x7f000001/x",
+            "http://127.1/x",
+            "http://ｌｏｃａｌｈｏｓｔ/x",
             "http://remotehost/verification",
             "javascript:alert(1)",
             "appwrite-callback-other://x",

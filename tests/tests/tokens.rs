@@ -198,6 +198,7 @@ async fn magic_url_redirect_validation_and_alias() {
         "localhost/x",
         "http://localhost.example.com/x",
         "http://127.0.0.2/x",
+        "http://[0:0:0:0:0:0:0:1]/x",
         "http://remotehost/x",
     ] {
         let r = post(bad).await;
