@@ -421,6 +421,14 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
             headers.push(("Expires".into(), "0".into()));
             headers.push(("Pragma".into(), "no-cache".into()));
             let status = e.status();
+            // The one place errors are logged: 5xx with their source, the rest are answers.
+            if status >= 500 {
+                tracing::error!(
+                    r#type = e.kind.as_str(),
+                    source = e.source.as_deref().unwrap_or(""),
+                    "request failed"
+                );
+            }
             ApiResponse {
                 status,
                 headers,

@@ -79,6 +79,9 @@ error_types! {
 pub struct Error {
     pub kind: ErrorType,
     pub message: String,
+    /// What went wrong inside (an AWS error, a broken invariant): kept for the log line that
+    /// `api::render` writes, never sent to the client.
+    pub source: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -88,6 +91,7 @@ impl Error {
         Self {
             kind,
             message: kind.default_message().to_owned(),
+            source: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
     }
 
@@ -114,10 +119,13 @@ impl Error {
         )
     }
 
-    /// An internal failure: the detail is logged, never sent to the client.
+    /// An internal failure: the detail travels with the error to `render`, which logs it; the
+    /// client sees only Appwrite's generic 500.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
-        Self::new(ErrorType::ServerError)
+        Self {
+            source: Some(detail.to_string()),
+            ..Self::new(ErrorType::ServerError)
+        }
     }
 
     /// Another write changed the account between our read and our transaction, every time we
@@ -184,6 +192,16 @@ mod tests {
         assert_eq!(v["code"], 400);
         assert_eq!(v["type"], "general_argument_invalid");
         assert_eq!(v["version"], APPWRITE_VERSION);
+    }
+
+    #[test]
+    fn internal_errors_keep_their_source_for_the_log_only() {
+        let e = Error::internal("ConditionalCheckFailed on USER#u1");
+        assert_eq!(
+            e.source.as_deref(),
+            Some("ConditionalCheckFailed on USER#u1")
+        );
+        assert!(!e.envelope().to_string().contains("USER#u1"));
     }
 
     #[test]

@@ -78,11 +78,13 @@ impl Outbox {
 
 #[cfg(any(feature = "ses", feature = "sns"))]
 fn send_failed(channel: &str, e: impl std::fmt::Display) -> Error {
-    tracing::error!(error = %e, channel, "message delivery failed");
-    Error::with_message(
-        ErrorType::MessageDeliveryFailed,
-        format!("The {channel} could not be sent. Please try again later."),
-    )
+    Error {
+        source: Some(format!("{channel} delivery failed: {e}")),
+        ..Error::with_message(
+            ErrorType::MessageDeliveryFailed,
+            format!("The {channel} could not be sent. Please try again later."),
+        )
+    }
 }
 
 #[cfg(feature = "ses")]
