@@ -16,7 +16,7 @@ LAYERS = {
         "error", "clock", "dates", "ids", "crypto", "seal", "device", "templates",
         "credential", "jwt", "item", "keys", "password", "config",
     ],
-    "ports": ["store", "outbox", "app"],
+    "ports": ["store", "outbox", "messages", "app"],
     "domain": ["context", "audit", "account", "session", "token", "mfa"],
     "edge": [
         "http", "params", "validate", "routes", "ratelimit", "model", "oauth2", "api", "lambda",

@@ -19,6 +19,7 @@ pub mod item;
 pub mod jwt;
 pub mod keys;
 pub mod lambda;
+pub mod messages;
 pub mod mfa;
 pub mod model;
 pub mod oauth2;

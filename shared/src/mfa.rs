@@ -20,9 +20,9 @@ use crate::app::App;
 use crate::clock::Millis;
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, ChallengeItem, SessionItem, TotpItem, UserItem};
-use crate::outbox::{Email, Sms};
+
 use crate::store::{Conflict, Expect, WriteError};
-use crate::{crypto, ids, seal, templates, token};
+use crate::{crypto, ids, messages, seal, token};
 use serde_json::{json, Value};
 use totp_rs::{Builder, Secret};
 
@@ -326,28 +326,14 @@ pub async fn create_challenge(
     let project = app.config.project_name.as_str();
     let sent = match factor {
         Factor::Email => {
-            let text = templates::render(
-                locale,
-                "mfaChallenge.body",
-                &[("project", project), ("otp", &code), ("name", &user.name)],
-            );
-            let email = Email {
-                to: user.email.clone().unwrap_or_default(),
-                to_name: user.name.clone(),
-                subject: templates::render(locale, "mfaChallenge.subject", &[("project", project)]),
-                html: templates::html(&text, None),
-                text,
-            };
+            let to = user.email.as_deref().unwrap_or_default();
+            let email = messages::challenge_email(project, locale, to, &user.name, &code);
             app.outbox.email(&email).await
         }
         Factor::Phone => {
-            let body =
-                templates::render(locale, "sms.otp", &[("otp", &code), ("project", project)]);
+            let to = user.phone.as_deref().unwrap_or_default();
             app.outbox
-                .text(&Sms {
-                    to: user.phone.clone().unwrap_or_default(),
-                    body,
-                })
+                .text(&messages::code_sms(project, locale, to, &code))
                 .await
         }
         _ => Ok(()),

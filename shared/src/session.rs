@@ -120,24 +120,7 @@ pub async fn store_for_existing_user(
 /// `SESSION_ALERTS`: tell the user about a new session (not their first). A failed send is
 /// logged, never fails the login.
 pub async fn alert(app: &App, email: &str, name: &str, session: &SessionItem) {
-    let project = app.config.project_name.as_str();
-    let greeting = if name.is_empty() { "there" } else { name };
-    let vars = [
-        ("project", project),
-        ("name", greeting),
-        ("ip", session.ip.as_str()),
-        ("country", "Unknown"),
-        ("client", session.device.client_name.as_str()),
-        ("time", &crate::dates::format(session.created)),
-    ];
-    let text = crate::templates::render("en", "sessionAlert.body", &vars);
-    let mail = crate::outbox::Email {
-        to: email.to_owned(),
-        to_name: name.to_owned(),
-        subject: crate::templates::render("en", "sessionAlert.subject", &vars),
-        html: crate::templates::html(&text, None),
-        text,
-    };
+    let mail = crate::messages::session_alert(&app.config.project_name, email, name, session);
     if let Err(e) = app.outbox.email(&mail).await {
         tracing::warn!(error = %e, "session alert not sent");
     }

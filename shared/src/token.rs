@@ -31,10 +31,10 @@ use crate::clock::{Entropy, Millis};
 use crate::context::{Client, Gate};
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
-use crate::outbox::{Email, Sms};
+use crate::messages::{self, Letter};
 use crate::session::{self, NewSession};
 use crate::store::{Claims, Conflict, Expect, Redemption, WriteError};
-use crate::{crypto, dates, ids, templates};
+use crate::{crypto, dates, ids};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -251,46 +251,8 @@ pub fn link(base: &url::Url, uid: &str, secret: &str, expire: Millis, project: &
     u.to_string()
 }
 
-fn greeting_name(locale: &str, name: &str) -> String {
-    if name.is_empty() {
-        templates::render(locale, "greeting.fallback", &[])
-    } else {
-        name.to_owned()
-    }
-}
-
-/// An email to render from the `<template>.subject` / `<template>.body` pair.
-struct Message<'a> {
-    template: &'a str,
-    to: &'a str,
-    /// The recipient's name (greeting and `To:` display name), may be empty.
-    name: &'a str,
-    vars: &'a [(&'a str, &'a str)],
-    link: Option<&'a str>,
-    phrase: &'a str,
-}
-
-async fn send_email(app: &App, locale: &str, m: Message<'_>) -> Result<()> {
-    let project = app.config.project_name.as_str();
-    let greeting = greeting_name(locale, m.name);
-    let mut all: Vec<(&str, &str)> = vec![("project", project), ("name", &greeting)];
-    all.extend_from_slice(m.vars);
-    let mut text = templates::render(locale, &format!("{}.body", m.template), &all);
-    if !m.phrase.is_empty() {
-        text.push_str("\n\n");
-        text.push_str(&templates::render(
-            locale,
-            "phrase.line",
-            &[("phrase", m.phrase)],
-        ));
-    }
-    let email = Email {
-        to: m.to.to_owned(),
-        to_name: m.name.to_owned(),
-        subject: templates::render(locale, &format!("{}.subject", m.template), &all),
-        html: templates::html(&text, m.link),
-        text,
-    };
+async fn send_email(app: &App, locale: &str, m: Letter<'_>) -> Result<()> {
+    let email = messages::email(&app.config.project_name, locale, m);
     app.outbox.email(&email).await
 }
 
@@ -390,7 +352,7 @@ pub async fn create_email_login(
         Some(l) => ("magicSession", vec![("link", l.as_str())]),
         None => ("emailOtp", vec![("otp", issued.secret.as_str())]),
     };
-    let message = Message {
+    let message = Letter {
         template,
         to: req.email,
         name: "",
@@ -448,23 +410,8 @@ pub async fn create_phone_login(
         }
     };
     if mock.is_none() {
-        let body = templates::render(
-            locale,
-            "sms.otp",
-            &[
-                ("otp", &issued.secret),
-                ("project", &app.config.project_name),
-            ],
-        );
-        deliver(
-            app,
-            &issued,
-            app.outbox.text(&Sms {
-                to: phone.to_owned(),
-                body,
-            }),
-        )
-        .await?;
+        let sms = messages::code_sms(&app.config.project_name, locale, phone, &issued.secret);
+        deliver(app, &issued, app.outbox.text(&sms)).await?;
     }
     Ok(issued)
 }
@@ -779,7 +726,7 @@ pub async fn create_email_verification(
         issued.token.expire,
         &app.config.project_id,
     );
-    let message = Message {
+    let message = Letter {
         template: "verification",
         to: &email,
         name: &user.name,
@@ -818,15 +765,8 @@ pub async fn create_phone_verification(
     };
     let issued = store_new(app, t, now).await?;
     if mock.is_none() {
-        let body = templates::render(
-            locale,
-            "sms.otp",
-            &[
-                ("otp", &issued.secret),
-                ("project", &app.config.project_name),
-            ],
-        );
-        deliver(app, &issued, app.outbox.text(&Sms { to: phone, body })).await?;
+        let sms = messages::code_sms(&app.config.project_name, locale, &phone, &issued.secret);
+        deliver(app, &issued, app.outbox.text(&sms)).await?;
     }
     Ok(issued)
 }
@@ -918,7 +858,7 @@ pub async fn create_recovery(
             issued.token.expire,
             &app.config.project_id,
         );
-        let message = Message {
+        let message = Letter {
             template: "recovery",
             to: email,
             name: &user.name,

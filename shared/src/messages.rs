@@ -1,0 +1,92 @@
+//! Every message the API sends, composed in one place from the per-locale templates
+//! (`templates.rs`, `shared/locales/*.json`). The domain decides *when* to send and *to whom*;
+//! this module decides *what* the email or SMS says, and `outbox` delivers it.
+
+use crate::item::SessionItem;
+use crate::outbox::{Email, Sms};
+use crate::templates;
+
+/// A templated email: `<template>.subject` and `<template>.body`, with `{project}` and `{name}`
+/// always available besides `vars`.
+pub struct Letter<'a> {
+    pub template: &'a str,
+    pub to: &'a str,
+    /// The recipient's name (greeting and `To:` display name), may be empty.
+    pub name: &'a str,
+    pub vars: &'a [(&'a str, &'a str)],
+    /// The button of the HTML part, if the message carries a link.
+    pub link: Option<&'a str>,
+    /// The anti-phishing phrase shown at sign-in, if one was asked for.
+    pub phrase: &'a str,
+}
+
+pub fn email(project: &str, locale: &str, m: Letter<'_>) -> Email {
+    let greeting = if m.name.is_empty() {
+        templates::render(locale, "greeting.fallback", &[])
+    } else {
+        m.name.to_owned()
+    };
+    let mut all: Vec<(&str, &str)> = vec![("project", project), ("name", &greeting)];
+    all.extend_from_slice(m.vars);
+    let mut text = templates::render(locale, &format!("{}.body", m.template), &all);
+    if !m.phrase.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&templates::render(
+            locale,
+            "phrase.line",
+            &[("phrase", m.phrase)],
+        ));
+    }
+    Email {
+        to: m.to.to_owned(),
+        to_name: m.name.to_owned(),
+        subject: templates::render(locale, &format!("{}.subject", m.template), &all),
+        html: templates::html(&text, m.link),
+        text,
+    }
+}
+
+/// A one-time code by SMS (phone login, phone verification, MFA).
+pub fn code_sms(project: &str, locale: &str, to: &str, code: &str) -> Sms {
+    Sms {
+        to: to.to_owned(),
+        body: templates::render(locale, "sms.otp", &[("otp", code), ("project", project)]),
+    }
+}
+
+/// An MFA challenge code by email.
+pub fn challenge_email(project: &str, locale: &str, to: &str, name: &str, code: &str) -> Email {
+    let text = templates::render(
+        locale,
+        "mfaChallenge.body",
+        &[("project", project), ("otp", code), ("name", name)],
+    );
+    Email {
+        to: to.to_owned(),
+        to_name: name.to_owned(),
+        subject: templates::render(locale, "mfaChallenge.subject", &[("project", project)]),
+        html: templates::html(&text, None),
+        text,
+    }
+}
+
+/// `SESSION_ALERTS`: a new session was created for the account.
+pub fn session_alert(project: &str, to: &str, name: &str, session: &SessionItem) -> Email {
+    let greeting = if name.is_empty() { "there" } else { name };
+    let vars = [
+        ("project", project),
+        ("name", greeting),
+        ("ip", session.ip.as_str()),
+        ("country", "Unknown"),
+        ("client", session.device.client_name.as_str()),
+        ("time", &crate::dates::format(session.created)),
+    ];
+    let text = templates::render("en", "sessionAlert.body", &vars);
+    Email {
+        to: to.to_owned(),
+        to_name: name.to_owned(),
+        subject: templates::render("en", "sessionAlert.subject", &vars),
+        html: templates::html(&text, None),
+        text,
+    }
+}
