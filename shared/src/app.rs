@@ -43,7 +43,7 @@ impl App {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let store = Store::new(&sdk, &config.table_name);
+        let store = Store::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
         let outbox = outbox_from(&sdk, &config);
         Ok(
             Self::new(config, store, Arc::new(SystemClock), Arc::new(OsEntropy))
@@ -80,6 +80,17 @@ impl App {
     }
 }
 
+/// SES and SNS answer in tens of milliseconds: 2 s per attempt, 4 s in all (retries included),
+/// after which the token is withdrawn and the client gets a 503 (README "Timeouts").
+#[cfg(any(feature = "ses", feature = "sns"))]
+fn messaging_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(4))
+        .build()
+}
+
 /// Senders this build can have (crate features) and the configuration enables.
 #[allow(unused_variables, unused_mut)]
 pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
@@ -89,15 +100,21 @@ pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
     };
     #[cfg(feature = "ses")]
     if let Some(from) = &config.mail_from {
+        let conf = aws_sdk_ses::config::Builder::from(sdk)
+            .timeout_config(messaging_timeouts())
+            .build();
         outbox.mail = Some(Arc::new(crate::outbox::ses::SesMailer {
-            client: aws_sdk_ses::Client::new(sdk),
+            client: aws_sdk_ses::Client::from_conf(conf),
             from: from.clone(),
         }));
     }
     #[cfg(feature = "sns")]
     if config.sms_enabled {
+        let conf = aws_sdk_sns::config::Builder::from(sdk)
+            .timeout_config(messaging_timeouts())
+            .build();
         outbox.sms = Some(Arc::new(crate::outbox::sns::SnsTexter {
-            client: aws_sdk_sns::Client::new(sdk),
+            client: aws_sdk_sns::Client::from_conf(conf),
         }));
     }
     outbox

@@ -57,6 +57,9 @@ pub struct Config {
     pub session_alerts: bool,
     /// `LOG_RETENTION_DAYS` (default 90): security-log items expire after this.
     pub log_retention_days: i64,
+    /// `DYNAMODB_ATTEMPT_TIMEOUT_MS` (1000) and `DYNAMODB_OPERATION_TIMEOUT_MS` (3000): see
+    /// `store::Timeouts`.
+    pub dynamodb_timeouts: Timeouts,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
 }
@@ -112,6 +115,27 @@ impl AuthMethod {
     }
 }
 
+/// How long DynamoDB may take (README "Timeouts"). In production single-item calls answer in
+/// milliseconds, so an attempt that has not answered in 1 s is stalled and is retried, and the
+/// whole operation, retries included, gets 3 s: a request fails fast and still renders Appwrite's
+/// envelope inside its Lambda's 12 s. Retries of a timed-out transaction are safe on DynamoDB
+/// (the SDK's idempotency token) but not on the emulator, which is also serialised: it is given
+/// far more (`DYNAMODB_*_TIMEOUT_MS` in `scripts/dev`, `scripts/test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub attempt: std::time::Duration,
+    pub operation: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            attempt: std::time::Duration::from_millis(1000),
+            operation: std::time::Duration::from_millis(3000),
+        }
+    }
+}
+
 /// One-time secrets this short or shorter are codes (6 digits, or a mock number's fixed code);
 /// longer ones are links of 256 bits and more (see `token.rs`).
 pub const MAX_CODE_LEN: usize = 16;
@@ -139,6 +163,7 @@ impl Default for Config {
             mock_numbers: vec![],
             secret_key: DEV_SECRET_KEY.into(),
             outbox_log: false,
+            dynamodb_timeouts: Timeouts::default(),
             password_policy: crate::password::Policy::default(),
             lockout: crate::password::Lockout::default(),
             log_retention_days: 90,
@@ -271,6 +296,18 @@ impl Config {
                 }
             },
             outbox_log: flag("OUTBOX_LOG", d.outbox_log)?,
+            dynamodb_timeouts: {
+                let ms =
+                    |k: &str, default: std::time::Duration| -> Result<std::time::Duration, Error> {
+                        let n = int(k, default.as_millis() as i64, 100, 60_000)?;
+                        Ok(std::time::Duration::from_millis(n as u64))
+                    };
+                let t = d.dynamodb_timeouts;
+                Timeouts {
+                    attempt: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", t.attempt)?,
+                    operation: ms("DYNAMODB_OPERATION_TIMEOUT_MS", t.operation)?,
+                }
+            },
             password_policy: {
                 let require = get("PASSWORD_REQUIRE")
                     .unwrap_or_default()

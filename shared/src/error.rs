@@ -72,6 +72,7 @@ error_types! {
     PasswordRecentlyUsed => ("password_recently_used", 400, "The password you are trying to use is similar to your previous password. For your security, please choose a different password and try again."),
     PasswordPersonalData => ("password_personal_data", 400, "The password you are trying to use contains references to your name, email, phone or userID. For your security, please choose a different password and try again."),
     MessageDeliveryFailed => ("general_server_error", 503, "The message could not be sent. Please try again later."),
+    Unavailable => ("general_server_error", 503, "The server is temporarily unavailable. Please try again later."),
 }
 
 /// A request failure, rendered as Appwrite's `{message, code, type, version}` envelope.

@@ -68,4 +68,12 @@ pub mod aws {
             .load()
             .await
     }
+
+    /// The standard chain, but every service at `endpoint` (fault and stall tests).
+    pub async fn load_with_endpoint(endpoint: &str) -> SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .load()
+            .await
+    }
 }

@@ -40,6 +40,12 @@ impl Default for Options {
             rate_limits_enabled: false,
             mail_from: Some("Integration <noreply@example.com>".into()),
             mock_numbers: vec![("+15555550123".into(), "123456".into())],
+            // The emulator is serialised and shares two cores with the tests: the local
+            // allowance of scripts/dev, not production's (store::Timeouts).
+            dynamodb_timeouts: shared::config::Timeouts {
+                attempt: std::time::Duration::from_millis(20_000),
+                operation: std::time::Duration::from_millis(30_000),
+            },
             ..Config::default()
         };
         Self {
@@ -78,7 +84,7 @@ impl Server {
         }
         shared::init_logging();
         let sdk = aws_config_load().await;
-        let store = Store::new(&sdk, &o.config.table_name);
+        let store = Store::with_timeouts(&sdk, &o.config.table_name, o.config.dynamodb_timeouts);
         let outbox = shared::app::outbox_from(&sdk, &o.config);
         let (clock, fixed): (Arc<dyn shared::clock::Clock>, _) = if o.fixed_clock {
             let now = shared::clock::Clock::now_ms(&SystemClock);

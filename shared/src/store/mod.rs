@@ -149,8 +149,60 @@ fn internal<E: std::fmt::Display>(e: E) -> Error {
     Error::internal(e)
 }
 
-fn sdk_err<E: std::error::Error + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error {
-    Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+/// An SDK failure after the retry policy gave up. A dependency that timed out, dropped the
+/// connection, or kept throttling or failing is *unavailable* (503: the client may retry);
+/// anything else is a bug of ours (500). Both keep the SDK's account for the log.
+fn sdk_err<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let transient_code = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        });
+    let unavailable = transient_code
+        || matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
+    if unavailable {
+        Error {
+            source: Some(detail),
+            ..Error::new(crate::error::ErrorType::Unavailable)
+        }
+    } else {
+        Error::internal(detail)
+    }
+}
+
+pub use crate::config::Timeouts;
+
+fn dynamodb_timeouts(t: Timeouts) -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(t.attempt)
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
+        .build()
+}
+
+/// Standard retries (throttling and transient errors), 3 attempts, short back-off: a request
+/// waits for DynamoDB, not for a schedule built for batch jobs.
+fn dynamodb_retries() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(20))
+        .with_max_backoff(std::time::Duration::from_millis(200))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -377,11 +429,18 @@ impl Store {
         Self::new(&sdk, table)
     }
 
+    /// A store with the production [`Timeouts`].
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Self::with_timeouts(sdk, table, Timeouts::default())
+    }
+
+    pub fn with_timeouts(sdk: &aws_config::SdkConfig, table: &str, timeouts: Timeouts) -> Self {
         let calls = Arc::new(AtomicU64::new(0));
         let ops = Arc::new(std::sync::Mutex::new(vec![]));
         let inflight = Arc::new(InFlight::default());
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(dynamodb_timeouts(timeouts))
+            .retry_config(dynamodb_retries())
             .interceptor(CallCounter(calls.clone(), ops.clone(), inflight.clone()))
             .build();
         Self {
