@@ -179,175 +179,48 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Build from any key lookup (tests pass a map).
+    /// Build from any key lookup (tests pass a map). Each policy reads its own variables; every
+    /// default comes from [`Config::default`] (or the policy's own `Default`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let env = Env(&get);
         let d = Self::default();
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let bad = |k: &str, v: &str| {
-            Error::with_message(
-                ErrorType::ServerError,
-                format!("invalid configuration {k}={v}"),
-            )
-        };
-        let int = |k: &str, default: i64, min: i64, max: i64| -> Result<i64, Error> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| bad(k, &v)),
-            }
-        };
-        let flag = |k: &str, default: bool| -> Result<bool, Error> {
-            match get(k).map(|v| v.trim().to_ascii_lowercase()) {
-                None => Ok(default),
-                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on" | "enabled") => {
-                    Ok(true)
-                }
-                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "disabled") => {
-                    Ok(false)
-                }
-                Some(v) => Err(bad(k, &v)),
-            }
-        };
-        let hosts = get("PLATFORM_HOSTS")
-            .map(|v| {
-                v.split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty())
-                    .collect()
-            })
-            .unwrap_or(d.platform_hosts);
         Ok(Self {
-            project_id: get("PROJECT_ID").unwrap_or(d.project_id),
-            project_name: get("PROJECT_NAME").unwrap_or(d.project_name),
-            table_name: get("TABLE_NAME").unwrap_or(d.table_name),
-            platform_hosts: hosts,
-            redirect_schemes: {
-                let list: Vec<String> = get("REDIRECT_SCHEMES")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|m| m.trim().to_ascii_lowercase())
-                    .filter(|m| !m.is_empty())
-                    .collect();
-                if let Some(b) = list
-                    .iter()
-                    .find(|m| !matches!(m.as_str(), "exp" | "appwrite-callback"))
-                {
-                    return Err(bad("REDIRECT_SCHEMES", b));
-                }
-                list
-            },
-            redirect_allow_http: flag("REDIRECT_ALLOW_HTTP", false)?,
-            public_url: match get("PUBLIC_URL") {
-                None => None,
-                Some(v) => {
-                    let u = url::Url::parse(v.trim()).map_err(|_| bad("PUBLIC_URL", &v))?;
-                    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-                        return Err(bad("PUBLIC_URL", &v));
-                    }
-                    Some(u.as_str().trim_end_matches('/').to_owned())
-                }
-            },
-            session_duration_secs: int(
+            project_id: env.text("PROJECT_ID").unwrap_or(d.project_id),
+            project_name: env.text("PROJECT_NAME").unwrap_or(d.project_name),
+            table_name: env.text("TABLE_NAME").unwrap_or(d.table_name),
+            platform_hosts: env.list("PLATFORM_HOSTS").unwrap_or(d.platform_hosts),
+            redirect_schemes: redirect_schemes(&env)?,
+            redirect_allow_http: env.flag("REDIRECT_ALLOW_HTTP", d.redirect_allow_http)?,
+            public_url: public_url(&env)?,
+            session_duration_secs: env.int(
                 "SESSION_DURATION",
                 d.session_duration_secs,
                 60,
                 31_536_000,
             )?,
-            max_sessions: int("SESSION_LIMIT", 10, 0, 100)? as usize,
-            invalidate_sessions: flag("INVALIDATE_SESSIONS", d.invalidate_sessions)?,
-            rate_limits_enabled: flag("RATE_LIMITS", d.rate_limits_enabled)?,
-            trusted_ip_header: get("TRUSTED_IP_HEADER").map(|h| h.trim().to_ascii_lowercase()),
-            mail_from: get("MAIL_FROM").map(|v| v.trim().to_owned()),
-            sms_enabled: flag("SMS_ENABLED", d.sms_enabled)?,
-            mock_numbers: match get("MOCK_NUMBERS") {
-                None => vec![],
-                Some(v) => v
-                    .split(',')
-                    .filter(|p| !p.trim().is_empty())
-                    .map(|p| {
-                        let (num, otp) = p
-                            .trim()
-                            .split_once(':')
-                            .ok_or_else(|| bad("MOCK_NUMBERS", p))?;
-                        // A mock code must look like a code (`token::MAX_CODE_LEN`), or it
-                        // would be taken for a link secret and never log in.
-                        let otp = otp.trim();
-                        if otp.is_empty() || otp.len() > MAX_CODE_LEN {
-                            return Err(bad("MOCK_NUMBERS", p));
-                        }
-                        Ok((num.trim().to_owned(), otp.to_owned()))
-                    })
-                    .collect::<Result<_, Error>>()?,
-            },
-            secret_key: match get("SECRET_KEY") {
-                Some(k) if k.len() >= 32 => k,
-                Some(_) => return Err(bad("SECRET_KEY", "<at least 32 characters>")),
-                // A deployed function must never sign with a key everyone can read in this file.
-                None if get("AWS_LAMBDA_FUNCTION_NAME").is_some() => {
-                    return Err(bad("SECRET_KEY", "<unset: required in Lambda>"));
-                }
-                None => {
-                    tracing::warn!("SECRET_KEY is not set: using the insecure development key");
-                    d.secret_key
-                }
-            },
-            outbox_log: flag("OUTBOX_LOG", d.outbox_log)?,
-            dynamodb_timeouts: {
-                let ms =
-                    |k: &str, default: std::time::Duration| -> Result<std::time::Duration, Error> {
-                        let n = int(k, default.as_millis() as i64, 100, 60_000)?;
-                        Ok(std::time::Duration::from_millis(n as u64))
-                    };
-                let t = d.dynamodb_timeouts;
-                Timeouts {
-                    attempt: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", t.attempt)?,
-                    operation: ms("DYNAMODB_OPERATION_TIMEOUT_MS", t.operation)?,
-                }
-            },
-            password_policy: {
-                let require = get("PASSWORD_REQUIRE")
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                let classes: Vec<&str> = require
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .collect();
-                if let Some(bad_class) = classes
-                    .iter()
-                    .find(|c| !matches!(**c, "uppercase" | "lowercase" | "number" | "symbols"))
-                {
-                    return Err(bad("PASSWORD_REQUIRE", bad_class));
-                }
-                crate::password::Policy {
-                    min_length: int("PASSWORD_MIN_LENGTH", 8, 8, 256)? as usize,
-                    uppercase: classes.contains(&"uppercase"),
-                    lowercase: classes.contains(&"lowercase"),
-                    number: classes.contains(&"number"),
-                    symbols: classes.contains(&"symbols"),
-                    dictionary: flag("PASSWORD_DICTIONARY", false)?,
-                    history: int("PASSWORD_HISTORY", 0, 0, 20)? as usize,
-                    personal_data: flag("PASSWORD_PERSONAL_DATA", false)?,
-                }
-            },
-            lockout: crate::password::Lockout {
-                threshold: int("LOCKOUT_THRESHOLD", 5, 0, 100)? as u32,
-                max_secs: int("LOCKOUT_MAX_SECONDS", 900, 1, 86_400)?,
-            },
-            log_retention_days: int("LOG_RETENTION_DAYS", 90, 1, 3650)?,
-            auth_methods_disabled: get("AUTH_METHODS_DISABLED")
+            max_sessions: env.int("SESSION_LIMIT", d.max_sessions as i64, 0, 100)? as usize,
+            invalidate_sessions: env.flag("INVALIDATE_SESSIONS", d.invalidate_sessions)?,
+            rate_limits_enabled: env.flag("RATE_LIMITS", d.rate_limits_enabled)?,
+            trusted_ip_header: env
+                .text("TRUSTED_IP_HEADER")
+                .map(|h| h.to_ascii_lowercase()),
+            mail_from: env.text("MAIL_FROM"),
+            sms_enabled: env.flag("SMS_ENABLED", d.sms_enabled)?,
+            mock_numbers: mock_numbers(&env)?,
+            secret_key: secret_key(&env, d.secret_key)?,
+            outbox_log: env.flag("OUTBOX_LOG", d.outbox_log)?,
+            dynamodb_timeouts: timeouts(&env, d.dynamodb_timeouts)?,
+            password_policy: password_policy(&env, d.password_policy)?,
+            lockout: lockout(&env, d.lockout)?,
+            log_retention_days: env.int("LOG_RETENTION_DAYS", d.log_retention_days, 1, 3650)?,
+            auth_methods_disabled: env
+                .list("AUTH_METHODS_DISABLED")
                 .unwrap_or_default()
-                .split(',')
-                .map(|m| m.trim().to_ascii_lowercase())
-                .filter(|m| !m.is_empty())
+                .into_iter()
                 .map(|m| AuthMethod::parse(&m).ok_or_else(|| bad("AUTH_METHODS_DISABLED", &m)))
                 .collect::<Result<_, Error>>()?,
-            session_alerts: flag("SESSION_ALERTS", false)?,
-            user_limit: int("USER_LIMIT", 0, 0, 10_000)? as u32,
+            session_alerts: env.flag("SESSION_ALERTS", d.session_alerts)?,
+            user_limit: env.int("USER_LIMIT", i64::from(d.user_limit), 0, 10_000)? as u32,
         })
     }
 
@@ -375,6 +248,155 @@ impl Config {
             }
         })
     }
+}
+
+fn bad(k: &str, v: &str) -> Error {
+    Error::with_message(
+        ErrorType::ServerError,
+        format!("invalid configuration {k}={v}"),
+    )
+}
+
+/// Typed reads of configuration variables; a blank value counts as unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn text(&self, k: &str) -> Option<String> {
+        (self.0)(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn int(&self, k: &str, default: i64, min: i64, max: i64) -> Result<i64, Error> {
+        match self.text(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| bad(k, &v)),
+        }
+    }
+
+    fn flag(&self, k: &str, default: bool) -> Result<bool, Error> {
+        match self.text(k).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on" | "enabled") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "disabled") => Ok(false),
+            Some(v) => Err(bad(k, &v)),
+        }
+    }
+
+    /// A comma-separated list, lower-cased, blanks dropped.
+    fn list(&self, k: &str) -> Option<Vec<String>> {
+        self.text(k).map(|v| {
+            v.split(',')
+                .map(|m| m.trim().to_ascii_lowercase())
+                .filter(|m| !m.is_empty())
+                .collect()
+        })
+    }
+}
+
+fn redirect_schemes(env: &Env<'_>) -> Result<Vec<String>, Error> {
+    let list = env.list("REDIRECT_SCHEMES").unwrap_or_default();
+    match list
+        .iter()
+        .find(|m| !matches!(m.as_str(), "exp" | "appwrite-callback"))
+    {
+        Some(b) => Err(bad("REDIRECT_SCHEMES", b)),
+        None => Ok(list),
+    }
+}
+
+fn public_url(env: &Env<'_>) -> Result<Option<String>, Error> {
+    let Some(v) = env.text("PUBLIC_URL") else {
+        return Ok(None);
+    };
+    let u = url::Url::parse(&v).map_err(|_| bad("PUBLIC_URL", &v))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err(bad("PUBLIC_URL", &v));
+    }
+    Ok(Some(u.as_str().trim_end_matches('/').to_owned()))
+}
+
+fn mock_numbers(env: &Env<'_>) -> Result<Vec<(String, String)>, Error> {
+    let Some(v) = env.text("MOCK_NUMBERS") else {
+        return Ok(vec![]);
+    };
+    v.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (num, otp) = p
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| bad("MOCK_NUMBERS", p))?;
+            // A mock code must look like a code, or it would be taken for a link secret and
+            // never log in.
+            let otp = otp.trim();
+            if otp.is_empty() || otp.len() > MAX_CODE_LEN {
+                return Err(bad("MOCK_NUMBERS", p));
+            }
+            Ok((num.trim().to_owned(), otp.to_owned()))
+        })
+        .collect()
+}
+
+fn secret_key(env: &Env<'_>, development: String) -> Result<String, Error> {
+    match env.text("SECRET_KEY") {
+        Some(k) if k.len() >= 32 => Ok(k),
+        Some(_) => Err(bad("SECRET_KEY", "<at least 32 characters>")),
+        // A deployed function must never sign with a key everyone can read in this file.
+        None if env.text("AWS_LAMBDA_FUNCTION_NAME").is_some() => {
+            Err(bad("SECRET_KEY", "<unset: required in Lambda>"))
+        }
+        None => {
+            tracing::warn!("SECRET_KEY is not set: using the insecure development key");
+            Ok(development)
+        }
+    }
+}
+
+fn timeouts(env: &Env<'_>, d: Timeouts) -> Result<Timeouts, Error> {
+    let ms = |k: &str, default: std::time::Duration| -> Result<std::time::Duration, Error> {
+        let n = env.int(k, default.as_millis() as i64, 100, 60_000)?;
+        Ok(std::time::Duration::from_millis(n as u64))
+    };
+    Ok(Timeouts {
+        attempt: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", d.attempt)?,
+        operation: ms("DYNAMODB_OPERATION_TIMEOUT_MS", d.operation)?,
+    })
+}
+
+fn password_policy(
+    env: &Env<'_>,
+    d: crate::password::Policy,
+) -> Result<crate::password::Policy, Error> {
+    let classes = env.list("PASSWORD_REQUIRE").unwrap_or_default();
+    if let Some(b) = classes
+        .iter()
+        .find(|c| !matches!(c.as_str(), "uppercase" | "lowercase" | "number" | "symbols"))
+    {
+        return Err(bad("PASSWORD_REQUIRE", b));
+    }
+    let has = |c: &str| classes.iter().any(|x| x == c);
+    Ok(crate::password::Policy {
+        min_length: env.int("PASSWORD_MIN_LENGTH", d.min_length as i64, 8, 256)? as usize,
+        uppercase: has("uppercase"),
+        lowercase: has("lowercase"),
+        number: has("number"),
+        symbols: has("symbols"),
+        dictionary: env.flag("PASSWORD_DICTIONARY", d.dictionary)?,
+        history: env.int("PASSWORD_HISTORY", d.history as i64, 0, 20)? as usize,
+        personal_data: env.flag("PASSWORD_PERSONAL_DATA", d.personal_data)?,
+    })
+}
+
+fn lockout(env: &Env<'_>, d: crate::password::Lockout) -> Result<crate::password::Lockout, Error> {
+    Ok(crate::password::Lockout {
+        threshold: env.int("LOCKOUT_THRESHOLD", i64::from(d.threshold), 0, 100)? as u32,
+        max_secs: env.int("LOCKOUT_MAX_SECONDS", d.max_secs, 1, 86_400)?,
+    })
 }
 
 #[cfg(test)]
