@@ -36,7 +36,8 @@ async fn main() {
         return;
     }
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "appwrite-account".into());
-    let store = Store::new(&shared::aws::load().await, &table);
+    let timeouts = shared::config::Timeouts::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    let store = Store::with_timeouts(&shared::aws::load().await, &table, timeouts);
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["keys", "create", rest @ ..] => create(&store, rest).await,

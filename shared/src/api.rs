@@ -421,8 +421,9 @@ fn render(app: &App, req: &ApiRequest, result: Result<Reply>, rl: Option<&Verdic
             headers.push(("Expires".into(), "0".into()));
             headers.push(("Pragma".into(), "no-cache".into()));
             let status = e.status();
-            // The one place errors are logged: 5xx with their source, the rest are answers.
-            if status >= 500 {
+            // The one place failures are logged, with their source; 4xx and the configured 503s
+            // (SMTP or SMS disabled) are answers, not failures.
+            if e.source.is_some() || status == 500 {
                 tracing::error!(
                     r#type = e.kind.as_str(),
                     source = e.source.as_deref().unwrap_or(""),

@@ -127,6 +127,13 @@ pub struct Timeouts {
     pub operation: std::time::Duration,
 }
 
+impl Timeouts {
+    /// `DYNAMODB_*_TIMEOUT_MS` from the environment (the operator CLI, which has no `Config`).
+    pub fn from_env() -> Result<Self, Error> {
+        timeouts(&Env(&|k| std::env::var(k).ok()), Self::default())
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
@@ -343,7 +350,9 @@ fn mock_numbers(env: &Env<'_>) -> Result<Vec<(String, String)>, Error> {
 }
 
 fn secret_key(env: &Env<'_>, development: String) -> Result<String, Error> {
-    match env.text("SECRET_KEY") {
+    // Exactly as given, never trimmed: the key seals stored TOTP keys and recovery codes, and a
+    // changed byte would make them unreadable.
+    match (env.0)("SECRET_KEY").filter(|k| !k.trim().is_empty()) {
         Some(k) if k.len() >= 32 => Ok(k),
         Some(_) => Err(bad("SECRET_KEY", "<at least 32 characters>")),
         // A deployed function must never sign with a key everyone can read in this file.

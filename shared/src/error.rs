@@ -175,7 +175,12 @@ impl std::fmt::Display for Error {
             self.kind.as_str(),
             self.status(),
             self.message
-        )
+        )?;
+        // Logged where an error is swallowed (a best-effort clean-up), so keep the cause.
+        match &self.source {
+            Some(source) => write!(f, " [{source}]"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -168,13 +168,17 @@ where
                     | "RequestLimitExceeded"
                     | "InternalServerError"
                     | "ServiceUnavailable"
+                    | "TransactionInProgressException"
             )
         });
-    let unavailable = transient_code
-        || matches!(
-            e,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        );
+    // A dispatch failure is transient only when the network failed (timeout, I/O); missing
+    // credentials or a bad endpoint are ours to fix (500).
+    let network = match &e {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
+        _ => false,
+    };
+    let unavailable = transient_code || network;
     let detail = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
     if unavailable {
         Error {
@@ -602,6 +606,18 @@ impl Store {
             }
             // Lost a race with another transaction on one of these items: DynamoDB asks us to
             // try again (the retry then sees the winner's write through the conditions).
+            let throttled = codes.iter().any(|c| {
+                matches!(
+                    c.as_deref(),
+                    Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+                )
+            });
+            if throttled {
+                return Err(WriteError::Other(Error {
+                    source: Some(format!("transaction throttled: {codes:?}")),
+                    ..Error::new(crate::error::ErrorType::Unavailable)
+                }));
+            }
             let raced = codes
                 .iter()
                 .any(|c| c.as_deref() == Some("TransactionConflict"));
@@ -614,15 +630,27 @@ impl Store {
         }
     }
 
-    /// Send a conditional `UpdateItem`, again if it met a transaction in progress on the item
-    /// (`TransactionConflictException`, which the SDK does not retry).
+    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter) without the
+    /// SDK's retries: a retried attempt whose first try did land, late, would count twice or
+    /// read its own write as a spent budget. A timeout then answers 503, outcome unknown. It is
+    /// sent again only when it met a transaction in progress on the item
+    /// (`TransactionConflictException`: nothing was written).
     async fn send_update(
         &self,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     ) -> UpdateResult {
         let mut attempt = 0;
         loop {
-            match update.clone().send().await {
+            let once = update
+                .clone()
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match once {
                 Err(e)
                     if attempt < RACE_RETRIES
                         && e.as_service_error()

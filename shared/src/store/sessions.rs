@@ -112,6 +112,12 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
             .return_values(ReturnValue::AllOld)
+            // Once: a retry after a late success would report the session as already gone.
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(sdk_err)?;
