@@ -68,6 +68,15 @@ impl Server {
         Self::with(Options::default()).await
     }
 
+    /// A server on a settable clock starting at the real time.
+    pub async fn fixed() -> Self {
+        Self::with(Options {
+            fixed_clock: true,
+            ..Options::default()
+        })
+        .await
+    }
+
     pub async fn with_config(f: impl FnOnce(&mut Config)) -> Self {
         let mut o = Options::default();
         f(&mut o.config);
@@ -239,6 +248,74 @@ impl Server {
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         link_param(&last_email(email).await.expect("email").1, "secret").expect("secret")
+    }
+
+    /// Request an email code for `email` (creating the user if new); returns (userId, code).
+    pub async fn email_code(&self, email: &str) -> (String, String) {
+        let t = self
+            .post(
+                "/account/tokens/email",
+                serde_json::json!({"userId": "unique()", "email": email}),
+            )
+            .await;
+        assert_eq!(t.status, 201, "{}", t.body);
+        let code = six_digits(&last_email(email).await.expect("email").1).expect("code");
+        (
+            t.json["userId"].as_str().unwrap_or_default().to_string(),
+            code,
+        )
+    }
+
+    /// `PATCH /account/mfa` on; asserts 200.
+    pub async fn enable_mfa(&self, cookie: &str) -> Reply {
+        let r = self
+            .call(
+                Method::PATCH,
+                "/account/mfa",
+                Some(cookie),
+                Some(serde_json::json!({"mfa": true})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r
+    }
+
+    /// Request a password-recovery link for `email`; returns its secret.
+    pub async fn recovery_secret(&self, email: &str) -> String {
+        let r = self
+            .post(
+                "/account/recovery",
+                serde_json::json!({"email": email, "url": "http://localhost/r"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        link_param(&last_email(email).await.expect("email").1, "secret").expect("secret")
+    }
+
+    /// `PUT /account/recovery` with a new password.
+    pub async fn complete_recovery(&self, uid: &str, secret: &str, password: &str) -> Reply {
+        self.call(
+            Method::PUT,
+            "/account/recovery",
+            None,
+            Some(serde_json::json!({"userId": uid, "secret": secret, "password": password})),
+        )
+        .await
+    }
+
+    /// `PATCH /account/email|phone` (`field` is `email` or `phone`), confirmed with `password`;
+    /// asserts 200.
+    pub async fn change(&self, cookie: &str, field: &str, value: &str, password: &str) -> Reply {
+        let r = self
+            .call(
+                Method::PATCH,
+                &format!("/account/{field}"),
+                Some(cookie),
+                Some(serde_json::json!({field: value, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r
     }
 
     /// POST JSON without a session.

@@ -26,19 +26,6 @@ fn wrong_for(code: &str) -> &'static str {
     }
 }
 
-/// Request an email code; returns (userId, code).
-async fn email_code(s: &Server, email: &str) -> (String, String) {
-    let t = s
-        .post(
-            "/account/tokens/email",
-            json!({"userId": "unique()", "email": email}),
-        )
-        .await;
-    assert_eq!(t.status, 201, "{}", t.body);
-    let code = six_digits(&last_email(email).await.expect("email").1).expect("code");
-    (t.json["userId"].as_str().unwrap().to_string(), code)
-}
-
 async fn redeem(s: &Server, uid: &str, secret: &str) -> Reply {
     s.post(
         "/account/sessions/token",
@@ -108,7 +95,7 @@ async fn the_default_magic_link_ignores_the_host_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_code_guesses_admit_at_most_the_budget() {
     let s = Arc::new(Server::start().await);
-    let (uid, code) = email_code(&s, &unique_email()).await;
+    let (uid, code) = s.email_code(&unique_email()).await;
     let hour = |now: u64| now - now % 3600;
     let started = hour(unix_secs());
     // 29 wrong guesses at once, each from another client address.
@@ -159,8 +146,8 @@ fn unix_secs() -> u64 {
 async fn a_new_code_revokes_the_last_and_links_keep_their_own_budget() {
     let s = Server::start().await;
     let email = unique_email();
-    let (uid, first) = email_code(&s, &email).await;
-    let (_, second) = email_code(&s, &email).await;
+    let (uid, first) = s.email_code(&email).await;
+    let (_, second) = s.email_code(&email).await;
     if first != second {
         redeem(&s, &uid, &first)
             .await
@@ -168,7 +155,7 @@ async fn a_new_code_revokes_the_last_and_links_keep_their_own_budget() {
     }
     assert_eq!(redeem(&s, &uid, &second).await.status, 201);
     // An attacker spends the user's code budget...
-    let (_, third) = email_code(&s, &email).await;
+    let (_, third) = s.email_code(&email).await;
     for _ in 0..shared::token::CODE_ATTEMPTS_PER_HOUR {
         redeem(&s, &uid, wrong_for(&third))
             .await
@@ -195,15 +182,7 @@ async fn a_verification_link_cannot_verify_a_changed_email() {
     let (uid, email, password, c) = s.user().await;
     let secret = s.verification_secret(&c, &email).await;
     let ceo = unique_email();
-    let changed = s
-        .call(
-            Method::PATCH,
-            "/account/email",
-            Some(&c),
-            Some(json!({"email": ceo, "password": password})),
-        )
-        .await;
-    assert_eq!(changed.status, 200, "{}", changed.body);
+    s.change(&c, "email", &ceo, &password).await;
     s.call(
         Method::PUT,
         "/account/verifications/email",
@@ -223,33 +202,8 @@ async fn a_verification_link_cannot_verify_a_changed_email() {
 async fn recovery_links_die_with_an_email_or_password_change() {
     let s = Server::start().await;
     let (uid, email, password, c) = s.user().await;
-    let recover = |email: String| {
-        let s = &s;
-        async move {
-            let r = s
-                .post(
-                    "/account/recovery",
-                    json!({"email": email, "url": "http://localhost/r"}),
-                )
-                .await;
-            assert_eq!(r.status, 201, "{}", r.body);
-            link_param(&last_email(&email).await.unwrap().1, "secret").unwrap()
-        }
-    };
-    let complete = |secret: String| {
-        let (s, uid) = (&s, uid.clone());
-        async move {
-            s.call(
-                Method::PUT,
-                "/account/recovery",
-                None,
-                Some(json!({"userId": uid, "secret": secret, "password": "new-password-1"})),
-            )
-            .await
-        }
-    };
     // A password change revokes the outstanding link.
-    let secret = recover(email.clone()).await;
+    let secret = s.recovery_secret(&email).await;
     let r = s
         .call(
             Method::PATCH,
@@ -259,21 +213,14 @@ async fn recovery_links_die_with_an_email_or_password_change() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    complete(secret)
+    s.complete_recovery(&uid, &secret, "new-password-1")
         .await
         .assert_error(401, "user_invalid_token");
     // So does an email change.
-    let secret = recover(email.clone()).await;
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/email",
-            Some(&c),
-            Some(json!({"email": unique_email(), "password": "changed-password-2"})),
-        )
+    let secret = s.recovery_secret(&email).await;
+    s.change(&c, "email", &unique_email(), "changed-password-2")
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    complete(secret)
+    s.complete_recovery(&uid, &secret, "new-password-1")
         .await
         .assert_error(401, "user_invalid_token");
 }
@@ -282,28 +229,14 @@ async fn recovery_links_die_with_an_email_or_password_change() {
 async fn a_phone_code_cannot_verify_a_changed_number() {
     let s = Server::start().await;
     let (uid, _, password, c) = s.user().await;
-    let set_phone = |phone: String| {
-        let (s, c, password) = (&s, c.clone(), password.clone());
-        async move {
-            let r = s
-                .call(
-                    Method::PATCH,
-                    "/account/phone",
-                    Some(&c),
-                    Some(json!({"phone": phone, "password": password})),
-                )
-                .await;
-            assert_eq!(r.status, 200, "{}", r.body);
-        }
-    };
     let first = unique_phone();
-    set_phone(first.clone()).await;
+    s.change(&c, "phone", &first, &password).await;
     let r = s
         .call(Method::POST, "/account/verifications/phone", Some(&c), None)
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let code = six_digits(&last_sms(&first).await.unwrap()).unwrap();
-    set_phone(unique_phone()).await;
+    s.change(&c, "phone", &unique_phone(), &password).await;
     s.call(
         Method::PUT,
         "/account/verifications/phone",
@@ -320,11 +253,7 @@ async fn a_phone_code_cannot_verify_a_changed_number() {
 
 #[tokio::test]
 async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
-    let s = Server::with(Options {
-        fixed_clock: true,
-        ..Options::default()
-    })
-    .await;
+    let s = Server::fixed().await;
     // The attacker signs in with a phone of their own (verified by its code), attaches the
     // victim's address with a password, and adds their own TOTP authenticator with MFA on.
     let phone = unique_phone();
@@ -339,15 +268,7 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
     let code = six_digits(&last_sms(&phone).await.unwrap()).unwrap();
     let attacker = redeem(&s, &uid, &code).await.session_cookie().unwrap();
     let (email, password) = (unique_email(), "attacker-pass-1".to_string());
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/email",
-            Some(&attacker),
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    s.change(&attacker, "email", &email, &password).await;
     let totp = s
         .call(
             Method::POST,
@@ -367,15 +288,7 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/mfa",
-            Some(&attacker),
-            Some(json!({"mfa": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    s.enable_mfa(&attacker).await;
     // Later the victim signs in with an email code: the first proof of the address.
     let victim = s.otp_login(&email).await.session_cookie().unwrap();
     s.get("/account", Some(&attacker))
@@ -466,22 +379,10 @@ async fn password_change_and_recovery_revoke_sessions_in_their_transaction() {
         .await
         .assert_error(401, "general_unauthorized_scope");
 
-    let r = s
-        .post(
-            "/account/recovery",
-            json!({"email": email, "url": "http://localhost/r"}),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let secret = link_param(&last_email(&email).await.unwrap().1, "secret").unwrap();
+    let secret = s.recovery_secret(&email).await;
     s.app.store.take_ops();
     let r = s
-        .call(
-            Method::PUT,
-            "/account/recovery",
-            None,
-            Some(json!({"userId": uid, "secret": secret, "password": "recovered-password-4"})),
-        )
+        .complete_recovery(&uid, &secret, "recovered-password-4")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let ops = s.app.store.take_ops();
@@ -497,13 +398,7 @@ async fn password_change_and_recovery_revoke_sessions_in_their_transaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
     // A fixed clock: the whole burst falls inside the first lockout's back-off.
-    let s = Arc::new(
-        Server::with(Options {
-            fixed_clock: true,
-            ..Options::default()
-        })
-        .await,
-    );
+    let s = Arc::new(Server::fixed().await);
     let (_, email, password) = s.sign_up().await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -562,31 +457,11 @@ async fn recovery_of_an_unverified_email_is_an_ownership_proof() {
     // The attacker pre-registers the victim's address and attaches a phone of their own.
     let (uid, email, password, attacker) = s.user().await;
     let phone = unique_phone();
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/phone",
-            Some(&attacker),
-            Some(json!({"phone": phone, "password": password})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    s.change(&attacker, "phone", &phone, &password).await;
     // The victim recovers the account through their inbox.
+    let secret = s.recovery_secret(&email).await;
     let r = s
-        .post(
-            "/account/recovery",
-            json!({"email": email, "url": "http://localhost/r"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let secret = link_param(&last_email(&email).await.unwrap().1, "secret").unwrap();
-    let r = s
-        .call(
-            Method::PUT,
-            "/account/recovery",
-            None,
-            Some(json!({"userId": uid, "secret": secret, "password": "victims-own-pass-5"})),
-        )
+        .complete_recovery(&uid, &secret, "victims-own-pass-5")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The attacker's session and phone are gone: a phone code no longer reaches this account.

@@ -5,11 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn fixed() -> Server {
-    Server::with(Options {
-        fixed_clock: true,
-        ..Options::default()
-    })
-    .await
+    Server::fixed().await
 }
 
 fn now(s: &Server) -> i64 {
@@ -251,15 +247,7 @@ async fn enforcement_after_enabling_mfa() {
     let s = fixed().await;
     let (_, email, password, c) = s.user().await;
     let secret = add_totp(&s, &c).await;
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/mfa",
-            Some(&c),
-            Some(json!({"mfa": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.enable_mfa(&c).await;
     assert_eq!(r.json["mfa"], true);
     // The enabling session keeps working (its verified factors were added to it).
     assert_eq!(s.get("/account", Some(&c)).await.status, 200);
@@ -459,15 +447,7 @@ async fn a_jwt_obeys_the_factors_of_its_session() {
         .unwrap()
         .to_string();
     add_totp(&s, &c).await;
-    let r = s
-        .call(
-            Method::PATCH,
-            "/account/mfa",
-            Some(&c),
-            Some(json!({"mfa": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    s.enable_mfa(&c).await;
     // ...owes the second factor once MFA is on, exactly as its session does.
     s.get("/account", Some(&c2))
         .await

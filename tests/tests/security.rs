@@ -786,16 +786,7 @@ async fn password_spraying_from_one_address_is_bounded() {
 #[tokio::test]
 async fn code_guesses_from_many_addresses_share_one_user_budget() {
     let s = limited().await;
-    let email = unique_email();
-    let t = s
-        .post(
-            "/account/tokens/email",
-            json!({"userId": "unique()", "email": email}),
-        )
-        .await;
-    assert_eq!(t.status, 201, "{}", t.body);
-    let uid = t.json["userId"].as_str().unwrap().to_string();
-    let code = six_digits(&last_email(&email).await.unwrap().1).unwrap();
+    let (uid, code) = s.email_code(&unique_email()).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     // Each guess from another address: Appwrite's ip+userId key never fills.
     let guess = |secret: &str| {
