@@ -240,6 +240,22 @@ async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
     }
 }
 
+/// Where a magic link points when the client gives no `url`. Appwrite links to its console's
+/// magic-URL page; we link to the same path under `PUBLIC_URL`, else the domain API Gateway
+/// served the request on, never under the client's `Host` header (a forged Host would send the
+/// victim's secret to the attacker).
+pub fn default_magic_url(
+    config: &crate::config::Config,
+    gateway_domain: Option<&str>,
+) -> Result<url::Url> {
+    let base = match (&config.public_url, gateway_domain) {
+        (Some(url), _) => url.clone(),
+        (None, Some(domain)) => format!("https://{domain}"),
+        (None, None) => "http://localhost".to_owned(),
+    };
+    url::Url::parse(&format!("{base}/auth/magic-url")).map_err(Error::internal)
+}
+
 /// `url` with `userId`, `secret`, `expire` and `project` appended, in that order.
 pub fn link(base: &url::Url, uid: &str, secret: &str, expire: Millis, project: &str) -> String {
     let mut u = base.clone();
@@ -991,6 +1007,22 @@ mod tests {
         let words: Vec<&str> = p.split(' ').collect();
         assert_eq!(words.len(), 2);
         assert!(words[0].chars().next().unwrap().is_uppercase());
+    }
+
+    #[test]
+    fn default_magic_link_from_configuration_then_gateway() {
+        let mut c = crate::config::Config::default();
+        let url = |c: &crate::config::Config, d| default_magic_url(c, d).unwrap().to_string();
+        assert_eq!(url(&c, None), "http://localhost/auth/magic-url");
+        assert_eq!(
+            url(&c, Some("abc.execute-api.eu-west-1.amazonaws.com")),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/auth/magic-url"
+        );
+        c.public_url = Some("https://api.example.com".into());
+        assert_eq!(
+            url(&c, Some("abc.execute-api.eu-west-1.amazonaws.com")),
+            "https://api.example.com/auth/magic-url"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
             .optional_str("url", "Value must be a valid URL")?,
     ) {
         (Kind::MagicUrl, Some(u)) => Some(validate::redirect_url("url", u, &call.app.config)?),
-        (Kind::MagicUrl, None) => Some(default_magic_url(call)?),
+        (Kind::MagicUrl, None) => Some(token::default_magic_url(
+            &call.app.config,
+            call.req.gateway_domain.as_deref(),
+        )?),
         _ => None,
     };
     let phrase = call.params.optional_bool("phrase")?.unwrap_or(false);
@@ -62,18 +65,6 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
         &issued.token,
         call.reveal(&issued.secret),
     )))
-}
-
-/// Appwrite links to its console's magic-URL page when no `url` is given; we link to the same
-/// path under `PUBLIC_URL`, else the domain API Gateway served the request on; never under the
-/// client's `Host` header (a forged Host would send the victim's secret to the attacker).
-fn default_magic_url(call: &Call<'_>) -> Result<url::Url> {
-    let base = match (&call.app.config.public_url, &call.req.gateway_domain) {
-        (Some(url), _) => url.clone(),
-        (None, Some(domain)) => format!("https://{domain}"),
-        (None, None) => "http://localhost".to_owned(),
-    };
-    url::Url::parse(&format!("{base}/auth/magic-url")).map_err(Error::internal)
 }
 
 async fn phone_login(call: &Call<'_>) -> Result<Reply> {
