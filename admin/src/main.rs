@@ -10,7 +10,7 @@
 //! ```
 
 use shared::clock::{Clock, OsEntropy, SystemClock};
-use shared::store::Store;
+use shared::store::{DynamoStore as Store, Security};
 
 const USAGE: &str = "usage:
   admin keys create --name NAME --scope SCOPE [--scope SCOPE ...] [--expires-in-days N]

@@ -780,7 +780,7 @@ impl<'a> Limiter<'a> {
                 .iter()
                 .map(|(k, _)| ratelimit::fill_key(k, &vars))
                 .collect();
-            let mut verdict = ratelimit::check(&app.store, &rl, keys, guards, now).await?;
+            let mut verdict = ratelimit::check(app.store.as_ref(), &rl, keys, guards, now).await?;
             // `RATE_LIMITS=disabled` (development) still counts and sends the headers, as
             // Appwrite's abuse option does; it just never refuses.
             verdict.allowed |= !app.config.rate_limits_enabled;

@@ -4,27 +4,28 @@ use crate::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::config::Config;
 use crate::error::Result;
 use crate::outbox::Outbox;
-use crate::store::Store;
+use crate::store::{DynamoStore, Storage};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
-    pub store: Store,
+    /// Every storage capability: `DynamoStore` in production, `MemoryStore` in domain tests.
+    pub store: Arc<dyn Storage>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub outbox: Outbox,
 }
 
 impl App {
-    pub fn new(
+    pub fn new<S: Storage + 'static>(
         config: Config,
-        store: Store,
+        store: S,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Self {
         Self {
-            store: store.with_user_limit(config.user_limit),
+            store: Arc::new(store.with_user_limit(config.user_limit)),
             config: Arc::new(config),
             clock,
             entropy,
@@ -43,7 +44,7 @@ impl App {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let store = Store::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
+        let store = DynamoStore::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
         let outbox = outbox_from(&sdk, &config);
         Ok(
             Self::new(config, store, Arc::new(SystemClock), Arc::new(OsEntropy))
@@ -56,7 +57,7 @@ impl App {
     /// Local development and tests: create the table, and verify the sender address (the
     /// emulator, like SES's sandbox, only sends from verified identities).
     pub async fn prepare_local(&self) -> Result<()> {
-        self.store.ensure_table().await?;
+        self.store.prepare().await?;
         #[cfg(feature = "ses")]
         if let Some(from) = &self.config.mail_from {
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())

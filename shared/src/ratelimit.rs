@@ -10,7 +10,7 @@ pub use crate::context::Verdict;
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::routes::RateLimit;
-use crate::store::Store;
+use crate::store::Security;
 
 /// Substitute `{url}`, `{ip}`, `{userId}`, `{projectId}`, `{method}`, `{param-<name>}`. An empty
 /// parameter leaves its placeholder in the key, as Appwrite does.
@@ -52,8 +52,8 @@ pub use crate::dates::window;
 
 /// Count this request against every key of `rl` and every guard key (calls run in parallel).
 /// `keys` are the filled templates of `rl.keys`, `guards` those of `rl.guards` (same order).
-pub async fn check(
-    store: &Store,
+pub async fn check<S: Security + ?Sized>(
+    store: &S,
     rl: &RateLimit,
     keys: Vec<String>,
     guards: Vec<String>,

@@ -7,7 +7,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use shared::clock::{FixedClock, OsEntropy, SystemClock};
 use shared::config::Config;
-use shared::store::Store;
+use shared::store::{DynamoStore, Recorder};
 use shared::App;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,10 @@ pub struct Server {
     pub base: String,
     pub app: Arc<App>,
     pub clock: Option<Arc<FixedClock>>,
+    /// The server's store, for tests that read the table directly.
+    pub dynamo: DynamoStore,
+    /// Which DynamoDB operations the server issued (the round-trip tests).
+    pub recorder: Recorder,
     http: reqwest::Client,
 }
 
@@ -93,7 +97,14 @@ impl Server {
         }
         shared::init_logging();
         let sdk = aws_config_load().await;
-        let store = Store::with_timeouts(&sdk, &o.config.table_name, o.config.dynamodb_timeouts);
+        let recorder = Recorder::default();
+        let store = DynamoStore::recorded(
+            &sdk,
+            &o.config.table_name,
+            o.config.dynamodb_timeouts,
+            &recorder,
+        );
+        let dynamo = store.clone();
         let outbox = shared::app::outbox_from(&sdk, &o.config);
         let (clock, fixed): (Arc<dyn shared::clock::Clock>, _) = if o.fixed_clock {
             let now = shared::clock::Clock::now_ms(&SystemClock);
@@ -126,13 +137,15 @@ impl Server {
             base: format!("http://{addr}/v1"),
             app,
             clock: fixed,
+            dynamo,
+            recorder,
             http,
         }
     }
 
     /// DynamoDB operations issued so far by this server.
     pub fn ddb_calls(&self) -> u64 {
-        self.app.store.calls()
+        self.recorder.calls()
     }
 
     /// A request with the project header and the Chrome UA Appwrite's e2e suite uses.
@@ -222,11 +235,10 @@ impl Server {
     pub async fn number(&self, pk: &str, sk: &str, attr: &str) -> Option<i64> {
         use aws_sdk_dynamodb::types::AttributeValue;
         let out = self
-            .app
-            .store
+            .dynamo
             .client()
             .get_item()
-            .table_name(self.app.store.table())
+            .table_name(self.dynamo.table())
             .key("PK", AttributeValue::S(pk.into()))
             .key("SK", AttributeValue::S(sk.into()))
             .consistent_read(true)

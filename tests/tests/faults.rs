@@ -4,7 +4,7 @@
 use integration_tests::*;
 use shared::clock::{OsEntropy, SystemClock};
 use shared::config::Config;
-use shared::store::Store;
+use shared::store::DynamoStore as Store;
 use std::sync::Arc;
 
 /// A TCP endpoint that accepts every connection and holds it open without a byte in reply.

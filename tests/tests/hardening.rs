@@ -358,7 +358,7 @@ async fn password_change_and_recovery_revoke_sessions_in_their_transaction() {
     let s = Server::start().await;
     let (uid, email, password, c1) = s.user().await;
     let (c2, _) = s.login(&email, &password).await;
-    s.app.store.take_ops();
+    s.recorder.take_ops();
     let r = s
         .call(
             Method::PATCH,
@@ -368,7 +368,7 @@ async fn password_change_and_recovery_revoke_sessions_in_their_transaction() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let ops = s.app.store.take_ops();
+    let ops = s.recorder.take_ops();
     assert!(
         ops.contains(&"TransactWriteItems".to_string())
             && !ops.contains(&"BatchWriteItem".to_string()),
@@ -380,12 +380,12 @@ async fn password_change_and_recovery_revoke_sessions_in_their_transaction() {
         .assert_error(401, "general_unauthorized_scope");
 
     let secret = s.recovery_secret(&email).await;
-    s.app.store.take_ops();
+    s.recorder.take_ops();
     let r = s
         .complete_recovery(&uid, &secret, "recovered-password-4")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let ops = s.app.store.take_ops();
+    let ops = s.recorder.take_ops();
     assert!(
         !ops.contains(&"BatchWriteItem".to_string()),
         "sessions go in the recovery transaction: {ops:?}"
@@ -437,14 +437,14 @@ async fn unknown_emails_make_the_same_calls_as_known_ones() {
     let (_, email, _) = s.sign_up().await;
     let mut seen = vec![];
     for e in [email, unique_email()] {
-        s.app.store.take_ops();
+        s.recorder.take_ops();
         s.post(
             "/account/sessions/email",
             json!({"email": e, "password": "wrong-password"}),
         )
         .await
         .assert_error(401, "user_invalid_credentials");
-        let mut ops = s.app.store.take_ops();
+        let mut ops = s.recorder.take_ops();
         ops.sort();
         seen.push(ops);
     }

@@ -11,9 +11,9 @@ use serde_json::json;
 
 /// The operations one request issued, sorted (parallel calls have no order).
 async fn ops_for(s: &Server, f: impl std::future::Future<Output = Reply>) -> (Vec<String>, Reply) {
-    s.app.store.take_ops();
+    s.recorder.take_ops();
     let r = f.await;
-    let mut ops = s.app.store.take_ops();
+    let mut ops = s.recorder.take_ops();
     ops.sort();
     (ops, r)
 }
@@ -198,7 +198,7 @@ fn overlapped(pairs: &[(String, String)], a: &str, b: &str) -> bool {
 async fn rate_limit_adds_no_sequential_round_trip() {
     let s = Server::with_config(|c| c.rate_limits_enabled = true).await;
     let (_, email, password) = s.sign_up().await;
-    s.app.store.take_overlaps();
+    s.recorder.take_overlaps();
     let r = s
         .call(
             Method::POST,
@@ -208,26 +208,26 @@ async fn rate_limit_adds_no_sequential_round_trip() {
         )
         .await;
     assert_eq!(r.status, 201);
-    let pairs = s.app.store.take_overlaps();
+    let pairs = s.recorder.take_overlaps();
     assert!(
         overlapped(&pairs, "UpdateItem", "GetItem"),
         "login: the counter runs beside the email read: {pairs:?}"
     );
     let c = r.session_cookie().unwrap();
 
-    s.app.store.take_overlaps();
+    s.recorder.take_overlaps();
     let r = s
         .call(Method::PATCH, "/account/sessions/current", Some(&c), None)
         .await;
     assert_eq!(r.status, 200);
-    let pairs = s.app.store.take_overlaps();
+    let pairs = s.recorder.take_overlaps();
     assert!(
         overlapped(&pairs, "UpdateItem", "BatchGetItem"),
         "the counter runs beside the auth read: {pairs:?}"
     );
 
     let email = unique_email();
-    s.app.store.take_overlaps();
+    s.recorder.take_overlaps();
     let r = s
         .call(
             Method::POST,
@@ -237,7 +237,7 @@ async fn rate_limit_adds_no_sequential_round_trip() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let pairs = s.app.store.take_overlaps();
+    let pairs = s.recorder.take_overlaps();
     assert!(
         overlapped(&pairs, "UpdateItem", "GetItem"),
         "token: the counters run beside the claim read: {pairs:?}"

@@ -417,7 +417,7 @@ async fn token_to_session_is_one_read_and_one_transaction() {
     let email = unique_email();
     let (t, code) = email_otp(&s, &email, "unique()").await;
     let uid = t.json["userId"].as_str().unwrap();
-    s.app.store.take_ops();
+    s.recorder.take_ops();
     let r = s
         .call(
             Method::POST,
@@ -427,7 +427,7 @@ async fn token_to_session_is_one_read_and_one_transaction() {
         )
         .await;
     assert_eq!(r.status, 201);
-    let mut ops = s.app.store.take_ops();
+    let mut ops = s.recorder.take_ops();
     ops.sort();
     // Read ‖ rate-limit counter, then the one transaction ‖ session index ‖ log, then the
     // counter reset that follows a successful exchange. Both UpdateItems run beside the read:
@@ -727,7 +727,7 @@ async fn undeliverable_mail_is_a_clear_5xx_and_leaves_no_token() {
     o.config.mail_from = Some(format!("unverified{}@example.com", std::process::id()));
     let s = Server::with(o).await;
     let items_of = |uid: String| {
-        let store = s.app.store.clone();
+        let store = s.dynamo.clone();
         async move {
             let out = store
                 .client()

@@ -1,110 +1,24 @@
-//! DynamoDB access: the only module that talks to the table. Every function is one round trip
-//! unless its doc says otherwise. Item types and key layout: `item.rs`, `infra/storage.md`.
+//! Storage behind capability traits. The domain sees only these traits (through
+//! `App::store`); `dynamo::DynamoStore` implements them over the single table and
+//! `memory::MemoryStore` is its in-memory twin, held to the same behaviour by the conformance
+//! suite (`conformance.rs`, run against both). Item types and key layout: `item.rs`,
+//! `infra/storage.md`.
+//!
+//! Every method is one round trip unless its doc says otherwise, and every write that can race
+//! is conditional: a method that returns `Conflict` or `false`/`None` wrote nothing.
 
 use crate::clock::Millis;
-use crate::error::{Error, Result};
-use crate::item::{self, EmailItem, PhoneItem, SessionItem, TokenItem, UserItem};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement,
-    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update, WriteRequest,
-};
-use aws_sdk_dynamodb::Client;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_types::config_bag::ConfigBag;
-use serde::{de::DeserializeOwned, Serialize};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use crate::error::Result;
+use crate::item::{ChallengeItem, EmailItem, LogItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use crate::keys::KeyItem;
 
-type Item = HashMap<String, AttributeValue>;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod dynamo;
+pub mod memory;
 
-mod accounts;
-mod security;
-mod sessions;
-mod tokens;
-
-pub use tokens::{Redeemable, Redemption, MAX_SESSIONS_IN_TRANSACTION};
-
-/// Counts DynamoDB operations (not retries) and remembers their names, for the round-trip tests.
-#[derive(Debug)]
-struct CallCounter(
-    Arc<AtomicU64>,
-    Arc<std::sync::Mutex<Vec<String>>>,
-    Arc<InFlight>,
-);
-
-/// Operations on the wire now, and which pairs overlapped since the last reset: proves that calls
-/// meant to run in parallel (a rate-limit counter beside a read) really do.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    now: std::sync::Mutex<Vec<String>>,
-    overlaps: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-fn target_name(headers: &aws_smithy_runtime_api::http::Headers) -> String {
-    // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
-    headers
-        .get("x-amz-target")
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "CallCounter"
-    }
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
-        let name = target_name(context.request().headers());
-        if let (Ok(mut now), Ok(mut overlaps)) = (self.2.now.lock(), self.2.overlaps.lock()) {
-            for other in now.iter() {
-                overlaps.push((name.clone(), other.clone()));
-            }
-            now.push(name.clone());
-        }
-        if let Ok(mut log) = self.1.lock() {
-            // Bounded: a long-running server keeps only the recent operations.
-            if log.len() >= 1024 {
-                log.clear();
-            }
-            log.push(name);
-        }
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
-        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let (Some(req), Ok(mut now)) = (context.request(), self.2.now.lock()) {
-            let name = target_name(req.headers());
-            if let Some(i) = now.iter().position(|n| *n == name) {
-                now.remove(i);
-            }
-        }
-        Ok(())
-    }
-}
+pub use dynamo::{DynamoStore, Recorder, Timeouts};
+pub use memory::MemoryStore;
 
 /// Why a write that claims unique keys was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,243 +40,13 @@ pub enum Conflict {
 #[derive(Debug)]
 pub enum WriteError {
     Conflict(Conflict),
-    Other(Error),
+    Other(crate::error::Error),
 }
 
-impl From<Error> for WriteError {
-    fn from(e: Error) -> Self {
+impl From<crate::error::Error> for WriteError {
+    fn from(e: crate::error::Error) -> Self {
         Self::Other(e)
     }
-}
-
-#[derive(Clone)]
-pub struct Store {
-    client: Client,
-    table: String,
-    calls: Arc<AtomicU64>,
-    ops: Arc<std::sync::Mutex<Vec<String>>>,
-    inflight: Arc<InFlight>,
-    user_limit: u32,
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> Error {
-    Error::internal(e)
-}
-
-/// An SDK failure after the retry policy gave up. A dependency that timed out, dropped the
-/// connection, or kept throttling or failing is *unavailable* (503: the client may retry);
-/// anything else is a bug of ours (500). Both keep the SDK's account for the log.
-fn sdk_err<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error
-where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-{
-    use aws_sdk_dynamodb::error::SdkError;
-    let transient_code = e
-        .as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "TransactionInProgressException"
-            )
-        });
-    // A dispatch failure is transient only when the network failed (timeout, I/O); missing
-    // credentials or a bad endpoint are ours to fix (500).
-    let network = match &e {
-        SdkError::TimeoutError(_) => true,
-        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
-        _ => false,
-    };
-    let unavailable = transient_code || network;
-    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
-    if unavailable {
-        Error {
-            source: Some(detail),
-            ..Error::new(crate::error::ErrorType::Unavailable)
-        }
-    } else {
-        Error::internal(detail)
-    }
-}
-
-pub use crate::config::Timeouts;
-
-fn dynamodb_timeouts(t: Timeouts) -> aws_smithy_types::timeout::TimeoutConfig {
-    aws_smithy_types::timeout::TimeoutConfig::builder()
-        .connect_timeout(t.attempt)
-        .operation_attempt_timeout(t.attempt)
-        .operation_timeout(t.operation)
-        .build()
-}
-
-/// Standard retries (throttling and transient errors), 3 attempts, short back-off: a request
-/// waits for DynamoDB, not for a schedule built for batch jobs.
-fn dynamodb_retries() -> aws_smithy_types::retry::RetryConfig {
-    aws_smithy_types::retry::RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(std::time::Duration::from_millis(20))
-        .with_max_backoff(std::time::Duration::from_millis(200))
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
-}
-
-fn to_item<T: Serialize>(v: &T) -> Result<Item> {
-    serde_dynamo::to_item(v).map_err(internal)
-}
-
-fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
-    serde_dynamo::from_item(i).map_err(internal)
-}
-
-impl Store {
-    /// The project's user counter moved by `delta` (`USER_LIMIT`); an increment only succeeds
-    /// while the count is below the limit, so the limit holds under races.
-    fn user_counter_item(&self, delta: i64) -> Result<TransactWriteItem> {
-        let mut up = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                item::USER_COUNTER_PK.to_owned(),
-                item::USER_COUNTER_SK,
-            )))
-            .update_expression("ADD n :delta")
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
-        if delta > 0 {
-            up = up
-                .condition_expression("attribute_not_exists(n) OR n < :limit")
-                .expression_attribute_values(
-                    ":limit",
-                    AttributeValue::N(self.user_limit.to_string()),
-                );
-        }
-        Ok(TransactWriteItem::builder()
-            .update(up.build().map_err(internal)?)
-            .build())
-    }
-
-    /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
-    async fn query_all(
-        &self,
-        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<Item>> {
-        let mut items = vec![];
-        let mut start: Option<Item> = None;
-        loop {
-            let out = query
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
-    }
-}
-
-/// The item a conditional `UpdateItem … ReturnValues=ALL_NEW` wrote, or `None` when its condition
-/// failed (the item is gone, expired, …).
-fn updated<T: DeserializeOwned>(res: UpdateResult) -> Result<Option<T>> {
-    match res {
-        Ok(out) => out.attributes.map(from_item).transpose(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(sdk_err(e)),
-    }
-}
-
-type UpdateResult = std::result::Result<
-    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
->;
-
-/// Retries after losing a race with a concurrent transaction, and the pause before each.
-const RACE_RETRIES: u32 = 3;
-
-async fn race_pause(attempt: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
-}
-
-/// Whether a conditional `UpdateItem` was admitted: `false` when its condition failed (a budget
-/// spent, a lock in force).
-fn admitted(res: UpdateResult) -> Result<bool> {
-    match res {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(sdk_err(e)),
-    }
-}
-
-/// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
-struct Diff {
-    expression: String,
-    names: HashMap<String, String>,
-    values: Item,
-}
-
-fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
-    let (o, n) = (to_item(old)?, to_item(new)?);
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut sets = vec![];
-    let mut removes = vec![];
-    let mut keys: Vec<&String> = n.keys().chain(o.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for (i, k) in keys.into_iter().enumerate() {
-        if k == "PK" || k == "SK" {
-            continue;
-        }
-        match (o.get(k), n.get(k)) {
-            (a, Some(b)) if a != Some(b) => {
-                names.insert(format!("#a{i}"), k.clone());
-                values.insert(format!(":v{i}"), b.clone());
-                sets.push(format!("#a{i} = :v{i}"));
-            }
-            (Some(_), None) => {
-                names.insert(format!("#a{i}"), k.clone());
-                removes.push(format!("#a{i}"));
-            }
-            _ => {}
-        }
-    }
-    if sets.is_empty() && removes.is_empty() {
-        return Ok(None);
-    }
-    let mut expression = String::new();
-    if !sets.is_empty() {
-        expression.push_str(&format!("SET {}", sets.join(", ")));
-    }
-    if !removes.is_empty() {
-        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-    }
-    Ok(Some(Diff {
-        expression,
-        names,
-        values,
-    }))
 }
 
 /// What a profile update requires to still be true when it is written.
@@ -381,32 +65,17 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// The condition fragment for expectation `i`, with the attribute names and the value it uses
-    /// (`#x<i>_<j>`, `:x<i>`).
-    fn condition(&self, i: usize) -> (String, Vec<(String, String)>, AttributeValue) {
-        let (path, value): (&[&str], AttributeValue) = match self {
-            Self::Accessed(t) => (&["accessed"], AttributeValue::N(t.to_string())),
-            Self::TotpStep(n) => (&["totp", "lastStep"], AttributeValue::N(n.to_string())),
-            Self::RecoveryCodes(c) => (&["recoveryCodes"], s(c.clone())),
-            Self::Email(e) => (&["email"], s(e.clone())),
-            Self::Phone(p) => (&["phone"], s(p.clone())),
-        };
-        let names: Vec<(String, String)> = path
-            .iter()
-            .enumerate()
-            .map(|(j, part)| (format!("#x{i}_{j}"), (*part).to_owned()))
-            .collect();
-        let attr = names
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
-        let fragment = match self {
+    /// Whether a stored profile meets this expectation (the twin's reading of the condition
+    /// `dynamo` writes as an expression).
+    pub fn holds(&self, user: &UserItem) -> bool {
+        match self {
+            Self::Accessed(t) => user.accessed == *t,
             // Profiles written before `lastStep` existed lack it: step 0 accepts that too.
-            Self::TotpStep(0) => format!("(attribute_not_exists({attr}) OR {attr} = :x{i})"),
-            _ => format!("{attr} = :x{i}"),
-        };
-        (fragment, names, value)
+            Self::TotpStep(n) => user.totp.as_ref().map_or(*n == 0, |t| t.last_step == *n),
+            Self::RecoveryCodes(c) => user.recovery_codes.as_deref() == Some(c.as_str()),
+            Self::Email(e) => user.email.as_deref() == Some(e.as_str()),
+            Self::Phone(p) => user.phone.as_deref() == Some(p.as_str()),
+        }
     }
 }
 
@@ -424,335 +93,245 @@ pub struct Claims {
     pub revoke_tokens: Vec<&'static str>,
 }
 
-impl Store {
-    /// Client from the standard AWS configuration chain (`AWS_ENDPOINT_URL` honoured).
-    pub async fn from_env(table: &str) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        Self::new(&sdk, table)
-    }
+/// What a redemption needs, read in one `BatchGetItem`.
+#[derive(Debug, Default)]
+pub struct Redeemable {
+    pub user: Option<UserItem>,
+    /// The user's live tokens of the kinds asked for (at most one per kind).
+    pub tokens: Vec<TokenItem>,
+}
 
-    /// A store with the production [`Timeouts`].
-    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        Self::with_timeouts(sdk, table, Timeouts::default())
-    }
+/// One token redemption, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Redemption<'a> {
+    pub session: Option<&'a SessionItem>,
+    pub user_change: Option<(&'a UserItem, &'a UserItem)>,
+    /// Conditions the profile must still meet (the address the token was sent to, …).
+    pub expect: Vec<Expect>,
+    pub claims: Claims,
+    /// The guessing guard to clear (a right code resets the window's budget).
+    pub clear_guard: Option<String>,
+    /// Sessions deleted together with the redemption (recovery, ownership proof).
+    pub delete_sessions: Vec<String>,
+}
 
-    pub fn with_timeouts(sdk: &aws_config::SdkConfig, table: &str, timeouts: Timeouts) -> Self {
-        let calls = Arc::new(AtomicU64::new(0));
-        let ops = Arc::new(std::sync::Mutex::new(vec![]));
-        let inflight = Arc::new(InFlight::default());
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(dynamodb_timeouts(timeouts))
-            .retry_config(dynamodb_retries())
-            .interceptor(CallCounter(calls.clone(), ops.clone(), inflight.clone()))
-            .build();
-        Self {
-            client: Client::from_conf(conf),
-            table: table.to_owned(),
-            calls,
-            ops,
-            inflight,
-            user_limit: 0,
-        }
-    }
+/// At most this many sessions are deleted inside a redemption or password transaction
+/// (DynamoDB allows 100 items per transaction); `SESSION_LIMIT` keeps real counts far below.
+pub const MAX_SESSIONS_IN_TRANSACTION: usize = 80;
 
-    /// DynamoDB operations issued by this store so far.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// Names of the operations since the last call (`GetItem`, `TransactWriteItems`, …).
-    pub fn take_ops(&self) -> Vec<String> {
-        self.ops
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
-    }
-
-    /// Pairs `(started, already on the wire)` of operations that overlapped since the last call.
-    pub fn take_overlaps(&self) -> Vec<(String, String)> {
-        self.inflight
-            .overlaps
-            .lock()
-            .map(|mut o| std::mem::take(&mut *o))
-            .unwrap_or_default()
-    }
-
-    /// The SDK client, for tests that inspect the table directly.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// Open the TLS connection during Init so the first request does not pay for it.
-    pub async fn warm_up(&self) {
-        let _ = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await;
-    }
-
-    /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
-    /// For local development and tests; production tables come from `template.yaml`.
-    pub async fn ensure_table(&self) -> Result<()> {
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let ks = |n: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build()
-        };
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("PK").map_err(internal)?)
-            .attribute_definitions(attr("SK").map_err(internal)?)
-            .key_schema(ks("PK", KeyType::Hash).map_err(internal)?)
-            .key_schema(ks("SK", KeyType::Range).map_err(internal)?)
-            .send()
-            .await;
-        if let Err(e) = created {
-            // Another process may have created it meanwhile.
-            if !e
-                .as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception())
-            {
-                return Err(sdk_err(e));
-            }
-        }
-        let ttl = TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name("expires_at")
-            .build();
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(ttl.map_err(internal)?)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
-    }
-
-    fn put_new(&self, it: Item) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(it))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn delete_key(&self, pk: String, sk: &str, uid: &str) -> Result<TransactWriteItem> {
-        let del = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .condition_expression("attribute_not_exists(PK) OR uid = :uid")
-            .expression_attribute_values(":uid", s(uid))
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().delete(del).build())
-    }
-
-    /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
-    async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
-        let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .send()
-                .await;
-            let Err(e) = res else { return Ok(()) };
-            let codes: Vec<Option<String>> = match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) => tc
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_owned))
-                    .collect(),
-                _ => vec![],
-            };
-            let failed = codes
-                .iter()
-                .position(|c| c.as_deref() == Some("ConditionalCheckFailed"));
-            if let Some(c) = failed.and_then(|i| reasons.get(i)) {
-                return Err(WriteError::Conflict(*c));
-            }
-            // Lost a race with another transaction on one of these items: DynamoDB asks us to
-            // try again (the retry then sees the winner's write through the conditions).
-            let throttled = codes.iter().any(|c| {
-                matches!(
-                    c.as_deref(),
-                    Some("ThrottlingError" | "ProvisionedThroughputExceeded")
-                )
-            });
-            if throttled {
-                return Err(WriteError::Other(Error {
-                    source: Some(format!("transaction throttled: {codes:?}")),
-                    ..Error::new(crate::error::ErrorType::Unavailable)
-                }));
-            }
-            let raced = codes
-                .iter()
-                .any(|c| c.as_deref() == Some("TransactionConflict"));
-            if raced && attempt < RACE_RETRIES {
-                attempt += 1;
-                race_pause(attempt).await;
-                continue;
-            }
-            return Err(WriteError::Other(sdk_err(e)));
-        }
-    }
-
-    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter) without the
-    /// SDK's retries: a retried attempt whose first try did land, late, would count twice or
-    /// read its own write as a spent budget. A timeout then answers 503, outcome unknown. It is
-    /// sent again only when it met a transaction in progress on the item
-    /// (`TransactionConflictException`: nothing was written).
-    async fn send_update(
+/// Profiles and their unique-key claims (email, phone): reads, creation, changes.
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync {
+    /// The profile and the named sessions of one user (strongly consistent).
+    async fn get_user_and_sessions(
         &self,
-        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-    ) -> UpdateResult {
-        let mut attempt = 0;
-        loop {
-            let once = update
-                .clone()
-                .customize()
-                .config_override(
-                    aws_sdk_dynamodb::config::Builder::default()
-                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-                )
-                .send()
-                .await;
-            match once {
-                Err(e)
-                    if attempt < RACE_RETRIES
-                        && e.as_service_error()
-                            .is_some_and(|s| s.is_transaction_conflict_exception()) =>
-                {
-                    attempt += 1;
-                    race_pause(attempt).await;
-                }
-                res => return res,
-            }
-        }
-    }
+        uid: &str,
+        sids: &[&str],
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)>;
 
-    /// A transaction `Update` of the attributes that differ between two versions of an item,
-    /// conditioned on the item existing; `None` when nothing changed.
-    fn update_item_tx<T: Serialize>(
+    /// The profile and every session of a user, oldest session first.
+    async fn get_user_with_all_sessions(
         &self,
-        pk: String,
-        sk: &str,
-        old: &T,
-        new: &T,
-    ) -> Result<Option<TransactWriteItem>> {
-        let Some(d) = diff(old, new)? else {
-            return Ok(None);
-        };
-        let up = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .update_expression(d.expression)
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(Some(d.names))
-            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
-            .build()
-            .map_err(internal)?;
-        Ok(Some(TransactWriteItem::builder().update(up).build()))
-    }
+        uid: &str,
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)>;
 
-    /// A profile update that also requires each of `expect` to still hold (optimistic
-    /// concurrency: the transaction fails with `ProfileCondition` if another write got there
-    /// first). With expectations, the update is written even when nothing else changed.
-    fn update_user_item_expecting(
+    async fn get_email(&self, email: &str) -> Result<Option<EmailItem>>;
+
+    async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>>;
+
+    /// One transaction: a new profile with its email/phone claims and optional first session.
+    async fn create_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        session: Option<&SessionItem>,
+    ) -> Result<(), WriteError>;
+
+    /// Write the attributes that differ between `old` and `new`; the stored profile after the
+    /// update, `None` if it no longer exists.
+    async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>>;
+
+    /// One transaction: a profile change under `expect`, its claims, and the deletion of
+    /// `sessions` (beyond [`MAX_SESSIONS_IN_TRANSACTION`], the rest follow after it).
+    async fn update_user_atomically(
         &self,
         old: &UserItem,
         new: &UserItem,
+        claims: &Claims,
         expect: &[Expect],
-    ) -> Result<Option<TransactWriteItem>> {
-        if expect.is_empty() {
-            return self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new);
-        }
-        let d = diff(old, new)?.unwrap_or_else(|| Diff {
-            // A no-op write that still carries the condition.
-            expression: "SET #a_id = :v_id".into(),
-            names: HashMap::from([("#a_id".to_owned(), "id".to_owned())]),
-            values: HashMap::from([(":v_id".to_owned(), s(old.id.clone()))]),
-        });
-        let (mut names, mut values) = (d.names, d.values);
-        let mut condition = "attribute_exists(PK)".to_owned();
-        for (i, e) in expect.iter().enumerate() {
-            let (fragment, attr_names, value) = e.condition(i);
-            condition.push_str(&format!(" AND {fragment}"));
-            names.extend(attr_names);
-            values.insert(format!(":x{i}"), value);
-        }
-        let up = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
-            .update_expression(d.expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .build()
-            .map_err(internal)?;
-        Ok(Some(TransactWriteItem::builder().update(up).build()))
+        sessions: &[String],
+    ) -> Result<(), WriteError>;
+
+    /// A profile change together with unique-key claims and releases.
+    async fn update_user_with_claims(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+    ) -> Result<(), WriteError> {
+        self.update_user_atomically(old, new, claims, &[], &[])
+            .await
     }
+
+    /// Before the password is checked, count this attempt on the email claim as a failure (a
+    /// success clears it in its session transaction). Admitted while the account has fewer than
+    /// `threshold` failures or its last failure is older than `cutoff`. An unknown email is
+    /// refused and writes nothing.
+    async fn reserve_login_attempt(
+        &self,
+        email: &str,
+        threshold: u32,
+        cutoff: Millis,
+        now: Millis,
+    ) -> Result<bool>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Sessions: the index used by the session limit, creation, extension, deletion.
+#[async_trait::async_trait]
+pub trait Sessions: Send + Sync {
+    /// `(sid, created)` of every session of a user, for eviction.
+    async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>>;
 
-    #[test]
-    fn diff_sets_changed_and_removes_missing() {
-        let old = UserItem::new("u1", 1000);
-        let mut new = old.clone();
-        new.name = "Bob".into();
-        new.updated = 2000;
-        let d = diff(&old, &new).unwrap().unwrap();
-        assert!(d.expression.starts_with("SET "), "{}", d.expression);
-        let names: Vec<&String> = d.names.values().collect();
-        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
-        assert_eq!(d.values.len(), 2);
-        assert!(diff(&old, &old).unwrap().is_none());
+    /// One transaction: the session, conditioned on its user existing and not blocked (and, for
+    /// password logins, still having `expect_password`); optionally clearing a login lockout.
+    /// Sets the profile's `accessed` to the session's creation time.
+    async fn create_session_for_active_user(
+        &self,
+        session: &SessionItem,
+        clear_lockout: Option<&str>,
+        expect_password: Option<&str>,
+    ) -> Result<(), WriteError>;
+
+    /// Set a live session's expiry; `None` if it does not exist or has expired.
+    async fn extend_session(
+        &self,
+        uid: &str,
+        sid: &str,
+        expire: Millis,
+        now: Millis,
+    ) -> Result<Option<SessionItem>>;
+
+    /// Whether the session existed.
+    async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool>;
+
+    async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()>;
+
+    /// One transaction: a profile change and a session change together, optionally consuming
+    /// an MFA challenge (only if it still exists and is unexpired).
+    async fn update_user_and_session(
+        &self,
+        user: (&UserItem, &UserItem),
+        session: (&SessionItem, &SessionItem),
+        consume: Option<(&ChallengeItem, Millis)>,
+        expect: &[Expect],
+    ) -> Result<(), WriteError>;
+}
+
+/// One-time secrets (magic URL, OTPs, verification, recovery) and MFA challenges.
+#[async_trait::async_trait]
+pub trait Tokens: Send + Sync {
+    /// Store a token, replacing the user's earlier one of the same kind. With `new_user`, one
+    /// transaction that also creates the user (profile + claims) the token is for.
+    async fn issue_token(
+        &self,
+        token: &TokenItem,
+        new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
+    ) -> Result<(), WriteError>;
+
+    /// Delete a token whose message could not be sent; a newer token of the same kind, issued
+    /// meanwhile, is left alone.
+    async fn delete_token(&self, token: &TokenItem) -> Result<()>;
+
+    /// The profile and the tokens of `kinds` (strongly consistent).
+    async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable>;
+
+    /// Reserve one short-code attempt in the user's guard for this window. `false` when the
+    /// budget is spent: N parallel guesses admit at most `limit`.
+    async fn reserve_attempt(
+        &self,
+        uid: &str,
+        guard_sk: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool>;
+
+    /// One transaction: consume the token (only if it is still this secret and unexpired) and
+    /// apply its effect.
+    async fn redeem(
+        &self,
+        token: &TokenItem,
+        now: Millis,
+        r: Redemption<'_>,
+    ) -> Result<(), WriteError>;
+
+    async fn put_challenge(&self, c: &ChallengeItem) -> Result<()>;
+
+    async fn delete_challenge(&self, c: &ChallengeItem) -> Result<()>;
+
+    /// Reserve one attempt at an MFA challenge before its code is compared, returning the
+    /// challenge; `None` when it is gone, expired or used up.
+    async fn attempt_challenge(
+        &self,
+        uid: &str,
+        id: &str,
+        max_attempts: u32,
+        now: Millis,
+    ) -> Result<Option<ChallengeItem>>;
+
+    /// One transaction undoing a token issue that also created its user.
+    async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()>;
+}
+
+/// Rate-limit counters, API keys and security logs.
+#[async_trait::async_trait]
+pub trait Security: Send + Sync {
+    /// Count a hit if the counter is below `limit`: the new count, or `None` when the limit was
+    /// already reached (the hit is not counted).
+    async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>>;
+
+    async fn delete_counters(&self, counters: &[String]) -> Result<()>;
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<KeyItem>>;
+
+    async fn put_api_key(&self, k: &KeyItem) -> Result<()>;
+
+    /// Whether the key existed.
+    async fn delete_api_key(&self, id: &str) -> Result<bool>;
+
+    /// Every API key (operator CLI only, never on a request path).
+    async fn list_api_keys(&self) -> Result<Vec<KeyItem>>;
+
+    async fn put_logs(&self, logs: &[LogItem]) -> Result<()>;
+
+    async fn delete_logs(&self, logs: &[LogItem]) -> Result<()>;
+
+    /// A user's log entries newest first, and their total when asked (counting stops at
+    /// `count_cap`).
+    async fn list_logs(
+        &self,
+        uid: &str,
+        limit: usize,
+        offset: usize,
+        with_total: bool,
+        count_cap: usize,
+    ) -> Result<(Vec<LogItem>, usize)>;
+}
+
+/// Every capability: what `App` holds.
+#[async_trait::async_trait]
+pub trait Storage: Accounts + Sessions + Tokens + Security {
+    /// Create what the store needs (the table, locally); a no-op where it exists.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
     }
 
-    #[test]
-    fn user_item_round_trips_through_dynamo_types() {
-        let mut u = UserItem::new("u1", 1000);
-        u.email = Some("a@b.co".into());
-        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
-        let it = to_item(&u).unwrap();
-        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
-        let back: UserItem = from_item(it).unwrap();
-        assert_eq!(back, u);
-    }
+    /// Open connections during Init so the first request does not pay for them.
+    async fn warm_up(&self) {}
+
+    /// Enforce a project user limit (`USER_LIMIT`) on every user creation; 0 = unlimited. The
+    /// limit holds under races: creation and the counter are one conditional transaction.
+    fn with_user_limit(self, limit: u32) -> Self
+    where
+        Self: Sized;
 }

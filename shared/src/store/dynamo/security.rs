@@ -2,15 +2,11 @@
 
 use super::*;
 
-impl Store {
+#[async_trait::async_trait]
+impl Security for DynamoStore {
     /// One conditional `UpdateItem`: count a hit if the counter is below `limit`. Returns the new
     /// count, or `None` when the limit was already reached (the hit is not counted).
-    pub async fn hit_counter(
-        &self,
-        counter: &str,
-        limit: u32,
-        expires_at: i64,
-    ) -> Result<Option<u32>> {
+    async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>> {
         let res = self
             .send_update(
                 self.client
@@ -48,7 +44,7 @@ impl Store {
     }
 
     /// `BatchWriteItem` deleting rate-limit counters (reset on success).
-    pub async fn delete_counters(&self, counters: &[String]) -> Result<()> {
+    async fn delete_counters(&self, counters: &[String]) -> Result<()> {
         if counters.is_empty() {
             return Ok(());
         }
@@ -70,7 +66,7 @@ impl Store {
     }
 
     /// One `GetItem` of an API key by ID.
-    pub async fn get_api_key(&self, id: &str) -> Result<Option<crate::keys::KeyItem>> {
+    async fn get_api_key(&self, id: &str) -> Result<Option<crate::keys::KeyItem>> {
         let out = self
             .client
             .get_item()
@@ -82,7 +78,7 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
-    pub async fn put_api_key(&self, k: &crate::keys::KeyItem) -> Result<()> {
+    async fn put_api_key(&self, k: &crate::keys::KeyItem) -> Result<()> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -94,7 +90,7 @@ impl Store {
     }
 
     /// Returns whether the key existed.
-    pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
+    async fn delete_api_key(&self, id: &str) -> Result<bool> {
         let out = self
             .client
             .delete_item()
@@ -108,7 +104,7 @@ impl Store {
     }
 
     /// Every API key: a filtered `Scan` (operator CLI only, never on a request path).
-    pub async fn list_api_keys(&self) -> Result<Vec<crate::keys::KeyItem>> {
+    async fn list_api_keys(&self) -> Result<Vec<crate::keys::KeyItem>> {
         let mut keys = vec![];
         let mut start: Option<Item> = None;
         loop {
@@ -135,7 +131,7 @@ impl Store {
     }
 
     /// `PutItem` per entry, in parallel (usually one).
-    pub async fn put_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
+    async fn put_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
         let puts = logs.iter().map(|l| async move {
             self.client
                 .put_item()
@@ -149,7 +145,7 @@ impl Store {
         futures_util::future::try_join_all(puts).await.map(|_| ())
     }
 
-    pub async fn delete_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
+    async fn delete_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
         for l in logs {
             self.client
                 .delete_item()
@@ -164,7 +160,7 @@ impl Store {
 
     /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query
     /// (stopping at `count_cap`), in parallel.
-    pub async fn list_logs(
+    async fn list_logs(
         &self,
         uid: &str,
         limit: usize,

@@ -2,131 +2,7 @@
 
 use super::*;
 
-impl Store {
-    /// One `BatchGetItem` (strongly consistent): the profile and the named sessions of one user.
-    pub async fn get_user_and_sessions(
-        &self,
-        uid: &str,
-        sids: &[&str],
-    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
-        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
-        for sid in sids {
-            let k = key(item::user_pk(uid), &item::session_sk(sid));
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(internal)?;
-        let (mut user, mut sessions) = (None, vec![]);
-        loop {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                if it
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| sk == item::PROFILE_SK)
-                {
-                    user = Some(from_item(it)?);
-                } else {
-                    sessions.push(from_item(it)?);
-                }
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys.is_empty() => request = rest,
-                _ => break,
-            }
-        }
-        Ok((user, sessions))
-    }
-
-    /// One `Query` (strongly consistent): the profile and every session of a user.
-    pub async fn get_user_with_all_sessions(
-        &self,
-        uid: &str,
-    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
-            .expression_attribute_values(":pk", s(item::user_pk(uid)))
-            .expression_attribute_values(":lo", s(item::PROFILE_SK))
-            .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)));
-        let (mut user, mut sessions) = (None, vec![]);
-        for it in self.query_all(query).await? {
-            let sk = it
-                .get("SK")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            if sk == item::PROFILE_SK {
-                user = Some(from_item(it)?);
-            } else if sk.starts_with(item::SESSION_PREFIX) {
-                sessions.push(from_item(it)?);
-            }
-        }
-        sessions.sort_by(|a: &SessionItem, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-        Ok((user, sessions))
-    }
-
-    /// One `GetItem` of an email claim.
-    pub async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.item.map(from_item).transpose()
-    }
-
-    /// One `GetItem` of a phone claim.
-    pub async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::phone_pk(phone), item::PHONE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.item.map(from_item).transpose()
-    }
-
-    /// One `TransactWriteItems`: a new profile with its email/phone claims and optional first session.
-    pub async fn create_user(
-        &self,
-        user: &UserItem,
-        email: Option<&EmailItem>,
-        phone: Option<&PhoneItem>,
-        session: Option<&SessionItem>,
-    ) -> Result<(), WriteError> {
-        let mut items = self.new_user_items(user, email, phone)?;
-        if let Some(sess) = session {
-            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
-        }
-        self.transact(items).await
-    }
-
+impl DynamoStore {
     /// Transaction items creating a user: the profile, its claims and, with a user limit, the
     /// project's user counter (`ADD n 1` only while `n < limit`, so the limit holds under races).
     pub(super) fn new_user_items(
@@ -146,77 +22,6 @@ impl Store {
             items.push((self.user_counter_item(1)?, Conflict::UserLimit));
         }
         Ok(items)
-    }
-
-    /// Enforce a project user limit (`USER_LIMIT`) on every user creation; 0 = unlimited.
-    pub fn with_user_limit(mut self, limit: u32) -> Self {
-        self.user_limit = limit;
-        self
-    }
-
-    /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
-    /// stored item after the update (`None` if the profile no longer exists).
-    pub async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
-        let Some(d) = diff(old, new)? else {
-            return Ok(Some(new.clone()));
-        };
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
-            .update_expression(d.expression)
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(Some(d.names))
-            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated(res)
-    }
-
-    /// One `TransactWriteItems`: a profile change together with unique-key claims and releases.
-    pub async fn update_user_with_claims(
-        &self,
-        old: &UserItem,
-        new: &UserItem,
-        claims: &Claims,
-    ) -> Result<(), WriteError> {
-        self.update_user_atomically(old, new, claims, &[], &[])
-            .await
-    }
-
-    /// One `TransactWriteItems`: a profile change under `expect`, its claims, and the deletion
-    /// of `sessions` (beyond [`MAX_SESSIONS_IN_TRANSACTION`], the rest follow in a
-    /// `BatchWriteItem` after the transaction).
-    pub async fn update_user_atomically(
-        &self,
-        old: &UserItem,
-        new: &UserItem,
-        claims: &Claims,
-        expect: &[Expect],
-        sessions: &[String],
-    ) -> Result<(), WriteError> {
-        let mut items = vec![];
-        if let Some(up) = self.update_user_item_expecting(old, new, expect)? {
-            items.push((up, Conflict::ProfileCondition));
-        }
-        items.extend(self.claim_items(&old.id, claims)?);
-        for sid in sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
-            items.push((
-                self.delete_item(item::user_pk(&old.id), &item::session_sk(sid))?,
-                Conflict::ProfileCondition,
-            ));
-        }
-        if items.is_empty() {
-            return Ok(());
-        }
-        self.transact(items).await?;
-        if sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
-            self.delete_sessions(&old.id, &sessions[MAX_SESSIONS_IN_TRANSACTION..])
-                .await?;
-        }
-        Ok(())
     }
 
     /// Transaction items for unique-key claims and the email claim's password copy. Setting the
@@ -273,13 +78,194 @@ impl Store {
         }
         Ok(items)
     }
+}
+
+#[async_trait::async_trait]
+impl Accounts for DynamoStore {
+    /// One `BatchGetItem` (strongly consistent): the profile and the named sessions of one user.
+    async fn get_user_and_sessions(
+        &self,
+        uid: &str,
+        sids: &[&str],
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
+        for sid in sids {
+            let k = key(item::user_pk(uid), &item::session_sk(sid));
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let (mut user, mut sessions) = (None, vec![]);
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk == item::PROFILE_SK)
+                {
+                    user = Some(from_item(it)?);
+                } else {
+                    sessions.push(from_item(it)?);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => break,
+            }
+        }
+        Ok((user, sessions))
+    }
+
+    /// One `Query` (strongly consistent): the profile and every session of a user.
+    async fn get_user_with_all_sessions(
+        &self,
+        uid: &str,
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":lo", s(item::PROFILE_SK))
+            .expression_attribute_values(":hi", s(format!("{}~", item::SESSION_PREFIX)));
+        let (mut user, mut sessions) = (None, vec![]);
+        for it in self.query_all(query).await? {
+            let sk = it
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if sk == item::PROFILE_SK {
+                user = Some(from_item(it)?);
+            } else if sk.starts_with(item::SESSION_PREFIX) {
+                sessions.push(from_item(it)?);
+            }
+        }
+        sessions.sort_by(|a: &SessionItem, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok((user, sessions))
+    }
+
+    /// One `GetItem` of an email claim.
+    async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `GetItem` of a phone claim.
+    async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::phone_pk(phone), item::PHONE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `TransactWriteItems`: a new profile with its email/phone claims and optional first session.
+    async fn create_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        session: Option<&SessionItem>,
+    ) -> Result<(), WriteError> {
+        let mut items = self.new_user_items(user, email, phone)?;
+        if let Some(sess) = session {
+            items.push((self.put_new(to_item(sess)?)?, Conflict::User));
+        }
+        self.transact(items).await
+    }
+
+    /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
+    /// stored item after the update (`None` if the profile no longer exists).
+    async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
+        let Some(d) = diff(old, new)? else {
+            return Ok(Some(new.clone()));
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated(res)
+    }
+
+    /// One `TransactWriteItems`: a profile change under `expect`, its claims, and the deletion
+    /// of `sessions` (beyond [`MAX_SESSIONS_IN_TRANSACTION`], the rest follow in a
+    /// `BatchWriteItem` after the transaction).
+    async fn update_user_atomically(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+        expect: &[Expect],
+        sessions: &[String],
+    ) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some(up) = self.update_user_item_expecting(old, new, expect)? {
+            items.push((up, Conflict::ProfileCondition));
+        }
+        items.extend(self.claim_items(&old.id, claims)?);
+        for sid in sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
+            items.push((
+                self.delete_item(item::user_pk(&old.id), &item::session_sk(sid))?,
+                Conflict::ProfileCondition,
+            ));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact(items).await?;
+        if sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
+            self.delete_sessions(&old.id, &sessions[MAX_SESSIONS_IN_TRANSACTION..])
+                .await?;
+        }
+        Ok(())
+    }
 
     /// One conditional `UpdateItem`, before the password is checked: count this attempt on the
     /// email claim as a failure (a success clears it in its session transaction). Admitted while
     /// the account has fewer than `threshold` failures, or its last failure is older than
     /// `cutoff`; parallel guesses therefore cannot all read "0 failures" and all be checked.
     /// An unknown email fails the same condition (`attribute_exists`) and writes nothing.
-    pub async fn reserve_login_attempt(
+    async fn reserve_login_attempt(
         &self,
         email: &str,
         threshold: u32,

@@ -2,33 +2,7 @@
 
 use super::*;
 
-/// What a redemption needs, read in one `BatchGetItem`.
-#[derive(Debug, Default)]
-pub struct Redeemable {
-    pub user: Option<UserItem>,
-    /// The user's live tokens of the kinds asked for (at most one per kind).
-    pub tokens: Vec<TokenItem>,
-}
-
-/// One token redemption, written in one transaction.
-#[derive(Debug, Default)]
-pub struct Redemption<'a> {
-    pub session: Option<&'a SessionItem>,
-    pub user_change: Option<(&'a UserItem, &'a UserItem)>,
-    /// Conditions the profile must still meet (the address the token was sent to, …).
-    pub expect: Vec<Expect>,
-    pub claims: Claims,
-    /// The guessing guard to clear (a right code resets the window's budget).
-    pub clear_guard: Option<String>,
-    /// Sessions deleted together with the redemption (recovery, ownership proof).
-    pub delete_sessions: Vec<String>,
-}
-
-/// At most this many sessions are deleted inside a redemption or password transaction
-/// (DynamoDB allows 100 items per transaction); `SESSION_LIMIT` keeps real counts far below.
-pub const MAX_SESSIONS_IN_TRANSACTION: usize = 80;
-
-impl Store {
+impl DynamoStore {
     fn consume_token_item(&self, token: &TokenItem, now: Millis) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
@@ -50,11 +24,14 @@ impl Store {
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().delete(del).build())
     }
+}
 
+#[async_trait::async_trait]
+impl Tokens for DynamoStore {
     /// Store a token, replacing the user's earlier one of the same kind (which stops working).
     /// One `PutItem`; with `new_user`, one `TransactWriteItems` that also creates the user
     /// (profile + claim) the token is for.
-    pub async fn issue_token(
+    async fn issue_token(
         &self,
         token: &TokenItem,
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
@@ -84,7 +61,7 @@ impl Store {
 
     /// One conditional `DeleteItem` (a token whose message could not be sent); a newer token of
     /// the same kind, issued meanwhile, is left alone.
-    pub async fn delete_token(&self, token: &TokenItem) -> Result<()> {
+    async fn delete_token(&self, token: &TokenItem) -> Result<()> {
         let res = self
             .client
             .delete_item()
@@ -107,7 +84,7 @@ impl Store {
     }
 
     /// One `BatchGetItem` (strongly consistent): the profile and the tokens of `kinds`.
-    pub async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
+    async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
         let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
         keys.extend(
             kinds
@@ -156,7 +133,7 @@ impl Store {
     /// One conditional `UpdateItem`: reserve one short-code attempt in the user's guard for
     /// this window (`ADD attempts 1 IF attempts < limit`). `false` when the budget is spent, so
     /// N parallel guesses admit at most `limit`, whatever they read before.
-    pub async fn reserve_attempt(
+    async fn reserve_attempt(
         &self,
         uid: &str,
         guard_sk: &str,
@@ -184,7 +161,7 @@ impl Store {
     /// One `TransactWriteItems`: consume the token (only if it is still this secret and
     /// unexpired) and atomically apply its effect: a new session, a profile change under its
     /// expectations, claim updates, deleted sessions and a cleared guard.
-    pub async fn redeem(
+    async fn redeem(
         &self,
         token: &TokenItem,
         now: Millis,
@@ -221,7 +198,7 @@ impl Store {
     }
 
     /// One `PutItem` of an MFA challenge.
-    pub async fn put_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
+    async fn put_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -233,7 +210,7 @@ impl Store {
     }
 
     /// One `DeleteItem` of an MFA challenge.
-    pub async fn delete_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
+    async fn delete_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -248,7 +225,7 @@ impl Store {
     /// compared (`ADD attempts 1` while unexpired and below `max_attempts`), returning the
     /// challenge. `None` when it is gone, expired or used up: a challenge burns after
     /// `max_attempts` codes, however many arrive in parallel.
-    pub async fn attempt_challenge(
+    async fn attempt_challenge(
         &self,
         uid: &str,
         id: &str,
@@ -280,7 +257,7 @@ impl Store {
 
     /// One `TransactWriteItems` undoing a token issue that also created its user: the token, the
     /// profile, its email/phone claims and, with a user limit, its place in the counter.
-    pub async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()> {
+    async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()> {
         let del = |pk: String, sk: &str| -> Result<TransactWriteItem> {
             let d = Delete::builder()
                 .table_name(&self.table)

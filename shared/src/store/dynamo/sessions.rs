@@ -2,9 +2,10 @@
 
 use super::*;
 
-impl Store {
+#[async_trait::async_trait]
+impl Sessions for DynamoStore {
     /// `(sid, created)` of every session of a user: a keys-and-dates `Query` for eviction.
-    pub async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
+    async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
         let query = self
             .client
             .query()
@@ -34,7 +35,7 @@ impl Store {
     }
 
     /// One `TransactWriteItems`: the session, conditioned on its user existing and not blocked.
-    pub async fn create_session_for_active_user(
+    async fn create_session_for_active_user(
         &self,
         session: &SessionItem,
         clear_lockout: Option<&str>,
@@ -81,7 +82,7 @@ impl Store {
     }
 
     /// One `UpdateItem`: set a session's expiry; `None` if it does not exist.
-    pub async fn extend_session(
+    async fn extend_session(
         &self,
         uid: &str,
         sid: &str,
@@ -105,7 +106,7 @@ impl Store {
     }
 
     /// One `DeleteItem`: returns whether the session existed.
-    pub async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
+    async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
         let out = self
             .client
             .delete_item()
@@ -125,7 +126,7 @@ impl Store {
     }
 
     /// `BatchWriteItem` deletes, 25 keys per call, batches in parallel.
-    pub async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
+    async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
         let batches = sids.chunks(25).map(|chunk| {
             let requests: Result<Vec<WriteRequest>> = chunk
                 .iter()
@@ -163,7 +164,7 @@ impl Store {
 
     /// One `TransactWriteItems`: a profile change and a session change together, optionally
     /// consuming an MFA challenge (only if it still exists and is unexpired).
-    pub async fn update_user_and_session(
+    async fn update_user_and_session(
         &self,
         user: (&UserItem, &UserItem),
         session: (&SessionItem, &SessionItem),

@@ -1,0 +1,626 @@
+//! The store over DynamoDB: the only module that talks to the table. Every function is one
+//! round trip unless its doc says otherwise. Item types and key layout: `item.rs`,
+//! `infra/storage.md`.
+
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::item::{self, EmailItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+mod accounts;
+mod recorder;
+mod security;
+mod sessions;
+mod tokens;
+
+use super::{
+    Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
+    Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
+};
+pub use recorder::Recorder;
+
+/// The single table in DynamoDB: the production store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    user_limit: u32,
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e)
+}
+
+/// An SDK failure after the retry policy gave up. A dependency that timed out, dropped the
+/// connection, or kept throttling or failing is *unavailable* (503: the client may retry);
+/// anything else is a bug of ours (500). Both keep the SDK's account for the log.
+fn sdk_err<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let transient_code = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionInProgressException"
+            )
+        });
+    // A dispatch failure is transient only when the network failed (timeout, I/O); missing
+    // credentials or a bad endpoint are ours to fix (500).
+    let network = match &e {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
+        _ => false,
+    };
+    let unavailable = transient_code || network;
+    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
+    if unavailable {
+        Error {
+            source: Some(detail),
+            ..Error::new(crate::error::ErrorType::Unavailable)
+        }
+    } else {
+        Error::internal(detail)
+    }
+}
+
+pub use crate::config::Timeouts;
+
+fn dynamodb_timeouts(t: Timeouts) -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(t.attempt)
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
+        .build()
+}
+
+/// Standard retries (throttling and transient errors), 3 attempts, short back-off: a request
+/// waits for DynamoDB, not for a schedule built for batch jobs.
+fn dynamodb_retries() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(20))
+        .with_max_backoff(std::time::Duration::from_millis(200))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn to_item<T: Serialize>(v: &T) -> Result<Item> {
+    serde_dynamo::to_item(v).map_err(internal)
+}
+
+fn from_item<T: DeserializeOwned>(i: Item) -> Result<T> {
+    serde_dynamo::from_item(i).map_err(internal)
+}
+
+impl DynamoStore {
+    /// The project's user counter moved by `delta` (`USER_LIMIT`); an increment only succeeds
+    /// while the count is below the limit, so the limit holds under races.
+    fn user_counter_item(&self, delta: i64) -> Result<TransactWriteItem> {
+        let mut up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::USER_COUNTER_PK.to_owned(),
+                item::USER_COUNTER_SK,
+            )))
+            .update_expression("ADD n :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        if delta > 0 {
+            up = up
+                .condition_expression("attribute_not_exists(n) OR n < :limit")
+                .expression_attribute_values(
+                    ":limit",
+                    AttributeValue::N(self.user_limit.to_string()),
+                );
+        }
+        Ok(TransactWriteItem::builder()
+            .update(up.build().map_err(internal)?)
+            .build())
+    }
+
+    /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>> {
+        let mut items = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+/// The item a conditional `UpdateItem … ReturnValues=ALL_NEW` wrote, or `None` when its condition
+/// failed (the item is gone, expired, …).
+fn updated<T: DeserializeOwned>(res: UpdateResult) -> Result<Option<T>> {
+    match res {
+        Ok(out) => out.attributes.map(from_item).transpose(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(sdk_err(e)),
+    }
+}
+
+type UpdateResult = std::result::Result<
+    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+>;
+
+/// Retries after losing a race with a concurrent transaction, and the pause before each.
+const RACE_RETRIES: u32 = 3;
+
+async fn race_pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
+}
+
+/// Whether a conditional `UpdateItem` was admitted: `false` when its condition failed (a budget
+/// spent, a lock in force).
+fn admitted(res: UpdateResult) -> Result<bool> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_err(e)),
+    }
+}
+
+/// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
+struct Diff {
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+fn diff<T: Serialize>(old: &T, new: &T) -> Result<Option<Diff>> {
+    let (o, n) = (to_item(old)?, to_item(new)?);
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = vec![];
+    let mut removes = vec![];
+    let mut keys: Vec<&String> = n.keys().chain(o.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for (i, k) in keys.into_iter().enumerate() {
+        if k == "PK" || k == "SK" {
+            continue;
+        }
+        match (o.get(k), n.get(k)) {
+            (a, Some(b)) if a != Some(b) => {
+                names.insert(format!("#a{i}"), k.clone());
+                values.insert(format!(":v{i}"), b.clone());
+                sets.push(format!("#a{i} = :v{i}"));
+            }
+            (Some(_), None) => {
+                names.insert(format!("#a{i}"), k.clone());
+                removes.push(format!("#a{i}"));
+            }
+            _ => {}
+        }
+    }
+    if sets.is_empty() && removes.is_empty() {
+        return Ok(None);
+    }
+    let mut expression = String::new();
+    if !sets.is_empty() {
+        expression.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    Ok(Some(Diff {
+        expression,
+        names,
+        values,
+    }))
+}
+
+/// The condition fragment for expectation `i`, with the attribute names and the value it uses
+/// (`#x<i>_<j>`, `:x<i>`).
+fn expect_condition(e: &Expect, i: usize) -> (String, Vec<(String, String)>, AttributeValue) {
+    let (path, value): (&[&str], AttributeValue) = match e {
+        Expect::Accessed(t) => (&["accessed"], AttributeValue::N(t.to_string())),
+        Expect::TotpStep(n) => (&["totp", "lastStep"], AttributeValue::N(n.to_string())),
+        Expect::RecoveryCodes(c) => (&["recoveryCodes"], s(c.clone())),
+        Expect::Email(e) => (&["email"], s(e.clone())),
+        Expect::Phone(p) => (&["phone"], s(p.clone())),
+    };
+    let names: Vec<(String, String)> = path
+        .iter()
+        .enumerate()
+        .map(|(j, part)| (format!("#x{i}_{j}"), (*part).to_owned()))
+        .collect();
+    let attr = names
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
+    let fragment = match e {
+        // Profiles written before `lastStep` existed lack it: step 0 accepts that too.
+        Expect::TotpStep(0) => format!("(attribute_not_exists({attr}) OR {attr} = :x{i})"),
+        _ => format!("{attr} = :x{i}"),
+    };
+    (fragment, names, value)
+}
+
+impl DynamoStore {
+    /// Client from the standard AWS configuration chain (`AWS_ENDPOINT_URL` honoured).
+    pub async fn from_env(table: &str) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(&sdk, table)
+    }
+
+    /// A store with the production [`Timeouts`].
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Self::with_timeouts(sdk, table, Timeouts::default())
+    }
+
+    pub fn with_timeouts(sdk: &aws_config::SdkConfig, table: &str, timeouts: Timeouts) -> Self {
+        Self::build(sdk, table, timeouts, None)
+    }
+
+    /// A store whose operations `recorder` sees: for the round-trip and concurrency tests only.
+    pub fn recorded(
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        timeouts: Timeouts,
+        recorder: &Recorder,
+    ) -> Self {
+        Self::build(sdk, table, timeouts, Some(recorder.clone()))
+    }
+
+    fn build(
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        timeouts: Timeouts,
+        recorder: Option<Recorder>,
+    ) -> Self {
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(dynamodb_timeouts(timeouts))
+            .retry_config(dynamodb_retries());
+        if let Some(r) = recorder {
+            conf = conf.interceptor(r);
+        }
+        Self {
+            client: Client::from_conf(conf.build()),
+            table: table.to_owned(),
+            user_limit: 0,
+        }
+    }
+
+    /// The SDK client, for tests that inspect the table directly.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Open the TLS connection during Init so the first request does not pay for it.
+    async fn open_connection(&self) {
+        let _ = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+    }
+
+    /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
+    /// For local development and tests; production tables come from `template.yaml`.
+    pub async fn ensure_table(&self) -> Result<()> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let ks = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK").map_err(internal)?)
+            .attribute_definitions(attr("SK").map_err(internal)?)
+            .key_schema(ks("PK", KeyType::Hash).map_err(internal)?)
+            .key_schema(ks("SK", KeyType::Range).map_err(internal)?)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Another process may have created it meanwhile.
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception())
+            {
+                return Err(sdk_err(e));
+            }
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build();
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl.map_err(internal)?)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    fn put_new(&self, it: Item) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_key(&self, pk: String, sk: &str, uid: &str) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(PK) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
+    async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
+        let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            let Err(e) = res else { return Ok(()) };
+            let codes: Vec<Option<String>> = match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) => tc
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ => vec![],
+            };
+            let failed = codes
+                .iter()
+                .position(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+            if let Some(c) = failed.and_then(|i| reasons.get(i)) {
+                return Err(WriteError::Conflict(*c));
+            }
+            // Lost a race with another transaction on one of these items: DynamoDB asks us to
+            // try again (the retry then sees the winner's write through the conditions).
+            let throttled = codes.iter().any(|c| {
+                matches!(
+                    c.as_deref(),
+                    Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+                )
+            });
+            if throttled {
+                return Err(WriteError::Other(Error {
+                    source: Some(format!("transaction throttled: {codes:?}")),
+                    ..Error::new(crate::error::ErrorType::Unavailable)
+                }));
+            }
+            let raced = codes
+                .iter()
+                .any(|c| c.as_deref() == Some("TransactionConflict"));
+            if raced && attempt < RACE_RETRIES {
+                attempt += 1;
+                race_pause(attempt).await;
+                continue;
+            }
+            return Err(WriteError::Other(sdk_err(e)));
+        }
+    }
+
+    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter) without the
+    /// SDK's retries: a retried attempt whose first try did land, late, would count twice or
+    /// read its own write as a spent budget. A timeout then answers 503, outcome unknown. It is
+    /// sent again only when it met a transaction in progress on the item
+    /// (`TransactionConflictException`: nothing was written).
+    async fn send_update(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> UpdateResult {
+        let mut attempt = 0;
+        loop {
+            let once = update
+                .clone()
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match once {
+                Err(e)
+                    if attempt < RACE_RETRIES
+                        && e.as_service_error()
+                            .is_some_and(|s| s.is_transaction_conflict_exception()) =>
+                {
+                    attempt += 1;
+                    race_pause(attempt).await;
+                }
+                res => return res,
+            }
+        }
+    }
+
+    /// A transaction `Update` of the attributes that differ between two versions of an item,
+    /// conditioned on the item existing; `None` when nothing changed.
+    fn update_item_tx<T: Serialize>(
+        &self,
+        pk: String,
+        sk: &str,
+        old: &T,
+        new: &T,
+    ) -> Result<Option<TransactWriteItem>> {
+        let Some(d) = diff(old, new)? else {
+            return Ok(None);
+        };
+        let up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(d.expression)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(d.names))
+            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
+            .build()
+            .map_err(internal)?;
+        Ok(Some(TransactWriteItem::builder().update(up).build()))
+    }
+
+    /// A profile update that also requires each of `expect` to still hold (optimistic
+    /// concurrency: the transaction fails with `ProfileCondition` if another write got there
+    /// first). With expectations, the update is written even when nothing else changed.
+    fn update_user_item_expecting(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        expect: &[Expect],
+    ) -> Result<Option<TransactWriteItem>> {
+        if expect.is_empty() {
+            return self.update_item_tx(item::user_pk(&old.id), item::PROFILE_SK, old, new);
+        }
+        let d = diff(old, new)?.unwrap_or_else(|| Diff {
+            // A no-op write that still carries the condition.
+            expression: "SET #a_id = :v_id".into(),
+            names: HashMap::from([("#a_id".to_owned(), "id".to_owned())]),
+            values: HashMap::from([(":v_id".to_owned(), s(old.id.clone()))]),
+        });
+        let (mut names, mut values) = (d.names, d.values);
+        let mut condition = "attribute_exists(PK)".to_owned();
+        for (i, e) in expect.iter().enumerate() {
+            let (fragment, attr_names, value) = expect_condition(e, i);
+            condition.push_str(&format!(" AND {fragment}"));
+            names.extend(attr_names);
+            values.insert(format!(":x{i}"), value);
+        }
+        let up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+            .update_expression(d.expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(internal)?;
+        Ok(Some(TransactWriteItem::builder().update(up).build()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for DynamoStore {
+    async fn prepare(&self) -> Result<()> {
+        self.ensure_table().await
+    }
+
+    async fn warm_up(&self) {
+        self.open_connection().await;
+    }
+
+    fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = limit;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_sets_changed_and_removes_missing() {
+        let old = UserItem::new("u1", 1000);
+        let mut new = old.clone();
+        new.name = "Bob".into();
+        new.updated = 2000;
+        let d = diff(&old, &new).unwrap().unwrap();
+        assert!(d.expression.starts_with("SET "), "{}", d.expression);
+        let names: Vec<&String> = d.names.values().collect();
+        assert!(names.contains(&&"name".to_string()) && names.contains(&&"updated".to_string()));
+        assert_eq!(d.values.len(), 2);
+        assert!(diff(&old, &old).unwrap().is_none());
+    }
+
+    #[test]
+    fn user_item_round_trips_through_dynamo_types() {
+        let mut u = UserItem::new("u1", 1000);
+        u.email = Some("a@b.co".into());
+        u.prefs = r#"{"a":[1,{"b":null}]}"#.into();
+        let it = to_item(&u).unwrap();
+        assert_eq!(it.get("PK"), Some(&s("USER#u1")));
+        let back: UserItem = from_item(it).unwrap();
+        assert_eq!(back, u);
+    }
+}

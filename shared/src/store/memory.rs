@@ -1,0 +1,895 @@
+//! The in-memory twin of `DynamoStore`: the same single-table items (serialised as DynamoDB
+//! would store them, keyed by `PK`/`SK`), the same conditions, and transactions that succeed or
+//! fail as a whole. The conformance suite (`conformance.rs`) runs against both stores, so the
+//! twin cannot drift from DynamoDB's behaviour as moto shows it.
+//!
+//! Like DynamoDB, the twin never hides an expired item: TTL deletion is late, so the domain must
+//! compare expiry itself. [`MemoryStore::run_ttl`] plays the TTL sweeper with the injected clock.
+
+use super::{
+    Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
+    Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
+};
+use crate::clock::{Clock, Millis};
+use crate::error::{Error, Result};
+use crate::item::{
+    self, ChallengeItem, EmailItem, LogItem, PhoneItem, SessionItem, TokenItem, UserItem,
+};
+use crate::keys::{self, KeyItem};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+type Key = (String, String);
+type Row = Map<String, Value>;
+type Condition = Box<dyn Fn(Option<&Row>) -> bool + Send>;
+type Change = Box<dyn FnOnce(Option<Row>) -> Option<Row> + Send>;
+/// Attributes to set (`Some`) or remove (`None`).
+type Changes = Vec<(String, Option<Value>)>;
+
+/// One write of a transaction: applied only if every condition of the transaction holds.
+struct Write {
+    key: Key,
+    condition: Option<Condition>,
+    /// The new item (`None`: deleted), from the current one.
+    change: Change,
+    conflict: Conflict,
+}
+
+/// The table, in memory. Clones share it.
+#[derive(Clone)]
+pub struct MemoryStore {
+    rows: Arc<Mutex<BTreeMap<Key, Row>>>,
+    clock: Arc<dyn Clock>,
+    user_limit: u32,
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e)
+}
+
+fn to_row<T: Serialize>(v: &T) -> Result<Row> {
+    match serde_json::to_value(v).map_err(internal)? {
+        Value::Object(m) => Ok(m),
+        other => Err(internal(format!("not an item: {other}"))),
+    }
+}
+
+fn from_row<T: DeserializeOwned>(r: &Row) -> Result<T> {
+    serde_json::from_value(Value::Object(r.clone())).map_err(internal)
+}
+
+fn key_of(r: &Row) -> Result<Key> {
+    match (r.get("PK"), r.get("SK")) {
+        (Some(Value::String(pk)), Some(Value::String(sk))) => Ok((pk.clone(), sk.clone())),
+        _ => Err(internal("item without PK/SK")),
+    }
+}
+
+fn key(pk: String, sk: &str) -> Key {
+    (pk, sk.to_owned())
+}
+
+fn num(r: &Row, attr: &str) -> Option<i64> {
+    r.get(attr).and_then(Value::as_i64)
+}
+
+fn text<'r>(r: &'r Row, attr: &str) -> Option<&'r str> {
+    r.get(attr).and_then(Value::as_str)
+}
+
+/// A fresh item holding only its key: what `UpdateItem` starts from when the item is missing.
+fn bare(k: &Key) -> Row {
+    let mut r = Map::new();
+    r.insert("PK".into(), Value::String(k.0.clone()));
+    r.insert("SK".into(), Value::String(k.1.clone()));
+    r
+}
+
+/// `ADD attr 1` (DynamoDB treats a missing number as 0).
+fn add(r: &mut Row, attr: &str, delta: i64) -> i64 {
+    let n = num(r, attr).unwrap_or(0) + delta;
+    r.insert(attr.into(), Value::from(n));
+    n
+}
+
+fn put_new(row: Row, conflict: Conflict) -> Result<Write> {
+    Ok(Write {
+        key: key_of(&row)?,
+        condition: Some(Box::new(|r| r.is_none())),
+        change: Box::new(move |_| Some(row)),
+        conflict,
+    })
+}
+
+fn put(row: Row, conflict: Conflict) -> Result<Write> {
+    Ok(Write {
+        key: key_of(&row)?,
+        condition: None,
+        change: Box::new(move |_| Some(row)),
+        conflict,
+    })
+}
+
+fn delete(key: Key, conflict: Conflict) -> Write {
+    Write {
+        key,
+        condition: None,
+        change: Box::new(|_| None),
+        conflict,
+    }
+}
+
+/// Release a unique-key claim: only the owner's, or one already gone.
+fn delete_claim(key: Key, uid: &str, conflict: Conflict) -> Write {
+    let uid = uid.to_owned();
+    Write {
+        key,
+        condition: Some(Box::new(move |r| {
+            r.is_none_or(|r| text(r, "uid") == Some(uid.as_str()))
+        })),
+        change: Box::new(|_| None),
+        conflict,
+    }
+}
+
+/// `UpdateItem` under `condition`, changing the item with `f` (a missing item starts bare).
+fn update(
+    key: Key,
+    condition: impl Fn(Option<&Row>) -> bool + Send + 'static,
+    f: impl FnOnce(&mut Row) + Send + 'static,
+    conflict: Conflict,
+) -> Write {
+    let k = key.clone();
+    Write {
+        key,
+        condition: Some(Box::new(condition)),
+        change: Box::new(move |r| {
+            let mut r = r.unwrap_or_else(|| bare(&k));
+            f(&mut r);
+            Some(r)
+        }),
+        conflict,
+    }
+}
+
+/// The attributes that differ between two versions of an item, written onto the stored one
+/// (the twin of `dynamo::diff`): `None` when nothing differs.
+fn diff_change<T: Serialize>(old: &T, new: &T) -> Result<Option<Changes>> {
+    let (o, n) = (to_row(old)?, to_row(new)?);
+    let mut changes = vec![];
+    for (k, v) in &n {
+        if k != "PK" && k != "SK" && o.get(k) != Some(v) {
+            changes.push((k.clone(), Some(v.clone())));
+        }
+    }
+    for k in o.keys() {
+        if !n.contains_key(k) {
+            changes.push((k.clone(), None));
+        }
+    }
+    Ok((!changes.is_empty()).then_some(changes))
+}
+
+fn apply(r: &mut Row, changes: Changes) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => r.insert(k, v),
+            None => r.remove(&k),
+        };
+    }
+}
+
+/// The profile update of a change, under `expect` (the twin of
+/// `dynamo::update_user_item_expecting`); `None` when nothing is written.
+fn user_update(
+    old: &UserItem,
+    new: &UserItem,
+    expect: &[Expect],
+    conflict: Conflict,
+) -> Result<Option<Write>> {
+    let changes = diff_change(old, new)?;
+    if changes.is_none() && expect.is_empty() {
+        return Ok(None);
+    }
+    let expect = expect.to_vec();
+    Ok(Some(update(
+        key(item::user_pk(&old.id), item::PROFILE_SK),
+        move |r| {
+            let Some(r) = r else { return false };
+            if expect.is_empty() {
+                return true;
+            }
+            from_row::<UserItem>(r).is_ok_and(|u| expect.iter().all(|e| e.holds(&u)))
+        },
+        move |r| apply(r, changes.unwrap_or_default()),
+        conflict,
+    )))
+}
+
+impl MemoryStore {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            rows: Arc::default(),
+            clock,
+            user_limit: 0,
+        }
+    }
+
+    /// The TTL sweeper: delete every item whose `expires_at` (seconds) has passed by the
+    /// injected clock. DynamoDB does this late; tests call it to show that nothing relied on it.
+    pub fn run_ttl(&self) -> Result<usize> {
+        let now = self.clock.now_ms() / 1000;
+        let mut rows = self.rows.lock().map_err(internal)?;
+        let before = rows.len();
+        rows.retain(|_, r| num(r, "expires_at").is_none_or(|t| t > now));
+        Ok(before - rows.len())
+    }
+
+    /// How many items the table holds (tests of "nothing half-written").
+    pub fn len(&self) -> usize {
+        self.rows.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, k: &Key) -> Result<Option<Row>> {
+        Ok(self.rows.lock().map_err(internal)?.get(k).cloned())
+    }
+
+    fn get_as<T: DeserializeOwned>(&self, k: &Key) -> Result<Option<T>> {
+        self.get(k)?.as_ref().map(from_row).transpose()
+    }
+
+    /// Items of one partition whose sort key satisfies `sk`, in sort-key order.
+    fn query<T: DeserializeOwned>(&self, pk: &str, sk: impl Fn(&str) -> bool) -> Result<Vec<T>> {
+        let rows = self.rows.lock().map_err(internal)?;
+        rows.range((pk.to_owned(), String::new())..)
+            .take_while(|((p, _), _)| p == pk)
+            .filter(|((_, s), _)| sk(s))
+            .map(|(_, r)| from_row(r))
+            .collect()
+    }
+
+    /// All writes or none. Like DynamoDB, a transaction may not touch one item twice.
+    fn transact(&self, writes: Vec<Write>) -> Result<(), WriteError> {
+        let mut rows = self.rows.lock().map_err(internal)?;
+        for (i, w) in writes.iter().enumerate() {
+            if writes[..i].iter().any(|o| o.key == w.key) {
+                return Err(WriteError::Other(internal(format!(
+                    "ValidationException: Transaction request cannot include multiple operations \
+                     on one item ({:?})",
+                    w.key
+                ))));
+            }
+        }
+        for w in &writes {
+            if let Some(c) = &w.condition {
+                if !c(rows.get(&w.key)) {
+                    return Err(WriteError::Conflict(w.conflict));
+                }
+            }
+        }
+        for w in writes {
+            let current = rows.remove(&w.key);
+            if let Some(r) = (w.change)(current) {
+                rows.insert(w.key, r);
+            }
+        }
+        Ok(())
+    }
+
+    /// A single conditional write: `Ok(false)` when its condition failed.
+    fn write(&self, w: Write) -> Result<bool> {
+        match self.transact(vec![w]) {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict(_)) => Ok(false),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    fn user_counter(&self, delta: i64) -> Write {
+        let limit = i64::from(self.user_limit);
+        update(
+            key(item::USER_COUNTER_PK.to_owned(), item::USER_COUNTER_SK),
+            move |r| delta <= 0 || r.and_then(|r| num(r, "n")).is_none_or(|n| n < limit),
+            move |r| {
+                add(r, "n", delta);
+            },
+            Conflict::UserLimit,
+        )
+    }
+
+    fn new_user_writes(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+    ) -> Result<Vec<Write>> {
+        let mut writes = vec![put_new(to_row(user)?, Conflict::User)?];
+        if let Some(e) = email {
+            writes.push(put_new(to_row(e)?, Conflict::Email)?);
+        }
+        if let Some(p) = phone {
+            writes.push(put_new(to_row(p)?, Conflict::Phone)?);
+        }
+        if self.user_limit > 0 {
+            writes.push(self.user_counter(1));
+        }
+        Ok(writes)
+    }
+
+    /// The twin of `dynamo::claim_items`.
+    fn claim_writes(&self, uid: &str, claims: &Claims) -> Result<Vec<Write>> {
+        let mut writes = vec![];
+        if let Some(e) = &claims.put_email {
+            writes.push(put_new(to_row(e)?, Conflict::Email)?);
+        }
+        if let Some(e) = &claims.delete_email {
+            writes.push(delete_claim(
+                key(item::email_pk(e), item::EMAIL_SK),
+                uid,
+                Conflict::ProfileCondition,
+            ));
+        }
+        if let Some(p) = &claims.put_phone {
+            writes.push(put_new(to_row(p)?, Conflict::Phone)?);
+        }
+        if let Some(p) = &claims.delete_phone {
+            writes.push(delete_claim(
+                key(item::phone_pk(p), item::PHONE_SK),
+                uid,
+                Conflict::ProfileCondition,
+            ));
+        }
+        for kind in &claims.revoke_tokens {
+            writes.push(delete(
+                key(item::user_pk(uid), &item::token_sk(kind)),
+                Conflict::ProfileCondition,
+            ));
+        }
+        if let Some((email, password)) = &claims.email_password {
+            let owner = uid.to_owned();
+            let password = password.clone();
+            writes.push(update(
+                key(item::email_pk(email), item::EMAIL_SK),
+                move |r| r.is_some_and(|r| text(r, "uid") == Some(owner.as_str())),
+                move |r| {
+                    match password {
+                        Some(p) => r.insert("password".into(), Value::String(p)),
+                        None => r.remove("password"),
+                    };
+                    r.insert("failures".into(), Value::from(0));
+                    r.remove("lastFailure");
+                },
+                Conflict::ProfileCondition,
+            ));
+        }
+        Ok(writes)
+    }
+
+    fn session_deletes(uid: &str, sids: &[String]) -> Vec<Write> {
+        sids.iter()
+            .take(MAX_SESSIONS_IN_TRANSACTION)
+            .map(|sid| {
+                delete(
+                    key(item::user_pk(uid), &item::session_sk(sid)),
+                    Conflict::ProfileCondition,
+                )
+            })
+            .collect()
+    }
+
+    /// Profile and named items of one partition (the twin of a `BatchGetItem`).
+    fn profile_and<T: DeserializeOwned>(
+        &self,
+        uid: &str,
+        sks: &[String],
+    ) -> Result<(Option<UserItem>, Vec<T>)> {
+        let user = self.get_as(&key(item::user_pk(uid), item::PROFILE_SK))?;
+        let mut found = vec![];
+        for (i, sk) in sks.iter().enumerate() {
+            if sks[..i].contains(sk) {
+                continue;
+            }
+            if let Some(t) = self.get_as(&key(item::user_pk(uid), sk))? {
+                found.push(t);
+            }
+        }
+        Ok((user, found))
+    }
+}
+
+#[async_trait::async_trait]
+impl Accounts for MemoryStore {
+    async fn get_user_and_sessions(
+        &self,
+        uid: &str,
+        sids: &[&str],
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let sks: Vec<String> = sids.iter().map(|s| item::session_sk(s)).collect();
+        self.profile_and(uid, &sks)
+    }
+
+    async fn get_user_with_all_sessions(
+        &self,
+        uid: &str,
+    ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        let user = self.get_as(&key(item::user_pk(uid), item::PROFILE_SK))?;
+        let mut sessions: Vec<SessionItem> = self.query(&item::user_pk(uid), |sk| {
+            sk.starts_with(item::SESSION_PREFIX)
+        })?;
+        sessions.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok((user, sessions))
+    }
+
+    async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
+        self.get_as(&key(item::email_pk(email), item::EMAIL_SK))
+    }
+
+    async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
+        self.get_as(&key(item::phone_pk(phone), item::PHONE_SK))
+    }
+
+    async fn create_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        session: Option<&SessionItem>,
+    ) -> Result<(), WriteError> {
+        let mut writes = self.new_user_writes(user, email, phone)?;
+        if let Some(s) = session {
+            writes.push(put_new(to_row(s)?, Conflict::User)?);
+        }
+        self.transact(writes)
+    }
+
+    async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
+        let Some(w) = user_update(old, new, &[], Conflict::ProfileCondition)? else {
+            return Ok(Some(new.clone()));
+        };
+        let k = w.key.clone();
+        if !self.write(w)? {
+            return Ok(None);
+        }
+        self.get_as(&k)
+    }
+
+    async fn update_user_atomically(
+        &self,
+        old: &UserItem,
+        new: &UserItem,
+        claims: &Claims,
+        expect: &[Expect],
+        sessions: &[String],
+    ) -> Result<(), WriteError> {
+        let mut writes = vec![];
+        if let Some(w) = user_update(old, new, expect, Conflict::ProfileCondition)? {
+            writes.push(w);
+        }
+        writes.extend(self.claim_writes(&old.id, claims)?);
+        writes.extend(Self::session_deletes(&old.id, sessions));
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.transact(writes)?;
+        if sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
+            self.delete_sessions(&old.id, &sessions[MAX_SESSIONS_IN_TRANSACTION..])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        email: &str,
+        threshold: u32,
+        cutoff: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        let th = i64::from(threshold);
+        self.write(update(
+            key(item::email_pk(email), item::EMAIL_SK),
+            move |r| {
+                r.is_some_and(|r| {
+                    num(r, "failures").is_none_or(|f| f < th)
+                        || num(r, "lastFailure").is_none_or(|t| t <= cutoff)
+                })
+            },
+            move |r| {
+                add(r, "failures", 1);
+                r.insert("lastFailure".into(), Value::from(now));
+            },
+            Conflict::ProfileCondition,
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Sessions for MemoryStore {
+    async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
+        let sessions: Vec<SessionItem> = self.query(&item::user_pk(uid), |sk| {
+            sk.starts_with(item::SESSION_PREFIX)
+        })?;
+        Ok(sessions.into_iter().map(|s| (s.id, s.created)).collect())
+    }
+
+    async fn create_session_for_active_user(
+        &self,
+        session: &SessionItem,
+        clear_lockout: Option<&str>,
+        expect_password: Option<&str>,
+    ) -> Result<(), WriteError> {
+        let password = expect_password.map(str::to_owned);
+        let created = session.created;
+        let mut writes = vec![
+            update(
+                key(item::user_pk(&session.uid), item::PROFILE_SK),
+                move |r| {
+                    r.is_some_and(|r| {
+                        r.get("status") == Some(&Value::Bool(true))
+                            && password
+                                .as_deref()
+                                .is_none_or(|p| text(r, "password") == Some(p))
+                    })
+                },
+                move |r| {
+                    r.insert("accessed".into(), Value::from(created));
+                },
+                Conflict::ProfileCondition,
+            ),
+            put_new(to_row(session)?, Conflict::User)?,
+        ];
+        if let Some(email) = clear_lockout {
+            writes.push(update(
+                key(item::email_pk(email), item::EMAIL_SK),
+                |r| r.is_some(),
+                |r| {
+                    r.insert("failures".into(), Value::from(0));
+                    r.remove("lastFailure");
+                },
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(writes)
+    }
+
+    async fn extend_session(
+        &self,
+        uid: &str,
+        sid: &str,
+        expire: Millis,
+        now: Millis,
+    ) -> Result<Option<SessionItem>> {
+        let k = key(item::user_pk(uid), &item::session_sk(sid));
+        let written = self.write(update(
+            k.clone(),
+            move |r| r.is_some_and(|r| num(r, "expire").is_some_and(|e| e > now)),
+            move |r| {
+                r.insert("expire".into(), Value::from(expire));
+                r.insert("expires_at".into(), Value::from(expire / 1000));
+                r.insert("updated".into(), Value::from(now));
+            },
+            Conflict::ProfileCondition,
+        ))?;
+        if !written {
+            return Ok(None);
+        }
+        self.get_as(&k)
+    }
+
+    async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
+        let k = key(item::user_pk(uid), &item::session_sk(sid));
+        Ok(self.rows.lock().map_err(internal)?.remove(&k).is_some())
+    }
+
+    async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
+        let mut rows = self.rows.lock().map_err(internal)?;
+        for sid in sids {
+            rows.remove(&key(item::user_pk(uid), &item::session_sk(sid)));
+        }
+        Ok(())
+    }
+
+    async fn update_user_and_session(
+        &self,
+        user: (&UserItem, &UserItem),
+        session: (&SessionItem, &SessionItem),
+        consume: Option<(&ChallengeItem, Millis)>,
+        expect: &[Expect],
+    ) -> Result<(), WriteError> {
+        let mut writes = vec![];
+        if let Some((c, now)) = consume {
+            writes.push(Write {
+                key: key(c.pk.clone(), &c.sk),
+                condition: Some(Box::new(move |r| {
+                    r.is_some_and(|r| num(r, "expire").is_some_and(|e| e > now))
+                })),
+                change: Box::new(|_| None),
+                conflict: Conflict::Token,
+            });
+        }
+        // A failed expectation means a one-time code was used meanwhile.
+        let c = if expect.is_empty() {
+            Conflict::ProfileCondition
+        } else {
+            Conflict::Token
+        };
+        if let Some(w) = user_update(user.0, user.1, expect, c)? {
+            writes.push(w);
+        }
+        if let Some(changes) = diff_change(session.0, session.1)? {
+            writes.push(update(
+                key(session.0.pk.clone(), &session.0.sk),
+                |r| r.is_some(),
+                move |r| apply(r, changes),
+                Conflict::ProfileCondition,
+            ));
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.transact(writes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tokens for MemoryStore {
+    async fn issue_token(
+        &self,
+        token: &TokenItem,
+        new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
+    ) -> Result<(), WriteError> {
+        let mut writes = match new_user {
+            Some((user, email, phone)) => self.new_user_writes(user, email, phone)?,
+            None => vec![],
+        };
+        writes.push(put(to_row(token)?, Conflict::Token)?);
+        self.transact(writes)
+    }
+
+    async fn delete_token(&self, token: &TokenItem) -> Result<()> {
+        let hash = token.secret_hash.clone();
+        self.write(Write {
+            key: key(token.pk.clone(), &token.sk),
+            condition: Some(Box::new(move |r| {
+                r.is_some_and(|r| text(r, "secretHash") == Some(hash.as_str()))
+            })),
+            change: Box::new(|_| None),
+            conflict: Conflict::Token,
+        })?;
+        Ok(())
+    }
+
+    async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
+        let sks: Vec<String> = kinds.iter().map(|k| item::token_sk(k)).collect();
+        let (user, tokens) = self.profile_and(uid, &sks)?;
+        Ok(Redeemable { user, tokens })
+    }
+
+    async fn reserve_attempt(
+        &self,
+        uid: &str,
+        guard_sk: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let limit = i64::from(limit);
+        self.write(update(
+            key(item::user_pk(uid), guard_sk),
+            move |r| r.and_then(|r| num(r, "attempts")).is_none_or(|a| a < limit),
+            move |r| {
+                add(r, "attempts", 1);
+                r.entry("expires_at").or_insert(Value::from(expires_at));
+            },
+            Conflict::Token,
+        ))
+    }
+
+    async fn redeem(
+        &self,
+        token: &TokenItem,
+        now: Millis,
+        r: Redemption<'_>,
+    ) -> Result<(), WriteError> {
+        let hash = token.secret_hash.clone();
+        let mut writes = vec![Write {
+            key: key(token.pk.clone(), &token.sk),
+            condition: Some(Box::new(move |r| {
+                r.is_some_and(|r| {
+                    text(r, "secretHash") == Some(hash.as_str())
+                        && num(r, "expire").is_some_and(|e| e > now)
+                })
+            })),
+            change: Box::new(|_| None),
+            conflict: Conflict::Token,
+        }];
+        if let Some(s) = r.session {
+            writes.push(put_new(to_row(s)?, Conflict::User)?);
+        }
+        if let Some((old, new)) = r.user_change {
+            if let Some(w) = user_update(old, new, &r.expect, Conflict::ProfileCondition)? {
+                writes.push(w);
+            }
+        }
+        writes.extend(self.claim_writes(&token.uid, &r.claims)?);
+        if let Some(g) = &r.clear_guard {
+            writes.push(delete(key(item::user_pk(&token.uid), g), Conflict::Token));
+        }
+        writes.extend(Self::session_deletes(&token.uid, &r.delete_sessions));
+        self.transact(writes)?;
+        if r.delete_sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
+            let rest = &r.delete_sessions[MAX_SESSIONS_IN_TRANSACTION..];
+            self.delete_sessions(&token.uid, rest).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_challenge(&self, c: &ChallengeItem) -> Result<()> {
+        self.write(put(to_row(c)?, Conflict::Token)?)?;
+        Ok(())
+    }
+
+    async fn delete_challenge(&self, c: &ChallengeItem) -> Result<()> {
+        self.write(delete(key(c.pk.clone(), &c.sk), Conflict::Token))?;
+        Ok(())
+    }
+
+    async fn attempt_challenge(
+        &self,
+        uid: &str,
+        id: &str,
+        max_attempts: u32,
+        now: Millis,
+    ) -> Result<Option<ChallengeItem>> {
+        let k = key(item::user_pk(uid), &item::challenge_sk(id));
+        let max = i64::from(max_attempts);
+        let written = self.write(update(
+            k.clone(),
+            move |r| {
+                r.is_some_and(|r| {
+                    num(r, "expire").is_some_and(|e| e > now)
+                        && num(r, "attempts").is_none_or(|a| a < max)
+                })
+            },
+            |r| {
+                add(r, "attempts", 1);
+            },
+            Conflict::Token,
+        ))?;
+        if !written {
+            return Ok(None);
+        }
+        self.get_as(&k)
+    }
+
+    async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()> {
+        let mut writes = vec![
+            delete(key(token.pk.clone(), &token.sk), Conflict::Token),
+            delete(
+                key(item::user_pk(&user.id), item::PROFILE_SK),
+                Conflict::ProfileCondition,
+            ),
+        ];
+        if let Some(e) = &user.email {
+            writes.push(delete_claim(
+                key(item::email_pk(e), item::EMAIL_SK),
+                &user.id,
+                Conflict::Email,
+            ));
+        }
+        if let Some(p) = &user.phone {
+            writes.push(delete_claim(
+                key(item::phone_pk(p), item::PHONE_SK),
+                &user.id,
+                Conflict::Phone,
+            ));
+        }
+        if self.user_limit > 0 {
+            writes.push(self.user_counter(-1));
+        }
+        self.transact(writes).map_err(|e| match e {
+            WriteError::Other(e) => e,
+            WriteError::Conflict(c) => {
+                Error::internal(format!("withdrawing a new user failed: {c:?}"))
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Security for MemoryStore {
+    async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>> {
+        let k = key(counter.to_owned(), "RL");
+        let limit = i64::from(limit);
+        let written = self.write(update(
+            k.clone(),
+            move |r| r.and_then(|r| num(r, "n")).is_none_or(|n| n < limit),
+            move |r| {
+                add(r, "n", 1);
+                r.entry("expires_at").or_insert(Value::from(expires_at));
+            },
+            Conflict::Token,
+        ))?;
+        if !written {
+            return Ok(None);
+        }
+        let n = self.get(&k)?.and_then(|r| num(&r, "n")).unwrap_or(limit);
+        Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn delete_counters(&self, counters: &[String]) -> Result<()> {
+        let mut rows = self.rows.lock().map_err(internal)?;
+        for c in counters {
+            rows.remove(&key(c.clone(), "RL"));
+        }
+        Ok(())
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<KeyItem>> {
+        self.get_as(&key(keys::key_pk(id), keys::KEY_SK))
+    }
+
+    async fn put_api_key(&self, k: &KeyItem) -> Result<()> {
+        self.write(put(to_row(k)?, Conflict::Token)?)?;
+        Ok(())
+    }
+
+    async fn delete_api_key(&self, id: &str) -> Result<bool> {
+        let k = key(keys::key_pk(id), keys::KEY_SK);
+        Ok(self.rows.lock().map_err(internal)?.remove(&k).is_some())
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<KeyItem>> {
+        let rows = self.rows.lock().map_err(internal)?;
+        rows.iter()
+            .filter(|((pk, sk), _)| pk.starts_with("KEY#") && sk == keys::KEY_SK)
+            .map(|(_, r)| from_row(r))
+            .collect()
+    }
+
+    async fn put_logs(&self, logs: &[LogItem]) -> Result<()> {
+        for l in logs {
+            self.write(put(to_row(l)?, Conflict::Token)?)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_logs(&self, logs: &[LogItem]) -> Result<()> {
+        let mut rows = self.rows.lock().map_err(internal)?;
+        for l in logs {
+            rows.remove(&key(l.pk.clone(), &l.sk));
+        }
+        Ok(())
+    }
+
+    async fn list_logs(
+        &self,
+        uid: &str,
+        limit: usize,
+        offset: usize,
+        with_total: bool,
+        count_cap: usize,
+    ) -> Result<(Vec<LogItem>, usize)> {
+        let mut all: Vec<LogItem> = self.query(&item::log_pk(uid), |_| true)?;
+        all.reverse();
+        let total = if with_total {
+            all.len().min(count_cap)
+        } else {
+            0
+        };
+        Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for MemoryStore {
+    fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = limit;
+        self
+    }
+}
