@@ -4,7 +4,7 @@
 
 use crate::app::App;
 use crate::clock::Millis;
-use crate::context::Gate;
+use crate::context::Ctx;
 use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
 use crate::ids;
@@ -55,12 +55,10 @@ async fn hash(app: &App, password: &str) -> Result<String> {
 
 /// `POST /account`: one transaction writing the profile and the email claim.
 /// The rate-limit counter is checked while the password hashes (`gate`), so it adds no latency.
-pub async fn sign_up(
-    app: &App,
-    gate: &Gate<'_, '_>,
-    input: SignUp<'_>,
-    now: Millis,
-) -> Result<UserItem> {
+pub async fn sign_up(cx: &Ctx<'_, '_>, input: SignUp<'_>) -> Result<UserItem> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let now = cx.now;
     let uid = if input.user_id == "unique()" {
         ids::unique(now, app.entropy.as_ref())
     } else {
@@ -96,7 +94,9 @@ async fn save(app: &App, old: &UserItem, new: UserItem) -> Result<UserItem> {
         .ok_or_else(|| Error::new(ErrorType::UserNotFound))
 }
 
-pub async fn update_name(app: &App, user: &UserItem, name: &str, now: Millis) -> Result<UserItem> {
+pub async fn update_name(cx: &Ctx<'_, '_>, user: &UserItem, name: &str) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let mut new = user.clone();
     new.name = name.to_owned();
     new.updated = now;
@@ -104,11 +104,12 @@ pub async fn update_name(app: &App, user: &UserItem, name: &str, now: Millis) ->
 }
 
 pub async fn update_prefs(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     prefs: &Map<String, Value>,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let mut new = user.clone();
     new.prefs = Value::Object(prefs.clone()).to_string();
     new.updated = now;
@@ -116,7 +117,9 @@ pub async fn update_prefs(
 }
 
 /// `PATCH /account/status`: block the account (sessions stay but every later call is 403).
-pub async fn block(app: &App, user: &UserItem, now: Millis) -> Result<UserItem> {
+pub async fn block(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let mut new = user.clone();
     new.status = false;
     new.updated = now;
@@ -150,12 +153,13 @@ fn write_conflict(e: WriteError) -> Error {
 
 /// `PATCH /account/email`: one transaction claiming the new email and releasing the old one.
 pub async fn update_email(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     email: &str,
     password: &str,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let phc = confirm_or_set_password(app, user, password).await?;
     let mut new = user.clone();
     let first_password = user.password.is_none();
@@ -186,12 +190,13 @@ pub async fn update_email(
 
 /// `PATCH /account/phone`: one transaction claiming the new number and releasing the old one.
 pub async fn update_phone(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     phone: &str,
     password: &str,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let phc = confirm_or_set_password(app, user, password).await?;
     let first_password = user.password.is_none();
     let mut new = user.clone();
@@ -237,11 +242,12 @@ pub struct PasswordChange<'a> {
 /// login racing the change); a conflict re-reads and retries, so the answer is never "password
 /// changed, other sessions kept". The live recovery link, if any, is revoked.
 pub async fn update_password(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     change: PasswordChange<'_>,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let PasswordChange {
         password,
         old_password,

@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::clock::Millis;
 use crate::config::Config;
-pub use crate::context::{Admission, Client, Gate, Verdict};
+pub use crate::context::{Admission, Client, Ctx, Gate, Verdict};
 use crate::credential::Credential;
 use crate::crypto;
 use crate::device;
@@ -63,7 +63,8 @@ pub struct Call<'a> {
     pub route: &'static Route,
     pub path: PathParams,
     pub params: Params,
-    pub auth: Option<Auth>,
+    /// The signed-in user: handed to user routes as [`UserCall::me`] by [`Call::into_user`].
+    auth: Option<Auth>,
     /// The API key, when the caller is a server (`X-Appwrite-Key`).
     pub key: Option<crate::keys::KeyItem>,
     pub client: Client,
@@ -109,11 +110,39 @@ impl<'a> Call<'a> {
         Gate::new(&self.admission)
     }
 
-    /// The authenticated user; the pipeline guarantees it on `Access::User` routes.
-    pub fn auth(&self) -> Result<&Auth> {
-        self.auth
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorType::UserUnauthorized))
+    /// The context of this request's domain call.
+    pub fn cx(&self) -> Ctx<'_, 'a> {
+        Ctx {
+            app: self.app,
+            client: &self.client,
+            now: self.now,
+            locale: self.locale(),
+            gate: self.gate(),
+        }
+    }
+
+    /// This call as a user route's handler gets it: with a user that cannot be missing. The
+    /// `authorize` stage refused every caller without one on `Access::User` routes, and the
+    /// route ids' user groups are those routes (`routes::tests`), so the error arm is only
+    /// defence in depth.
+    pub fn into_user(mut self) -> Result<UserCall<'a>> {
+        match self.auth.take() {
+            Some(me) => Ok(UserCall { call: self, me }),
+            None => Err(Error::new(ErrorType::UserUnauthorized)),
+        }
+    }
+}
+
+/// A user route's request: the call and its signed-in user.
+pub struct UserCall<'a> {
+    pub call: Call<'a>,
+    pub me: Auth,
+}
+
+impl<'a> std::ops::Deref for UserCall<'a> {
+    type Target = Call<'a>;
+    fn deref(&self) -> &Call<'a> {
+        &self.call
     }
 }
 

@@ -3,9 +3,7 @@
 //! log item is deleted again (best effort): the log never claims what did not happen, except for
 //! the moment between the two writes.
 
-use crate::app::App;
-use crate::clock::Millis;
-use crate::context::Client;
+use crate::context::Ctx;
 use crate::error::Result;
 use crate::item::{self, LogItem, UserItem};
 use std::future::Future;
@@ -26,15 +24,10 @@ pub mod event {
 }
 
 /// A log entry for `uid` (email and name as known at the time).
-pub fn entry(
-    app: &App,
-    event: &str,
-    uid: &str,
-    email: &str,
-    name: &str,
-    client: &Client,
-    now: Millis,
-) -> LogItem {
+pub fn entry(cx: &Ctx<'_, '_>, event: &str, uid: &str, email: &str, name: &str) -> LogItem {
+    let app = cx.app;
+    let client = cx.client;
+    let now = cx.now;
     let id = crate::ids::unique(now, app.entropy.as_ref());
     LogItem {
         pk: item::log_pk(uid),
@@ -51,24 +44,26 @@ pub fn entry(
 }
 
 /// An entry for an existing user.
-pub fn for_user(app: &App, event: &str, user: &UserItem, client: &Client, now: Millis) -> LogItem {
+pub fn for_user(cx: &Ctx<'_, '_>, event: &str, user: &UserItem) -> LogItem {
+    let _app = cx.app;
+    let _client = cx.client;
+    let _now = cx.now;
     entry(
-        app,
+        cx,
         event,
         &user.id,
         user.email.as_deref().unwrap_or_default(),
         &user.name,
-        client,
-        now,
     )
 }
 
 /// Run `action` and write `logs` concurrently; withdraw the logs if the action fails.
 pub async fn alongside<T>(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     logs: Vec<LogItem>,
     action: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    let app = cx.app;
     let (result, written) = tokio::join!(action, app.store.put_logs(&logs));
     if let Err(e) = &written {
         tracing::warn!(error = %e, "security log not written");

@@ -1,9 +1,23 @@
-//! What a domain call needs to know about its caller, independent of HTTP: who is calling from
-//! where ([`Client`]) and where to wait for the rate-limit verdict ([`Gate`]). The edge layer
-//! (`api.rs`) fills them in; the domain modules only read them.
+//! What a domain call needs to know about its request, independent of HTTP: the app, who is
+//! calling from where ([`Client`]), the request's time and language, and where to wait for the
+//! rate-limit verdict ([`Gate`]), bundled as one [`Ctx`]. The edge layer (`api.rs`) fills it in;
+//! the domain modules only read it.
 
+use crate::app::App;
+use crate::clock::Millis;
 use crate::device::Device;
 use crate::error::{Error, ErrorType, Result};
+
+/// One domain call's context: every domain function takes this first.
+pub struct Ctx<'c, 'a> {
+    pub app: &'c App,
+    pub client: &'c Client,
+    /// The request's time: every expiry and window of the call is measured from it.
+    pub now: Millis,
+    /// The language of any message the call sends (`templates::resolve`).
+    pub locale: &'static str,
+    pub gate: Gate<'c, 'a>,
+}
 
 /// Who is calling from where.
 #[derive(Debug, Clone)]

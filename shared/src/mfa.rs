@@ -18,6 +18,7 @@
 
 use crate::app::App;
 use crate::clock::Millis;
+use crate::context::Ctx;
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, ChallengeItem, SessionItem, TotpItem, UserItem};
 
@@ -135,11 +136,9 @@ fn accept_totp(app: &App, t: &TotpItem, otp: &str, now: Millis) -> Result<Option
 
 /// `POST /account/mfa/authenticators/totp`: a new (unverified) authenticator, replacing an
 /// unverified one. Returns the Base32 key and the `otpauth://` URI, shown once.
-pub async fn create_authenticator(
-    app: &App,
-    user: &UserItem,
-    now: Millis,
-) -> Result<(String, String)> {
+pub async fn create_authenticator(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<(String, String)> {
+    let app = cx.app;
+    let now = cx.now;
     if totp_verified(user) {
         return Err(Error::new(ErrorType::UserAuthenticatorAlreadyVerified));
     }
@@ -184,12 +183,13 @@ pub async fn create_authenticator(
 
 /// `PUT /account/mfa/authenticators/totp`: verify with a current code; the session gains `totp`.
 pub async fn verify_authenticator(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: &SessionItem,
     otp: &str,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let t = user
         .totp
         .as_ref()
@@ -222,7 +222,9 @@ pub async fn verify_authenticator(
 }
 
 /// `DELETE /account/mfa/authenticators/totp`.
-pub async fn delete_authenticator(app: &App, user: &UserItem, now: Millis) -> Result<()> {
+pub async fn delete_authenticator(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<()> {
+    let app = cx.app;
+    let now = cx.now;
     if user.totp.is_none() {
         return Err(Error::new(ErrorType::UserAuthenticatorNotFound));
     }
@@ -236,12 +238,13 @@ pub async fn delete_authenticator(app: &App, user: &UserItem, now: Millis) -> Re
 /// `PATCH /account/mfa`. Enabling adds the user's verified factors to the current session so the
 /// caller is not locked out.
 pub async fn set_enabled(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: Option<&SessionItem>,
     enabled: bool,
-    now: Millis,
 ) -> Result<UserItem> {
+    let app = cx.app;
+    let now = cx.now;
     let mut new = user.clone();
     new.mfa = enabled;
     new.updated = now;
@@ -273,12 +276,13 @@ pub async fn set_enabled(
 
 /// `POST /account/mfa/challenges`: store a challenge and send its code (email/phone).
 pub async fn create_challenge(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     factor: Factor,
-    locale: &str,
-    now: Millis,
 ) -> Result<ChallengeItem> {
+    let app = cx.app;
+    let locale = cx.locale;
+    let now = cx.now;
     let code = token_code(app);
     match factor {
         Factor::Totp if !totp_verified(user) => {
@@ -362,13 +366,14 @@ fn token_code(app: &App) -> String {
 /// `PUT /account/mfa/challenges`: check the code for the challenge's factor; on success the
 /// challenge is consumed and the session gains the factor, atomically.
 pub async fn complete_challenge(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: &SessionItem,
     challenge_id: &str,
     otp: &str,
-    now: Millis,
 ) -> Result<SessionItem> {
+    let app = cx.app;
+    let now = cx.now;
     let invalid = || Error::new(ErrorType::UserInvalidToken);
     if !ids::is_valid_custom(challenge_id) {
         return Err(invalid());
@@ -467,11 +472,12 @@ fn new_codes(app: &App) -> Vec<String> {
 
 /// `POST /account/mfa/recovery-codes` (once) and `PATCH` (replace).
 pub async fn generate_recovery_codes(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     replace: bool,
-    now: Millis,
 ) -> Result<Vec<String>> {
+    let app = cx.app;
+    let now = cx.now;
     match (user.recovery_codes.is_some(), replace) {
         (true, false) => return Err(Error::new(ErrorType::UserRecoveryCodesAlreadyExists)),
         (false, true) => return Err(Error::new(ErrorType::UserRecoveryCodesNotFound)),
@@ -489,7 +495,8 @@ pub async fn generate_recovery_codes(
 }
 
 /// `GET /account/mfa/recovery-codes`.
-pub fn recovery_codes(app: &App, user: &UserItem) -> Result<Vec<String>> {
+pub fn recovery_codes(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<Vec<String>> {
+    let app = cx.app;
     read_codes(app, user)?.ok_or_else(|| Error::new(ErrorType::UserRecoveryCodesNotFound))
 }
 

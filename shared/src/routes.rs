@@ -154,11 +154,34 @@ const fn limit(limit: u32, keys: &'static [&'static str]) -> Option<RateLimit> {
 /// is an exhaustive `match`, and a route without a handler is a compile error), the `RouteId`
 /// that wraps them, and a constant per route so `RouteId::GetAccount` reads as before.
 macro_rules! route_ids {
-    ($($function:ident => $enum:ident { $($route:ident),* $(,)? })*) => {
+    ($($function:ident => $enum:ident {
+        user $user:ident: [$($u:ident),* $(,)?],
+        open $open:ident: [$($o:ident),* $(,)?] $(,)?
+    })*) => {
         $(
             #[doc = concat!("The routes served by the `", stringify!($function), "` function.")]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum $enum { $($route),* }
+            pub enum $enum { $($u,)* $($o,)* }
+
+            #[doc = concat!("The `", stringify!($function), "` routes that need a signed-in user ",
+                "(`Access::User`): their handlers get a `UserCall`.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $user { $($u),* }
+
+            #[doc = concat!("The `", stringify!($function), "` routes open to guests or anyone: ",
+                "their handlers get a `Call`.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $open { $($o),* }
+
+            impl $enum {
+                /// Which kind of caller the route's handler gets.
+                pub fn split(self) -> Split<$user, $open> {
+                    match self {
+                        $($enum::$u => Split::User($user::$u),)*
+                        $($enum::$o => Split::Open($open::$o),)*
+                    }
+                }
+            }
         )*
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -166,77 +189,72 @@ macro_rules! route_ids {
 
         #[allow(non_upper_case_globals)]
         impl RouteId {
-            $($(pub const $route: RouteId = RouteId::$function($enum::$route);)*)*
+            $($(pub const $u: RouteId = RouteId::$function($enum::$u);)*)*
+            $($(pub const $o: RouteId = RouteId::$function($enum::$o);)*)*
 
             /// The Lambda function that serves this route.
             pub fn function(self) -> Function {
                 match self { $(RouteId::$function(_) => Function::$function),* }
             }
+
+            /// Whether the route is declared among its function's user routes.
+            pub fn needs_user(self) -> bool {
+                match self { $(RouteId::$function(r) => matches!(r.split(), Split::User(_))),* }
+            }
         }
     };
 }
 
+/// A route of one function, as its handler sees it: a user route or an open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split<U, O> {
+    User(U),
+    Open(O),
+}
+
 route_ids! {
     Account => AccountRoute {
-        GetAccount,
-        CreateAccount,
-        UpdateEmail,
-        UpdateName,
-        UpdatePassword,
-        UpdatePhone,
-        GetPrefs,
-        UpdatePrefs,
-        UpdateStatus,
-        ListLogs,
-        ListIdentities,
-        DeleteIdentity,
+        user AccountUserRoute: [
+            GetAccount, UpdateEmail, UpdateName, UpdatePassword, UpdatePhone, GetPrefs,
+            UpdatePrefs, UpdateStatus, ListLogs, ListIdentities, DeleteIdentity,
+        ],
+        open AccountOpenRoute: [CreateAccount],
     }
     Sessions => SessionsRoute {
-        ListSessions,
-        DeleteSessions,
-        CreateAnonymousSession,
-        CreateEmailPasswordSession,
-        GetSession,
-        UpdateSession,
-        DeleteSession,
-        CreateSession,
-        UpdateMagicUrlSession,
-        UpdatePhoneSession,
-        CreateJwt,
+        user SessionsUserRoute: [
+            ListSessions, DeleteSessions, GetSession, UpdateSession, DeleteSession, CreateJwt,
+        ],
+        open SessionsOpenRoute: [
+            CreateAnonymousSession, CreateEmailPasswordSession, CreateSession,
+            UpdateMagicUrlSession, UpdatePhoneSession,
+        ],
     }
     Tokens => TokensRoute {
-        CreateEmailToken,
-        CreateMagicUrlToken,
-        CreatePhoneToken,
+        user TokensUserRoute: [],
+        open TokensOpenRoute: [CreateEmailToken, CreateMagicUrlToken, CreatePhoneToken],
     }
     Verification => VerificationRoute {
-        CreateEmailVerification,
-        UpdateEmailVerification,
-        CreatePhoneVerification,
-        UpdatePhoneVerification,
+        user VerificationUserRoute: [CreateEmailVerification, CreatePhoneVerification],
+        open VerificationOpenRoute: [UpdateEmailVerification, UpdatePhoneVerification],
     }
     Recovery => RecoveryRoute {
-        CreateRecovery,
-        UpdateRecovery,
+        user RecoveryUserRoute: [],
+        open RecoveryOpenRoute: [CreateRecovery, UpdateRecovery],
     }
     Mfa => MfaRoute {
-        UpdateMfa,
-        CreateMfaAuthenticator,
-        UpdateMfaAuthenticator,
-        DeleteMfaAuthenticator,
-        CreateMfaChallenge,
-        UpdateMfaChallenge,
-        ListMfaFactors,
-        GetMfaRecoveryCodes,
-        CreateMfaRecoveryCodes,
-        UpdateMfaRecoveryCodes,
+        user MfaUserRoute: [
+            UpdateMfa, CreateMfaAuthenticator, UpdateMfaAuthenticator, DeleteMfaAuthenticator,
+            CreateMfaChallenge, UpdateMfaChallenge, ListMfaFactors, GetMfaRecoveryCodes,
+            CreateMfaRecoveryCodes, UpdateMfaRecoveryCodes,
+        ],
+        open MfaOpenRoute: [],
     }
     Oauth2 => Oauth2Route {
-        CreateOAuth2Session,
-        CreateOAuth2Token,
-        OAuth2Callback,
-        OAuth2CallbackPost,
-        OAuth2Redirect,
+        user Oauth2UserRoute: [],
+        open Oauth2OpenRoute: [
+            CreateOAuth2Session, CreateOAuth2Token, OAuth2Callback, OAuth2CallbackPost,
+            OAuth2Redirect,
+        ],
     }
 }
 
@@ -824,6 +842,20 @@ mod tests {
         assert!(find("PUT", "/v1/account").is_none());
         assert!(find("GET", "/v1/nope").is_none());
         assert!(find("GET", "/account").is_none());
+    }
+
+    /// A handler gets a `UserCall` exactly when the pipeline guarantees a user: the route ids'
+    /// user groups and the table's `Access::User` agree.
+    #[test]
+    fn user_routes_are_the_user_access_routes() {
+        for r in ROUTES {
+            assert_eq!(
+                r.id.needs_user(),
+                matches!(r.access, Access::User(_)),
+                "{:?}",
+                r.id
+            );
+        }
     }
 
     #[test]

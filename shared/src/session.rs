@@ -5,10 +5,9 @@
 //! sessions the oldest (by creation) are deleted. The index query runs in parallel with the
 //! session write, so eviction adds a round trip only when something must be evicted.
 
-use crate::app::App;
 use crate::audit;
 use crate::clock::Millis;
-use crate::context::{Client, Gate};
+use crate::context::Ctx;
 use crate::credential::{self, Credential};
 use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
@@ -30,14 +29,15 @@ impl NewSession {
 
 /// Build a session for `uid` (not yet stored).
 pub fn build(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     uid: &str,
     provider: &str,
     provider_uid: &str,
     factors: &[&str],
-    client: &Client,
-    now: Millis,
 ) -> NewSession {
+    let app = cx.app;
+    let client = cx.client;
+    let now = cx.now;
     let sid = ids::unique(now, app.entropy.as_ref());
     let secret = credential::new_session_secret(&sid, app.entropy.as_ref());
     let expire = now + app.config.session_duration_secs * 1000;
@@ -76,11 +76,12 @@ pub fn build(
 /// Two calls in parallel (the write and the session index), a third only to evict.
 /// Returns how many other sessions the user already had (0 when unknown).
 pub async fn store_for_existing_user(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     session: &SessionItem,
     clear_lockout: Option<&str>,
     expect_password: Option<&str>,
 ) -> Result<usize> {
+    let app = cx.app;
     let (written, index) = tokio::join!(
         app.store
             .create_session_for_active_user(session, clear_lockout, expect_password),
@@ -106,7 +107,7 @@ pub async fn store_for_existing_user(
     match index {
         Ok(index) => {
             let others = index.iter().filter(|(id, _)| *id != session.id).count();
-            enforce_limit(app, &session.uid, &session.id, index).await?;
+            enforce_limit(cx, &session.uid, &session.id, index).await?;
             Ok(others)
         }
         // The session exists; a failed eviction must not fail the login.
@@ -119,7 +120,8 @@ pub async fn store_for_existing_user(
 
 /// `SESSION_ALERTS`: tell the user about a new session (not their first). A failed send is
 /// logged, never fails the login.
-pub async fn alert(app: &App, email: &str, name: &str, session: &SessionItem) {
+pub async fn alert(cx: &Ctx<'_, '_>, email: &str, name: &str, session: &SessionItem) {
+    let app = cx.app;
     let mail = crate::messages::session_alert(&app.config.project_name, email, name, session);
     if let Err(e) = app.outbox.email(&mail).await {
         tracing::warn!(error = %e, "session alert not sent");
@@ -153,11 +155,12 @@ pub fn over_limit(
 }
 
 pub async fn enforce_limit(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     uid: &str,
     new_sid: &str,
     index: Vec<(String, Millis)>,
 ) -> Result<()> {
+    let app = cx.app;
     let evict = over_limit(index, new_sid, app.clock.now_ms(), app.config.max_sessions);
     if !evict.is_empty() {
         app.store.delete_sessions(uid, &evict).await?;
@@ -168,13 +171,14 @@ pub async fn enforce_limit(
 /// `POST /account/sessions/email`: unknown email, no password, wrong password and a locked
 /// account all cost one Argon2 verification and answer the same 401 (see `password::Lockout`).
 pub async fn create_email_password(
-    app: &App,
-    gate: &Gate<'_, '_>,
+    cx: &Ctx<'_, '_>,
     email: &str,
     password: &str,
-    client: &Client,
-    now: Millis,
 ) -> Result<NewSession> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let _client = cx.client;
+    let now = cx.now;
     let claim = app.store.get_email(email).await?;
     gate.pass().await?;
     // Reserve the attempt atomically while Argon2 runs (no added latency); the verdict counts
@@ -199,39 +203,34 @@ pub async fn create_email_password(
         (true, Some(c)) => c,
         _ => return Err(Error::new(ErrorType::UserInvalidCredentials)),
     };
-    let new = build(app, &claim.uid, "email", email, &["password"], client, now);
+    let new = build(cx, &claim.uid, "email", email, &["password"]);
     // The reservation counted this attempt; the session transaction clears it, and refuses the
     // login if the password changed meanwhile (e.g. an ownership proof cleared it).
     let clear = (lockout.threshold > 0).then_some(email);
-    let log = audit::entry(
-        app,
-        audit::event::SESSION_CREATE,
-        &claim.uid,
-        email,
-        "",
-        client,
-        now,
-    );
+    let log = audit::entry(cx, audit::event::SESSION_CREATE, &claim.uid, email, "");
     let others = audit::alongside(
-        app,
+        cx,
         vec![log],
-        store_for_existing_user(app, &new.item, clear, hash.as_deref()),
+        store_for_existing_user(cx, &new.item, clear, hash.as_deref()),
     )
     .await?;
     if app.config.session_alerts && others > 0 {
-        alert(app, email, "", &new.item).await;
+        alert(cx, email, "", &new.item).await;
     }
     Ok(new)
 }
 
 /// `POST /account/sessions/anonymous`: a new password-less user and its session, one transaction.
-pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result<NewSession> {
+pub async fn create_anonymous(cx: &Ctx<'_, '_>) -> Result<NewSession> {
+    let app = cx.app;
+    let _client = cx.client;
+    let now = cx.now;
     let uid = ids::unique(now, app.entropy.as_ref());
     let user = UserItem::new(&uid, now);
-    let new = build(app, &uid, "anonymous", "", &["anonymous"], client, now);
+    let new = build(cx, &uid, "anonymous", "", &["anonymous"]);
     let logs = vec![
-        audit::entry(app, audit::event::USER_CREATE, &uid, "", "", client, now),
-        audit::entry(app, audit::event::SESSION_CREATE, &uid, "", "", client, now),
+        audit::entry(cx, audit::event::USER_CREATE, &uid, "", ""),
+        audit::entry(cx, audit::event::SESSION_CREATE, &uid, "", ""),
     ];
     let create = async {
         app.store
@@ -245,12 +244,14 @@ pub async fn create_anonymous(app: &App, client: &Client, now: Millis) -> Result
                 WriteError::Other(e) => e,
             })
     };
-    audit::alongside(app, logs, create).await?;
+    audit::alongside(cx, logs, create).await?;
     Ok(new)
 }
 
 /// `PATCH /account/sessions/{id}`: push the expiry to now + session duration.
-pub async fn extend(app: &App, session: &SessionItem, now: Millis) -> Result<SessionItem> {
+pub async fn extend(cx: &Ctx<'_, '_>, session: &SessionItem) -> Result<SessionItem> {
+    let app = cx.app;
+    let now = cx.now;
     let expire = now + app.config.session_duration_secs * 1000;
     app.store
         .extend_session(&session.uid, &session.id, expire, now)
@@ -259,7 +260,8 @@ pub async fn extend(app: &App, session: &SessionItem, now: Millis) -> Result<Ses
 }
 
 /// `DELETE /account/sessions/{id}`.
-pub async fn delete(app: &App, session: &SessionItem) -> Result<()> {
+pub async fn delete(cx: &Ctx<'_, '_>, session: &SessionItem) -> Result<()> {
+    let app = cx.app;
     if app.store.delete_session(&session.uid, &session.id).await? {
         Ok(())
     } else {
@@ -268,7 +270,8 @@ pub async fn delete(app: &App, session: &SessionItem) -> Result<()> {
 }
 
 /// Delete every session in `sessions` (used by logout-all and password changes).
-pub async fn delete_all(app: &App, uid: &str, sessions: &[SessionItem]) -> Result<()> {
+pub async fn delete_all(cx: &Ctx<'_, '_>, uid: &str, sessions: &[SessionItem]) -> Result<()> {
+    let app = cx.app;
     let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
     if ids.is_empty() {
         return Ok(());

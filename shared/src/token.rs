@@ -28,7 +28,7 @@
 
 use crate::app::App;
 use crate::clock::{Entropy, Millis};
-use crate::context::{Client, Gate};
+use crate::context::{Ctx, Gate};
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
 use crate::messages::{self, Letter};
@@ -313,12 +313,10 @@ pub struct EmailLogin<'a> {
 }
 
 /// A login token for an email, creating a password-less user on first use.
-pub async fn create_email_login(
-    app: &App,
-    gate: &Gate<'_, '_>,
-    req: EmailLogin<'_>,
-    now: Millis,
-) -> Result<Issued> {
+pub async fn create_email_login(cx: &Ctx<'_, '_>, req: EmailLogin<'_>) -> Result<Issued> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let now = cx.now;
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
@@ -382,13 +380,14 @@ pub async fn create_email_login(
 
 /// `POST /account/tokens/phone`: a login code by SMS (or a mock number's fixed code, no SMS).
 pub async fn create_phone_login(
-    app: &App,
-    gate: &Gate<'_, '_>,
+    cx: &Ctx<'_, '_>,
     requested_uid: &str,
     phone: &str,
-    locale: &str,
-    now: Millis,
 ) -> Result<Issued> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let locale = cx.locale;
+    let now = cx.now;
     let mock = app.config.mock_otp(phone).map(str::to_owned);
     if mock.is_none() && !app.outbox.sms_enabled() {
         return Err(Error::new(ErrorType::PhoneDisabled));
@@ -605,14 +604,11 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
 /// its owner holds the account, and whoever registered it may not be the owner. The same
 /// transaction then deletes every earlier session and the password (conditioned on no session
 /// having been created since they were read; a conflict re-reads and retries).
-pub async fn create_session(
-    app: &App,
-    gate: &Gate<'_, '_>,
-    uid: &str,
-    secret: &str,
-    client: &Client,
-    now: Millis,
-) -> Result<NewSession> {
+pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result<NewSession> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let _client = cx.client;
+    let now = cx.now;
     let (kinds, guard): (&[Kind], _) = if secret.len() <= MAX_CODE_LEN {
         (&[Kind::EmailOtp, Kind::Phone], Some(GuardScope::LoginCode))
     } else {
@@ -628,22 +624,8 @@ pub async fn create_session(
     let found = find(app, gate, q, now).await?;
     let kind = found.kind;
     let (provider, factor) = kind.session().ok_or_else(invalid_token)?;
-    let new = session::build(
-        app,
-        uid,
-        provider,
-        &found.token.target,
-        &[factor],
-        client,
-        now,
-    );
-    let log = crate::audit::for_user(
-        app,
-        crate::audit::event::SESSION_CREATE,
-        &found.user,
-        client,
-        now,
-    );
+    let new = session::build(cx, uid, provider, &found.token.target, &[factor]);
+    let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);
     // Returns whether this login was an ownership proof (earlier sessions are gone).
     let write = async {
         let mut user = found.user.clone();
@@ -690,20 +672,20 @@ pub async fn create_session(
         Err(Error::contended())
     };
     let (written, index) = tokio::join!(
-        crate::audit::alongside(app, vec![log], write),
+        crate::audit::alongside(cx, vec![log], write),
         app.store.session_index(uid)
     );
     let proof = written?;
     if let (false, Ok(index)) = (proof, index) {
         let others = index.iter().filter(|(id, _)| *id != new.item.id).count();
-        session::enforce_limit(app, uid, &new.item.id, index).await?;
+        session::enforce_limit(cx, uid, &new.item.id, index).await?;
         // Alerts only for sessions that did not prove the email itself (phone codes).
         if let (true, Kind::Phone, Some(email)) = (
             app.config.session_alerts && others > 0,
             kind,
             found.user.email.as_deref(),
         ) {
-            session::alert(app, email, &found.user.name, &new.item).await;
+            session::alert(cx, email, &found.user.name, &new.item).await;
         }
     }
     Ok(new)
@@ -711,12 +693,13 @@ pub async fn create_session(
 
 /// `POST /account/verifications/email`.
 pub async fn create_email_verification(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     user: &UserItem,
     url: &url::Url,
-    locale: &str,
-    now: Millis,
 ) -> Result<Issued> {
+    let app = cx.app;
+    let locale = cx.locale;
+    let now = cx.now;
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
@@ -755,12 +738,10 @@ pub async fn create_email_verification(
 }
 
 /// `POST /account/verifications/phone`.
-pub async fn create_phone_verification(
-    app: &App,
-    user: &UserItem,
-    locale: &str,
-    now: Millis,
-) -> Result<Issued> {
+pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<Issued> {
+    let app = cx.app;
+    let locale = cx.locale;
+    let now = cx.now;
     let Some(phone) = user.phone.clone().filter(|p| !p.is_empty()) else {
         return Err(Error::new(ErrorType::UserPhoneNotFound));
     };
@@ -790,13 +771,14 @@ pub async fn create_phone_verification(
 /// `PUT /account/verifications/email|phone`: mark the channel verified and consume the token,
 /// if the profile still has the address the token was sent to.
 pub async fn confirm_verification(
-    app: &App,
-    gate: &Gate<'_, '_>,
+    cx: &Ctx<'_, '_>,
     kind: Kind,
     uid: &str,
     secret: &str,
-    now: Millis,
 ) -> Result<TokenItem> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let now = cx.now;
     let guard = kind.is_code().then_some(GuardScope::PhoneVerification);
     let q = Lookup {
         uid,
@@ -826,15 +808,12 @@ pub async fn confirm_verification(
 }
 
 /// `POST /account/recovery`: a reset link for an existing, unblocked user.
-pub async fn create_recovery(
-    app: &App,
-    gate: &Gate<'_, '_>,
-    client: &Client,
-    email: &str,
-    url: &url::Url,
-    locale: &str,
-    now: Millis,
-) -> Result<Issued> {
+pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> Result<Issued> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let _client = cx.client;
+    let locale = cx.locale;
+    let now = cx.now;
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
@@ -850,13 +829,7 @@ pub async fn create_recovery(
     if !user.status {
         return Err(Error::new(ErrorType::UserBlocked));
     }
-    let log = crate::audit::for_user(
-        app,
-        crate::audit::event::RECOVERY_CREATE,
-        &user,
-        client,
-        now,
-    );
+    let log = crate::audit::for_user(cx, crate::audit::event::RECOVERY_CREATE, &user);
     let send = async {
         let t = NewToken {
             uid: &user.id,
@@ -885,7 +858,7 @@ pub async fn create_recovery(
         deliver(app, &issued, send_email(app, locale, message)).await?;
         Ok(issued)
     };
-    let issued = crate::audit::alongside(app, vec![log], send).await?;
+    let issued = crate::audit::alongside(cx, vec![log], send).await?;
     Ok(issued)
 }
 
@@ -896,13 +869,14 @@ pub async fn create_recovery(
 /// were listed; a conflict re-reads and retries, so the answer is never "password changed,
 /// sessions kept".
 pub async fn complete_recovery(
-    app: &App,
-    gate: &Gate<'_, '_>,
+    cx: &Ctx<'_, '_>,
     uid: &str,
     secret: &str,
     password: &str,
-    now: Millis,
 ) -> Result<TokenItem> {
+    let app = cx.app;
+    let gate = &cx.gate;
+    let now = cx.now;
     let q = Lookup {
         uid,
         secret,

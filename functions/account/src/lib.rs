@@ -2,10 +2,10 @@
 //! params, call the shared domain (`shared::account`) and render the model; each change is
 //! logged (`shared::audit`) in parallel with the write.
 
-use shared::api::{Call, CookieAction, HandlerFuture, Reply};
+use shared::api::{Call, CookieAction, HandlerFuture, Reply, UserCall};
 use shared::audit::{self, event};
 use shared::item::UserItem;
-use shared::routes::{AccountRoute, RouteId};
+use shared::routes::{AccountOpenRoute, AccountUserRoute, RouteId, Split};
 use shared::{account, ids, model, validate, Error, ErrorType, Result};
 
 /// Entry point for the pipeline (local server and Lambda).
@@ -14,34 +14,38 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // Both matches are exhaustive, so a route of this function without a handler is a compile
+    // error, and a user route's handler gets a `UserCall`, whose user cannot be missing.
     let RouteId::Account(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
+    match route.split() {
+        Split::Open(AccountOpenRoute::CreateAccount) => create(&call).await,
+        Split::User(route) => user_route(route, &call.into_user()?).await,
+    }
+}
+
+async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Reply> {
     match route {
-        AccountRoute::GetAccount => Ok(Reply::ok(model::account(&call.auth()?.user))),
-        AccountRoute::GetPrefs => Ok(Reply::ok(model::prefs(&call.auth()?.user))),
-        AccountRoute::CreateAccount => create(&call).await,
-        AccountRoute::UpdateName => update_name(&call).await,
-        AccountRoute::UpdatePrefs => update_prefs(&call).await,
-        AccountRoute::UpdateStatus => update_status(&call).await,
-        AccountRoute::UpdatePassword => update_password(&call).await,
-        AccountRoute::UpdateEmail => update_email(&call).await,
-        AccountRoute::UpdatePhone => update_phone(&call).await,
-        AccountRoute::ListLogs => list_logs(&call).await,
+        AccountUserRoute::GetAccount => Ok(Reply::ok(model::account(&call.me.user))),
+        AccountUserRoute::GetPrefs => Ok(Reply::ok(model::prefs(&call.me.user))),
+        AccountUserRoute::UpdateName => update_name(call).await,
+        AccountUserRoute::UpdatePrefs => update_prefs(call).await,
+        AccountUserRoute::UpdateStatus => update_status(call).await,
+        AccountUserRoute::UpdatePassword => update_password(call).await,
+        AccountUserRoute::UpdateEmail => update_email(call).await,
+        AccountUserRoute::UpdatePhone => update_phone(call).await,
+        AccountUserRoute::ListLogs => list_logs(call).await,
         // Identities come from OAuth2 sign-ins, which this deployment does not offer yet: every
         // account has none. The routes exist so SDK calls get Appwrite's answers, not a 404 route.
-        AccountRoute::ListIdentities => {
-            call.auth()?;
+        AccountUserRoute::ListIdentities => {
             validate::identity_queries(&call.params)?;
             Ok(Reply::ok(
                 serde_json::json!({ "total": 0, "identities": [] }),
             ))
         }
-        AccountRoute::DeleteIdentity => {
-            call.auth()?;
+        AccountUserRoute::DeleteIdentity => {
             let id = call.path_param("identityId");
             if !ids::is_valid_custom(id) {
                 return Err(Error::invalid_param("identityId", ids::UID_DESCRIPTION));
@@ -53,17 +57,12 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
 
 /// Run a profile change of the caller with a `user.update` log entry written alongside.
 async fn logged_update(
-    call: &Call<'_>,
+    call: &UserCall<'_>,
     change: impl std::future::Future<Output = Result<UserItem>>,
 ) -> Result<Reply> {
-    let log = audit::for_user(
-        call.app,
-        event::USER_UPDATE,
-        &call.auth()?.user,
-        &call.client,
-        call.now,
-    );
-    let user = audit::alongside(call.app, vec![log], change).await?;
+    let cx = call.cx();
+    let log = audit::for_user(&cx, event::USER_UPDATE, &call.me.user);
+    let user = audit::alongside(&cx, vec![log], change).await?;
     Ok(Reply::ok(model::account(&user)))
 }
 
@@ -87,57 +86,41 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     } else {
         user_id.to_owned()
     };
-    let log = audit::entry(
-        call.app,
-        event::USER_CREATE,
-        &uid,
-        &email,
-        name,
-        &call.client,
-        call.now,
-    );
+    let cx = call.cx();
+    let log = audit::entry(&cx, event::USER_CREATE, &uid, &email, name);
     let input = account::SignUp {
         user_id: &uid,
         email: &email,
         password,
         name,
     };
-    let user = audit::alongside(
-        call.app,
-        vec![log],
-        account::sign_up(call.app, &call.gate(), input, call.now),
-    )
-    .await?;
+    let user = audit::alongside(&cx, vec![log], account::sign_up(&cx, input)).await?;
     Ok(Reply::created(model::account(&user)))
 }
 
-async fn update_name(call: &Call<'_>) -> Result<Reply> {
+async fn update_name(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
     let name = call
         .params
         .required_str("name", &validate::text_description(128))?;
     validate::text("name", name, 128)?;
-    logged_update(
-        call,
-        account::update_name(call.app, &call.auth()?.user, name, call.now),
-    )
-    .await
+    logged_update(call, account::update_name(&cx, &call.me.user, name)).await
 }
 
-async fn update_prefs(call: &Call<'_>) -> Result<Reply> {
+async fn update_prefs(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
     let prefs = validate::prefs("prefs", call.params.required("prefs")?)?;
-    logged_update(
-        call,
-        account::update_prefs(call.app, &call.auth()?.user, &prefs, call.now),
-    )
-    .await
+    logged_update(call, account::update_prefs(&cx, &call.me.user, &prefs)).await
 }
 
-async fn update_status(call: &Call<'_>) -> Result<Reply> {
-    let reply = logged_update(call, account::block(call.app, &call.auth()?.user, call.now)).await?;
+async fn update_status(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
+    let reply = logged_update(call, account::block(&cx, &call.me.user)).await?;
     Ok(reply.cookie(CookieAction::Clear))
 }
 
-async fn update_password(call: &Call<'_>) -> Result<Reply> {
+async fn update_password(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
     let password =
         validate::new_password_param(&call.app.config.password_policy, &call.params, "password")?;
     let old = call
@@ -149,43 +132,41 @@ async fn update_password(call: &Call<'_>) -> Result<Reply> {
             &validate::text_description(256),
         ));
     }
-    let auth = call.auth()?;
+    let auth = &call.me;
     let change = account::PasswordChange {
         password,
         old_password: old,
         current: &auth.session,
         sessions: &auth.sessions,
     };
-    logged_update(
-        call,
-        account::update_password(call.app, &auth.user, change, call.now),
-    )
-    .await
+    logged_update(call, account::update_password(&cx, &auth.user, change)).await
 }
 
-async fn update_email(call: &Call<'_>) -> Result<Reply> {
+async fn update_email(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
     let email = validate::email_param(&call.params, "email")?;
     let password = validate::password_param(&call.params, "password")?;
     logged_update(
         call,
-        account::update_email(call.app, &call.auth()?.user, &email, password, call.now),
+        account::update_email(&cx, &call.me.user, &email, password),
     )
     .await
 }
 
-async fn update_phone(call: &Call<'_>) -> Result<Reply> {
+async fn update_phone(call: &UserCall<'_>) -> Result<Reply> {
+    let cx = call.cx();
     let phone = validate::phone_param(&call.params, "phone")?;
     let password = validate::password_param(&call.params, "password")?;
     logged_update(
         call,
-        account::update_phone(call.app, &call.auth()?.user, &phone, password, call.now),
+        account::update_phone(&cx, &call.me.user, &phone, password),
     )
     .await
 }
 
-async fn list_logs(call: &Call<'_>) -> Result<Reply> {
+async fn list_logs(call: &UserCall<'_>) -> Result<Reply> {
     let page = validate::log_queries(&call.params)?;
-    let auth = call.auth()?;
+    let auth = &call.me;
     let (logs, total) = call
         .app
         .store

@@ -1,10 +1,10 @@
 //! `mfa` function: TOTP authenticators, challenges, recovery codes and the MFA switch. Handlers
 //! parse params, call `shared::mfa` and render the model.
 
-use shared::api::{Call, HandlerFuture, Reply};
+use shared::api::{Call, HandlerFuture, Reply, UserCall};
 use shared::audit::{self, event};
 use shared::mfa::{self, Factor};
-use shared::routes::{MfaRoute, RouteId};
+use shared::routes::{MfaUserRoute, RouteId, Split};
 use shared::{model, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
@@ -12,90 +12,92 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    let (app, now) = (call.app, call.now);
-    let auth = call.auth()?;
-    let user = &auth.user;
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // The match is exhaustive, so a route of this function without a handler is a compile
+    // error; every route here needs a user, so every handler gets a `UserCall`.
     let RouteId::Mfa(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
+    match route.split() {
+        Split::User(route) => user_route(route, &call.into_user()?).await,
+        Split::Open(route) => match route {},
+    }
+}
+
+async fn user_route(route: MfaUserRoute, call: &UserCall<'_>) -> Result<Reply> {
+    let (cx, auth) = (call.cx(), &call.me);
+    let user = &auth.user;
     match route {
-        MfaRoute::ListMfaFactors => Ok(Reply::ok(mfa::factors(user))),
-        MfaRoute::UpdateMfa => {
+        MfaUserRoute::ListMfaFactors => Ok(Reply::ok(mfa::factors(user))),
+        MfaUserRoute::UpdateMfa => {
             let enabled = match call.params.required("mfa")? {
                 serde_json::Value::Bool(b) => *b,
                 _ => return Err(Error::invalid_param("mfa", "Value must be a valid boolean")),
             };
-            let log = audit::for_user(app, event::USER_UPDATE, user, &call.client, now);
+            let log = audit::for_user(&cx, event::USER_UPDATE, user);
             let user = audit::alongside(
-                app,
+                &cx,
                 vec![log],
-                mfa::set_enabled(app, user, auth.current(), enabled, now),
+                mfa::set_enabled(&cx, user, auth.current(), enabled),
             )
             .await?;
             Ok(Reply::ok(model::account(&user)))
         }
-        MfaRoute::CreateMfaAuthenticator => {
-            authenticator_type(&call)?;
-            let (secret, uri) = mfa::create_authenticator(app, user, now).await?;
+        MfaUserRoute::CreateMfaAuthenticator => {
+            authenticator_type(call)?;
+            let (secret, uri) = mfa::create_authenticator(&cx, user).await?;
             Ok(Reply::ok(
                 serde_json::json!({ "secret": secret, "uri": uri }),
             ))
         }
-        MfaRoute::UpdateMfaAuthenticator => {
-            authenticator_type(&call)?;
-            let otp = otp(&call, "otp")?;
+        MfaUserRoute::UpdateMfaAuthenticator => {
+            authenticator_type(call)?;
+            let otp = otp(call, "otp")?;
             let session = auth
                 .current()
                 .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))?;
-            let user = mfa::verify_authenticator(app, user, session, otp, now).await?;
+            let user = mfa::verify_authenticator(&cx, user, session, otp).await?;
             Ok(Reply::ok(model::account(&user)))
         }
-        MfaRoute::DeleteMfaAuthenticator => {
-            authenticator_type(&call)?;
-            mfa::delete_authenticator(app, user, now).await?;
+        MfaUserRoute::DeleteMfaAuthenticator => {
+            authenticator_type(call)?;
+            mfa::delete_authenticator(&cx, user).await?;
             Ok(Reply::no_content())
         }
-        MfaRoute::CreateMfaChallenge => {
+        MfaUserRoute::CreateMfaChallenge => {
             let factor = Factor::parse(
                 call.params
                     .required_str("factor", "Value must be a valid string")?,
             )?;
-            let log = audit::for_user(app, event::CHALLENGE_CREATE, user, &call.client, now);
-            let c = audit::alongside(
-                app,
-                vec![log],
-                mfa::create_challenge(app, user, factor, call.locale(), now),
-            )
-            .await?;
+            let log = audit::for_user(&cx, event::CHALLENGE_CREATE, user);
+            let c =
+                audit::alongside(&cx, vec![log], mfa::create_challenge(&cx, user, factor)).await?;
             Ok(Reply::created(model::challenge(&c)))
         }
-        MfaRoute::UpdateMfaChallenge => {
+        MfaUserRoute::UpdateMfaChallenge => {
             let id = call
                 .params
                 .required_str("challengeId", &validate::text_description(256))?;
             validate::text("challengeId", id, 256)?;
-            let otp = otp(&call, "otp")?;
+            let otp = otp(call, "otp")?;
             let session = auth
                 .current()
                 .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))?;
-            let log = audit::for_user(app, event::CHALLENGES_UPDATE, user, &call.client, now);
+            let log = audit::for_user(&cx, event::CHALLENGES_UPDATE, user);
             let s = audit::alongside(
-                app,
+                &cx,
                 vec![log],
-                mfa::complete_challenge(app, user, session, id, otp, now),
+                mfa::complete_challenge(&cx, user, session, id, otp),
             )
             .await?;
             Ok(Reply::ok(model::session(&s, true, "")))
         }
-        MfaRoute::GetMfaRecoveryCodes => Ok(Reply::ok(codes(mfa::recovery_codes(app, user)?))),
-        MfaRoute::CreateMfaRecoveryCodes => Ok(Reply::created(codes(
-            mfa::generate_recovery_codes(app, user, false, now).await?,
+        MfaUserRoute::GetMfaRecoveryCodes => Ok(Reply::ok(codes(mfa::recovery_codes(&cx, user)?))),
+        MfaUserRoute::CreateMfaRecoveryCodes => Ok(Reply::created(codes(
+            mfa::generate_recovery_codes(&cx, user, false).await?,
         ))),
-        MfaRoute::UpdateMfaRecoveryCodes => Ok(Reply::ok(codes(
-            mfa::generate_recovery_codes(app, user, true, now).await?,
+        MfaUserRoute::UpdateMfaRecoveryCodes => Ok(Reply::ok(codes(
+            mfa::generate_recovery_codes(&cx, user, true).await?,
         ))),
     }
 }

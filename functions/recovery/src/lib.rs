@@ -2,7 +2,7 @@
 //! render the `Token` model.
 
 use shared::api::{Call, HandlerFuture, Reply};
-use shared::routes::{RecoveryRoute, RouteId};
+use shared::routes::{RecoveryOpenRoute, RouteId, Split};
 use shared::{audit, model, token, validate, Error, ErrorType, Result};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
@@ -10,55 +10,42 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    let (app, now) = (call.app, call.now);
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    let (app, cx) = (call.app, call.cx());
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // The match is exhaustive, so a route of this function without a handler is a compile
+    // error; the function has no user routes.
     let RouteId::Recovery(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
+    let route = match route.split() {
+        Split::Open(route) => route,
+        Split::User(route) => match route {},
+    };
     match route {
-        RecoveryRoute::CreateRecovery => {
+        RecoveryOpenRoute::CreateRecovery => {
             let email = validate::email_param(&call.params, "email")?;
             let url = call
                 .params
                 .required_str("url", "Value must be a valid URL")?;
             let url = validate::redirect_url("url", url, &app.config)?;
-            let issued = token::create_recovery(
-                app,
-                &call.gate(),
-                &call.client,
-                &email,
-                &url,
-                call.locale(),
-                now,
-            )
-            .await?;
+            let issued = token::create_recovery(&cx, &email, &url).await?;
             Ok(Reply::created(model::token(
                 &issued.token,
                 call.reveal(&issued.secret),
             )))
         }
-        RecoveryRoute::UpdateRecovery => {
+        RecoveryOpenRoute::UpdateRecovery => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
             let password = validate::new_password_param(
                 &app.config.password_policy,
                 &call.params,
                 "password",
             )?;
-            let log = audit::entry(
-                app,
-                audit::event::RECOVERY_UPDATE,
-                uid,
-                "",
-                "",
-                &call.client,
-                now,
-            );
+            let log = audit::entry(&cx, audit::event::RECOVERY_UPDATE, uid, "", "");
             let token = audit::alongside(
-                app,
+                &cx,
                 vec![log],
-                token::complete_recovery(app, &call.gate(), uid, secret, password, now),
+                token::complete_recovery(&cx, uid, secret, password),
             )
             .await?;
             Ok(Reply::ok(model::token(&token, "")))

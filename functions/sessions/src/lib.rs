@@ -2,9 +2,9 @@
 //! delete sessions, and mint JWTs from a session. Handlers parse params, call `shared::session`
 //! / `shared::token` / `shared::jwt` and render the model.
 
-use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply};
+use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply, UserCall};
 use shared::item::SessionItem;
-use shared::routes::{RouteId, SessionsRoute};
+use shared::routes::{RouteId, SessionsOpenRoute, SessionsUserRoute, Split};
 use shared::session::{self, NewSession};
 use shared::{audit, jwt, model, validate, Error, ErrorType, Result};
 
@@ -13,94 +13,85 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // Both matches are exhaustive, so a route of this function without a handler is a compile
+    // error, and a user route's handler gets a `UserCall`, whose user cannot be missing.
     let RouteId::Sessions(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
+    match route.split() {
+        Split::Open(route) => open_route(route, &call).await,
+        Split::User(route) => user_route(route, &call.into_user()?).await,
+    }
+}
+
+async fn open_route(route: SessionsOpenRoute, call: &Call<'_>) -> Result<Reply> {
+    let cx = call.cx();
     match route {
-        SessionsRoute::CreateEmailPasswordSession => create_email_password(&call).await,
-        SessionsRoute::CreateAnonymousSession => {
-            let new = session::create_anonymous(call.app, &call.client, call.now).await?;
-            Ok(created(&call, new))
+        SessionsOpenRoute::CreateEmailPasswordSession => {
+            let email = validate::email_param(&call.params, "email")?;
+            let password = validate::password_param(&call.params, "password")?;
+            let new = session::create_email_password(&cx, &email, password).await?;
+            Ok(created(call, new))
         }
-        SessionsRoute::CreateSession
-        | SessionsRoute::UpdateMagicUrlSession
-        | SessionsRoute::UpdatePhoneSession => {
+        SessionsOpenRoute::CreateAnonymousSession => {
+            let new = session::create_anonymous(&cx).await?;
+            Ok(created(call, new))
+        }
+        SessionsOpenRoute::CreateSession
+        | SessionsOpenRoute::UpdateMagicUrlSession
+        | SessionsOpenRoute::UpdatePhoneSession => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
-            let new = shared::token::create_session(
-                call.app,
-                &call.gate(),
-                uid,
-                secret,
-                &call.client,
-                call.now,
-            )
-            .await?;
-            Ok(created(&call, new))
+            let new = shared::token::create_session(&cx, uid, secret).await?;
+            Ok(created(call, new))
         }
-        SessionsRoute::ListSessions => list(&call),
-        SessionsRoute::GetSession => {
-            let auth = call.auth()?;
-            let s = path_session(&call, auth)?;
-            Ok(Reply::ok(render(auth, s)))
+    }
+}
+
+async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Reply> {
+    let (cx, me) = (call.cx(), &call.me);
+    match route {
+        SessionsUserRoute::ListSessions => {
+            let items: Vec<_> = me.sessions.iter().map(|s| render(me, s)).collect();
+            Ok(Reply::ok(model::session_list(&items)))
         }
-        SessionsRoute::UpdateSession => {
-            let auth = call.auth()?;
-            let s = path_session(&call, auth)?;
-            let log = audit::for_user(
-                call.app,
-                audit::event::SESSION_UPDATE,
-                &auth.user,
-                &call.client,
-                call.now,
-            );
-            let s = audit::alongside(call.app, vec![log], session::extend(call.app, s, call.now))
-                .await?;
-            Ok(Reply::ok(render(auth, &s)))
+        SessionsUserRoute::GetSession => {
+            let s = path_session(call, me)?;
+            Ok(Reply::ok(render(me, s)))
         }
-        SessionsRoute::DeleteSession => {
-            let auth = call.auth()?;
-            let s = path_session(&call, auth)?;
-            let log = audit::for_user(
-                call.app,
-                audit::event::SESSION_DELETE,
-                &auth.user,
-                &call.client,
-                call.now,
-            );
-            audit::alongside(call.app, vec![log], session::delete(call.app, s)).await?;
+        SessionsUserRoute::UpdateSession => {
+            let s = path_session(call, me)?;
+            let log = audit::for_user(&cx, audit::event::SESSION_UPDATE, &me.user);
+            let s = audit::alongside(&cx, vec![log], session::extend(&cx, s)).await?;
+            Ok(Reply::ok(render(me, &s)))
+        }
+        SessionsUserRoute::DeleteSession => {
+            let s = path_session(call, me)?;
+            let log = audit::for_user(&cx, audit::event::SESSION_DELETE, &me.user);
+            audit::alongside(&cx, vec![log], session::delete(&cx, s)).await?;
             let reply = Reply::no_content();
-            Ok(if auth.is_current(s) {
+            Ok(if me.is_current(s) {
                 reply.cookie(CookieAction::Clear)
             } else {
                 reply
             })
         }
-        SessionsRoute::DeleteSessions => {
-            let auth = call.auth()?;
-            let log = audit::for_user(
-                call.app,
-                audit::event::SESSION_DELETE,
-                &auth.user,
-                &call.client,
-                call.now,
-            );
+        SessionsUserRoute::DeleteSessions => {
+            let log = audit::for_user(&cx, audit::event::SESSION_DELETE, &me.user);
             audit::alongside(
-                call.app,
+                &cx,
                 vec![log],
-                session::delete_all(call.app, &auth.user.id, &auth.sessions),
+                session::delete_all(&cx, &me.user.id, &me.sessions),
             )
             .await?;
             let reply = Reply::no_content();
-            Ok(if auth.jwt {
+            Ok(if me.jwt {
                 reply
             } else {
                 reply.cookie(CookieAction::Clear)
             })
         }
-        SessionsRoute::CreateJwt => create_jwt(&call),
+        SessionsUserRoute::CreateJwt => create_jwt(call),
     }
 }
 
@@ -132,29 +123,8 @@ fn path_session<'a>(call: &Call<'_>, auth: &'a Auth) -> Result<&'a SessionItem> 
         .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))
 }
 
-fn list(call: &Call<'_>) -> Result<Reply> {
-    let auth = call.auth()?;
-    let items: Vec<_> = auth.sessions.iter().map(|s| render(auth, s)).collect();
-    Ok(Reply::ok(model::session_list(&items)))
-}
-
-async fn create_email_password(call: &Call<'_>) -> Result<Reply> {
-    let email = validate::email_param(&call.params, "email")?;
-    let password = validate::password_param(&call.params, "password")?;
-    let new = session::create_email_password(
-        call.app,
-        &call.gate(),
-        &email,
-        password,
-        &call.client,
-        call.now,
-    )
-    .await?;
-    Ok(created(call, new))
-}
-
-fn create_jwt(call: &Call<'_>) -> Result<Reply> {
-    let auth = call.auth()?;
+fn create_jwt(call: &UserCall<'_>) -> Result<Reply> {
+    let auth = &call.me;
     if auth.jwt {
         return Err(Error::new(ErrorType::UserJwtCreationDenied));
     }

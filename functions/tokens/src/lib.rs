@@ -3,7 +3,7 @@
 
 use shared::api::{Call, HandlerFuture, Reply};
 use shared::credential::Credential;
-use shared::routes::{RouteId, TokensRoute};
+use shared::routes::{RouteId, Split, TokensOpenRoute};
 use shared::token::{self, Kind};
 use shared::{ids, model, validate, Error, ErrorType, Result};
 
@@ -12,16 +12,19 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // The match is exhaustive, so a route of this function without a handler is a compile
+    // error; the function has no user routes.
     let RouteId::Tokens(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
-    match route {
-        TokensRoute::CreateEmailToken => email_login(&call, Kind::EmailOtp).await,
-        TokensRoute::CreateMagicUrlToken => email_login(&call, Kind::MagicUrl).await,
-        TokensRoute::CreatePhoneToken => phone_login(&call).await,
+    match route.split() {
+        Split::Open(TokensOpenRoute::CreateEmailToken) => email_login(&call, Kind::EmailOtp).await,
+        Split::Open(TokensOpenRoute::CreateMagicUrlToken) => {
+            email_login(&call, Kind::MagicUrl).await
+        }
+        Split::Open(TokensOpenRoute::CreatePhoneToken) => phone_login(&call).await,
+        Split::User(route) => match route {},
     }
 }
 
@@ -60,7 +63,7 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
         phrase,
         locale: call.locale(),
     };
-    let issued = token::create_email_login(call.app, &call.gate(), request, call.now).await?;
+    let issued = token::create_email_login(&call.cx(), request).await?;
     Ok(Reply::created(model::token(
         &issued.token,
         call.reveal(&issued.secret),
@@ -70,9 +73,7 @@ async fn email_login(call: &Call<'_>, kind: Kind) -> Result<Reply> {
 async fn phone_login(call: &Call<'_>) -> Result<Reply> {
     let uid = user_id(call)?;
     let phone = validate::phone_param(&call.params, "phone")?;
-    let issued =
-        token::create_phone_login(call.app, &call.gate(), uid, &phone, call.locale(), call.now)
-            .await?;
+    let issued = token::create_phone_login(&call.cx(), uid, &phone).await?;
     // Appwrite quirk kept for SDK parity: servers get the phone code wrapped as a credential.
     let wrapped = Credential {
         id: issued.token.uid.clone(),

@@ -1,8 +1,8 @@
 //! `verification` function: email and phone verification. Handlers parse params, call
 //! `shared::token` and render the `Token` model.
 
-use shared::api::{Call, HandlerFuture, Reply};
-use shared::routes::{RouteId, VerificationRoute};
+use shared::api::{Call, HandlerFuture, Reply, UserCall};
+use shared::routes::{RouteId, Split, VerificationOpenRoute, VerificationUserRoute};
 use shared::token::{self, Kind};
 use shared::{audit, model, validate, Error, ErrorType, Result};
 
@@ -11,76 +11,57 @@ pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
 }
 
 async fn handle(call: Call<'_>) -> Result<Reply> {
-    let (app, now) = (call.app, call.now);
-    // Another function's route never reaches this Lambda (API Gateway routes by the same table);
-    // the match below is exhaustive, so a route of this function without a handler is a
-    // compile error.
+    // Another function's route never reaches this Lambda (API Gateway routes by the same table).
+    // Both matches are exhaustive, so a route of this function without a handler is a compile
+    // error, and a user route's handler gets a `UserCall`, whose user cannot be missing.
     let RouteId::Verification(route) = call.route.id else {
         return Err(Error::new(ErrorType::RouteNotFound));
     };
-    match route {
-        VerificationRoute::CreateEmailVerification => {
+    match route.split() {
+        Split::Open(VerificationOpenRoute::UpdateEmailVerification) => {
+            confirm(&call, Kind::VerifyEmail).await
+        }
+        Split::Open(VerificationOpenRoute::UpdatePhoneVerification) => {
+            confirm(&call, Kind::VerifyPhone).await
+        }
+        Split::User(route) => create(route, &call.into_user()?).await,
+    }
+}
+
+async fn create(route: VerificationUserRoute, call: &UserCall<'_>) -> Result<Reply> {
+    let (cx, user) = (call.cx(), &call.me.user);
+    // Parameters are checked before anything is written (the log entry included).
+    let url = match route {
+        VerificationUserRoute::CreateEmailVerification => {
             let url = call
                 .params
                 .required_str("url", "Value must be a valid URL")?;
-            let url = validate::redirect_url("url", url, &app.config)?;
-            let log = audit::for_user(
-                app,
-                audit::event::VERIFICATION_CREATE,
-                &call.auth()?.user,
-                &call.client,
-                now,
-            );
-            let issued = audit::alongside(
-                app,
-                vec![log],
-                token::create_email_verification(app, &call.auth()?.user, &url, call.locale(), now),
-            )
-            .await?;
-            Ok(Reply::created(model::token(
-                &issued.token,
-                call.reveal(&issued.secret),
-            )))
+            Some(validate::redirect_url("url", url, &call.app.config)?)
         }
-        VerificationRoute::CreatePhoneVerification => {
-            let log = audit::for_user(
-                app,
-                audit::event::VERIFICATION_CREATE,
-                &call.auth()?.user,
-                &call.client,
-                now,
-            );
-            let issued = audit::alongside(
-                app,
-                vec![log],
-                token::create_phone_verification(app, &call.auth()?.user, call.locale(), now),
-            )
-            .await?;
-            Ok(Reply::created(model::token(
-                &issued.token,
-                call.reveal(&issued.secret),
-            )))
+        VerificationUserRoute::CreatePhoneVerification => None,
+    };
+    let log = audit::for_user(&cx, audit::event::VERIFICATION_CREATE, user);
+    let issue = async {
+        match &url {
+            Some(url) => token::create_email_verification(&cx, user, url).await,
+            None => token::create_phone_verification(&cx, user).await,
         }
-        VerificationRoute::UpdateEmailVerification => confirm(&call, Kind::VerifyEmail).await,
-        VerificationRoute::UpdatePhoneVerification => confirm(&call, Kind::VerifyPhone).await,
-    }
+    };
+    let issued = audit::alongside(&cx, vec![log], issue).await?;
+    Ok(Reply::created(model::token(
+        &issued.token,
+        call.reveal(&issued.secret),
+    )))
 }
 
 async fn confirm(call: &Call<'_>, kind: Kind) -> Result<Reply> {
     let (uid, secret) = validate::user_and_secret(&call.params)?;
-    let log = audit::entry(
-        call.app,
-        audit::event::VERIFICATION_UPDATE,
-        uid,
-        "",
-        "",
-        &call.client,
-        call.now,
-    );
+    let cx = call.cx();
+    let log = audit::entry(&cx, audit::event::VERIFICATION_UPDATE, uid, "", "");
     let token = audit::alongside(
-        call.app,
+        &cx,
         vec![log],
-        token::confirm_verification(call.app, &call.gate(), kind, uid, secret, call.now),
+        token::confirm_verification(&cx, kind, uid, secret),
     )
     .await?;
     Ok(Reply::ok(model::token(&token, "")))
