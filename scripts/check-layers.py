@@ -17,7 +17,9 @@ LAYERS = {
         "credential", "jwt", "item", "keys", "password", "config",
     ],
     "ports": ["store", "outbox", "messages", "app"],
-    "domain": ["context", "audit", "account", "session", "token", "mfa"],
+    "domain": [
+        "context", "audit", "account", "session", "token", "mfa", "testkit", "domain_tests",
+    ],
     "edge": [
         "http", "params", "validate", "routes", "ratelimit", "model", "oauth2", "api", "lambda",
     ],

@@ -1139,3 +1139,251 @@ mod stage_tests {
         assert!(method_disabled(&config, login, &Caller::Guest).is_none());
     }
 }
+
+#[cfg(test)]
+mod pipeline_tests {
+    //! The whole pipeline (`handle`) in the order of contract §1.9, on the in-memory store with
+    //! a fixed clock: each row is one request and the stage that must answer it. The handler is
+    //! a stand-in that names the route, so a row that reaches it proves every stage let it pass.
+    use super::*;
+    use crate::config::AuthMethod;
+    use crate::store::Accounts;
+    use crate::testkit::World;
+
+    fn reached(_call: Call<'_>) -> HandlerFuture<'_> {
+        Box::pin(async move { Ok(Reply::ok(serde_json::json!({ "reached": true }))) })
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> ApiRequest {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        ApiRequest {
+            method: method.parse().unwrap(),
+            path: path.into(),
+            query: query.into(),
+            headers: h,
+            body: bytes::Bytes::new(),
+            source_ip: "203.0.113.9".into(),
+            secure: false,
+            gateway_domain: None,
+        }
+    }
+
+    /// `(status, type)` of the response; type `"reached"` when the handler ran.
+    async fn send(w: &World, req: ApiRequest) -> (u16, String) {
+        let resp = handle(&w.app, req, &|_| Some(reached as Handler)).await;
+        let body: Value = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+        let kind = if body["reached"] == true {
+            "reached".to_owned()
+        } else {
+            body["type"].as_str().unwrap_or_default().to_owned()
+        };
+        (resp.status, kind)
+    }
+
+    /// A signed-in user's `X-Appwrite-Session` value.
+    async fn session(w: &World, email: &str) -> (String, String) {
+        let cx = w.cx();
+        let user = crate::account::sign_up(
+            &cx,
+            crate::account::SignUp {
+                user_id: "unique()",
+                email,
+                password: "correct horse battery",
+                name: "",
+            },
+        )
+        .await
+        .unwrap();
+        let new = crate::session::create_email_password(&cx, email, "correct horse battery")
+            .await
+            .unwrap();
+        (user.id, new.encoded())
+    }
+
+    #[tokio::test]
+    async fn stages_answer_in_contract_order() {
+        let w = World::with(|c| c.auth_methods_disabled = vec![AuthMethod::Anonymous]);
+        let (_, s) = session(&w, "pipe@example.com").await;
+        let (blocked_uid, blocked) = session(&w, "blocked@example.com").await;
+        let (u, _) = w
+            .store
+            .get_user_with_all_sessions(&blocked_uid)
+            .await
+            .unwrap();
+        let u = u.unwrap();
+        let mut b = u.clone();
+        b.status = false;
+        w.store.update_user(&u, &b).await.unwrap();
+        let (mfa_uid, pending) = session(&w, "mfa@example.com").await;
+        let (u, _) = w.store.get_user_with_all_sessions(&mfa_uid).await.unwrap();
+        let u = u.unwrap();
+        let mut m = u.clone();
+        m.mfa = true;
+        m.email_verification = true;
+        w.store.update_user(&u, &m).await.unwrap();
+
+        let p = ("x-appwrite-project", "test");
+        let rows: Vec<(&str, ApiRequest, u16, &str)> = vec![
+            ("preflight", request("OPTIONS", "/v1/account", &[]), 204, ""),
+            (
+                "unknown route",
+                request("GET", "/v1/nope", &[p]),
+                404,
+                "general_route_not_found",
+            ),
+            (
+                "origin before project",
+                request("GET", "/v1/account", &[("origin", "https://evil.example")]),
+                403,
+                "general_unknown_origin",
+            ),
+            (
+                "no project",
+                request("GET", "/v1/account", &[]),
+                404,
+                "project_not_found",
+            ),
+            (
+                "another project",
+                request("GET", "/v1/account", &[("x-appwrite-project", "other")]),
+                404,
+                "project_not_found",
+            ),
+            (
+                "project in the query",
+                request(
+                    "GET",
+                    "/v1/account?project=test",
+                    &[("x-appwrite-session", &s)],
+                ),
+                200,
+                "reached",
+            ),
+            (
+                "guest on a user route",
+                request("GET", "/v1/account", &[p]),
+                401,
+                "general_unauthorized_scope",
+            ),
+            (
+                "a forged session is a guest",
+                request(
+                    "GET",
+                    "/v1/account",
+                    &[
+                        p,
+                        ("x-appwrite-session", "eyJpZCI6IngiLCJzZWNyZXQiOiJ5In0="),
+                    ],
+                ),
+                401,
+                "general_unauthorized_scope",
+            ),
+            (
+                "user",
+                request("GET", "/v1/account", &[p, ("x-appwrite-session", &s)]),
+                200,
+                "reached",
+            ),
+            (
+                "blocked user",
+                request("GET", "/v1/account", &[p, ("x-appwrite-session", &blocked)]),
+                403,
+                "user_blocked",
+            ),
+            (
+                "second factor owed",
+                request("GET", "/v1/account", &[p, ("x-appwrite-session", &pending)]),
+                401,
+                "user_more_factors_required",
+            ),
+            (
+                "…but the challenge route is open to it",
+                request(
+                    "POST",
+                    "/v1/account/mfa/challenges",
+                    &[p, ("x-appwrite-session", &pending)],
+                ),
+                200,
+                "reached",
+            ),
+            (
+                "user on a guest-only route",
+                request(
+                    "POST",
+                    "/v1/account/sessions/email",
+                    &[p, ("x-appwrite-session", &s)],
+                ),
+                401,
+                "user_session_already_exists",
+            ),
+            (
+                "disabled auth method",
+                request("POST", "/v1/account/sessions/anonymous", &[p]),
+                501,
+                "user_auth_method_unsupported",
+            ),
+            (
+                "guest route",
+                request("POST", "/v1/account/tokens/email", &[p]),
+                200,
+                "reached",
+            ),
+        ];
+        for (name, req, status, kind) in rows {
+            let (got_status, got_kind) = send(&w, req).await;
+            assert_eq!((got_status, got_kind.as_str()), (status, kind), "{name}");
+        }
+
+        // An expired session is a guest's: the clock passes its expiry (the item is still stored).
+        w.clock.advance_secs(w.app.config.session_duration_secs + 1);
+        let (status, kind) = send(
+            &w,
+            request("GET", "/v1/account", &[p, ("x-appwrite-session", &s)]),
+        )
+        .await;
+        assert_eq!((status, kind.as_str()), (401, "general_unauthorized_scope"));
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_answers_after_the_route_and_before_the_handler() {
+        let w = World::with(|c| c.rate_limits_enabled = true);
+        let route = find_route("POST", "/v1/account/sessions/anonymous");
+        let limit = route
+            .rate_limit
+            .expect("anonymous sessions are limited")
+            .limit;
+        let req = || {
+            request(
+                "POST",
+                "/v1/account/sessions/anonymous",
+                &[("x-appwrite-project", "test")],
+            )
+        };
+        for i in 0..limit {
+            assert_eq!(
+                send(&w, req()).await,
+                (200, "reached".into()),
+                "request {i}"
+            );
+        }
+        assert_eq!(
+            send(&w, req()).await,
+            (429, "general_rate_limit_exceeded".into())
+        );
+        // The window passes with the clock.
+        w.clock
+            .advance_secs(i64::from(route.rate_limit.unwrap().period_secs));
+        assert_eq!(send(&w, req()).await, (200, "reached".into()));
+    }
+
+    fn find_route(method: &str, path: &str) -> &'static Route {
+        routes::find(method, path).unwrap().0
+    }
+}

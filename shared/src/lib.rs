@@ -35,6 +35,11 @@ pub mod templates;
 pub mod token;
 pub mod validate;
 
+#[cfg(test)]
+mod domain_tests;
+#[cfg(test)]
+mod testkit;
+
 pub use api::{Call, Handler, HandlerFuture, Reply};
 pub use app::App;
 pub use error::{Error, ErrorType, Result};

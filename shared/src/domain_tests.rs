@@ -1,0 +1,241 @@
+//! The domain on the in-memory store with a fixed clock: sign-up, logins, one-time codes, links
+//! and MFA challenges, including their races and expiry edges. No emulator and no HTTP
+//! (`cargo test -p shared`); the same flows run over HTTP against moto in `tests/`.
+
+use crate::error::{ErrorType, Result};
+use crate::item::UserItem;
+use crate::mfa::{self, Factor};
+use crate::store::{Accounts, Sessions};
+use crate::testkit::World;
+use crate::token::{self, EmailLogin, Kind};
+use crate::{account, session};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn kind<T>(r: &Result<T>) -> Option<ErrorType> {
+    r.as_ref().err().map(|e| e.kind)
+}
+
+async fn sign_up(w: &World, email: &str) -> UserItem {
+    account::sign_up(
+        &w.cx(),
+        account::SignUp {
+            user_id: "unique()",
+            email,
+            password: PASSWORD,
+            name: "",
+        },
+    )
+    .await
+    .expect("sign-up")
+}
+
+async fn email_otp(w: &World, email: &str) -> token::Issued {
+    token::create_email_login(
+        &w.cx(),
+        EmailLogin {
+            kind: Kind::EmailOtp,
+            requested_uid: "unique()",
+            email,
+            url: None,
+            phrase: false,
+            locale: "en",
+        },
+    )
+    .await
+    .expect("email token")
+}
+
+#[tokio::test]
+async fn parallel_sign_ups_with_one_email_make_one_user() {
+    let w = World::new();
+    let cx = w.cx();
+    let tries = (0..20).map(|i| {
+        let id = format!("racer{i}");
+        let cx = &cx;
+        async move {
+            account::sign_up(
+                cx,
+                account::SignUp {
+                    user_id: &id,
+                    email: "race@example.com",
+                    password: PASSWORD,
+                    name: "",
+                },
+            )
+            .await
+        }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1);
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| kind(r) == Some(ErrorType::UserAlreadyExists)));
+    // The profile and its email claim, nothing of the losers.
+    assert_eq!(w.store.len(), 2);
+}
+
+#[tokio::test]
+async fn password_login_counts_failures_and_locks() {
+    let w = World::new();
+    sign_up(&w, "lock@example.com").await;
+    let cx = w.cx();
+    let ok = session::create_email_password(&cx, "lock@example.com", PASSWORD).await;
+    assert!(ok.is_ok());
+    let threshold = w.app.config.lockout.threshold;
+    for _ in 0..threshold {
+        let r = session::create_email_password(&cx, "lock@example.com", "wrong password").await;
+        assert_eq!(kind(&r), Some(ErrorType::UserInvalidCredentials));
+    }
+    // Locked: even the right password is refused until the lockout passes.
+    let r = session::create_email_password(&cx, "lock@example.com", PASSWORD).await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidCredentials));
+    w.clock.advance_secs(w.app.config.lockout.max_secs + 1);
+    let r = session::create_email_password(&w.cx(), "lock@example.com", PASSWORD).await;
+    assert!(r.is_ok(), "{:?}", r.err());
+    // An unknown email fails the same way and leaves nothing behind.
+    let before = w.store.len();
+    let r = session::create_email_password(&w.cx(), "ghost@example.com", PASSWORD).await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidCredentials));
+    assert_eq!(w.store.len(), before);
+}
+
+#[tokio::test]
+async fn a_code_is_guessed_at_most_five_times_an_hour() {
+    let w = World::new();
+    let issued = email_otp(&w, "otp@example.com").await;
+    let uid = issued.token.uid.clone();
+    let code = w.sent.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    // Twenty wrong guesses in parallel: each is refused, and the hour's budget is spent.
+    let cx = w.cx();
+    let guesses = (0..20).map(|_| token::create_session(&cx, &uid, wrong));
+    for r in futures_util::future::join_all(guesses).await {
+        assert!(r.is_err());
+    }
+    // The right code no longer works this hour…
+    let r = token::create_session(&cx, &uid, &code).await;
+    assert!(r.is_err(), "budget spent");
+    // …and a new code (a new token) does not refill the budget.
+    email_otp(&w, "otp@example.com").await;
+    let fresh = w.sent.last_code();
+    assert!(token::create_session(&w.cx(), &uid, &fresh).await.is_err());
+    // The next hour, a fresh code works once.
+    w.clock.advance_secs(3600);
+    email_otp(&w, "otp@example.com").await;
+    let next = w.sent.last_code();
+    let s = token::create_session(&w.cx(), &uid, &next).await;
+    assert!(s.is_ok(), "{:?}", s.err());
+    assert!(
+        token::create_session(&w.cx(), &uid, &next).await.is_err(),
+        "single use"
+    );
+}
+
+#[tokio::test]
+async fn parallel_redemptions_of_one_code_make_one_session() {
+    let w = World::new();
+    let issued = email_otp(&w, "once@example.com").await;
+    let uid = issued.token.uid.clone();
+    let code = w.sent.last_code();
+    let cx = w.cx();
+    let tries = (0..5).map(|_| token::create_session(&cx, &uid, &code));
+    let ok = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(Result::is_ok)
+        .count();
+    assert_eq!(ok, 1);
+    assert_eq!(w.store.session_index(&uid).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused_while_still_stored() {
+    let w = World::new();
+    let url = url::Url::parse("https://localhost/done").unwrap();
+    let issued = token::create_email_login(
+        &w.cx(),
+        EmailLogin {
+            kind: Kind::MagicUrl,
+            requested_uid: "unique()",
+            email: "late@example.com",
+            url: Some(&url),
+            phrase: false,
+            locale: "en",
+        },
+    )
+    .await
+    .unwrap();
+    let link = w.sent.last_email();
+    let secret = link
+        .split(['?', '&', ' ', '\n'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .expect("secret in the link")
+        .to_owned();
+    w.clock.advance_secs(Kind::MagicUrl.lifetime_secs());
+    // DynamoDB's TTL has not run (nor has the twin's): the item is there, and still refused.
+    let before = w.store.len();
+    let r = token::create_session(&w.cx(), &issued.token.uid, &secret).await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidToken));
+    assert_eq!(w.store.len(), before);
+    assert!(
+        w.store.run_ttl().unwrap() >= 1,
+        "the sweeper removes it later"
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_revokes_the_code_sent_to_the_old_address() {
+    let w = World::new();
+    let user = sign_up(&w, "old@example.com").await;
+    email_otp(&w, "old@example.com").await;
+    let code = w.sent.last_code();
+    account::update_email(&w.cx(), &user, "new@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let r = token::create_session(&w.cx(), &user.id, &code).await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidToken));
+    assert!(w
+        .store
+        .get_email("old@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_challenge_burns_after_three_wrong_codes() {
+    let w = World::new();
+    let user = sign_up(&w, "mfa@example.com").await;
+    // Email challenges go to verified addresses only.
+    let mut verified = user.clone();
+    verified.email_verification = true;
+    w.store.update_user(&user, &verified).await.unwrap();
+    let new = session::create_email_password(&w.cx(), "mfa@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let (user, _) = w.store.get_user_with_all_sessions(&user.id).await.unwrap();
+    let user = user.unwrap();
+    let c = mfa::create_challenge(&w.cx(), &user, Factor::Email)
+        .await
+        .unwrap();
+    let code = w.sent.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let r = mfa::complete_challenge(&w.cx(), &user, &new.item, &c.id, wrong).await;
+        assert_eq!(kind(&r), Some(ErrorType::UserInvalidToken));
+    }
+    let r = mfa::complete_challenge(&w.cx(), &user, &new.item, &c.id, &code).await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidToken), "burnt");
+    // A new challenge with its right code adds the factor to the session.
+    let c = mfa::create_challenge(&w.cx(), &user, Factor::Email)
+        .await
+        .unwrap();
+    let code = w.sent.last_code();
+    let s = mfa::complete_challenge(&w.cx(), &user, &new.item, &c.id, &code)
+        .await
+        .unwrap();
+    assert!(s.factors.iter().any(|f| f == "email"), "{:?}", s.factors);
+}
