@@ -14,9 +14,9 @@ from pathlib import Path
 LAYERS = {
     "foundation": [
         "error", "clock", "dates", "ids", "crypto", "seal", "device", "templates",
-        "credential", "jwt", "item", "keys", "password", "config",
+        "credential", "jwt", "item", "keys", "password", "providers", "config",
     ],
-    "ports": ["store", "outbox", "messages", "app"],
+    "ports": ["store", "outbox", "outbound", "messages", "app"],
     "domain": [
         "context", "audit", "account", "session", "token", "mfa", "testkit", "domain_tests",
     ],

@@ -62,6 +62,48 @@ pub struct Config {
     pub dynamodb_timeouts: Timeouts,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
+    /// `OAUTH2_PROVIDERS` (default none): the enabled OAuth2 providers, each with its
+    /// `OAUTH2_<KEY>_*` settings (see [`OAuth2Provider`]).
+    pub oauth2: Vec<OAuth2Provider>,
+}
+
+/// An enabled OAuth2 provider. `<KEY>` is the provider key upper-cased
+/// (`paypalSandbox` → `PAYPALSANDBOX`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuth2Provider {
+    pub provider: &'static crate::providers::Provider,
+    /// `OAUTH2_<KEY>_CLIENT_ID`.
+    pub client_id: String,
+    /// `OAUTH2_<KEY>_CLIENT_SECRET`, or the contents of the file `OAUTH2_<KEY>_CLIENT_SECRET_FILE`
+    /// (never logged: `Debug` prints it redacted).
+    pub client_secret: String,
+    /// `OAUTH2_<KEY>_ISSUER`: the OpenID issuer (required for tenant providers and `oidc`;
+    /// overrides the built-in one otherwise).
+    pub issuer: Option<String>,
+    /// `OAUTH2_<KEY>_AUTHORIZE_URL`, `…_TOKEN_URL`, `…_USERINFO_URL`, `…_EMAILS_URL`: overrides of
+    /// a plain OAuth2 provider's endpoints (GitHub Enterprise, test doubles).
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub emails_url: Option<String>,
+}
+
+impl std::fmt::Debug for OAuth2Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2Provider")
+            .field("provider", &self.provider.key)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The enabled provider `key`, if any.
+    pub fn oauth2_provider(&self, key: &str) -> Option<&OAuth2Provider> {
+        self.oauth2.iter().find(|p| p.provider.key == key)
+    }
 }
 
 /// The project's authentication methods that `AUTH_METHODS_DISABLED` can turn off; each route
@@ -177,6 +219,7 @@ impl Default for Config {
             auth_methods_disabled: vec![],
             session_alerts: false,
             user_limit: 0,
+            oauth2: vec![],
         }
     }
 }
@@ -228,6 +271,7 @@ impl Config {
                 .collect::<Result<_, Error>>()?,
             session_alerts: env.flag("SESSION_ALERTS", d.session_alerts)?,
             user_limit: env.int("USER_LIMIT", i64::from(d.user_limit), 0, 10_000)? as u32,
+            oauth2: oauth2_providers(&env)?,
         })
     }
 
@@ -325,6 +369,75 @@ fn public_url(env: &Env<'_>) -> Result<Option<String>, Error> {
         return Err(bad("PUBLIC_URL", &v));
     }
     Ok(Some(u.as_str().trim_end_matches('/').to_owned()))
+}
+
+/// An endpoint a provider is reached at: https, or plain http on loopback only (local test
+/// doubles).
+fn endpoint(k: &str, v: &str) -> Result<String, Error> {
+    let u = url::Url::parse(v).map_err(|_| bad(k, v))?;
+    let loopback = matches!(
+        u.host(),
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+    ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || u.host_str() == Some("localhost");
+    if u.scheme() == "https" || (u.scheme() == "http" && loopback) {
+        Ok(u.as_str().trim_end_matches('/').to_owned())
+    } else {
+        Err(bad(k, v))
+    }
+}
+
+fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
+    let Some(keys) = env.text("OAUTH2_PROVIDERS") else {
+        return Ok(vec![]);
+    };
+    let mut out = vec![];
+    for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let provider = crate::providers::find(key).ok_or_else(|| bad("OAUTH2_PROVIDERS", key))?;
+        let var = |suffix: &str| format!("OAUTH2_{}_{suffix}", key.to_ascii_uppercase());
+        let client_id = env
+            .text(&var("CLIENT_ID"))
+            .ok_or_else(|| bad(&var("CLIENT_ID"), ""))?;
+        let client_secret = match (
+            env.text(&var("CLIENT_SECRET")),
+            env.text(&var("CLIENT_SECRET_FILE")),
+        ) {
+            (Some(s), None) => s,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|_| bad(&var("CLIENT_SECRET_FILE"), &path))?,
+            _ => {
+                return Err(bad(
+                    &var("CLIENT_SECRET"),
+                    "(exactly one of CLIENT_SECRET, CLIENT_SECRET_FILE)",
+                ))
+            }
+        };
+        let url = |suffix: &str| -> Result<Option<String>, Error> {
+            env.text(&var(suffix))
+                .map(|v| endpoint(&var(suffix), &v))
+                .transpose()
+        };
+        let issuer = url("ISSUER")?;
+        if matches!(
+            provider.protocol,
+            crate::providers::Protocol::Oidc { issuer: None }
+        ) && issuer.is_none()
+        {
+            return Err(bad(&var("ISSUER"), "(required for this provider)"));
+        }
+        out.push(OAuth2Provider {
+            provider,
+            client_id,
+            client_secret,
+            issuer,
+            authorize_url: url("AUTHORIZE_URL")?,
+            token_url: url("TOKEN_URL")?,
+            userinfo_url: url("USERINFO_URL")?,
+            emails_url: url("EMAILS_URL")?,
+        });
+    }
+    Ok(out)
 }
 
 fn mock_numbers(env: &Env<'_>) -> Result<Vec<(String, String)>, Error> {

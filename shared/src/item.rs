@@ -321,6 +321,57 @@ pub struct TotpItem {
     pub last_step: u64,
 }
 
+pub const IDENTITY_PREFIX: &str = "IDENTITY#";
+pub const IDENTITY_CLAIM_SK: &str = "IDENTITY";
+
+pub fn identity_sk(id: &str) -> String {
+    format!("{IDENTITY_PREFIX}{id}")
+}
+
+/// The claim key of a provider account: provider keys are case-sensitive, provider user IDs are
+/// opaque (kept as sent).
+pub fn identity_claim_pk(provider: &str, provider_uid: &str) -> String {
+    format!("OAUTH#{provider}#{provider_uid}")
+}
+
+/// `USER#<uid>` / `IDENTITY#<id>`: a provider account linked to the user (contract §3.7). The
+/// provider's tokens are sealed (`seal.rs`): the owner can read them back, the table cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub uid: String,
+    pub provider: String,
+    pub provider_uid: String,
+    #[serde(default)]
+    pub provider_email: String,
+    #[serde(default)]
+    pub access_token_sealed: String,
+    #[serde(default)]
+    pub refresh_token_sealed: String,
+    #[serde(default)]
+    pub access_token_expiry: Option<Millis>,
+    pub created: Millis,
+    pub updated: Millis,
+}
+
+/// `OAUTH#<provider>#<providerUid>` / `IDENTITY`: one provider account belongs to one user; the
+/// sign-in lookup (rule (b) of contract §4.6) reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityClaimItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub uid: String,
+    pub identity_id: String,
+}
+
 pub const CHALLENGE_PREFIX: &str = "CHALLENGE#";
 
 pub fn challenge_sk(id: &str) -> String {

@@ -9,10 +9,13 @@
 // Test code: a panic, with the check's message, is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{Claims, Conflict, Expect, Redemption, Storage, WriteError};
+use super::{
+    Claims, Conflict, Expect, IdentityWrite, OAuthSignIn, Redemption, Storage, WriteError,
+};
 use crate::clock::Millis;
 use crate::item::{
-    self, ChallengeItem, EmailItem, LogItem, PhoneItem, SessionItem, TokenItem, UserItem,
+    self, ChallengeItem, EmailItem, IdentityItem, LogItem, PhoneItem, SessionItem, TokenItem,
+    UserItem,
 };
 use crate::keys::{self, KeyItem};
 
@@ -33,6 +36,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     counters(store, &ctx).await;
     api_keys(store, &ctx).await;
     logs_newest_first(store, &ctx).await;
+    identities(store, &ctx).await;
 }
 
 struct Ctx<'a> {
@@ -977,6 +981,152 @@ async fn logs_newest_first<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     store.delete_logs(&logs[..6]).await.unwrap();
     let (page, total) = store.list_logs(&uid, 25, 0, true, 5000).await.unwrap();
     assert_eq!((page.len(), total), (1, 1));
+}
+
+fn identity(uid: &str, id: &str, provider_uid: &str, now: Millis) -> IdentityItem {
+    IdentityItem {
+        pk: item::user_pk(uid),
+        sk: item::identity_sk(id),
+        id: id.into(),
+        uid: uid.into(),
+        provider: "github".into(),
+        provider_uid: provider_uid.into(),
+        provider_email: "gh@example.com".into(),
+        access_token_sealed: "sealed".into(),
+        refresh_token_sealed: String::new(),
+        access_token_expiry: Some(now + 3_600_000),
+        created: now,
+        updated: now,
+    }
+}
+
+async fn identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    // Rule (e): a new user, its email claim, the identity and its claim, and the session.
+    let mut u = UserItem::new(&ctx.id("o1"), now);
+    let email = ctx.email("o1");
+    u.email = Some(email.clone());
+    let claim = EmailItem::new(&email, &u.id, None);
+    let pid = ctx.id("gh-1");
+    let first = identity(&u.id, &ctx.id("i1"), &pid, now);
+    let s = session(&u.id, "so", now, now + 60_000);
+    let w = OAuthSignIn {
+        new_user: Some((&u, Some(&claim))),
+        existing: None,
+        identity: IdentityWrite::New(&first),
+        session: Some(&s),
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    let c = store
+        .get_identity_claim("github", &pid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (c.uid.as_str(), c.identity_id.as_str()),
+        (u.id.as_str(), first.id.as_str())
+    );
+    assert_eq!(
+        store.list_identities(&u.id).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(store.session_index(&u.id).await.unwrap().len(), 1);
+
+    // The same provider account again, for another new user: `Identity`, and no user written.
+    let v = UserItem::new(&ctx.id("o2"), now);
+    let dup = identity(&v.id, &ctx.id("i2"), &pid, now);
+    let w = OAuthSignIn {
+        new_user: Some((&v, None)),
+        existing: None,
+        identity: IdentityWrite::New(&dup),
+        session: None,
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::Identity)
+    );
+    assert!(store
+        .get_user_and_sessions(&v.id, &[])
+        .await
+        .unwrap()
+        .0
+        .is_none());
+
+    // A known link: fresh tokens, a token-mode secret, the profile's `accessed` set.
+    let mut fresher = first.clone();
+    fresher.access_token_sealed = "sealed-2".into();
+    fresher.updated = now + 5;
+    let t = token(&u.id, "oauth2", "ho", &email, now, 60_000);
+    let w = OAuthSignIn {
+        new_user: None,
+        existing: Some(&u.id),
+        identity: IdentityWrite::Update(&first, &fresher),
+        session: None,
+        token: Some(&t),
+        delete_session: Some("so"),
+        now: now + 5,
+    };
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(
+        store.list_identities(&u.id).await.unwrap(),
+        vec![fresher.clone()]
+    );
+    assert_eq!(
+        store
+            .get_redeemable(&u.id, &["oauth2"])
+            .await
+            .unwrap()
+            .tokens,
+        vec![t]
+    );
+    let (profile, _) = store.get_user_and_sessions(&u.id, &[]).await.unwrap();
+    assert_eq!(profile.unwrap().accessed, now + 5);
+    assert!(
+        store.session_index(&u.id).await.unwrap().is_empty(),
+        "rule (a) deletes it"
+    );
+
+    // A blocked user signs in to nothing.
+    let blocked = store
+        .get_user_and_sessions(&u.id, &[])
+        .await
+        .unwrap()
+        .0
+        .unwrap();
+    let mut b = blocked.clone();
+    b.status = false;
+    store.update_user(&blocked, &b).await.unwrap();
+    let s2 = session(&u.id, "sb", now, now + 60_000);
+    let w = OAuthSignIn {
+        new_user: None,
+        existing: Some(&u.id),
+        identity: IdentityWrite::Update(&fresher, &fresher),
+        session: Some(&s2),
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::ProfileCondition)
+    );
+    assert!(store.session_index(&u.id).await.unwrap().is_empty());
+
+    // Deleting frees the provider account; a second delete finds nothing.
+    assert!(store.delete_identity(&fresher).await.unwrap());
+    assert!(!store.delete_identity(&fresher).await.unwrap());
+    assert!(store
+        .get_identity_claim("github", &pid)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.list_identities(&u.id).await.unwrap().is_empty());
 }
 
 /// The project's user limit holds under parallel sign-ups, and a withdrawn user frees its

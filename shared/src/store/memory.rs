@@ -7,13 +7,14 @@
 //! compare expiry itself. [`MemoryStore::run_ttl`] plays the TTL sweeper with the injected clock.
 
 use super::{
-    Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
-    Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
+    Accounts, Claims, Conflict, Expect, Identities, IdentityWrite, OAuthSignIn, Redeemable,
+    Redemption, Security, Sessions, Storage, Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
 };
 use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
 use crate::item::{
-    self, ChallengeItem, EmailItem, LogItem, PhoneItem, SessionItem, TokenItem, UserItem,
+    self, ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem,
+    SessionItem, TokenItem, UserItem,
 };
 use crate::keys::{self, KeyItem};
 use serde::{de::DeserializeOwned, Serialize};
@@ -883,6 +884,103 @@ impl Security for MemoryStore {
             0
         };
         Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
+}
+
+#[async_trait::async_trait]
+impl Identities for MemoryStore {
+    async fn get_identity_claim(
+        &self,
+        provider: &str,
+        provider_uid: &str,
+    ) -> Result<Option<IdentityClaimItem>> {
+        self.get_as(&key(
+            item::identity_claim_pk(provider, provider_uid),
+            item::IDENTITY_CLAIM_SK,
+        ))
+    }
+
+    async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>> {
+        self.query(&item::user_pk(uid), |sk| {
+            sk.starts_with(item::IDENTITY_PREFIX)
+        })
+    }
+
+    async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
+        let writes = vec![
+            Write {
+                key: key(identity.pk.clone(), &identity.sk),
+                condition: Some(Box::new(|r| r.is_some())),
+                change: Box::new(|_| None),
+                conflict: Conflict::Identity,
+            },
+            delete_claim(
+                key(
+                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    item::IDENTITY_CLAIM_SK,
+                ),
+                &identity.uid,
+                Conflict::Identity,
+            ),
+        ];
+        match self.transact(writes) {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict(_)) => Ok(false),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
+        let mut writes = vec![];
+        if let Some((user, email)) = w.new_user {
+            writes.extend(self.new_user_writes(user, email, None)?);
+        }
+        if let Some(uid) = w.existing {
+            let now = w.now;
+            writes.push(update(
+                key(item::user_pk(uid), item::PROFILE_SK),
+                |r| r.is_some_and(|r| r.get("status") == Some(&Value::Bool(true))),
+                move |r| {
+                    r.insert("accessed".into(), Value::from(now));
+                },
+                Conflict::ProfileCondition,
+            ));
+        }
+        match w.identity {
+            IdentityWrite::New(identity) => {
+                let claim = IdentityClaimItem {
+                    pk: item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    sk: item::IDENTITY_CLAIM_SK.into(),
+                    uid: identity.uid.clone(),
+                    identity_id: identity.id.clone(),
+                };
+                writes.push(put_new(to_row(identity)?, Conflict::Identity)?);
+                writes.push(put_new(to_row(&claim)?, Conflict::Identity)?);
+            }
+            IdentityWrite::Update(old, new) => {
+                if let Some(changes) = diff_change(old, new)? {
+                    writes.push(update(
+                        key(old.pk.clone(), &old.sk),
+                        |r| r.is_some(),
+                        move |r| apply(r, changes),
+                        Conflict::Identity,
+                    ));
+                }
+            }
+        }
+        if let Some(s) = w.session {
+            writes.push(put_new(to_row(s)?, Conflict::User)?);
+        }
+        if let Some(t) = w.token {
+            writes.push(put(to_row(t)?, Conflict::Token)?);
+        }
+        if let (Some(sid), Some(uid)) = (w.delete_session, w.existing) {
+            writes.push(delete(
+                key(item::user_pk(uid), &item::session_sk(sid)),
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(writes)
     }
 }
 

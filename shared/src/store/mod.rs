@@ -9,7 +9,10 @@
 
 use crate::clock::Millis;
 use crate::error::Result;
-use crate::item::{ChallengeItem, EmailItem, LogItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use crate::item::{
+    ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem, SessionItem,
+    TokenItem, UserItem,
+};
 use crate::keys::KeyItem;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -35,6 +38,8 @@ pub enum Conflict {
     Token,
     /// The project's user limit is reached.
     UserLimit,
+    /// The provider account is linked to a user already.
+    Identity,
 }
 
 #[derive(Debug)]
@@ -318,9 +323,55 @@ pub trait Security: Send + Sync {
     ) -> Result<(Vec<LogItem>, usize)>;
 }
 
+/// How an OAuth2 sign-in changes the identity.
+#[derive(Debug)]
+pub enum IdentityWrite<'a> {
+    /// A new link: the identity and its claim (refused as `Identity` if the claim exists).
+    New(&'a IdentityItem),
+    /// Fresh tokens or email on a known link.
+    Update(&'a IdentityItem, &'a IdentityItem),
+}
+
+/// One OAuth2 sign-in, written in one transaction.
+#[derive(Debug)]
+pub struct OAuthSignIn<'a> {
+    /// Rule (e): the user is new (with its email claim, when the provider gave an email).
+    pub new_user: Option<(&'a UserItem, Option<&'a EmailItem>)>,
+    /// Otherwise: the existing user, who must still exist and not be blocked. Their `accessed`
+    /// is set (as by every session write).
+    pub existing: Option<&'a str>,
+    pub identity: IdentityWrite<'a>,
+    /// Cookie mode: the new session.
+    pub session: Option<&'a SessionItem>,
+    /// Token mode: the one-time secret, replacing the user's earlier one.
+    pub token: Option<&'a TokenItem>,
+    /// Rule (a): the session that linked the identity, deleted with the sign-in.
+    pub delete_session: Option<&'a str>,
+    pub now: Millis,
+}
+
+/// Provider accounts linked to users (OAuth2 identities).
+#[async_trait::async_trait]
+pub trait Identities: Send + Sync {
+    async fn get_identity_claim(
+        &self,
+        provider: &str,
+        provider_uid: &str,
+    ) -> Result<Option<IdentityClaimItem>>;
+
+    /// A user's identities, in ID order.
+    async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>>;
+
+    /// Delete an identity and its claim; `false` when it was gone already.
+    async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool>;
+
+    /// One transaction: user (new or checked), identity, session or token.
+    async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError>;
+}
+
 /// Every capability: what `App` holds.
 #[async_trait::async_trait]
-pub trait Storage: Accounts + Sessions + Tokens + Security {
+pub trait Storage: Accounts + Sessions + Tokens + Security + Identities {
     /// Create what the store needs (the table, locally); a no-op where it exists.
     async fn prepare(&self) -> Result<()> {
         Ok(())

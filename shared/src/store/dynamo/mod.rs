@@ -17,6 +17,7 @@ use std::collections::HashMap;
 type Item = HashMap<String, AttributeValue>;
 
 mod accounts;
+mod identities;
 mod recorder;
 mod security;
 mod sessions;

@@ -1,0 +1,226 @@
+//! The OAuth2 providers as data: one entry per provider, one engine (`oauth2/`) for all of them.
+//! An OpenID Connect provider needs only its issuer (discovery gives the endpoints, the ID token
+//! gives the user); a plain OAuth2 provider lists its endpoints and where its user JSON keeps
+//! the ID, email, verified flag and name. Providers whose endpoints depend on a tenant take the
+//! issuer (or base URL) from configuration (`OAUTH2_<KEY>_ISSUER`).
+//!
+//! A provider of Appwrite's list ([`APPWRITE_KEYS`]) without an entry here cannot be enabled:
+//! configuration refuses it, and its routes answer `412 project_provider_disabled`.
+
+/// Appwrite's provider keys (case-sensitive, contract §4.6), plus its test-only `mock` ones.
+pub const APPWRITE_KEYS: &[&str] = &[
+    "amazon",
+    "apple",
+    "appwrite",
+    "auth0",
+    "authentik",
+    "autodesk",
+    "bitbucket",
+    "bitly",
+    "box",
+    "dailymotion",
+    "discord",
+    "disqus",
+    "dropbox",
+    "etsy",
+    "facebook",
+    "figma",
+    "fusionauth",
+    "github",
+    "gitlab",
+    "google",
+    "huggingface",
+    "keycloak",
+    "kick",
+    "linkedin",
+    "microsoft",
+    "notion",
+    "oidc",
+    "okta",
+    "paypal",
+    "paypalSandbox",
+    "podio",
+    "salesforce",
+    "slack",
+    "spotify",
+    "stripe",
+    "tradeshift",
+    "tradeshiftBox",
+    "twitch",
+    "wordpress",
+    "x",
+    "yahoo",
+    "yammer",
+    "yandex",
+    "zoho",
+    "zoom",
+    "mock",
+    "mock-unverified",
+];
+
+/// How a provider tells that an email address is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// A boolean field of the user JSON (JSON pointer).
+    Field(&'static str),
+    /// GitHub: the `verified` flag of the matching entry of `/user/emails`.
+    EmailsEndpoint,
+    /// The provider gives no flag: its emails never count as verified, so they never link to or
+    /// take over an existing account.
+    Never,
+}
+
+/// Where a plain OAuth2 provider's user JSON keeps what we need (JSON pointers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    pub id: &'static str,
+    pub email: &'static str,
+    pub verified: Verified,
+    /// Tried in order; the first non-empty string is the name.
+    pub name: &'static [&'static str],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect: endpoints by discovery from the issuer, the user from the validated ID
+    /// token. `None`: the issuer comes from configuration (tenants, self-hosted, generic `oidc`).
+    Oidc { issuer: Option<&'static str> },
+    /// Plain OAuth2: fixed endpoints (each overridable by configuration) and a user mapping.
+    OAuth2 {
+        authorize: &'static str,
+        token: &'static str,
+        userinfo: &'static str,
+        /// GitHub's list of addresses with their verified flags.
+        emails: Option<&'static str>,
+        mapping: Mapping,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provider {
+    /// Appwrite's key (case-sensitive), as in the route.
+    pub key: &'static str,
+    pub protocol: Protocol,
+    /// Scopes always asked for (the caller's `scopes` are added).
+    pub scopes: &'static [&'static str],
+    /// Whether the provider accepts PKCE (S256); sent whenever it does.
+    pub pkce: bool,
+}
+
+const OIDC_SCOPES: &[&str] = &["openid", "email", "profile"];
+
+const fn oidc(key: &'static str, issuer: Option<&'static str>) -> Provider {
+    Provider {
+        key,
+        protocol: Protocol::Oidc { issuer },
+        scopes: OIDC_SCOPES,
+        pkce: true,
+    }
+}
+
+pub const PROVIDERS: &[Provider] = &[
+    Provider {
+        key: "github",
+        protocol: Protocol::OAuth2 {
+            authorize: "https://github.com/login/oauth/authorize",
+            token: "https://github.com/login/oauth/access_token",
+            userinfo: "https://api.github.com/user",
+            emails: Some("https://api.github.com/user/emails"),
+            mapping: Mapping {
+                id: "/id",
+                email: "/email",
+                verified: Verified::EmailsEndpoint,
+                name: &["/name", "/login"],
+            },
+        },
+        scopes: &["read:user", "user:email"],
+        pkce: true,
+    },
+    Provider {
+        key: "discord",
+        protocol: Protocol::OAuth2 {
+            authorize: "https://discord.com/oauth2/authorize",
+            token: "https://discord.com/api/oauth2/token",
+            userinfo: "https://discord.com/api/users/@me",
+            emails: None,
+            mapping: Mapping {
+                id: "/id",
+                email: "/email",
+                verified: Verified::Field("/verified"),
+                name: &["/global_name", "/username"],
+            },
+        },
+        scopes: &["identify", "email"],
+        pkce: true,
+    },
+    Provider {
+        key: "spotify",
+        protocol: Protocol::OAuth2 {
+            authorize: "https://accounts.spotify.com/authorize",
+            token: "https://accounts.spotify.com/api/token",
+            userinfo: "https://api.spotify.com/v1/me",
+            emails: None,
+            mapping: Mapping {
+                id: "/id",
+                email: "/email",
+                verified: Verified::Never,
+                name: &["/display_name"],
+            },
+        },
+        scopes: &["user-read-email"],
+        pkce: true,
+    },
+    Provider {
+        key: "amazon",
+        protocol: Protocol::OAuth2 {
+            authorize: "https://www.amazon.com/ap/oa",
+            token: "https://api.amazon.com/auth/o2/token",
+            userinfo: "https://api.amazon.com/user/profile",
+            emails: None,
+            mapping: Mapping {
+                id: "/user_id",
+                email: "/email",
+                verified: Verified::Never,
+                name: &["/name"],
+            },
+        },
+        scopes: &["profile"],
+        pkce: true,
+    },
+    oidc("google", Some("https://accounts.google.com")),
+    oidc("gitlab", Some("https://gitlab.com")),
+    oidc("slack", Some("https://slack.com")),
+    oidc("twitch", Some("https://id.twitch.tv/oauth2")),
+    oidc("linkedin", Some("https://www.linkedin.com/oauth")),
+    oidc("yahoo", Some("https://api.login.yahoo.com")),
+    oidc("salesforce", Some("https://login.salesforce.com")),
+    // Tenant-specific: the issuer comes from configuration.
+    oidc("microsoft", None),
+    oidc("auth0", None),
+    oidc("authentik", None),
+    oidc("fusionauth", None),
+    oidc("keycloak", None),
+    oidc("okta", None),
+    oidc("oidc", None),
+];
+
+pub fn find(key: &str) -> Option<&'static Provider> {
+    PROVIDERS.iter().find(|p| p.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_a_provider_of_the_contract() {
+        for p in PROVIDERS {
+            assert!(
+                APPWRITE_KEYS.contains(&p.key),
+                "{} is not an Appwrite provider key",
+                p.key
+            );
+            assert_eq!(find(p.key), Some(p));
+        }
+    }
+}

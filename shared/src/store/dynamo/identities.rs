@@ -1,0 +1,138 @@
+//! OAuth2 identities: the link items, their claims, and the sign-in transaction.
+
+use super::*;
+use crate::item::{IdentityClaimItem, IdentityItem};
+use crate::store::{Identities, IdentityWrite, OAuthSignIn};
+
+#[async_trait::async_trait]
+impl Identities for DynamoStore {
+    /// One `GetItem` (strongly consistent).
+    async fn get_identity_claim(
+        &self,
+        provider: &str,
+        provider_uid: &str,
+    ) -> Result<Option<IdentityClaimItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::identity_claim_pk(provider, provider_uid),
+                item::IDENTITY_CLAIM_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One `Query` (strongly consistent) of the user's `IDENTITY#` items.
+    async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":p", s(item::IDENTITY_PREFIX));
+        self.query_all(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// One `TransactWriteItems`: the identity (if it still exists) and its claim (if still
+    /// the user's).
+    async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
+        let gone = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(identity.pk.clone(), &identity.sk)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        let items = vec![
+            (
+                TransactWriteItem::builder().delete(gone).build(),
+                Conflict::Identity,
+            ),
+            (
+                self.delete_key(
+                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    item::IDENTITY_CLAIM_SK,
+                    &identity.uid,
+                )?,
+                Conflict::Identity,
+            ),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict(_)) => Ok(false),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    /// One `TransactWriteItems`.
+    async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
+        let mut items = vec![];
+        if let Some((user, email)) = w.new_user {
+            items.extend(self.new_user_items(user, email, None)?);
+        }
+        if let Some(uid) = w.existing {
+            let touch = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::user_pk(uid), item::PROFILE_SK)))
+                .update_expression("SET accessed = :now")
+                .condition_expression("attribute_exists(PK) AND #st = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":now", AttributeValue::N(w.now.to_string()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(touch).build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        match w.identity {
+            IdentityWrite::New(identity) => {
+                let claim = IdentityClaimItem {
+                    pk: item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    sk: item::IDENTITY_CLAIM_SK.into(),
+                    uid: identity.uid.clone(),
+                    identity_id: identity.id.clone(),
+                };
+                items.push((self.put_new(to_item(identity)?)?, Conflict::Identity));
+                items.push((self.put_new(to_item(&claim)?)?, Conflict::Identity));
+            }
+            IdentityWrite::Update(old, new) => {
+                if let Some(up) = self.update_item_tx(old.pk.clone(), &old.sk, old, new)? {
+                    items.push((up, Conflict::Identity));
+                }
+            }
+        }
+        if let Some(session) = w.session {
+            items.push((self.put_new(to_item(session)?)?, Conflict::User));
+        }
+        if let Some(token) = w.token {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(token)?))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().put(put).build(),
+                Conflict::Token,
+            ));
+        }
+        if let (Some(sid), Some(uid)) = (w.delete_session, w.existing) {
+            items.push((
+                self.delete_item(item::user_pk(uid), &item::session_sk(sid))?,
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await
+    }
+}
