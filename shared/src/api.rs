@@ -110,6 +110,12 @@ impl<'a> Call<'a> {
         Gate::new(&self.admission)
     }
 
+    /// The signed-in user on an open route, if the request carried a session (the OAuth2
+    /// redirect links a provider to them).
+    pub fn user(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+
     /// The context of this request's domain call.
     pub fn cx(&self) -> Ctx<'_, 'a> {
         Ctx {

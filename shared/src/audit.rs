@@ -21,6 +21,7 @@ pub mod event {
     pub const VERIFICATION_UPDATE: &str = "verification.update";
     pub const CHALLENGE_CREATE: &str = "challenge.create";
     pub const CHALLENGES_UPDATE: &str = "challenges.update";
+    pub const IDENTITY_DELETE: &str = "identity.delete";
 }
 
 /// A log entry for `uid` (email and name as known at the time).

@@ -172,6 +172,22 @@ pub fn token(t: &crate::item::TokenItem, secret: &str) -> Value {
 }
 
 /// The `Log` model (Appwrite 1.9.6 `GET /account/logs`).
+/// An identity (contract §3.7), with its provider tokens revealed for its owner.
+pub fn identity(i: &crate::item::IdentityItem, access_token: &str, refresh_token: &str) -> Value {
+    json!({
+        "$id": i.id,
+        "$createdAt": dates::format(i.created),
+        "$updatedAt": dates::format(i.updated),
+        "userId": i.uid,
+        "provider": i.provider,
+        "providerUid": i.provider_uid,
+        "providerEmail": i.provider_email,
+        "providerAccessToken": access_token,
+        "providerAccessTokenExpiry": i.access_token_expiry.map(dates::format).unwrap_or_default(),
+        "providerRefreshToken": refresh_token,
+    })
+}
+
 pub fn log(l: &crate::item::LogItem) -> Value {
     let head = json!({
         "event": l.event,

@@ -1,64 +1,56 @@
-//! OAuth2 sign-in. Provider support is not built yet: no provider can be configured, so every
-//! provider answers as Appwrite does for one that is not enabled (`412 project_provider_disabled`,
-//! or a redirect to the caller's failure URL with the error). The routes, their parameter
-//! validation and the callback relay are in place for the real implementation.
+//! OAuth2 and OpenID Connect sign-in (contract §4.6): one engine for every provider of
+//! `providers.rs`.
+//!
+//! The protocol comes from well-kept crates: `openidconnect` (discovery, nonce, ID-token
+//! signature against the JWKS, `iss`/`aud`/`exp`) and `oauth2` (authorization URL, PKCE, code
+//! exchange). Their HTTP goes through `outbound::HttpClient`: deadlines, bounded bodies, no
+//! redirects followed.
+//!
+//! Stricter than Appwrite on the same wire format (`docs/security.md`):
+//! - `state` is sealed (AES-GCM under a purpose-derived key) and expires after
+//!   [`FLOW_SECS`]; nobody can forge or read it.
+//! - The flow is bound to the browser that started it. A random value goes into a short-lived,
+//!   HttpOnly, SameSite=Lax cookie; its hash goes into the state. A code arriving in another
+//!   browser (login CSRF) is refused.
+//! - PKCE (S256) with every provider, and an OIDC `nonce`. The verifier and the nonce travel
+//!   inside the sealed state.
+//! - An unverified provider email never links to, or takes over, an existing account. A verified
+//!   one links only to an account whose own email is verified.
 
-use crate::config::Config;
+use crate::clock::Millis;
+use crate::config::OAuth2Provider;
+use crate::context::Ctx;
+use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
-use crate::params::Params;
-use crate::validate;
+use crate::item::{self, EmailItem, IdentityItem, SessionItem, TokenItem, UserItem};
+use crate::outbound::{HttpClient, OutboundError};
+use crate::providers::{Protocol, Verified};
+use crate::seal;
+use crate::session::{self, NewSession};
+use crate::store::{Conflict, IdentityWrite, OAuthSignIn, WriteError};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::{Mutex, OnceLock};
 
-/// Appwrite's provider keys (case-sensitive), plus the test-only `mock` ones.
-pub const PROVIDERS: &[&str] = &[
-    "amazon",
-    "apple",
-    "appwrite",
-    "auth0",
-    "authentik",
-    "autodesk",
-    "bitbucket",
-    "bitly",
-    "box",
-    "dailymotion",
-    "discord",
-    "disqus",
-    "dropbox",
-    "etsy",
-    "facebook",
-    "figma",
-    "fusionauth",
-    "github",
-    "gitlab",
-    "google",
-    "huggingface",
-    "keycloak",
-    "kick",
-    "linkedin",
-    "microsoft",
-    "notion",
-    "oidc",
-    "okta",
-    "paypal",
-    "paypalSandbox",
-    "podio",
-    "salesforce",
-    "slack",
-    "spotify",
-    "stripe",
-    "tradeshift",
-    "tradeshiftBox",
-    "twitch",
-    "wordpress",
-    "x",
-    "yahoo",
-    "yammer",
-    "yandex",
-    "zoho",
-    "zoom",
-    "mock",
-    "mock-unverified",
-];
+pub use crate::providers::APPWRITE_KEYS as PROVIDERS;
+
+/// How long a started sign-in may take: the state and the binding cookie expire after this.
+pub const FLOW_SECS: i64 = 600;
+/// Token mode: the secret handed to the success URL is redeemable for this long.
+pub const TOKEN_SECS: i64 = 60;
+/// Provider endpoints get this long per request (connect, TLS, answer).
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Discovery documents are cached this long (their keys rotate rarely).
+const DISCOVERY_TTL_MS: Millis = 10 * 60 * 1000;
+
+const STATE_PURPOSE: &str = "oauth2-state";
+const PROVIDER_TOKEN_PURPOSE: &str = "oauth2-provider-token";
+
+/// The cookie that binds a sign-in to the browser that started it.
+pub fn binding_cookie(project: &str) -> String {
+    format!("a_oauth2_{project}")
+}
 
 pub fn provider_param(provider: &str) -> Result<()> {
     if PROVIDERS.contains(&provider) {
@@ -71,77 +63,792 @@ pub fn provider_param(provider: &str) -> Result<()> {
     }
 }
 
-fn disabled() -> Error {
+pub fn disabled() -> Error {
+    Error::new(ErrorType::ProviderDisabled)
+}
+
+/// The API's public origin: `PUBLIC_URL`, else the API Gateway domain of the request, else
+/// `http://localhost` (never the client's `Host` header).
+pub fn api_origin(config: &crate::config::Config, gateway_domain: Option<&str>) -> String {
+    match (&config.public_url, gateway_domain) {
+        (Some(url), _) => url.clone(),
+        (None, Some(domain)) => format!("https://{domain}"),
+        (None, None) => "http://localhost".to_owned(),
+    }
+}
+
+/// The redirect URI registered at the provider.
+pub fn callback_url(origin: &str, provider: &str, project: &str) -> String {
+    format!("{origin}/v1/account/sessions/oauth2/callback/{provider}/{project}")
+}
+
+fn http() -> Result<&'static HttpClient> {
+    static CLIENT: OnceLock<std::result::Result<HttpClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| HttpClient::new(PROVIDER_TIMEOUT).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Error::internal)
+}
+
+/// The adapter the protocol crates call for every request.
+async fn send(
+    req: openidconnect::HttpRequest,
+) -> std::result::Result<openidconnect::HttpResponse, OutboundError> {
+    match http() {
+        Ok(client) => client.send(req).await,
+        Err(e) => Err(OutboundError(e.message)),
+    }
+}
+
+/// What the sealed `state` carries from the start of a sign-in to its end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Provider key.
+    pub p: String,
+    /// Success and failure URLs (validated at the start, and again at the end).
+    pub s: String,
+    pub f: Option<String>,
+    /// Token mode.
+    pub t: bool,
+    pub exp: Millis,
+    /// SHA-256 of the binding cookie.
+    b: String,
+    /// PKCE verifier.
+    v: String,
+    /// OIDC nonce.
+    n: String,
+}
+
+pub struct StartRequest<'a> {
+    pub provider: &'a str,
+    pub success: String,
+    pub failure: Option<String>,
+    pub scopes: Vec<String>,
+    pub token: bool,
+    pub origin: &'a str,
+}
+
+pub struct Started {
+    /// The provider's authorization URL.
+    pub location: String,
+    /// The binding cookie's value.
+    pub binding: String,
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `GET /account/sessions|tokens/oauth2/{provider}`: where to send the browser.
+pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
+    let app = cx.app;
+    let conf = app.config.oauth2_provider(r.provider).ok_or_else(disabled)?;
+    let binding = crypto::random_hex(app.entropy.as_ref(), 32);
+    let mut raw = [0u8; 32];
+    app.entropy.fill(&mut raw);
+    let verifier = b64url(&raw);
+    let state = State {
+        p: r.provider.to_owned(),
+        s: r.success,
+        f: r.failure,
+        t: r.token,
+        exp: cx.now + FLOW_SECS * 1000,
+        b: crypto::sha256_hex(&binding),
+        v: verifier.clone(),
+        n: crypto::random_hex(app.entropy.as_ref(), 16),
+    };
+    let json = serde_json::to_vec(&state).map_err(Error::internal)?;
+    let sealed = seal::seal(
+        &app.config.secret_key,
+        STATE_PURPOSE,
+        &json,
+        app.entropy.as_ref(),
+    )?;
+    let redirect = redirect_uri(r.origin, conf, &app.config.project_id)?;
+    let challenge =
+        oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(
+            verifier,
+        ));
+    let mut scopes: Vec<String> = conf.provider.scopes.iter().map(|s| s.to_string()).collect();
+    for s in r.scopes {
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    let location = match conf.provider.protocol {
+        Protocol::Oidc { .. } => {
+            use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
+            let meta = metadata(conf, cx.now).await?;
+            let client = CoreClient::from_provider_metadata(
+                meta,
+                openidconnect::ClientId::new(conf.client_id.clone()),
+                Some(openidconnect::ClientSecret::new(
+                    conf.client_secret.clone(),
+                )),
+            )
+            .set_redirect_uri(redirect);
+            let nonce = state.n.clone();
+            let mut req = client.authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || openidconnect::CsrfToken::new(sealed),
+                move || openidconnect::Nonce::new(nonce),
+            );
+            // `openid` is always added by the crate.
+            for s in scopes.into_iter().filter(|s| s != "openid") {
+                req = req.add_scope(openidconnect::Scope::new(s));
+            }
+            if conf.provider.pkce {
+                req = req.set_pkce_challenge(challenge);
+            }
+            req.url().0.to_string()
+        }
+        Protocol::OAuth2 { authorize, .. } => {
+            let auth = conf.authorize_url.as_deref().unwrap_or(authorize);
+            let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(
+                conf.client_id.clone(),
+            ))
+            .set_auth_uri(oauth2::AuthUrl::new(auth.to_owned()).map_err(Error::internal)?)
+            .set_redirect_uri(redirect);
+            let mut req = client.authorize_url(move || oauth2::CsrfToken::new(sealed));
+            for s in scopes {
+                req = req.add_scope(oauth2::Scope::new(s));
+            }
+            if conf.provider.pkce {
+                req = req.set_pkce_challenge(challenge);
+            }
+            req.url().0.to_string()
+        }
+    };
+    Ok(Started { location, binding })
+}
+
+fn redirect_uri(origin: &str, conf: &OAuth2Provider, project: &str) -> Result<oauth2::RedirectUrl> {
+    oauth2::RedirectUrl::new(callback_url(origin, conf.provider.key, project))
+        .map_err(Error::internal)
+}
+
+fn invalid_state() -> Error {
     Error::with_message(
-        ErrorType::ProviderDisabled,
-        "This provider is disabled. Please enable the provider from your Appwrite console to continue.",
+        ErrorType::BadRequest,
+        "The OAuth2 state is invalid or has expired. Start the sign-in again.",
     )
 }
 
-/// `GET /account/sessions/oauth2/{provider}` and `/account/tokens/oauth2/{provider}`: validate
-/// `success`, `failure` and `scopes` as Appwrite does, then report the provider disabled.
-pub fn start(config: &Config, provider: &str, p: &Params) -> Result<String> {
-    provider_param(provider)?;
-    for name in ["success", "failure"] {
-        if let Some(url) = p.optional_str(name, "Value must be a valid URL")? {
-            validate::redirect_url(name, url, config)?;
-        }
+/// Open and check the `state` of a sign-in to `provider`: sealed by us, for this provider, not
+/// expired. Its URLs are for the caller to validate again before anything is written.
+pub fn open_state(cx: &Ctx<'_, '_>, provider: &str, state: Option<&str>) -> Result<State> {
+    let sealed = state.ok_or_else(invalid_state)?;
+    let json = seal::open(&cx.app.config.secret_key, STATE_PURPOSE, sealed)
+        .map_err(|_| invalid_state())?;
+    let state: State = serde_json::from_slice(&json).map_err(|_| invalid_state())?;
+    if state.p != provider || state.exp <= cx.now {
+        return Err(invalid_state());
     }
-    match p.get("scopes") {
-        None => {}
-        Some(Value::Array(a))
-            if a.len() <= 100
-                && a.iter()
-                    .all(|s| s.as_str().is_some_and(|s| s.len() <= 4096)) => {}
-        Some(Value::String(s)) if s.len() <= 4096 => {}
-        Some(_) => {
-            return Err(Error::invalid_param(
-                "scopes",
-                "Value must be a valid array no longer than 100 items",
-            ))
-        }
-    }
-    Err(disabled())
+    Ok(state)
 }
 
-/// `GET /account/sessions/oauth2/{provider}/redirect`: with a valid `failure` URL in `state`, the
-/// error goes there (`?error={message,type,code}`); otherwise it is the response.
-pub fn finish(config: &Config, provider: &str, p: &Params) -> Result<String> {
-    provider_param(provider)?;
-    let err = disabled();
-    let state: Value = p
-        .optional_str("state", "Value must be a valid string")?
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    let failure = state
-        .get("failure")
-        .and_then(Value::as_str)
-        .filter(|f| !f.is_empty());
-    match failure.map(|f| validate::redirect_url("failure", f, config)) {
-        Some(Ok(mut url)) => {
-            let error = serde_json::json!({"message": err.message, "type": err.kind.as_str(), "code": err.kind.status()});
-            url.query_pairs_mut()
-                .append_pair("error", &error.to_string());
-            Ok(url.to_string())
-        }
-        Some(Err(_)) => Err(Error::new(ErrorType::InvalidFailureUrl)),
-        None => Err(err),
-    }
+/// What the provider sent back to the redirect route.
+pub struct FinishRequest<'a> {
+    pub state: &'a State,
+    pub code: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// The binding cookie the browser presented.
+    pub binding: Option<&'a str>,
+    /// The user already signed in in this browser, and the session they used (rule (a)).
+    pub current: Option<(&'a UserItem, &'a str)>,
+    pub origin: &'a str,
 }
 
-/// `GET|POST /account/sessions/oauth2/callback/{provider}/{projectId}`: the redirect-route URL
-/// carrying every parameter the provider sent (query for GET, form body for POST).
-pub fn callback(req: &crate::http::ApiRequest, provider: &str, project: &str) -> Result<String> {
-    provider_param(provider)?;
-    let pairs: Vec<(String, String)> = if req.method == http::Method::GET {
-        req.query_pairs()
-    } else {
-        url::form_urlencoded::parse(&req.body)
-            .into_owned()
-            .collect()
+pub enum Finished {
+    /// Cookie mode: the session to set, then go to the success URL.
+    Session(Box<NewSession>),
+    /// Token mode: the success URL with `userId` and `secret`.
+    Token(String),
+}
+
+/// The user as the provider describes them.
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    id: String,
+    email: Option<String>,
+    verified: bool,
+    name: String,
+    access_token: String,
+    refresh_token: String,
+    expires_at: Option<Millis>,
+}
+
+/// `GET /account/sessions/oauth2/{provider}/redirect` after [`open_state`]: exchange the code,
+/// resolve the user (contract §4.6 rules (a)–(e)), upsert the identity and create the session or
+/// the token-mode secret, in one transaction.
+pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> {
+    let app = cx.app;
+    let state = r.state;
+    let bound = r
+        .binding
+        .is_some_and(|b| crypto::ct_eq(&crypto::sha256_hex(b), &state.b));
+    if !bound {
+        return Err(Error::with_message(
+            ErrorType::BadRequest,
+            "The OAuth2 sign-in was started in another browser. Start it again here.",
+        ));
+    }
+    if let Some(e) = r.error {
+        // The provider's front-channel error code, if it looks like one; its description is
+        // never echoed.
+        let code: String = e
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return Err(Error::with_message(
+            ErrorType::OAuth2ProviderError,
+            format!("Failed to obtain access token. The OAuth2 provider returned an error: {code}"),
+        ));
+    }
+    let code = r.code.filter(|c| !c.is_empty()).ok_or_else(|| {
+        Error::with_message(
+            ErrorType::OAuth2ProviderError,
+            "Failed to obtain access token. The OAuth2 provider returned no code.",
+        )
+    })?;
+    let conf = app.config.oauth2_provider(&state.p).ok_or_else(disabled)?;
+    let redirect = redirect_uri(r.origin, conf, &app.config.project_id)?;
+    let profile = match conf.provider.protocol {
+        Protocol::Oidc { .. } => oidc_profile(cx, conf, redirect, code, state).await?,
+        Protocol::OAuth2 {
+            token,
+            userinfo,
+            emails,
+            mapping,
+            ..
+        } => {
+            let endpoints = Endpoints {
+                token: conf.token_url.as_deref().unwrap_or(token),
+                userinfo: conf.userinfo_url.as_deref().unwrap_or(userinfo),
+                emails: conf.emails_url.as_deref().or(emails),
+            };
+            oauth2_profile(cx, conf, redirect, code, state, endpoints, mapping).await?
+        }
     };
-    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "project").collect();
-    Ok(callback_location(provider, project, &pairs))
+    if profile.id.is_empty() {
+        return Err(Error::new(ErrorType::UserMissingId));
+    }
+    sign_in(cx, conf, state, profile, r.current).await
+}
+
+fn provider_failure(why: impl std::fmt::Display) -> Error {
+    Error {
+        source: Some(format!("OAuth2 provider: {why}")),
+        ..Error::new(ErrorType::OAuth2ProviderFailure)
+    }
+}
+
+/// Discovery documents by issuer, with the time they were fetched.
+type Discovered = Vec<(String, Millis, openidconnect::core::CoreProviderMetadata)>;
+
+fn discovered() -> &'static Mutex<Discovered> {
+    static CACHE: OnceLock<Mutex<Discovered>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The provider's discovery document (and its keys), cached for [`DISCOVERY_TTL_MS`].
+async fn metadata(
+    conf: &OAuth2Provider,
+    now: Millis,
+) -> Result<openidconnect::core::CoreProviderMetadata> {
+    let issuer = match (&conf.issuer, conf.provider.protocol) {
+        (Some(i), _) => i.clone(),
+        (None, Protocol::Oidc { issuer: Some(i) }) => i.to_owned(),
+        _ => return Err(disabled()),
+    };
+    if let Ok(cache) = discovered().lock() {
+        if let Some((_, _, m)) = cache
+            .iter()
+            .find(|(i, at, _)| *i == issuer && now - at < DISCOVERY_TTL_MS)
+        {
+            return Ok(m.clone());
+        }
+    }
+    let url = openidconnect::IssuerUrl::new(issuer.clone()).map_err(provider_failure)?;
+    let meta = openidconnect::core::CoreProviderMetadata::discover_async(url, &send)
+        .await
+        .map_err(provider_failure)?;
+    if let Ok(mut cache) = discovered().lock() {
+        cache.retain(|(i, _, _)| *i != issuer);
+        cache.push((issuer, now, meta.clone()));
+    }
+    Ok(meta)
+}
+
+async fn oidc_profile(
+    cx: &Ctx<'_, '_>,
+    conf: &OAuth2Provider,
+    redirect: oauth2::RedirectUrl,
+    code: &str,
+    state: &State,
+) -> Result<Profile> {
+    use openidconnect::core::CoreClient;
+    use openidconnect::{OAuth2TokenResponse, TokenResponse};
+    let meta = metadata(conf, cx.now).await?;
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        openidconnect::ClientId::new(conf.client_id.clone()),
+        Some(openidconnect::ClientSecret::new(
+            conf.client_secret.clone(),
+        )),
+    )
+    .set_redirect_uri(redirect);
+    let mut exchange = client
+        .exchange_code(openidconnect::AuthorizationCode::new(code.to_owned()))
+        .map_err(provider_failure)?;
+    if conf.provider.pkce {
+        exchange = exchange.set_pkce_verifier(openidconnect::PkceCodeVerifier::new(
+            state.v.clone(),
+        ));
+    }
+    let tokens = exchange
+        .request_async(&send)
+        .await
+        .map_err(provider_failure)?;
+    let id_token = tokens
+        .id_token()
+        .ok_or_else(|| provider_failure("no ID token"))?;
+    // Signature (JWKS), issuer, audience, expiry and nonce.
+    let verifier = client
+        .id_token_verifier()
+        .set_time_fn(|| chrono_now(cx.now));
+    let claims = id_token
+        .claims(&verifier, &openidconnect::Nonce::new(state.n.clone()))
+        .map_err(provider_failure)?;
+    let name = claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    Ok(Profile {
+        id: claims.subject().as_str().to_owned(),
+        email: claims.email().map(|e| e.as_str().to_lowercase()),
+        verified: claims.email_verified().unwrap_or(false),
+        name,
+        access_token: tokens.access_token().secret().clone(),
+        refresh_token: tokens
+            .refresh_token()
+            .map(|t| t.secret().clone())
+            .unwrap_or_default(),
+        expires_at: tokens
+            .expires_in()
+            .map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+    })
+}
+
+/// The injected clock, as the ID-token verifier wants it.
+fn chrono_now(now: Millis) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(now).unwrap_or_default()
+}
+
+struct Endpoints<'a> {
+    token: &'a str,
+    userinfo: &'a str,
+    emails: Option<&'a str>,
+}
+
+async fn oauth2_profile(
+    cx: &Ctx<'_, '_>,
+    conf: &OAuth2Provider,
+    redirect: oauth2::RedirectUrl,
+    code: &str,
+    state: &State,
+    endpoints: Endpoints<'_>,
+    mapping: crate::providers::Mapping,
+) -> Result<Profile> {
+    use oauth2::TokenResponse;
+    let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
+        .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
+        .set_token_uri(
+            oauth2::TokenUrl::new(endpoints.token.to_owned()).map_err(Error::internal)?,
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(oauth2::AuthType::RequestBody);
+    let mut exchange = client.exchange_code(oauth2::AuthorizationCode::new(code.to_owned()));
+    if conf.provider.pkce {
+        exchange = exchange.set_pkce_verifier(oauth2::PkceCodeVerifier::new(state.v.clone()));
+    }
+    let tokens = exchange
+        .request_async(&send)
+        .await
+        .map_err(provider_failure)?;
+    let access = tokens.access_token().secret().clone();
+    let user = get_json(endpoints.userinfo, &access).await?;
+    let text = |ptr: &str| match user.pointer(ptr) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let mut email = Some(text(mapping.email).to_lowercase()).filter(|e| !e.is_empty());
+    let verified = match mapping.verified {
+        Verified::Field(ptr) => user.pointer(ptr) == Some(&Value::Bool(true)),
+        Verified::Never => false,
+        Verified::EmailsEndpoint => match endpoints.emails {
+            None => false,
+            Some(url) => {
+                let list = get_json(url, &access).await?;
+                let entries = list.as_array().cloned().unwrap_or_default();
+                let entry = |e: &Value| {
+                    (
+                        e.get("email").and_then(Value::as_str).map(str::to_lowercase),
+                        e.get("verified") == Some(&Value::Bool(true)),
+                        e.get("primary") == Some(&Value::Bool(true)),
+                    )
+                };
+                // The profile's email if listed, else the primary address.
+                let chosen = entries
+                    .iter()
+                    .map(entry)
+                    .find(|(e, _, _)| e.is_some() && *e == email)
+                    .or_else(|| entries.iter().map(entry).find(|(_, _, primary)| *primary));
+                match chosen {
+                    Some((Some(e), v, _)) => {
+                        email = Some(e);
+                        v
+                    }
+                    _ => false,
+                }
+            }
+        },
+    };
+    let name = mapping
+        .name
+        .iter()
+        .map(|p| text(p))
+        .find(|n| !n.is_empty())
+        .unwrap_or_default();
+    Ok(Profile {
+        id: text(mapping.id),
+        email,
+        verified,
+        name,
+        access_token: access,
+        refresh_token: tokens
+            .refresh_token()
+            .map(|t| t.secret().clone())
+            .unwrap_or_default(),
+        expires_at: tokens
+            .expires_in()
+            .map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+    })
+}
+
+/// A provider API call with the access token; any non-2xx answer is a provider failure (its
+/// body goes to the log only).
+async fn get_json(url: &str, access_token: &str) -> Result<Value> {
+    let req = http::Request::get(url)
+        .header("authorization", format!("Bearer {access_token}"))
+        .header("accept", "application/json")
+        .header("user-agent", "appwrite-account-lambda")
+        .body(vec![])
+        .map_err(Error::internal)?;
+    let resp = send(req).await.map_err(provider_failure)?;
+    if !resp.status().is_success() {
+        return Err(provider_failure(format!("{url} answered {}", resp.status())));
+    }
+    serde_json::from_slice(resp.body()).map_err(provider_failure)
+}
+
+fn seal_token(cx: &Ctx<'_, '_>, token: &str) -> Result<String> {
+    if token.is_empty() {
+        return Ok(String::new());
+    }
+    seal::seal(
+        &cx.app.config.secret_key,
+        PROVIDER_TOKEN_PURPOSE,
+        token.as_bytes(),
+        cx.app.entropy.as_ref(),
+    )
+}
+
+/// A provider token stored by [`seal_token`], for its owner.
+pub fn reveal_token(secret_key: &str, sealed: &str) -> String {
+    if sealed.is_empty() {
+        return String::new();
+    }
+    seal::open(secret_key, PROVIDER_TOKEN_PURPOSE, sealed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+/// Who the sign-in is for.
+enum Target {
+    Existing { uid: String, identity: Option<IdentityItem> },
+    New(UserItem),
+}
+
+async fn sign_in(
+    cx: &Ctx<'_, '_>,
+    conf: &OAuth2Provider,
+    state: &State,
+    profile: Profile,
+    current: Option<(&UserItem, &str)>,
+) -> Result<Finished> {
+    let app = cx.app;
+    let provider = conf.provider.key;
+    for attempt in 0..2 {
+        let target = resolve(cx, provider, &profile, current).await?;
+        let uid = match &target {
+            Target::Existing { uid, .. } => uid.clone(),
+            Target::New(u) => u.id.clone(),
+        };
+        let access = seal_token(cx, &profile.access_token)?;
+        let refresh = seal_token(cx, &profile.refresh_token)?;
+        let fresh = IdentityItem {
+            pk: item::user_pk(&uid),
+            sk: String::new(),
+            id: String::new(),
+            uid: uid.clone(),
+            provider: provider.to_owned(),
+            provider_uid: profile.id.clone(),
+            provider_email: profile.email.clone().unwrap_or_default(),
+            access_token_sealed: access.clone(),
+            refresh_token_sealed: refresh.clone(),
+            access_token_expiry: profile.expires_at,
+            created: cx.now,
+            updated: cx.now,
+        };
+        let (old, new) = match &target {
+            Target::Existing {
+                identity: Some(old),
+                ..
+            } => {
+                let mut new = old.clone();
+                new.provider_email = fresh.provider_email.clone();
+                new.access_token_sealed = access.clone();
+                new.refresh_token_sealed = refresh.clone();
+                new.access_token_expiry = profile.expires_at;
+                new.updated = cx.now;
+                (Some(old.clone()), new)
+            }
+            _ => {
+                let id = crate::ids::unique(cx.now, app.entropy.as_ref());
+                let mut new = fresh;
+                new.sk = item::identity_sk(&id);
+                new.id = id;
+                (None, new)
+            }
+        };
+        let identity = match &old {
+            Some(old) => IdentityWrite::Update(old, &new),
+            None => IdentityWrite::New(&new),
+        };
+        let mut session = None;
+        let mut token = None;
+        let mut secret = String::new();
+        if state.t {
+            secret = crypto::random_hex(app.entropy.as_ref(), 32);
+            let expire = cx.now + TOKEN_SECS * 1000;
+            token = Some(TokenItem {
+                pk: item::user_pk(&uid),
+                sk: item::token_sk(crate::token::Kind::OAuth2.as_str()),
+                id: crate::ids::unique(cx.now, app.entropy.as_ref()),
+                uid: uid.clone(),
+                kind: crate::token::Kind::OAuth2.as_str().to_owned(),
+                secret_hash: crate::token::secret_hash(&app.config.secret_key, &secret),
+                target: provider.to_owned(),
+                created: cx.now,
+                expire,
+                expires_at: expire / 1000,
+                phrase: String::new(),
+            });
+        } else {
+            let mut built = session::build(cx, &uid, provider, &profile.id, &["email"]);
+            built.item.provider_access_token = access.clone();
+            built.item.provider_refresh_token = refresh.clone();
+            built.item.provider_access_token_expiry = profile.expires_at;
+            session = Some(built);
+        }
+        let (new_user, email_claim) = match &target {
+            Target::New(u) => (
+                Some(u),
+                u.email.as_deref().map(|e| EmailItem::new(e, &u.id, None)),
+            ),
+            Target::Existing { .. } => (None, None),
+        };
+        let existing = match &target {
+            Target::Existing { uid, .. } => Some(uid.as_str()),
+            Target::New(_) => None,
+        };
+        let w = OAuthSignIn {
+            new_user: new_user.map(|u| (u, email_claim.as_ref())),
+            existing,
+            identity,
+            session: session.as_ref().map(|s| &s.item),
+            token: token.as_ref(),
+            delete_session: current.map(|(_, sid)| sid),
+            now: cx.now,
+        };
+        match app.store.oauth2_sign_in(w).await {
+            Ok(()) => {}
+            // Another sign-in of the same provider account or email won the race: resolve again.
+            Err(WriteError::Conflict(Conflict::Identity | Conflict::Email)) if attempt == 0 => {
+                continue
+            }
+            Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
+                return Err(Error::new(ErrorType::UserBlocked))
+            }
+            Err(WriteError::Conflict(Conflict::UserLimit)) => {
+                return Err(Error::new(ErrorType::UserCountExceeded))
+            }
+            Err(WriteError::Conflict(_)) => return Err(Error::new(ErrorType::UserAlreadyExists)),
+            Err(WriteError::Other(e)) => return Err(e),
+        }
+        let log = crate::audit::entry(
+            cx,
+            crate::audit::event::SESSION_CREATE,
+            &uid,
+            profile.email.as_deref().unwrap_or_default(),
+            &profile.name,
+        );
+        if let Err(e) = app.store.put_logs(&[log]).await {
+            tracing::warn!(error = %e, "security log not written");
+        }
+        return match session {
+            Some(s) => {
+                if let Ok(index) = app.store.session_index(&uid).await {
+                    session::enforce_limit(cx, &uid, &s.item.id, index).await?;
+                }
+                Ok(Finished::Session(Box::new(s)))
+            }
+            None => {
+                let wrapped = wrap_token_secret(&app.config.secret_key, &secret, provider, cx.now)?;
+                let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;
+                url.query_pairs_mut()
+                    .append_pair("secret", &wrapped)
+                    .append_pair("userId", &uid);
+                Ok(Finished::Token(url.to_string()))
+            }
+        };
+    }
+    Err(Error::contended())
+}
+
+/// Rules (a)–(e) of contract §4.6 (rule (d), an identity's email, is covered by (c): an
+/// identity's email is never a login key here).
+async fn resolve(
+    cx: &Ctx<'_, '_>,
+    provider: &str,
+    profile: &Profile,
+    current: Option<(&UserItem, &str)>,
+) -> Result<Target> {
+    let store = &cx.app.store;
+    let (claim, email_claim) = tokio::join!(
+        store.get_identity_claim(provider, &profile.id),
+        async {
+            match &profile.email {
+                Some(e) => store.get_email(e).await,
+                None => Ok(None),
+            }
+        }
+    );
+    let (claim, email_claim) = (claim?, email_claim?);
+    let identity_of = |uid: String, id: Option<String>| async move {
+        let identity = match id {
+            None => None,
+            Some(id) => store
+                .list_identities(&uid)
+                .await?
+                .into_iter()
+                .find(|i| i.id == id),
+        };
+        Ok::<Target, Error>(Target::Existing { uid, identity })
+    };
+    // (a) Linking to the signed-in user.
+    if let Some((me, _)) = current {
+        if claim.as_ref().is_some_and(|c| c.uid != me.id)
+            || email_claim.as_ref().is_some_and(|c| c.uid != me.id)
+        {
+            return Err(Error::new(ErrorType::UserAlreadyExists));
+        }
+        return identity_of(me.id.clone(), claim.map(|c| c.identity_id)).await;
+    }
+    // (b) A known provider account.
+    if let Some(c) = claim {
+        return identity_of(c.uid, Some(c.identity_id)).await;
+    }
+    // (c) An account with the provider's email: only a verified provider email, and only to an
+    // account whose email is verified (no pre-registered account can capture the sign-in).
+    if let Some(ec) = email_claim {
+        if !profile.verified {
+            return Err(Error::new(ErrorType::BadRequest));
+        }
+        let (user, _) = store.get_user_and_sessions(&ec.uid, &[]).await?;
+        if !user.is_some_and(|u| u.email_verification) {
+            return Err(Error::new(ErrorType::BadRequest));
+        }
+        return identity_of(ec.uid, None).await;
+    }
+    // (e) A new user.
+    let Some(email) = profile.email.clone() else {
+        return Err(Error::with_message(
+            ErrorType::UserUnauthorized,
+            "OAuth provider failed to return email.",
+        ));
+    };
+    let uid = crate::ids::unique(cx.now, cx.app.entropy.as_ref());
+    let mut user = UserItem::new(&uid, cx.now);
+    user.name = profile.name.chars().take(128).collect();
+    user.email = Some(email.clone());
+    user.email_verification = profile.verified;
+    user.targets
+        .push(crate::account::target(cx.app, "email", &email, cx.now));
+    Ok(Target::New(user))
+}
+
+#[derive(Serialize, Deserialize)]
+struct WrappedSecret {
+    secret: String,
+    provider: String,
+    exp: i64,
+}
+
+fn wrap_key(secret_key: &str) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(secret_key.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(b"appwrite-account-oauth2-token-v1");
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => secret_key.as_bytes().to_vec(),
+    }
+}
+
+/// Token mode's `secret` parameter, as Appwrite shapes it: an HS256 JWT `{secret, provider, exp}`
+/// that expires with the token (60 s).
+fn wrap_token_secret(secret_key: &str, secret: &str, provider: &str, now: Millis) -> Result<String> {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &WrappedSecret {
+            secret: secret.to_owned(),
+            provider: provider.to_owned(),
+            exp: now / 1000 + TOKEN_SECS,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(&wrap_key(secret_key)),
+    )
+    .map_err(Error::internal)
+}
+
+/// The secret and provider inside a token-mode `secret`, if it is one of ours and unexpired.
+pub fn unwrap_token_secret(secret_key: &str, wrapped: &str, now: Millis) -> Option<(String, String)> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.leeway = 0;
+    v.validate_exp = false;
+    v.required_spec_claims = ["exp".to_owned()].into_iter().collect();
+    let data = jsonwebtoken::decode::<WrappedSecret>(
+        wrapped,
+        &jsonwebtoken::DecodingKey::from_secret(&wrap_key(secret_key)),
+        &v,
+    )
+    .ok()?;
+    (data.claims.exp * 1000 > now).then_some((data.claims.secret, data.claims.provider))
 }
 
 /// Relay `pairs` to the redirect route on this host, adding `project`.
@@ -158,68 +865,31 @@ pub fn callback_location(provider: &str, project: &str, pairs: &[(String, String
     )
 }
 
+/// The identity as `GET /account/identities` shows it to its owner (provider tokens revealed).
+pub fn reveal_identity(secret_key: &str, i: &IdentityItem) -> (String, String) {
+    (
+        reveal_token(secret_key, &i.access_token_sealed),
+        reveal_token(secret_key, &i.refresh_token_sealed),
+    )
+}
+
+/// A session's provider tokens, revealed for its owner.
+pub fn reveal_session(secret_key: &str, s: &SessionItem) -> SessionItem {
+    let mut s = s.clone();
+    s.provider_access_token = reveal_token(secret_key, &s.provider_access_token);
+    s.provider_refresh_token = reveal_token(secret_key, &s.provider_refresh_token);
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_query(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Vec<_>>(),
-        )
-    }
 
     #[test]
     fn providers_are_case_sensitive() {
         assert!(provider_param("github").is_ok());
         assert!(provider_param("paypalSandbox").is_ok());
         assert!(provider_param("GitHub").is_err());
-    }
-
-    #[test]
-    fn start_validates_then_reports_disabled() {
-        let c = Config::default();
-        assert_eq!(
-            start(&c, "github", &params(&[])).unwrap_err().kind,
-            ErrorType::ProviderDisabled
-        );
-        assert_eq!(
-            start(
-                &c,
-                "github",
-                &params(&[("success", "http://evil.example/")])
-            )
-            .unwrap_err()
-            .kind,
-            ErrorType::ArgumentInvalid
-        );
-        assert_eq!(
-            start(&c, "nope", &params(&[])).unwrap_err().kind,
-            ErrorType::ArgumentInvalid
-        );
-    }
-
-    #[test]
-    fn finish_redirects_errors_to_a_valid_failure_url() {
-        let c = Config::default();
-        let p = params(&[(
-            "state",
-            r#"{"success":"http://localhost/ok","failure":"http://localhost/fail"}"#,
-        )]);
-        let to = finish(&c, "github", &p).unwrap();
-        assert!(to.starts_with("http://localhost/fail?error="), "{to}");
-        assert!(to.contains("project_provider_disabled"));
-        let bad = params(&[("state", r#"{"failure":"http://evil.example/"}"#)]);
-        assert_eq!(
-            finish(&c, "github", &bad).unwrap_err().kind,
-            ErrorType::InvalidFailureUrl
-        );
-        assert_eq!(
-            finish(&c, "github", &params(&[])).unwrap_err().kind,
-            ErrorType::ProviderDisabled
-        );
     }
 
     #[test]
@@ -233,5 +903,16 @@ mod tests {
             l,
             "/v1/account/sessions/oauth2/github/redirect?code=a+b&state=%7B%7D&project=p1"
         );
+    }
+
+    #[test]
+    fn token_secrets_are_ours_and_expire() {
+        let w = wrap_token_secret("k", "abc", "github", 1_000_000).unwrap();
+        assert_eq!(
+            unwrap_token_secret("k", &w, 1_000_000),
+            Some(("abc".into(), "github".into()))
+        );
+        assert_eq!(unwrap_token_secret("k", &w, 1_000_000 + TOKEN_SECS * 1000), None);
+        assert_eq!(unwrap_token_secret("other", &w, 1_000_000), None);
     }
 }

@@ -53,6 +53,8 @@ pub enum Kind {
     VerifyEmail,
     VerifyPhone,
     Recovery,
+    /// OAuth2 token mode: handed to the success URL, redeemed within 60 s.
+    OAuth2,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             Self::VerifyEmail => "verify-email",
             Self::VerifyPhone => "verify-phone",
             Self::Recovery => "recovery",
+            Self::OAuth2 => "oauth2",
         }
     }
 
@@ -75,6 +78,7 @@ impl Kind {
             Self::VerifyEmail,
             Self::VerifyPhone,
             Self::Recovery,
+            Self::OAuth2,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -85,12 +89,13 @@ impl Kind {
         match self {
             Self::EmailOtp | Self::Phone => 900,
             Self::MagicUrl | Self::VerifyEmail | Self::VerifyPhone | Self::Recovery => 3600,
+            Self::OAuth2 => crate::oauth2::TOKEN_SECS,
         }
     }
 
     fn new_secret(self, entropy: &dyn Entropy) -> String {
         match self {
-            Self::MagicUrl => crypto::random_hex(entropy, 32),
+            Self::MagicUrl | Self::OAuth2 => crypto::random_hex(entropy, 32),
             Self::EmailOtp | Self::Phone | Self::VerifyPhone => otp(entropy),
             Self::VerifyEmail | Self::Recovery => crypto::random_hex(entropy, 128),
         }
@@ -537,7 +542,8 @@ async fn find(app: &App, gate: &Gate<'_, '_>, q: Lookup<'_>, now: Millis) -> Res
     let kind = Kind::parse(&token.kind)
         .filter(|k| kinds.contains(k))
         .ok_or_else(invalid_token)?;
-    if address_of(&user, kind) != Some(token.target.as_str()) {
+    // OAuth2 secrets are bound to their provider (the target), not to an address.
+    if kind != Kind::OAuth2 && address_of(&user, kind) != Some(token.target.as_str()) {
         return Err(invalid_token());
     }
     Ok(Found {
@@ -596,6 +602,57 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
     claims
 }
 
+/// Token mode's second step: the 60-second OAuth2 secret becomes a session carrying the
+/// provider, the provider account and its tokens (copied from the identity, still sealed).
+async fn oauth2_session(
+    cx: &Ctx<'_, '_>,
+    uid: &str,
+    secret: &str,
+    provider: &str,
+) -> Result<NewSession> {
+    let app = cx.app;
+    let q = Lookup {
+        uid,
+        secret,
+        kinds: &[Kind::OAuth2],
+        guard: None,
+        missing_user: ErrorType::UserInvalidToken,
+    };
+    let (found, identities) = tokio::join!(
+        find(app, &cx.gate, q, cx.now),
+        app.store.list_identities(uid)
+    );
+    let found = found?;
+    if found.token.target != provider {
+        return Err(invalid_token());
+    }
+    if !found.user.status {
+        return Err(Error::new(ErrorType::UserBlocked));
+    }
+    let identity = identities?.into_iter().find(|i| i.provider == provider);
+    let provider_uid = identity.as_ref().map(|i| i.provider_uid.as_str()).unwrap_or("");
+    let mut new = session::build(cx, uid, provider, provider_uid, &["email"]);
+    if let Some(i) = &identity {
+        new.item.provider_access_token = i.access_token_sealed.clone();
+        new.item.provider_refresh_token = i.refresh_token_sealed.clone();
+        new.item.provider_access_token_expiry = i.access_token_expiry;
+    }
+    let mut changed = found.user.clone();
+    changed.accessed = cx.now;
+    let r = Redemption {
+        session: Some(&new.item),
+        user_change: Some((&found.user, &changed)),
+        ..Redemption::default()
+    };
+    let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);
+    let write = async { app.store.redeem(&found.token, cx.now, r).await.map_err(redeem_error) };
+    crate::audit::alongside(cx, vec![log], write).await?;
+    if let Ok(index) = app.store.session_index(uid).await {
+        session::enforce_limit(cx, uid, &new.item.id, index).await?;
+    }
+    Ok(new)
+}
+
 /// `POST /account/sessions/token` (and the deprecated `PUT /account/sessions/magic-url|phone`):
 /// exchange a login token for a session. One read (‖ the guard reservation for codes), then one
 /// transaction that deletes the token, writes the session and marks the email/phone verified.
@@ -605,6 +662,13 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
 /// transaction then deletes every earlier session and the password (conditioned on no session
 /// having been created since they were read; a conflict re-reads and retries).
 pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result<NewSession> {
+    if secret.contains('.') {
+        // OAuth2 token mode: the wrapped secret the success URL received.
+        let (inner, provider) =
+            crate::oauth2::unwrap_token_secret(&cx.app.config.secret_key, secret, cx.now)
+                .ok_or_else(invalid_token)?;
+        return oauth2_session(cx, uid, &inner, &provider).await;
+    }
     let app = cx.app;
     let gate = &cx.gate;
     let _client = cx.client;

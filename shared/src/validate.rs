@@ -374,10 +374,120 @@ pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
 }
 
 /// `queries` of `GET /account/identities`: JSON query strings (at most 100); `total` loose bool.
-pub fn identity_queries(p: &crate::params::Params) -> Result<()> {
-    p.optional_bool("total")?;
+/// The attributes `GET /account/identities` may query (contract §4.8); anything else,
+/// `providerAccessToken` included, is a 400.
+const IDENTITY_ATTRIBUTES: &[&str] = &[
+    "userId",
+    "provider",
+    "providerUid",
+    "providerEmail",
+    "providerAccessTokenExpiry",
+    "$id",
+    "$createdAt",
+    "$updatedAt",
+    "$sequence",
+];
+
+/// One list query over rendered models: filters, order, cursor, page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    filters: Vec<(String, String, Vec<Value>)>,
+    order: Option<(String, bool)>,
+    cursor: Option<(String, bool)>,
+    pub limit: usize,
+    pub offset: usize,
+    /// `total=false` answers `total: 0`.
+    pub total: bool,
+}
+
+impl ListQuery {
+    /// `(total, page)` of `items` (rendered models, in their natural order).
+    pub fn apply(&self, items: Vec<Value>) -> Result<(usize, Vec<Value>)> {
+        let key = |v: &Value, attr: &str| {
+            let attr = if attr == "$sequence" { "$createdAt" } else { attr };
+            v.get(attr).cloned().unwrap_or(Value::Null)
+        };
+        let cmp = |a: &Value, b: &Value| match (a, b) {
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            (Value::Number(x), Value::Number(y)) => x
+                .as_f64()
+                .partial_cmp(&y.as_f64())
+                .unwrap_or(std::cmp::Ordering::Equal),
+            _ => std::cmp::Ordering::Equal,
+        };
+        let mut matched: Vec<Value> = items
+            .into_iter()
+            .filter(|v| {
+                self.filters.iter().all(|(method, attr, values)| {
+                    let x = key(v, attr);
+                    let has = values.contains(&x);
+                    match method.as_str() {
+                        "equal" => has,
+                        "notEqual" => !has,
+                        "isNull" => x.is_null() || x == Value::String(String::new()),
+                        "isNotNull" => !(x.is_null() || x == Value::String(String::new())),
+                        "lessThan" => values.iter().all(|y| cmp(&x, y).is_lt()),
+                        "lessThanEqual" => values.iter().all(|y| cmp(&x, y).is_le()),
+                        "greaterThan" => values.iter().all(|y| cmp(&x, y).is_gt()),
+                        "greaterThanEqual" => values.iter().all(|y| cmp(&x, y).is_ge()),
+                        "startsWith" => values.iter().any(|y| {
+                            matches!((&x, y), (Value::String(a), Value::String(b)) if a.starts_with(b.as_str()))
+                        }),
+                        "endsWith" => values.iter().any(|y| {
+                            matches!((&x, y), (Value::String(a), Value::String(b)) if a.ends_with(b.as_str()))
+                        }),
+                        _ => false,
+                    }
+                })
+            })
+            .collect();
+        if let Some((attr, asc)) = &self.order {
+            matched.sort_by(|a, b| {
+                let o = cmp(&key(a, attr), &key(b, attr));
+                if *asc {
+                    o
+                } else {
+                    o.reverse()
+                }
+            });
+        }
+        let total = matched.len();
+        if let Some((id, after)) = &self.cursor {
+            let Some(at) = matched.iter().position(|v| v["$id"] == Value::String(id.clone()))
+            else {
+                return Err(Error::with_message(
+                    ErrorType::CursorNotFound,
+                    format!("Cursor not found: {id}"),
+                ));
+            };
+            matched = if *after {
+                matched.split_off(at + 1)
+            } else {
+                matched.truncate(at);
+                matched
+            };
+        }
+        let page = matched
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .collect();
+        Ok((if self.total { total } else { 0 }, page))
+    }
+}
+
+/// `queries` and `total` of `GET /account/identities`, parsed as Appwrite does.
+pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
+    let mut q = ListQuery {
+        filters: vec![],
+        order: None,
+        cursor: None,
+        limit: 25,
+        offset: 0,
+        total: p.optional_bool("total")?.unwrap_or(true),
+    };
     let items = match p.get("queries") {
-        None => return Ok(()),
+        None => return Ok(q),
         Some(Value::Array(a)) => a.clone(),
         Some(v @ Value::String(_)) => vec![v.clone()],
         Some(_) => {
@@ -393,19 +503,61 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<()> {
             "Value must be a valid array no longer than 100 items",
         ));
     }
-    for q in items {
-        let text = q.as_str().unwrap_or_default();
-        let parsed: Value = serde_json::from_str(text).map_err(|_| {
-            Error::with_message(ErrorType::QueryInvalid, format!("Invalid query: {text}"))
-        })?;
-        if !parsed["method"].is_string() {
-            return Err(Error::with_message(
+    for item in items {
+        let text = item.as_str().unwrap_or_default();
+        let invalid = |why: &str| {
+            Error::with_message(
                 ErrorType::QueryInvalid,
-                format!("Invalid query: {text}"),
-            ));
+                format!("Invalid query: {why}"),
+            )
+        };
+        let parsed: Value = serde_json::from_str(text).map_err(|_| invalid(text))?;
+        let method = parsed["method"].as_str().ok_or_else(|| invalid(text))?;
+        let attribute = parsed["attribute"].as_str().unwrap_or_default();
+        let values = parsed["values"].as_array().cloned().unwrap_or_default();
+        let number = |max: u64| {
+            values
+                .first()
+                .and_then(Value::as_u64)
+                .filter(|n| *n <= max)
+                .map(|n| n as usize)
+                .ok_or_else(|| invalid(text))
+        };
+        let known = |a: &str| {
+            if IDENTITY_ATTRIBUTES.contains(&a) {
+                Ok(a.to_owned())
+            } else {
+                Err(invalid(&format!("Attribute not found in schema: {a}")))
+            }
+        };
+        match method {
+            "limit" => q.limit = number(5000)?,
+            "offset" => q.offset = number(5000)?,
+            "orderAsc" | "orderDesc" => {
+                let attr = if attribute.is_empty() { "$id" } else { attribute };
+                q.order = Some((known(attr)?, method == "orderAsc"));
+            }
+            "cursorAfter" | "cursorBefore" => {
+                let id = values
+                    .first()
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid(text))?;
+                q.cursor = Some((id.to_owned(), method == "cursorAfter"));
+            }
+            "equal" | "notEqual" | "lessThan" | "lessThanEqual" | "greaterThan"
+            | "greaterThanEqual" | "startsWith" | "endsWith" => {
+                if values.is_empty() {
+                    return Err(invalid(text));
+                }
+                q.filters.push((method.to_owned(), known(attribute)?, values));
+            }
+            "isNull" | "isNotNull" => {
+                q.filters.push((method.to_owned(), known(attribute)?, vec![]));
+            }
+            other => return Err(invalid(&format!("Query method not valid: {other}"))),
         }
     }
-    Ok(())
+    Ok(q)
 }
 
 /// A required, valid email param (lower-cased).

@@ -37,12 +37,23 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
         AccountUserRoute::UpdateEmail => update_email(call).await,
         AccountUserRoute::UpdatePhone => update_phone(call).await,
         AccountUserRoute::ListLogs => list_logs(call).await,
-        // Identities come from OAuth2 sign-ins, which this deployment does not offer yet: every
-        // account has none. The routes exist so SDK calls get Appwrite's answers, not a 404 route.
         AccountUserRoute::ListIdentities => {
-            validate::identity_queries(&call.params)?;
+            let query = validate::identity_queries(&call.params)?;
+            let key = &call.app.config.secret_key;
+            let items = call
+                .app
+                .store
+                .list_identities(&call.me.user.id)
+                .await?
+                .iter()
+                .map(|i| {
+                    let (access, refresh) = shared::oauth2::reveal_identity(key, i);
+                    model::identity(i, &access, &refresh)
+                })
+                .collect();
+            let (total, identities) = query.apply(items)?;
             Ok(Reply::ok(
-                serde_json::json!({ "total": 0, "identities": [] }),
+                serde_json::json!({ "total": total, "identities": identities }),
             ))
         }
         AccountUserRoute::DeleteIdentity => {
@@ -50,7 +61,26 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
             if !ids::is_valid_custom(id) {
                 return Err(Error::invalid_param("identityId", ids::UID_DESCRIPTION));
             }
-            Err(Error::new(ErrorType::UserIdentityNotFound))
+            // Only the caller's own identities are looked at: another user's ID is as unknown
+            // as a made-up one.
+            let cx = call.cx();
+            let found = call
+                .app
+                .store
+                .list_identities(&call.me.user.id)
+                .await?
+                .into_iter()
+                .find(|i| i.id == id)
+                .ok_or_else(|| Error::new(ErrorType::UserIdentityNotFound))?;
+            let log = audit::for_user(&cx, event::IDENTITY_DELETE, &call.me.user);
+            let delete = async {
+                match call.app.store.delete_identity(&found).await? {
+                    true => Ok(()),
+                    false => Err(Error::new(ErrorType::UserIdentityNotFound)),
+                }
+            };
+            audit::alongside(&cx, vec![log], delete).await?;
+            Ok(Reply::no_content())
         }
     }
 }

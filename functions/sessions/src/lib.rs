@@ -52,18 +52,18 @@ async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Rep
     let (cx, me) = (call.cx(), &call.me);
     match route {
         SessionsUserRoute::ListSessions => {
-            let items: Vec<_> = me.sessions.iter().map(|s| render(me, s)).collect();
+            let items: Vec<_> = me.sessions.iter().map(|s| render(call, s)).collect();
             Ok(Reply::ok(model::session_list(&items)))
         }
         SessionsUserRoute::GetSession => {
             let s = path_session(call, me)?;
-            Ok(Reply::ok(render(me, s)))
+            Ok(Reply::ok(render(call, s)))
         }
         SessionsUserRoute::UpdateSession => {
             let s = path_session(call, me)?;
             let log = audit::for_user(&cx, audit::event::SESSION_UPDATE, &me.user);
             let s = audit::alongside(&cx, vec![log], session::extend(&cx, s)).await?;
-            Ok(Reply::ok(render(me, &s)))
+            Ok(Reply::ok(render(call, &s)))
         }
         SessionsUserRoute::DeleteSession => {
             let s = path_session(call, me)?;
@@ -104,7 +104,8 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
     } else {
         ""
     };
-    let body = model::session(&new.item, true, secret);
+    let item = shared::oauth2::reveal_session(&call.app.config.secret_key, &new.item);
+    let body = model::session(&item, true, secret);
     let expire = new.item.expire;
     Reply::created(body).cookie(CookieAction::Set {
         credential: encoded,
@@ -112,8 +113,10 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
     })
 }
 
-fn render(auth: &Auth, s: &SessionItem) -> serde_json::Value {
-    model::session(s, auth.is_current(s), "")
+/// A session for its owner: OAuth2 provider tokens are unsealed for them.
+fn render(call: &UserCall<'_>, s: &SessionItem) -> serde_json::Value {
+    let revealed = shared::oauth2::reveal_session(&call.app.config.secret_key, s);
+    model::session(&revealed, call.me.is_current(s), "")
 }
 
 fn path_session<'a>(call: &Call<'_>, auth: &'a Auth) -> Result<&'a SessionItem> {
