@@ -142,7 +142,10 @@ fn b64url(bytes: &[u8]) -> String {
 /// `GET /account/sessions|tokens/oauth2/{provider}`: where to send the browser.
 pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
     let app = cx.app;
-    let conf = app.config.oauth2_provider(r.provider).ok_or_else(disabled)?;
+    let conf = app
+        .config
+        .oauth2_provider(r.provider)
+        .ok_or_else(disabled)?;
     let binding = crypto::random_hex(app.entropy.as_ref(), 32);
     let mut raw = [0u8; 32];
     app.entropy.fill(&mut raw);
@@ -165,10 +168,9 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
         app.entropy.as_ref(),
     )?;
     let redirect = redirect_uri(r.origin, conf, &app.config.project_id)?;
-    let challenge =
-        oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(
-            verifier,
-        ));
+    let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(
+        &oauth2::PkceCodeVerifier::new(verifier),
+    );
     let mut scopes: Vec<String> = conf.provider.scopes.iter().map(|s| s.to_string()).collect();
     for s in r.scopes {
         if !scopes.contains(&s) {
@@ -182,9 +184,7 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
             let client = CoreClient::from_provider_metadata(
                 meta,
                 openidconnect::ClientId::new(conf.client_id.clone()),
-                Some(openidconnect::ClientSecret::new(
-                    conf.client_secret.clone(),
-                )),
+                Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
             )
             .set_redirect_uri(redirect);
             let nonce = state.n.clone();
@@ -204,11 +204,10 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
         }
         Protocol::OAuth2 { authorize, .. } => {
             let auth = conf.authorize_url.as_deref().unwrap_or(authorize);
-            let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(
-                conf.client_id.clone(),
-            ))
-            .set_auth_uri(oauth2::AuthUrl::new(auth.to_owned()).map_err(Error::internal)?)
-            .set_redirect_uri(redirect);
+            let client =
+                oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
+                    .set_auth_uri(oauth2::AuthUrl::new(auth.to_owned()).map_err(Error::internal)?)
+                    .set_redirect_uri(redirect);
             let mut req = client.authorize_url(move || oauth2::CsrfToken::new(sealed));
             for s in scopes {
                 req = req.add_scope(oauth2::Scope::new(s));
@@ -394,18 +393,15 @@ async fn oidc_profile(
     let client = CoreClient::from_provider_metadata(
         meta,
         openidconnect::ClientId::new(conf.client_id.clone()),
-        Some(openidconnect::ClientSecret::new(
-            conf.client_secret.clone(),
-        )),
+        Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
     )
     .set_redirect_uri(redirect);
     let mut exchange = client
         .exchange_code(openidconnect::AuthorizationCode::new(code.to_owned()))
         .map_err(provider_failure)?;
     if conf.provider.pkce {
-        exchange = exchange.set_pkce_verifier(openidconnect::PkceCodeVerifier::new(
-            state.v.clone(),
-        ));
+        exchange =
+            exchange.set_pkce_verifier(openidconnect::PkceCodeVerifier::new(state.v.clone()));
     }
     let tokens = exchange
         .request_async(&send)
@@ -465,9 +461,7 @@ async fn oauth2_profile(
     use oauth2::TokenResponse;
     let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
         .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
-        .set_token_uri(
-            oauth2::TokenUrl::new(endpoints.token.to_owned()).map_err(Error::internal)?,
-        )
+        .set_token_uri(oauth2::TokenUrl::new(endpoints.token.to_owned()).map_err(Error::internal)?)
         .set_redirect_uri(redirect)
         .set_auth_type(oauth2::AuthType::RequestBody);
     let mut exchange = client.exchange_code(oauth2::AuthorizationCode::new(code.to_owned()));
@@ -496,7 +490,9 @@ async fn oauth2_profile(
                 let entries = list.as_array().cloned().unwrap_or_default();
                 let entry = |e: &Value| {
                     (
-                        e.get("email").and_then(Value::as_str).map(str::to_lowercase),
+                        e.get("email")
+                            .and_then(Value::as_str)
+                            .map(str::to_lowercase),
                         e.get("verified") == Some(&Value::Bool(true)),
                         e.get("primary") == Some(&Value::Bool(true)),
                     )
@@ -550,7 +546,10 @@ async fn get_json(url: &str, access_token: &str) -> Result<Value> {
         .map_err(Error::internal)?;
     let resp = send(req).await.map_err(provider_failure)?;
     if !resp.status().is_success() {
-        return Err(provider_failure(format!("{url} answered {}", resp.status())));
+        return Err(provider_failure(format!(
+            "{url} answered {}",
+            resp.status()
+        )));
     }
     serde_json::from_slice(resp.body()).map_err(provider_failure)
 }
@@ -580,7 +579,10 @@ pub fn reveal_token(secret_key: &str, sealed: &str) -> String {
 
 /// Who the sign-in is for.
 enum Target {
-    Existing { uid: String, identity: Option<IdentityItem> },
+    Existing {
+        uid: String,
+        identity: Option<IdentityItem>,
+    },
     New(UserItem),
 }
 
@@ -740,15 +742,13 @@ async fn resolve(
     current: Option<(&UserItem, &str)>,
 ) -> Result<Target> {
     let store = &cx.app.store;
-    let (claim, email_claim) = tokio::join!(
-        store.get_identity_claim(provider, &profile.id),
-        async {
+    let (claim, email_claim) =
+        tokio::join!(store.get_identity_claim(provider, &profile.id), async {
             match &profile.email {
                 Some(e) => store.get_email(e).await,
                 None => Ok(None),
             }
-        }
-    );
+        });
     let (claim, email_claim) = (claim?, email_claim?);
     let identity_of = |uid: String, id: Option<String>| async move {
         let identity = match id {
@@ -823,7 +823,12 @@ fn wrap_key(secret_key: &str) -> Vec<u8> {
 
 /// Token mode's `secret` parameter, as Appwrite shapes it: an HS256 JWT `{secret, provider, exp}`
 /// that expires with the token (60 s).
-fn wrap_token_secret(secret_key: &str, secret: &str, provider: &str, now: Millis) -> Result<String> {
+fn wrap_token_secret(
+    secret_key: &str,
+    secret: &str,
+    provider: &str,
+    now: Millis,
+) -> Result<String> {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &WrappedSecret {
@@ -837,7 +842,11 @@ fn wrap_token_secret(secret_key: &str, secret: &str, provider: &str, now: Millis
 }
 
 /// The secret and provider inside a token-mode `secret`, if it is one of ours and unexpired.
-pub fn unwrap_token_secret(secret_key: &str, wrapped: &str, now: Millis) -> Option<(String, String)> {
+pub fn unwrap_token_secret(
+    secret_key: &str,
+    wrapped: &str,
+    now: Millis,
+) -> Option<(String, String)> {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.leeway = 0;
     v.validate_exp = false;
@@ -912,7 +921,10 @@ mod tests {
             unwrap_token_secret("k", &w, 1_000_000),
             Some(("abc".into(), "github".into()))
         );
-        assert_eq!(unwrap_token_secret("k", &w, 1_000_000 + TOKEN_SECS * 1000), None);
+        assert_eq!(
+            unwrap_token_secret("k", &w, 1_000_000 + TOKEN_SECS * 1000),
+            None
+        );
         assert_eq!(unwrap_token_secret("other", &w, 1_000_000), None);
     }
 }

@@ -630,7 +630,10 @@ async fn oauth2_session(
         return Err(Error::new(ErrorType::UserBlocked));
     }
     let identity = identities?.into_iter().find(|i| i.provider == provider);
-    let provider_uid = identity.as_ref().map(|i| i.provider_uid.as_str()).unwrap_or("");
+    let provider_uid = identity
+        .as_ref()
+        .map(|i| i.provider_uid.as_str())
+        .unwrap_or("");
     let mut new = session::build(cx, uid, provider, provider_uid, &["email"]);
     if let Some(i) = &identity {
         new.item.provider_access_token = i.access_token_sealed.clone();
@@ -645,7 +648,12 @@ async fn oauth2_session(
         ..Redemption::default()
     };
     let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);
-    let write = async { app.store.redeem(&found.token, cx.now, r).await.map_err(redeem_error) };
+    let write = async {
+        app.store
+            .redeem(&found.token, cx.now, r)
+            .await
+            .map_err(redeem_error)
+    };
     crate::audit::alongside(cx, vec![log], write).await?;
     if let Ok(index) = app.store.session_index(uid).await {
         session::enforce_limit(cx, uid, &new.item.id, index).await?;

@@ -404,7 +404,11 @@ impl ListQuery {
     /// `(total, page)` of `items` (rendered models, in their natural order).
     pub fn apply(&self, items: Vec<Value>) -> Result<(usize, Vec<Value>)> {
         let key = |v: &Value, attr: &str| {
-            let attr = if attr == "$sequence" { "$createdAt" } else { attr };
+            let attr = if attr == "$sequence" {
+                "$createdAt"
+            } else {
+                attr
+            };
             v.get(attr).cloned().unwrap_or(Value::Null)
         };
         let cmp = |a: &Value, b: &Value| match (a, b) {
@@ -453,7 +457,9 @@ impl ListQuery {
         }
         let total = matched.len();
         if let Some((id, after)) = &self.cursor {
-            let Some(at) = matched.iter().position(|v| v["$id"] == Value::String(id.clone()))
+            let Some(at) = matched
+                .iter()
+                .position(|v| v["$id"] == Value::String(id.clone()))
             else {
                 return Err(Error::with_message(
                     ErrorType::CursorNotFound,
@@ -506,10 +512,7 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
     for item in items {
         let text = item.as_str().unwrap_or_default();
         let invalid = |why: &str| {
-            Error::with_message(
-                ErrorType::QueryInvalid,
-                format!("Invalid query: {why}"),
-            )
+            Error::with_message(ErrorType::QueryInvalid, format!("Invalid query: {why}"))
         };
         let parsed: Value = serde_json::from_str(text).map_err(|_| invalid(text))?;
         let method = parsed["method"].as_str().ok_or_else(|| invalid(text))?;
@@ -534,7 +537,11 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
             "limit" => q.limit = number(5000)?,
             "offset" => q.offset = number(5000)?,
             "orderAsc" | "orderDesc" => {
-                let attr = if attribute.is_empty() { "$id" } else { attribute };
+                let attr = if attribute.is_empty() {
+                    "$id"
+                } else {
+                    attribute
+                };
                 q.order = Some((known(attr)?, method == "orderAsc"));
             }
             "cursorAfter" | "cursorBefore" => {
@@ -549,10 +556,12 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
                 if values.is_empty() {
                     return Err(invalid(text));
                 }
-                q.filters.push((method.to_owned(), known(attribute)?, values));
+                q.filters
+                    .push((method.to_owned(), known(attribute)?, values));
             }
             "isNull" | "isNotNull" => {
-                q.filters.push((method.to_owned(), known(attribute)?, vec![]));
+                q.filters
+                    .push((method.to_owned(), known(attribute)?, vec![]));
             }
             other => return Err(invalid(&format!("Query method not valid: {other}"))),
         }

@@ -12,6 +12,8 @@ use shared::App;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub mod fake_github;
+
 pub const PROJECT: &str = "itest";
 pub const CHROME_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";
 
@@ -33,6 +35,8 @@ pub struct Options {
     pub fixed_clock: bool,
     /// Verify the sender with the emulator (off to test undeliverable mail).
     pub verify_sender: bool,
+    /// Set `PUBLIC_URL` to the server's own origin (the OAuth2 callback URL is built from it).
+    pub public_origin: bool,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             config,
             fixed_clock: false,
             verify_sender: true,
+            public_origin: false,
         }
     }
 }
@@ -96,6 +101,15 @@ impl Server {
             o.config.table_name = format!("{}-rl{}-{}", o.config.table_name, std::process::id(), n);
         }
         shared::init_logging();
+        // A port chosen before the app exists, so the app can know its own origin.
+        let listen = if o.public_origin {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            let addr = probe.local_addr().expect("addr");
+            o.config.public_url = Some(format!("http://{addr}"));
+            addr.to_string()
+        } else {
+            "127.0.0.1:0".to_owned()
+        };
         let sdk = aws_config_load().await;
         let recorder = Recorder::default();
         let store = DynamoStore::recorded(
@@ -126,9 +140,7 @@ impl Server {
             Arc::make_mut(&mut app.config).mail_from = from;
         }
         let app = Arc::new(app);
-        let addr = devserver::spawn(app.clone(), "127.0.0.1:0")
-            .await
-            .expect("bind");
+        let addr = devserver::spawn(app.clone(), &listen).await.expect("bind");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -141,9 +141,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
         .map(|f| validate::redirect_url("failure", f, config))
         .transpose()
         .map_err(|_| Error::new(ErrorType::InvalidFailureUrl))?;
-    let binding = call
-        .req
-        .cookie(&oauth2::binding_cookie(&config.project_id));
+    let binding = call.req.cookie(&oauth2::binding_cookie(&config.project_id));
     let me = call.user().filter(|a| !a.jwt);
     let result = oauth2::finish(
         &cx,
@@ -159,12 +157,10 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
     .await;
     let clear = binding_cookie(call, "deleted", 0);
     let mut reply = match (result, failure) {
-        (Ok(Finished::Session(new)), _) => {
-            Reply::redirect(success).cookie(CookieAction::Set {
-                credential: new.encoded(),
-                expire: new.item.expire,
-            })
-        }
+        (Ok(Finished::Session(new)), _) => Reply::redirect(success).cookie(CookieAction::Set {
+            credential: new.encoded(),
+            expire: new.item.expire,
+        }),
         (Ok(Finished::Token(location)), _) => Reply::redirect(location),
         (Err(e), Some(mut failure)) => {
             tracing::warn!(error = %e.message, source = ?e.source, "OAuth2 sign-in failed");

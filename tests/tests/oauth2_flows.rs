@@ -1,0 +1,484 @@
+//! OAuth2 end to end against a GitHub-shaped provider (`fake_github`): a "browser" follows the
+//! redirects with its own cookie jar, as a real one would, through start → provider →
+//! callback → redirect → success. Cookie mode, token mode, identities, and every refusal:
+//! another browser, a tampered state, a replayed code, a provider error, an unverified email
+//! colliding with an account, an expired token-mode secret, another user's identity.
+
+use integration_tests::fake_github::{Account, FakeGithub};
+use integration_tests::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Follows redirects by hand and keeps the API's cookies, like a browser on one origin.
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new(s: &Server) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            origin: s.base.trim_end_matches("/v1").to_owned(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    /// One request; the `Location` it answered with (absolute), and the status.
+    async fn step(&mut self, url: &str) -> (u16, Option<String>, String) {
+        let ours = url.starts_with(&self.origin);
+        let mut req = self.http.get(url);
+        if ours && !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("cookie", jar.join("; "));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        if ours {
+            for c in resp.headers().get_all("set-cookie") {
+                let c = c.to_str().unwrap();
+                let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+                let (k, v) = pair.split_once('=').unwrap();
+                if attrs.to_ascii_lowercase().contains("max-age=0") {
+                    self.cookies.remove(k.trim());
+                } else {
+                    self.cookies
+                        .insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+            }
+        }
+        let location = resp.headers().get("location").map(|l| {
+            let l = l.to_str().unwrap();
+            if l.starts_with('/') {
+                format!("{}{l}", self.origin)
+            } else {
+                l.to_owned()
+            }
+        });
+        let body = resp.text().await.unwrap_or_default();
+        (status, location, body)
+    }
+
+    /// Follow redirects from `url` until one leaves both the API and the provider (the app's
+    /// success or failure page), and return that URL.
+    async fn follow(&mut self, url: &str, provider: &str) -> String {
+        let mut at = url.to_owned();
+        for _ in 0..10 {
+            if !at.starts_with(&self.origin) && !at.starts_with(provider) {
+                return at;
+            }
+            let (status, location, body) = self.step(&at).await;
+            match location {
+                Some(l) if (300..400).contains(&status) => at = l,
+                _ => panic!("stopped at {at}: {status} {body}"),
+            }
+        }
+        panic!("too many redirects")
+    }
+
+    fn session_cookie(&self) -> Option<String> {
+        self.cookies.get(&format!("a_session_{PROJECT}")).cloned()
+    }
+}
+
+fn start_url(s: &Server, mode: &str) -> String {
+    format!(
+        "{}/account/{mode}/oauth2/github?project={PROJECT}&success=http%3A%2F%2Flocalhost%2Fok&failure=http%3A%2F%2Flocalhost%2Ffail",
+        s.base
+    )
+}
+
+fn account(id: u64, email: &str, verified: bool) -> Account {
+    Account {
+        id,
+        login: format!("octo{id}"),
+        name: format!("Octo {id}"),
+        emails: vec![
+            (email.to_owned(), true, verified),
+            (format!("other{id}@example.com"), false, true),
+        ],
+    }
+}
+
+fn unique_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_000_000
+}
+
+/// The `error` JSON a failure URL received.
+fn failure_error(url: &str) -> Value {
+    let u = url::Url::parse(url).unwrap();
+    assert!(url.starts_with("http://localhost/fail"), "{url}");
+    let e = u
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    serde_json::from_str(&e).unwrap()
+}
+
+async fn server(gh: &FakeGithub, fixed: bool) -> Server {
+    let mut o = Options {
+        public_origin: true,
+        fixed_clock: fixed,
+        ..Options::default()
+    };
+    gh.configure(&mut o.config);
+    Server::with(o).await
+}
+
+#[tokio::test]
+async fn cookie_mode_creates_a_verified_user_with_an_identity() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let id = unique_id();
+    let email = unique_email();
+    gh.next(account(id, &email, true));
+    let mut b = Browser::new(&s);
+    let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
+    assert_eq!(landed, "http://localhost/ok");
+    // The provider saw PKCE (S256), our callback URL and a sealed state.
+    let asked = gh.last_authorize();
+    assert_eq!(
+        asked.get("code_challenge_method").map(String::as_str),
+        Some("S256")
+    );
+    assert_eq!(
+        asked.get("redirect_uri"),
+        Some(&format!(
+            "{}/account/sessions/oauth2/callback/github/{PROJECT}",
+            s.base
+        ))
+    );
+    assert!(!asked["state"].contains("localhost"), "the state is sealed");
+    assert!(
+        !b.cookies.contains_key(&format!("a_oauth2_{PROJECT}")),
+        "binding cleared"
+    );
+
+    let cookie = url_decode(&b.session_cookie().expect("session cookie"));
+    let me = s.get("/account", Some(&cookie)).await;
+    assert_eq!(me.status, 200, "{}", me.json);
+    assert_eq!(me.json["email"], email);
+    assert_eq!(me.json["emailVerification"], true);
+    assert_eq!(me.json["name"], format!("Octo {id}"));
+    assert_eq!(me.json["passwordUpdate"], "");
+    let current = s.get("/account/sessions/current", Some(&cookie)).await;
+    assert_eq!(current.json["provider"], "github");
+    assert_eq!(current.json["providerUid"], id.to_string());
+    assert!(current.json["providerAccessToken"]
+        .as_str()
+        .unwrap()
+        .starts_with("gho_"));
+    let list = s.get("/account/identities", Some(&cookie)).await;
+    assert_eq!(list.json["total"], 1, "{}", list.json);
+    let identity = &list.json["identities"][0];
+    assert_eq!(identity["provider"], "github");
+    assert_eq!(identity["providerUid"], id.to_string());
+    assert_eq!(identity["providerEmail"], email);
+    assert!(identity["providerAccessToken"]
+        .as_str()
+        .unwrap()
+        .starts_with("gho_"));
+
+    // Signing in again finds the same user through the identity, not a new one.
+    gh.next(account(id, &email, true));
+    let mut again = Browser::new(&s);
+    again.follow(&start_url(&s, "sessions"), &gh.base).await;
+    let cookie2 = url_decode(&again.session_cookie().unwrap());
+    let me2 = s.get("/account", Some(&cookie2)).await;
+    assert_eq!(me2.json["$id"], me.json["$id"]);
+    let list = s.get("/account/identities", Some(&cookie2)).await;
+    assert_eq!(list.json["total"], 1);
+
+    // Queries: allowed attributes filter; a token attribute is refused.
+    let q = |query: &str| format!("/account/identities?queries[]={}", url_encode(query));
+    let hit = s
+        .get(
+            &q(r#"{"method":"equal","attribute":"provider","values":["github"]}"#),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(hit.json["total"], 1);
+    let miss = s
+        .get(
+            &q(r#"{"method":"equal","attribute":"provider","values":["google"]}"#),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(miss.json["total"], 0);
+    s.get(
+        &q(r#"{"method":"equal","attribute":"providerAccessToken","values":["x"]}"#),
+        Some(&cookie),
+    )
+    .await
+    .assert_error(400, "general_query_invalid");
+    let no_total = s
+        .get("/account/identities?total=false", Some(&cookie))
+        .await;
+    assert_eq!(
+        (
+            no_total.json["total"].clone(),
+            no_total.json["identities"].as_array().unwrap().len()
+        ),
+        (json!(0), 1)
+    );
+}
+
+#[tokio::test]
+async fn token_mode_hands_a_sixty_second_secret_to_the_success_url() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, true).await;
+    let email = unique_email();
+    let id = unique_id();
+    gh.next(account(id, &email, true));
+    let mut b = Browser::new(&s);
+    let landed = b.follow(&start_url(&s, "tokens"), &gh.base).await;
+    assert!(landed.starts_with("http://localhost/ok?"), "{landed}");
+    assert!(
+        b.session_cookie().is_none(),
+        "token mode sets no session cookie"
+    );
+    let u = url::Url::parse(&landed).unwrap();
+    let param = |n: &str| {
+        u.query_pairs()
+            .find(|(k, _)| k == n)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    let (uid, secret) = (param("userId"), param("secret"));
+    let r = s
+        .post(
+            "/account/sessions/token",
+            json!({"userId": uid, "secret": secret}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    assert_eq!(r.json["provider"], "github");
+    assert_eq!(r.json["providerUid"], id.to_string());
+    // Single use.
+    s.post(
+        "/account/sessions/token",
+        json!({"userId": uid, "secret": secret}),
+    )
+    .await
+    .assert_error(401, "user_invalid_token");
+
+    // A second secret, presented after its 60 seconds, is refused.
+    gh.next(account(id, &email, true));
+    let mut b2 = Browser::new(&s);
+    let landed = b2.follow(&start_url(&s, "tokens"), &gh.base).await;
+    let u = url::Url::parse(&landed).unwrap();
+    let secret2 = u
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned();
+    s.clock.as_ref().unwrap().advance_secs(61);
+    s.post(
+        "/account/sessions/token",
+        json!({"userId": uid, "secret": secret2}),
+    )
+    .await
+    .assert_error(401, "user_invalid_token");
+    // Another user's ID with the secret: refused.
+    s.post(
+        "/account/sessions/token",
+        json!({"userId": "someoneelse", "secret": secret2}),
+    )
+    .await
+    .assert_error(401, "user_invalid_token");
+}
+
+#[tokio::test]
+async fn a_code_from_another_browser_or_a_tampered_state_is_refused() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let email = unique_email();
+    gh.next(account(unique_id(), &email, true));
+    // The victim's browser starts; the attacker's browser delivers the code (login CSRF).
+    let mut victim = Browser::new(&s);
+    let (_, to_provider, _) = victim.step(&start_url(&s, "sessions")).await;
+    let (_, callback, _) = victim.step(&to_provider.unwrap()).await;
+    let callback = callback.unwrap();
+    let mut attacker = Browser::new(&s);
+    let landed = attacker.follow(&callback, &gh.base).await;
+    let e = failure_error(&landed);
+    assert_eq!(e["type"], "general_bad_request", "{e}");
+    assert!(attacker.session_cookie().is_none());
+
+    // A state changed in flight: refused outright, no redirect to any URL it names.
+    let mut u = url::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                let mut b = v.into_owned().into_bytes();
+                b[10] = if b[10] == b'A' { b'B' } else { b'A' };
+                String::from_utf8(b).unwrap()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(&pairs);
+    let (_, redirect, _) = victim.step(u.as_str()).await;
+    let (status, location, body) = victim.step(&redirect.unwrap()).await;
+    assert_eq!((status, location), (400, None), "{body}");
+    assert!(body.contains("general_bad_request"), "{body}");
+
+    // The untouched callback, in the right browser, still works once…
+    let landed = victim.follow(&callback, &gh.base).await;
+    assert_eq!(landed, "http://localhost/ok");
+    // …and not twice: the binding cookie is gone after use.
+    let replay = victim.follow(&callback, &gh.base).await;
+    assert_eq!(failure_error(&replay)["type"], "general_bad_request");
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_at_the_provider() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    gh.next(account(unique_id(), &unique_email(), true));
+    let mut b = Browser::new(&s);
+    let (_, to_provider, _) = b.step(&start_url(&s, "sessions")).await;
+    let binding = b.cookies.clone();
+    let (_, callback, _) = b.step(&to_provider.unwrap()).await;
+    let callback = callback.unwrap();
+    assert_eq!(b.follow(&callback, &gh.base).await, "http://localhost/ok");
+    // The same browser state (cookie restored by hand), the same code: the provider refuses it.
+    let mut again = Browser::new(&s);
+    again.cookies = binding;
+    let landed = again.follow(&callback, &gh.base).await;
+    let e = failure_error(&landed);
+    assert_eq!(e["type"], "user_oauth2_provider_failure", "{e}");
+    assert_eq!(e["code"], 424);
+}
+
+#[tokio::test]
+async fn a_provider_error_goes_to_the_failure_url_without_its_description() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    gh.deny_next();
+    let mut b = Browser::new(&s);
+    let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
+    let e = failure_error(&landed);
+    assert_eq!(e["type"], "user_oauth2_provider_error");
+    assert!(e["message"].as_str().unwrap().contains("access_denied"));
+    assert!(
+        !landed.contains("script"),
+        "provider text is never echoed: {landed}"
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_provider_email_never_reaches_an_existing_account() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let (uid, email, _password, cookie) = s.user().await;
+    gh.next(account(unique_id(), &email, false));
+    let mut b = Browser::new(&s);
+    let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
+    assert_eq!(failure_error(&landed)["type"], "general_bad_request");
+    // A verified provider email does not capture an account whose own email is unverified
+    // (someone may have registered the address without owning it).
+    gh.next(account(unique_id(), &email, true));
+    let landed = Browser::new(&s)
+        .follow(&start_url(&s, "sessions"), &gh.base)
+        .await;
+    assert_eq!(failure_error(&landed)["type"], "general_bad_request");
+    let list = s.get("/account/identities", Some(&cookie)).await;
+    assert_eq!(list.json["total"], 0);
+
+    // Once the owner verified it, a verified provider email links to the same account.
+    let secret = s.verification_secret(&cookie, &email).await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/account/verification",
+            Some(&cookie),
+            Some(json!({"userId": uid, "secret": secret})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    gh.next(account(unique_id(), &email, true));
+    let mut b = Browser::new(&s);
+    assert_eq!(
+        b.follow(&start_url(&s, "sessions"), &gh.base).await,
+        "http://localhost/ok"
+    );
+    let linked = url_decode(&b.session_cookie().unwrap());
+    assert_eq!(s.get("/account", Some(&linked)).await.json["$id"], uid);
+}
+
+#[tokio::test]
+async fn identities_are_deleted_by_their_owner_only() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    gh.next(account(unique_id(), &unique_email(), true));
+    let mut b = Browser::new(&s);
+    b.follow(&start_url(&s, "sessions"), &gh.base).await;
+    let owner = url_decode(&b.session_cookie().unwrap());
+    let list = s.get("/account/identities", Some(&owner)).await;
+    let id = list.json["identities"][0]["$id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (_, _, _, other) = s.user().await;
+    s.call(
+        Method::DELETE,
+        &format!("/account/identities/{id}"),
+        Some(&other),
+        None,
+    )
+    .await
+    .assert_error(404, "user_identity_not_found");
+    assert_eq!(
+        s.get("/account/identities", Some(&owner)).await.json["total"],
+        1
+    );
+
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/account/identities/{id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.json);
+    assert_eq!(
+        s.get("/account/identities", Some(&owner)).await.json["total"],
+        0
+    );
+    let logs = s.get("/account/logs", Some(&owner)).await;
+    assert_eq!(
+        logs.json["logs"][0]["event"], "identity.delete",
+        "{}",
+        logs.json
+    );
+    s.call(
+        Method::DELETE,
+        &format!("/account/identities/{id}"),
+        Some(&owner),
+        None,
+    )
+    .await
+    .assert_error(404, "user_identity_not_found");
+}
