@@ -10,8 +10,9 @@
 //! - `state` is sealed (AES-GCM under a purpose-derived key) and expires after
 //!   [`FLOW_SECS`]; nobody can forge or read it.
 //! - The flow is bound to the browser that started it. A random value goes into a short-lived,
-//!   HttpOnly, SameSite=Lax cookie; its hash goes into the state. A code arriving in another
-//!   browser (login CSRF) is refused.
+//!   HttpOnly, SameSite=Lax cookie; its hash goes into the state. In cookie mode, a code arriving
+//!   in another browser (login CSRF) is refused. Token mode accepts a browser without the cookie
+//!   (a server may have started the flow, see [`finish`]), never one with another flow's cookie.
 //! - PKCE (S256) with every provider, and an OIDC `nonce`. The verifier and the nonce travel
 //!   inside the sealed state.
 //! - An unverified provider email never links to, or takes over, an existing account. A verified
@@ -283,9 +284,15 @@ struct Profile {
 pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> {
     let app = cx.app;
     let state = r.state;
-    let bound = r
-        .binding
-        .is_some_and(|b| crypto::ct_eq(&crypto::sha256_hex(b), &state.b));
+    // A browser that presents a binding cookie must present the one of this flow. Cookie mode
+    // always requires it: the session lands in the browser that started. Token mode may be
+    // started by a server (SSR: node SDK `createOAuth2Token`, the browser only follows the URL),
+    // whose response cookie never reaches the browser; its secret goes to the app's own success
+    // URL, to be exchanged there within 60 s.
+    let bound = match r.binding {
+        Some(b) => crypto::ct_eq(&crypto::sha256_hex(b), &state.b),
+        None => state.t,
+    };
     if !bound {
         return Err(Error::with_message(
             ErrorType::BadRequest,
@@ -417,15 +424,39 @@ async fn oidc_profile(
     let claims = id_token
         .claims(&verifier, &openidconnect::Nonce::new(state.n.clone()))
         .map_err(provider_failure)?;
-    let name = claims
+    let mut name = claims
         .name()
         .and_then(|n| n.get(None))
         .map(|n| n.as_str().to_owned())
         .unwrap_or_default();
+    let mut email = claims.email().map(|e| e.as_str().to_lowercase());
+    let mut verified = claims.email_verified().unwrap_or(false);
+    // Conforming providers may keep scope claims out of the ID token when an access token is
+    // issued (OIDC Core §5.4): ask the UserInfo endpoint, for the same subject.
+    if email.is_none() {
+        let info: openidconnect::core::CoreUserInfoClaims = client
+            .user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
+            .map_err(provider_failure)?
+            .request_async(&send)
+            .await
+            .map_err(provider_failure)?;
+        email = info.email().map(|e| e.as_str().to_lowercase());
+        verified = info.email_verified().unwrap_or(false);
+        if name.is_empty() {
+            name = info
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default();
+        }
+    }
     Ok(Profile {
         id: claims.subject().as_str().to_owned(),
-        email: claims.email().map(|e| e.as_str().to_lowercase()),
-        verified: claims.email_verified().unwrap_or(false),
+        email,
+        verified,
         name,
         access_token: tokens.access_token().secret().clone(),
         refresh_token: tokens

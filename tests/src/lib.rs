@@ -12,6 +12,7 @@ use shared::App;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub mod browser;
 pub mod fake_github;
 
 pub const PROJECT: &str = "itest";
@@ -37,6 +38,8 @@ pub struct Options {
     pub verify_sender: bool,
     /// Set `PUBLIC_URL` to the server's own origin (the OAuth2 callback URL is built from it).
     pub public_origin: bool,
+    /// Listen here (`127.0.0.1:<port>`) instead of on a free port of the server's choosing.
+    pub listen: Option<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             fixed_clock: false,
             verify_sender: true,
             public_origin: false,
+            listen: None,
         }
     }
 }
@@ -102,13 +106,13 @@ impl Server {
         }
         shared::init_logging();
         // A port chosen before the app exists, so the app can know its own origin.
-        let listen = if o.public_origin {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            let addr = probe.local_addr().expect("addr");
-            o.config.public_url = Some(format!("http://{addr}"));
-            addr.to_string()
-        } else {
-            "127.0.0.1:0".to_owned()
+        let listen = match (o.public_origin, o.listen.take()) {
+            (true, listen) => {
+                let addr = listen.unwrap_or_else(free_address);
+                o.config.public_url = Some(format!("http://{addr}"));
+                addr
+            }
+            (false, listen) => listen.unwrap_or_else(|| "127.0.0.1:0".to_owned()),
         };
         let sdk = aws_config_load().await;
         let recorder = Recorder::default();
@@ -353,6 +357,12 @@ impl Server {
         let (cookie, _) = self.login(&email, &password).await;
         (id, email, password, cookie)
     }
+}
+
+/// A loopback address with a port free right now.
+pub fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    probe.local_addr().expect("addr").to_string()
 }
 
 async fn aws_config_load() -> shared::aws::SdkConfig {

@@ -4,91 +4,11 @@
 //! another browser, a tampered state, a replayed code, a provider error, an unverified email
 //! colliding with an account, an expired token-mode secret, another user's identity.
 
+use integration_tests::browser::Browser;
 use integration_tests::fake_github::{Account, FakeGithub};
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-
-/// Follows redirects by hand and keeps the API's cookies, like a browser on one origin.
-struct Browser {
-    http: reqwest::Client,
-    origin: String,
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    fn new(s: &Server) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            origin: s.base.trim_end_matches("/v1").to_owned(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    /// One request; the `Location` it answered with (absolute), and the status.
-    async fn step(&mut self, url: &str) -> (u16, Option<String>, String) {
-        let ours = url.starts_with(&self.origin);
-        let mut req = self.http.get(url);
-        if ours && !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req = req.header("cookie", jar.join("; "));
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        if ours {
-            for c in resp.headers().get_all("set-cookie") {
-                let c = c.to_str().unwrap();
-                let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-                let (k, v) = pair.split_once('=').unwrap();
-                if attrs.to_ascii_lowercase().contains("max-age=0") {
-                    self.cookies.remove(k.trim());
-                } else {
-                    self.cookies
-                        .insert(k.trim().to_owned(), v.trim().to_owned());
-                }
-            }
-        }
-        let location = resp.headers().get("location").map(|l| {
-            let l = l.to_str().unwrap();
-            if l.starts_with('/') {
-                format!("{}{l}", self.origin)
-            } else {
-                l.to_owned()
-            }
-        });
-        let body = resp.text().await.unwrap_or_default();
-        (status, location, body)
-    }
-
-    /// Follow redirects from `url` until one leaves both the API and the provider (the app's
-    /// success or failure page), and return that URL.
-    async fn follow(&mut self, url: &str, provider: &str) -> String {
-        let mut at = url.to_owned();
-        for _ in 0..10 {
-            if !at.starts_with(&self.origin) && !at.starts_with(provider) {
-                return at;
-            }
-            let (status, location, body) = self.step(&at).await;
-            match location {
-                Some(l) if (300..400).contains(&status) => at = l,
-                _ => panic!("stopped at {at}: {status} {body}"),
-            }
-        }
-        panic!("too many redirects")
-    }
-
-    fn session_cookie(&self) -> Option<String> {
-        self.cookies.get(&format!("a_session_{PROJECT}")).cloned()
-    }
-}
 
 fn start_url(s: &Server, mode: &str) -> String {
     format!(
@@ -146,7 +66,7 @@ async fn cookie_mode_creates_a_verified_user_with_an_identity() {
     let id = unique_id();
     let email = unique_email();
     gh.next(account(id, &email, true));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
     assert_eq!(landed, "http://localhost/ok");
     // The provider saw PKCE (S256), our callback URL and a sealed state.
@@ -164,11 +84,11 @@ async fn cookie_mode_creates_a_verified_user_with_an_identity() {
     );
     assert!(!asked["state"].contains("localhost"), "the state is sealed");
     assert!(
-        !b.cookies.contains_key(&format!("a_oauth2_{PROJECT}")),
+        !b.cookies().contains_key(&format!("a_oauth2_{PROJECT}")),
         "binding cleared"
     );
 
-    let cookie = url_decode(&b.session_cookie().expect("session cookie"));
+    let cookie = b.session(PROJECT).unwrap();
     let me = s.get("/account", Some(&cookie)).await;
     assert_eq!(me.status, 200, "{}", me.json);
     assert_eq!(me.json["email"], email);
@@ -195,9 +115,9 @@ async fn cookie_mode_creates_a_verified_user_with_an_identity() {
 
     // Signing in again finds the same user through the identity, not a new one.
     gh.next(account(id, &email, true));
-    let mut again = Browser::new(&s);
+    let mut again = Browser::new(&s.base);
     again.follow(&start_url(&s, "sessions"), &gh.base).await;
-    let cookie2 = url_decode(&again.session_cookie().unwrap());
+    let cookie2 = again.session(PROJECT).unwrap();
     let me2 = s.get("/account", Some(&cookie2)).await;
     assert_eq!(me2.json["$id"], me.json["$id"]);
     let list = s.get("/account/identities", Some(&cookie2)).await;
@@ -244,11 +164,11 @@ async fn token_mode_hands_a_sixty_second_secret_to_the_success_url() {
     let email = unique_email();
     let id = unique_id();
     gh.next(account(id, &email, true));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "tokens"), &gh.base).await;
     assert!(landed.starts_with("http://localhost/ok?"), "{landed}");
     assert!(
-        b.session_cookie().is_none(),
+        b.session(PROJECT).is_none(),
         "token mode sets no session cookie"
     );
     let u = url::Url::parse(&landed).unwrap();
@@ -279,7 +199,7 @@ async fn token_mode_hands_a_sixty_second_secret_to_the_success_url() {
 
     // A second secret, presented after its 60 seconds, is refused.
     gh.next(account(id, &email, true));
-    let mut b2 = Browser::new(&s);
+    let mut b2 = Browser::new(&s.base);
     let landed = b2.follow(&start_url(&s, "tokens"), &gh.base).await;
     let u = url::Url::parse(&landed).unwrap();
     let secret2 = u
@@ -311,15 +231,15 @@ async fn a_code_from_another_browser_or_a_tampered_state_is_refused() {
     let email = unique_email();
     gh.next(account(unique_id(), &email, true));
     // The victim's browser starts; the attacker's browser delivers the code (login CSRF).
-    let mut victim = Browser::new(&s);
+    let mut victim = Browser::new(&s.base);
     let (_, to_provider, _) = victim.step(&start_url(&s, "sessions")).await;
     let (_, callback, _) = victim.step(&to_provider.unwrap()).await;
     let callback = callback.unwrap();
-    let mut attacker = Browser::new(&s);
+    let mut attacker = Browser::new(&s.base);
     let landed = attacker.follow(&callback, &gh.base).await;
     let e = failure_error(&landed);
     assert_eq!(e["type"], "general_bad_request", "{e}");
-    assert!(attacker.session_cookie().is_none());
+    assert!(attacker.session(PROJECT).is_none());
 
     // A state changed in flight: refused outright, no redirect to any URL it names.
     let mut u = url::Url::parse(&callback).unwrap();
@@ -355,15 +275,15 @@ async fn a_replayed_code_fails_at_the_provider() {
     let gh = FakeGithub::start().await;
     let s = server(&gh, false).await;
     gh.next(account(unique_id(), &unique_email(), true));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     let (_, to_provider, _) = b.step(&start_url(&s, "sessions")).await;
-    let binding = b.cookies.clone();
+    let binding = b.cookies().clone();
     let (_, callback, _) = b.step(&to_provider.unwrap()).await;
     let callback = callback.unwrap();
     assert_eq!(b.follow(&callback, &gh.base).await, "http://localhost/ok");
     // The same browser state (cookie restored by hand), the same code: the provider refuses it.
-    let mut again = Browser::new(&s);
-    again.cookies = binding;
+    let mut again = Browser::new(&s.base);
+    *again.cookies() = binding;
     let landed = again.follow(&callback, &gh.base).await;
     let e = failure_error(&landed);
     assert_eq!(e["type"], "user_oauth2_provider_failure", "{e}");
@@ -375,7 +295,7 @@ async fn a_provider_error_goes_to_the_failure_url_without_its_description() {
     let gh = FakeGithub::start().await;
     let s = server(&gh, false).await;
     gh.deny_next();
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
     let e = failure_error(&landed);
     assert_eq!(e["type"], "user_oauth2_provider_error");
@@ -392,13 +312,13 @@ async fn an_unverified_provider_email_never_reaches_an_existing_account() {
     let s = server(&gh, false).await;
     let (uid, email, _password, cookie) = s.user().await;
     gh.next(account(unique_id(), &email, false));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
     assert_eq!(failure_error(&landed)["type"], "general_bad_request");
     // A verified provider email does not capture an account whose own email is unverified
     // (someone may have registered the address without owning it).
     gh.next(account(unique_id(), &email, true));
-    let landed = Browser::new(&s)
+    let landed = Browser::new(&s.base)
         .follow(&start_url(&s, "sessions"), &gh.base)
         .await;
     assert_eq!(failure_error(&landed)["type"], "general_bad_request");
@@ -417,12 +337,12 @@ async fn an_unverified_provider_email_never_reaches_an_existing_account() {
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     gh.next(account(unique_id(), &email, true));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     assert_eq!(
         b.follow(&start_url(&s, "sessions"), &gh.base).await,
         "http://localhost/ok"
     );
-    let linked = url_decode(&b.session_cookie().unwrap());
+    let linked = b.session(PROJECT).unwrap();
     assert_eq!(s.get("/account", Some(&linked)).await.json["$id"], uid);
 }
 
@@ -431,9 +351,9 @@ async fn identities_are_deleted_by_their_owner_only() {
     let gh = FakeGithub::start().await;
     let s = server(&gh, false).await;
     gh.next(account(unique_id(), &unique_email(), true));
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(&s.base);
     b.follow(&start_url(&s, "sessions"), &gh.base).await;
-    let owner = url_decode(&b.session_cookie().unwrap());
+    let owner = b.session(PROJECT).unwrap();
     let list = s.get("/account/identities", Some(&owner)).await;
     let id = list.json["identities"][0]["$id"]
         .as_str()

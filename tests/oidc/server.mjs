@@ -1,0 +1,79 @@
+// A real OpenID Provider for the OAuth2 tests: the certified `oidc-provider` package, with
+// dynamic client registration (each test server registers its own callback URL), accounts the
+// test chooses (`POST /test/next` with the claims of the next login), and a consent-free login.
+// Usage: OIDC_PORT=<port> node server.mjs
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.OIDC_PORT || 9090);
+const issuer = `http://127.0.0.1:${port}`;
+
+// sub -> claims; the next login signs in as `next`.
+const accounts = new Map();
+let next = null;
+
+const provider = new Provider(issuer, {
+  features: {
+    registration: { enabled: true },
+    devInteractions: { enabled: false },
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name'],
+  },
+  async findAccount(ctx, sub) {
+    const claims = accounts.get(sub);
+    if (!claims) return undefined;
+    return { accountId: sub, claims: async () => ({ sub, ...claims }) };
+  },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  pkce: { required: () => true },
+  cookies: { keys: ['oidc-test-cookie-key'] },
+});
+// Plain http on loopback is fine for a test provider.
+provider.proxy = false;
+
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  if (!next) {
+    res.writeHead(500).end('no account chosen for this login (POST /test/next)');
+    return;
+  }
+  const grant = new provider.Grant({ accountId: next, clientId: details.params.client_id });
+  grant.addOIDCScope(String(details.params.scope || 'openid'));
+  const grantId = await grant.save();
+  await provider.interactionFinished(
+    req,
+    res,
+    { login: { accountId: next }, consent: { grantId } },
+    { mergeWithLastSubmission: false },
+  );
+}
+
+const callback = provider.callback();
+http
+  .createServer(async (req, res) => {
+    try {
+      if (req.method === 'POST' && req.url === '/test/next') {
+        let body = '';
+        for await (const chunk of req) body += chunk;
+        const claims = JSON.parse(body);
+        const sub = claims.sub;
+        delete claims.sub;
+        accounts.set(sub, claims);
+        next = sub;
+        res.writeHead(204).end();
+        return;
+      }
+      if (req.url.startsWith('/interaction/')) {
+        await interaction(req, res);
+        return;
+      }
+      callback(req, res);
+    } catch (e) {
+      console.error(e);
+      if (!res.headersSent) res.writeHead(500).end(String(e));
+    }
+  })
+  .listen(port, '127.0.0.1', () => console.log(`oidc-provider listening on ${issuer}`));

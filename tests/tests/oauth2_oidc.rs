@@ -1,0 +1,185 @@
+//! OpenID Connect end to end against a real OpenID Provider: the certified `oidc-provider`
+//! package (`tests/oidc/server.mjs`), which `scripts/test` starts and names in `OIDC_ISSUER`.
+//! Each test registers its own client (dynamic registration) with its server's callback URL,
+//! picks the account of the next login, and signs in through discovery, PKCE, the nonce, the
+//! ID token checked against the provider's JWKS, and UserInfo.
+
+use integration_tests::browser::Browser;
+use integration_tests::*;
+use serde_json::{json, Value};
+
+fn issuer() -> String {
+    std::env::var("OIDC_ISSUER")
+        .expect("OIDC_ISSUER is not set: run the tests through scripts/test, which starts the OpenID provider")
+}
+
+/// A server with the `oidc` provider enabled for a freshly registered client.
+async fn server() -> Server {
+    let issuer = issuer();
+    let listen = free_address();
+    let callback = format!("http://{listen}/v1/account/sessions/oauth2/callback/oidc/{PROJECT}");
+    let reg: Value = reqwest::Client::new()
+        .post(format!("{issuer}/reg"))
+        .json(&json!({
+            "redirect_uris": [callback],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        reg["client_id"].as_str().expect("client_id").to_owned(),
+        reg["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned(),
+    );
+    let lookup = |k: &str| -> Option<String> {
+        match k {
+            "OAUTH2_PROVIDERS" => Some("oidc".into()),
+            "OAUTH2_OIDC_CLIENT_ID" => Some(id.clone()),
+            "OAUTH2_OIDC_CLIENT_SECRET" => Some(secret.clone()),
+            "OAUTH2_OIDC_ISSUER" => Some(issuer.clone()),
+            _ => None,
+        }
+    };
+    let mut o = Options {
+        public_origin: true,
+        listen: Some(listen),
+        fixed_clock: false,
+        ..Options::default()
+    };
+    o.config.oauth2 = shared::config::Config::from_lookup(lookup)
+        .expect("configuration")
+        .oauth2;
+    Server::with(o).await
+}
+
+/// The next login at the provider signs in as this account.
+async fn next_login(sub: &str, email: &str, verified: bool) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/test/next", issuer()))
+        .json(&json!({"sub": sub, "email": email, "email_verified": verified, "name": "Ada OIDC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+fn start(s: &Server, mode: &str) -> String {
+    format!(
+        "{}/account/{mode}/oauth2/oidc?project={PROJECT}&success=http%3A%2F%2Flocalhost%2Fok&failure=http%3A%2F%2Flocalhost%2Ffail",
+        s.base
+    )
+}
+
+fn sub() -> String {
+    format!(
+        "sub-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn cookie_and_token_modes_against_a_real_openid_provider() {
+    let s = server().await;
+    let (sub, email) = (sub(), unique_email());
+    next_login(&sub, &email, true).await;
+    let mut b = Browser::new(&s.base);
+    let landed = b.follow(&start(&s, "sessions"), &issuer()).await;
+    assert_eq!(landed, "http://localhost/ok");
+    let cookie = b.session(PROJECT).expect("session cookie");
+    let me = s.get("/account", Some(&cookie)).await;
+    assert_eq!(me.status, 200, "{}", me.json);
+    assert_eq!(
+        (
+            me.json["email"].as_str(),
+            me.json["emailVerification"].as_bool()
+        ),
+        (Some(email.as_str()), Some(true))
+    );
+    assert_eq!(me.json["name"], "Ada OIDC");
+    let ids = s.get("/account/identities", Some(&cookie)).await;
+    assert_eq!(ids.json["identities"][0]["provider"], "oidc");
+    assert_eq!(ids.json["identities"][0]["providerUid"], sub);
+
+    // Token mode for the same provider account: the same user, a session via the secret.
+    next_login(&sub, &email, true).await;
+    let mut b2 = Browser::new(&s.base);
+    let landed = b2.follow(&start(&s, "tokens"), &issuer()).await;
+    let u = url::Url::parse(&landed).unwrap();
+    let get = |n: &str| {
+        u.query_pairs()
+            .find(|(k, _)| k == n)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    assert_eq!(get("userId"), me.json["$id"].as_str().unwrap());
+    let r = s
+        .post(
+            "/account/sessions/token",
+            json!({"userId": get("userId"), "secret": get("secret")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    assert_eq!(r.json["provider"], "oidc");
+}
+
+#[tokio::test]
+async fn an_unverified_oidc_email_does_not_reach_an_existing_account() {
+    let s = server().await;
+    let (_, email, _, cookie) = s.user().await;
+    next_login(&sub(), &email, false).await;
+    let landed = Browser::new(&s.base)
+        .follow(&start(&s, "sessions"), &issuer())
+        .await;
+    assert!(
+        landed.starts_with("http://localhost/fail?error="),
+        "{landed}"
+    );
+    assert!(landed.contains("general_bad_request"), "{landed}");
+    assert_eq!(
+        s.get("/account/identities", Some(&cookie)).await.json["total"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_client_the_provider_does_not_know_fails_cleanly() {
+    // The secret is wrong: the provider refuses the code exchange, and nothing of its answer
+    // reaches the failure URL but Appwrite's error.
+    let issuer = issuer();
+    let lookup = |k: &str| -> Option<String> {
+        match k {
+            "OAUTH2_PROVIDERS" => Some("oidc".into()),
+            "OAUTH2_OIDC_CLIENT_ID" => Some("nobody".into()),
+            "OAUTH2_OIDC_CLIENT_SECRET" => Some("nothing".into()),
+            "OAUTH2_OIDC_ISSUER" => Some(issuer.clone()),
+            _ => None,
+        }
+    };
+    let mut o = Options {
+        public_origin: true,
+        ..Options::default()
+    };
+    o.config.oauth2 = shared::config::Config::from_lookup(lookup).unwrap().oauth2;
+    let s = Server::with(o).await;
+    let mut b = Browser::new(&s.base);
+    // The provider shows its own error page for an unknown client: the flow ends there.
+    let (status, location, _) = b.step(&start(&s, "sessions")).await;
+    assert_eq!(status, 301);
+    let (provider_status, _, _) = b.step(&location.unwrap()).await;
+    assert_eq!(
+        provider_status, 400,
+        "the provider refuses an unknown client"
+    );
+}
