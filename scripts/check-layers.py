@@ -18,10 +18,11 @@ LAYERS = {
     ],
     "ports": ["store", "outbox", "outbound", "messages", "app"],
     "domain": [
-        "context", "audit", "account", "session", "token", "mfa", "testkit", "domain_tests",
+        "context", "audit", "account", "session", "token", "mfa", "oauth2", "testkit",
+        "domain_tests",
     ],
     "edge": [
-        "http", "params", "validate", "routes", "ratelimit", "model", "oauth2", "api", "lambda",
+        "http", "params", "validate", "routes", "ratelimit", "model", "api", "lambda",
     ],
 }
 # The crate root re-exports and may name anything.

@@ -38,8 +38,7 @@ pub use crate::providers::APPWRITE_KEYS as PROVIDERS;
 
 /// How long a started sign-in may take: the state and the binding cookie expire after this.
 pub const FLOW_SECS: i64 = 600;
-/// Token mode: the secret handed to the success URL is redeemable for this long.
-pub const TOKEN_SECS: i64 = 60;
+pub use crate::token::OAUTH2_TOKEN_SECS as TOKEN_SECS;
 /// Provider endpoints get this long per request (connect, TLS, answer).
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Discovery documents are cached this long (their keys rotate rarely).
@@ -752,7 +751,12 @@ async fn sign_in(
                 Ok(Finished::Session(Box::new(s)))
             }
             None => {
-                let wrapped = wrap_token_secret(&app.config.secret_key, &secret, provider, cx.now)?;
+                let wrapped = crate::token::wrap_oauth2_secret(
+                    &app.config.secret_key,
+                    &secret,
+                    provider,
+                    cx.now,
+                )?;
                 let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;
                 url.query_pairs_mut()
                     .append_pair("secret", &wrapped)
@@ -834,63 +838,6 @@ async fn resolve(
     Ok(Target::New(user))
 }
 
-#[derive(Serialize, Deserialize)]
-struct WrappedSecret {
-    secret: String,
-    provider: String,
-    exp: i64,
-}
-
-fn wrap_key(secret_key: &str) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    match Hmac::<sha2::Sha256>::new_from_slice(secret_key.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(b"appwrite-account-oauth2-token-v1");
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => secret_key.as_bytes().to_vec(),
-    }
-}
-
-/// Token mode's `secret` parameter, as Appwrite shapes it: an HS256 JWT `{secret, provider, exp}`
-/// that expires with the token (60 s).
-fn wrap_token_secret(
-    secret_key: &str,
-    secret: &str,
-    provider: &str,
-    now: Millis,
-) -> Result<String> {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &WrappedSecret {
-            secret: secret.to_owned(),
-            provider: provider.to_owned(),
-            exp: now / 1000 + TOKEN_SECS,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(&wrap_key(secret_key)),
-    )
-    .map_err(Error::internal)
-}
-
-/// The secret and provider inside a token-mode `secret`, if it is one of ours and unexpired.
-pub fn unwrap_token_secret(
-    secret_key: &str,
-    wrapped: &str,
-    now: Millis,
-) -> Option<(String, String)> {
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    v.leeway = 0;
-    v.validate_exp = false;
-    v.required_spec_claims = ["exp".to_owned()].into_iter().collect();
-    let data = jsonwebtoken::decode::<WrappedSecret>(
-        wrapped,
-        &jsonwebtoken::DecodingKey::from_secret(&wrap_key(secret_key)),
-        &v,
-    )
-    .ok()?;
-    (data.claims.exp * 1000 > now).then_some((data.claims.secret, data.claims.provider))
-}
-
 /// Relay `pairs` to the redirect route on this host, adding `project`.
 pub fn callback_location(provider: &str, project: &str, pairs: &[(String, String)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -943,19 +890,5 @@ mod tests {
             l,
             "/v1/account/sessions/oauth2/github/redirect?code=a+b&state=%7B%7D&project=p1"
         );
-    }
-
-    #[test]
-    fn token_secrets_are_ours_and_expire() {
-        let w = wrap_token_secret("k", "abc", "github", 1_000_000).unwrap();
-        assert_eq!(
-            unwrap_token_secret("k", &w, 1_000_000),
-            Some(("abc".into(), "github".into()))
-        );
-        assert_eq!(
-            unwrap_token_secret("k", &w, 1_000_000 + TOKEN_SECS * 1000),
-            None
-        );
-        assert_eq!(unwrap_token_secret("other", &w, 1_000_000), None);
     }
 }

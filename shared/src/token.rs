@@ -38,6 +38,9 @@ use crate::{crypto, dates, ids};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// OAuth2 token mode: the secret handed to the success URL is redeemable for this long.
+pub const OAUTH2_TOKEN_SECS: i64 = 60;
+
 /// Short-code attempts per user, guard scope and hour (a right code refills the budget).
 pub const CODE_ATTEMPTS_PER_HOUR: u32 = 5;
 
@@ -89,7 +92,7 @@ impl Kind {
         match self {
             Self::EmailOtp | Self::Phone => 900,
             Self::MagicUrl | Self::VerifyEmail | Self::VerifyPhone | Self::Recovery => 3600,
-            Self::OAuth2 => crate::oauth2::TOKEN_SECS,
+            Self::OAuth2 => OAUTH2_TOKEN_SECS,
         }
     }
 
@@ -672,9 +675,8 @@ async fn oauth2_session(
 pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result<NewSession> {
     if secret.contains('.') {
         // OAuth2 token mode: the wrapped secret the success URL received.
-        let (inner, provider) =
-            crate::oauth2::unwrap_token_secret(&cx.app.config.secret_key, secret, cx.now)
-                .ok_or_else(invalid_token)?;
+        let (inner, provider) = unwrap_oauth2_secret(&cx.app.config.secret_key, secret, cx.now)
+            .ok_or_else(invalid_token)?;
         return oauth2_session(cx, uid, &inner, &provider).await;
     }
     let app = cx.app;
@@ -1019,8 +1021,79 @@ pub async fn complete_recovery(
     Err(Error::contended())
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WrappedSecret {
+    secret: String,
+    provider: String,
+    exp: i64,
+}
+
+fn wrap_key(secret_key: &str) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(secret_key.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(b"appwrite-account-oauth2-token-v1");
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => secret_key.as_bytes().to_vec(),
+    }
+}
+
+/// Token mode's `secret` parameter, as Appwrite shapes it: an HS256 JWT `{secret, provider, exp}`
+/// that expires with the token (60 s).
+pub fn wrap_oauth2_secret(
+    secret_key: &str,
+    secret: &str,
+    provider: &str,
+    now: Millis,
+) -> Result<String> {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &WrappedSecret {
+            secret: secret.to_owned(),
+            provider: provider.to_owned(),
+            exp: now / 1000 + OAUTH2_TOKEN_SECS,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(&wrap_key(secret_key)),
+    )
+    .map_err(Error::internal)
+}
+
+/// The secret and provider inside a token-mode `secret`, if it is one of ours and unexpired.
+pub fn unwrap_oauth2_secret(
+    secret_key: &str,
+    wrapped: &str,
+    now: Millis,
+) -> Option<(String, String)> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.leeway = 0;
+    v.validate_exp = false;
+    v.required_spec_claims = ["exp".to_owned()].into_iter().collect();
+    let data = jsonwebtoken::decode::<WrappedSecret>(
+        wrapped,
+        &jsonwebtoken::DecodingKey::from_secret(&wrap_key(secret_key)),
+        &v,
+    )
+    .ok()?;
+    (data.claims.exp * 1000 > now).then_some((data.claims.secret, data.claims.provider))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_secrets_are_ours_and_expire() {
+        let w = wrap_oauth2_secret("k", "abc", "github", 1_000_000).unwrap();
+        assert_eq!(
+            unwrap_oauth2_secret("k", &w, 1_000_000),
+            Some(("abc".into(), "github".into()))
+        );
+        assert_eq!(
+            unwrap_oauth2_secret("k", &w, 1_000_000 + OAUTH2_TOKEN_SECS * 1000),
+            None
+        );
+        assert_eq!(unwrap_oauth2_secret("other", &w, 1_000_000), None);
+    }
+
     use super::*;
     use crate::clock::SeqEntropy;
 
