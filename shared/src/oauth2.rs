@@ -431,7 +431,7 @@ async fn oidc_profile(
     let mut email = claims.email().map(|e| e.as_str().to_lowercase());
     let mut verified = claims.email_verified().unwrap_or(false);
     // Conforming providers may keep scope claims out of the ID token when an access token is
-    // issued (OIDC Core §5.4): ask the UserInfo endpoint, for the same subject.
+    // issued (OpenID Connect Core 1.0, section 5.4): ask the UserInfo endpoint, for the same subject.
     if email.is_none() {
         let info: openidconnect::core::CoreUserInfoClaims = client
             .user_info(
