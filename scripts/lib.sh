@@ -25,6 +25,19 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# Debian's chromium for the browser lane (no browser download is possible here), pinned to the
+# version the lane was written against; the distribution's current one if the mirror moved on.
+CHROMIUM_VERSION="148.0.7778.167-1~deb12u1"
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  log "installing Debian's chromium $CHROMIUM_VERSION (browser lane)"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq "chromium=$CHROMIUM_VERSION" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+}
+
 # Dummy credentials and region: the AWS SDK needs them even against the emulator, and must never
 # fall back to instance metadata.
 aws_env_for_emulator() {
