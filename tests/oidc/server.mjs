@@ -1,8 +1,12 @@
 // A real OpenID Provider for the OAuth2 tests: the certified `oidc-provider` package, with
 // dynamic client registration (each test server registers its own callback URL), accounts the
 // test chooses (`POST /test/next` with the claims of the next login), and a consent-free login.
+// `POST /test/tamper` makes the next token response carry a broken ID token (`{"what":
+// "signature"}`: signed by another key under the same key ID; `"aud"`: issued for another client;
+// `"nonce"`: another nonce), so the tests can show the relying party refuses it.
 // Usage: OIDC_PORT=<port> node server.mjs
 import http from 'node:http';
+import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.OIDC_PORT || 9090);
@@ -11,8 +15,24 @@ const issuer = `http://127.0.0.1:${port}`;
 // sub -> claims; the next login signs in as `next`.
 const accounts = new Map();
 let next = null;
+let tamper = null;
+
+// Our own signing key (so a tampered token can be re-signed), and a stranger's.
+const signing = await jose.generateKeyPair('RS256', { extractable: true });
+const stranger = await jose.generateKeyPair('RS256', { extractable: true });
+const jwk = { ...(await jose.exportJWK(signing.privateKey)), kid: 'test-key', use: 'sig', alg: 'RS256' };
+
+async function broken(idToken, what) {
+  const header = jose.decodeProtectedHeader(idToken);
+  const claims = jose.decodeJwt(idToken);
+  const key = what === 'signature' ? stranger.privateKey : signing.privateKey;
+  if (what === 'aud') claims.aud = 'another-client';
+  if (what === 'nonce') claims.nonce = 'another-nonce';
+  return new jose.SignJWT(claims).setProtectedHeader(header).sign(key);
+}
 
 const provider = new Provider(issuer, {
+  jwks: { keys: [jwk] },
   features: {
     registration: { enabled: true },
     devInteractions: { enabled: false },
@@ -64,6 +84,36 @@ http
         accounts.set(sub, claims);
         next = sub;
         res.writeHead(204).end();
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/test/tamper') {
+        let body = '';
+        for await (const chunk of req) body += chunk;
+        tamper = JSON.parse(body).what;
+        res.writeHead(204).end();
+        return;
+      }
+      if (tamper && req.method === 'POST' && req.url === '/token') {
+        // Let the provider answer, then break the ID token in its answer.
+        const what = tamper;
+        tamper = null;
+        const chunks = [];
+        const write = res.write.bind(res);
+        const end = res.end.bind(res);
+        res.write = (chunk) => { chunks.push(Buffer.from(chunk)); return true; };
+        res.end = (chunk) => {
+          if (chunk) chunks.push(Buffer.from(chunk));
+          const body = JSON.parse(Buffer.concat(chunks).toString());
+          broken(body.id_token, what).then((token) => {
+            body.id_token = token;
+            const out = Buffer.from(JSON.stringify(body));
+            res.setHeader('content-length', out.length);
+            write(out);
+            end();
+          });
+          return res;
+        };
+        callback(req, res);
         return;
       }
       if (req.url.startsWith('/interaction/')) {

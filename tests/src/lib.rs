@@ -247,6 +247,16 @@ impl Server {
         r
     }
 
+    /// Whether no user holds `email` (its claim item is absent).
+    pub async fn dynamo_email_unclaimed(&self, email: &str) -> bool {
+        use shared::store::Accounts;
+        self.dynamo
+            .get_email(email)
+            .await
+            .expect("GetItem")
+            .is_none()
+    }
+
     /// A numeric attribute of one item of the table, read directly (strongly consistent).
     pub async fn number(&self, pk: &str, sk: &str, attr: &str) -> Option<i64> {
         use aws_sdk_dynamodb::types::AttributeValue;

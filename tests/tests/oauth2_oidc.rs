@@ -8,6 +8,9 @@ use integration_tests::browser::Browser;
 use integration_tests::*;
 use serde_json::{json, Value};
 
+/// The provider's "next login" and "tamper" switches are global: its tests take turns.
+static PROVIDER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn issuer() -> String {
     std::env::var("OIDC_ISSUER")
         .expect("OIDC_ISSUER is not set: run the tests through scripts/test, which starts the OpenID provider")
@@ -90,6 +93,7 @@ fn sub() -> String {
 
 #[tokio::test]
 async fn cookie_and_token_modes_against_a_real_openid_provider() {
+    let _turn = PROVIDER.lock().await;
     let s = server().await;
     let (sub, email) = (sub(), unique_email());
     next_login(&sub, &email, true).await;
@@ -136,6 +140,7 @@ async fn cookie_and_token_modes_against_a_real_openid_provider() {
 
 #[tokio::test]
 async fn an_unverified_oidc_email_does_not_reach_an_existing_account() {
+    let _turn = PROVIDER.lock().await;
     let s = server().await;
     let (_, email, _, cookie) = s.user().await;
     next_login(&sub(), &email, false).await;
@@ -182,4 +187,44 @@ async fn a_client_the_provider_does_not_know_fails_cleanly() {
         provider_status, 400,
         "the provider refuses an unknown client"
     );
+}
+
+/// The next token response carries a broken ID token.
+async fn tamper(what: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/test/tamper", issuer()))
+        .json(&json!({ "what": what }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn an_id_token_with_a_bad_signature_audience_or_nonce_is_refused() {
+    let _turn = PROVIDER.lock().await;
+    let s = server().await;
+    for what in ["signature", "aud", "nonce"] {
+        let email = unique_email();
+        next_login(&sub(), &email, true).await;
+        tamper(what).await;
+        let mut b = Browser::new(&s.base);
+        let landed = b.follow(&start(&s, "sessions"), &issuer()).await;
+        assert!(
+            landed.starts_with("http://localhost/fail?error="),
+            "{what}: {landed}"
+        );
+        assert!(
+            landed.contains("user_oauth2_provider_failure"),
+            "{what}: {landed}"
+        );
+        assert!(b.session(PROJECT).is_none(), "{what}: no session");
+        assert!(s.dynamo_email_unclaimed(&email).await, "{what}: no user");
+    }
+    // The same flow, untampered, signs in: the refusals were the token's doing.
+    next_login(&sub(), &unique_email(), true).await;
+    let landed = Browser::new(&s.base)
+        .follow(&start(&s, "sessions"), &issuer())
+        .await;
+    assert_eq!(landed, "http://localhost/ok");
 }
