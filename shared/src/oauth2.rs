@@ -607,6 +607,69 @@ pub fn reveal_token(secret_key: &str, sealed: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `PATCH /account/sessions/{id}` of an OAuth2 session: fresh provider tokens from its refresh
+/// token. `None` when the session is not an OAuth2 one, has no refresh token, or its provider is
+/// no longer enabled (the session is then only extended).
+pub async fn refresh_tokens(
+    cx: &Ctx<'_, '_>,
+    session: &SessionItem,
+) -> Result<Option<session::ProviderTokens>> {
+    let Some(conf) = cx.app.config.oauth2_provider(&session.provider) else {
+        return Ok(None);
+    };
+    let refresh = reveal_token(&cx.app.config.secret_key, &session.provider_refresh_token);
+    if refresh.is_empty() {
+        return Ok(None);
+    }
+    let grant = oauth2::RefreshToken::new(refresh.clone());
+    let (access, new_refresh, expires_in) = match conf.provider.protocol {
+        Protocol::Oidc { .. } => {
+            use openidconnect::OAuth2TokenResponse;
+            let client = openidconnect::core::CoreClient::from_provider_metadata(
+                metadata(conf, cx.now).await?,
+                openidconnect::ClientId::new(conf.client_id.clone()),
+                Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
+            );
+            let t = client
+                .exchange_refresh_token(&grant)
+                .map_err(provider_failure)?
+                .request_async(&send)
+                .await
+                .map_err(provider_failure)?;
+            (
+                t.access_token().secret().clone(),
+                t.refresh_token().map(|r| r.secret().clone()),
+                t.expires_in(),
+            )
+        }
+        Protocol::OAuth2 { token, .. } => {
+            use oauth2::TokenResponse;
+            let url = conf.token_url.as_deref().unwrap_or(token);
+            let client =
+                oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
+                    .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
+                    .set_token_uri(oauth2::TokenUrl::new(url.to_owned()).map_err(Error::internal)?)
+                    .set_auth_type(oauth2::AuthType::RequestBody);
+            let t = client
+                .exchange_refresh_token(&grant)
+                .request_async(&send)
+                .await
+                .map_err(provider_failure)?;
+            (
+                t.access_token().secret().clone(),
+                t.refresh_token().map(|r| r.secret().clone()),
+                t.expires_in(),
+            )
+        }
+    };
+    Ok(Some(session::ProviderTokens {
+        access_sealed: seal_token(cx, &access)?,
+        // A provider that does not rotate refresh tokens keeps the old one valid.
+        refresh_sealed: seal_token(cx, new_refresh.as_deref().unwrap_or(&refresh))?,
+        expiry: expires_in.map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+    }))
+}
+
 /// Who the sign-in is for.
 enum Target {
     Existing {

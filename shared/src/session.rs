@@ -249,6 +249,41 @@ pub async fn create_anonymous(cx: &Ctx<'_, '_>) -> Result<NewSession> {
 }
 
 /// `PATCH /account/sessions/{id}`: push the expiry to now + session duration.
+/// An OAuth2 session's provider tokens, sealed as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderTokens {
+    pub access_sealed: String,
+    pub refresh_sealed: String,
+    pub expiry: Option<Millis>,
+}
+
+/// `PATCH /account/sessions/{id}` of an OAuth2 session whose provider gave fresh tokens: the
+/// new expiry and the tokens in one conditional write.
+pub async fn extend_with_tokens(
+    cx: &Ctx<'_, '_>,
+    user: &UserItem,
+    session: &SessionItem,
+    tokens: ProviderTokens,
+) -> Result<SessionItem> {
+    let mut new = session.clone();
+    new.expire = cx.now + cx.app.config.session_duration_secs * 1000;
+    new.expires_at = new.expire / 1000;
+    new.updated = cx.now;
+    new.provider_access_token = tokens.access_sealed;
+    new.provider_refresh_token = tokens.refresh_sealed;
+    new.provider_access_token_expiry = tokens.expiry;
+    match cx
+        .app
+        .store
+        .update_user_and_session((user, user), (session, &new), None, &[])
+        .await
+    {
+        Ok(()) => Ok(new),
+        Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserSessionNotFound)),
+        Err(WriteError::Other(e)) => Err(e),
+    }
+}
+
 pub async fn extend(cx: &Ctx<'_, '_>, session: &SessionItem) -> Result<SessionItem> {
     let app = cx.app;
     let now = cx.now;

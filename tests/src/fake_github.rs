@@ -38,6 +38,8 @@ struct Inner {
     /// code → (account, PKCE challenge, redirect_uri)
     codes: HashMap<String, (Account, String, String)>,
     tokens: HashMap<String, Account>,
+    /// refresh token → account (single use: each refresh rotates it).
+    refresh: HashMap<String, Account>,
     /// What the last authorization request asked for.
     pub last_authorize: Option<HashMap<String, String>>,
     counter: u64,
@@ -127,6 +129,26 @@ fn reply(status: u16, headers: &[(&str, String)], body: Value) -> hyper::Respons
         .unwrap()
 }
 
+/// A new access token and refresh token (GitHub's expiring user tokens).
+fn issue(s: &mut Inner, account: Account) -> hyper::Response<Full<Bytes>> {
+    s.counter += 1;
+    let token = format!("gho_{}", s.counter);
+    let refresh = format!("ghr_{}", s.counter);
+    s.tokens.insert(token.clone(), account.clone());
+    s.refresh.insert(refresh.clone(), account);
+    reply(
+        200,
+        &[],
+        json!({
+            "access_token": token,
+            "token_type": "bearer",
+            "scope": "read:user,user:email",
+            "expires_in": 28800,
+            "refresh_token": refresh,
+        }),
+    )
+}
+
 async fn route(
     state: &Arc<Mutex<Inner>>,
     req: hyper::Request<Incoming>,
@@ -172,6 +194,15 @@ async fn route(
         "/login/oauth/access_token" => {
             let form: HashMap<String, String> =
                 url::form_urlencoded::parse(&body).into_owned().collect();
+            let client_ok = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+            if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+                let old = form.get("refresh_token").cloned().unwrap_or_default();
+                let Some(account) = s.refresh.remove(&old).filter(|_| client_ok) else {
+                    return reply(400, &[], json!({"error": "bad_refresh_token"}));
+                };
+                return issue(&mut s, account);
+            }
             let code = form.get("code").cloned().unwrap_or_default();
             let Some((account, challenge, redirect)) = s.codes.remove(&code) else {
                 return reply(200, &[], json!({"error": "bad_verification_code"}));
@@ -187,14 +218,7 @@ async fn route(
             if !ok {
                 return reply(400, &[], json!({"error": "invalid_grant"}));
             }
-            s.counter += 1;
-            let token = format!("gho_{}", s.counter);
-            s.tokens.insert(token.clone(), account);
-            reply(
-                200,
-                &[],
-                json!({"access_token": token, "token_type": "bearer", "scope": "read:user,user:email"}),
-            )
+            issue(&mut s, account)
         }
         "/user" | "/user/emails" => {
             let Some(account) = auth.and_then(|t| s.tokens.get(&t).cloned()) else {

@@ -402,3 +402,55 @@ async fn identities_are_deleted_by_their_owner_only() {
     .await
     .assert_error(404, "user_identity_not_found");
 }
+
+#[tokio::test]
+async fn extending_an_oauth2_session_refreshes_its_provider_tokens() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    gh.next(account(unique_id(), &unique_email(), true));
+    let mut b = Browser::new(&s.base);
+    b.follow(&start_url(&s, "sessions"), &gh.base).await;
+    let cookie = b.session(PROJECT).unwrap();
+    let before = s.get("/account/sessions/current", Some(&cookie)).await;
+    let old = before.json["providerAccessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(before.json["providerRefreshToken"]
+        .as_str()
+        .unwrap()
+        .starts_with("ghr_"));
+    assert_ne!(before.json["providerAccessTokenExpiry"], "");
+    let after = s
+        .call(
+            Method::PATCH,
+            "/account/sessions/current",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(after.status, 200, "{}", after.json);
+    let new = after.json["providerAccessToken"].as_str().unwrap();
+    assert!(new.starts_with("gho_") && new != old, "{old} -> {new}");
+    assert_ne!(
+        after.json["providerRefreshToken"],
+        before.json["providerRefreshToken"]
+    );
+    // The refreshed token is the one stored: reading the session again shows it.
+    let again = s.get("/account/sessions/current", Some(&cookie)).await;
+    assert_eq!(again.json["providerAccessToken"], new);
+    // A password session is only extended.
+    let (_, _, _, plain) = s.user().await;
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/sessions/current",
+            Some(&plain),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["providerAccessToken"].clone()),
+        (200, json!(""))
+    );
+}

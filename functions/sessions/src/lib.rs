@@ -62,7 +62,14 @@ async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Rep
         SessionsUserRoute::UpdateSession => {
             let s = path_session(call, me)?;
             let log = audit::for_user(&cx, audit::event::SESSION_UPDATE, &me.user);
-            let s = audit::alongside(&cx, vec![log], session::extend(&cx, s)).await?;
+            // An OAuth2 session also gets fresh provider tokens (contract §4.6).
+            let update = async {
+                match shared::oauth2::refresh_tokens(&cx, s).await? {
+                    Some(tokens) => session::extend_with_tokens(&cx, &me.user, s, tokens).await,
+                    None => session::extend(&cx, s).await,
+                }
+            };
+            let s = audit::alongside(&cx, vec![log], update).await?;
             Ok(Reply::ok(render(call, &s)))
         }
         SessionsUserRoute::DeleteSession => {
