@@ -40,10 +40,13 @@ impl App {
 
     /// Production wiring: configuration and AWS clients from the environment.
     pub async fn from_env() -> Result<Self> {
-        let config = Config::from_env()?;
+        #[allow(unused_mut)]
+        let mut config = Config::from_env()?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
+        #[cfg(feature = "ssm")]
+        resolve_oauth2_secrets(&sdk, &mut config).await?;
         let store = DynamoStore::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
         let outbox = outbox_from(&sdk, &config);
         Ok(
@@ -79,6 +82,65 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// Read the OAuth2 client secrets kept in SSM Parameter Store (SecureString), in one
+/// `GetParameters` call per 10 names, during Init. A missing parameter fails the start: a
+/// deployment never runs with a provider it cannot finish.
+#[cfg(feature = "ssm")]
+pub async fn resolve_oauth2_secrets(
+    sdk: &aws_config::SdkConfig,
+    config: &mut Config,
+) -> Result<()> {
+    let mut names: Vec<String> = config
+        .oauth2
+        .iter()
+        .filter_map(|p| p.secret_param.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let conf = aws_sdk_ssm::config::Builder::from(sdk)
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(1))
+                .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                .operation_timeout(std::time::Duration::from_secs(4))
+                .build(),
+        )
+        .build();
+    let client = aws_sdk_ssm::Client::from_conf(conf);
+    let mut found = std::collections::HashMap::new();
+    for chunk in names.chunks(10) {
+        let out = client
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                crate::Error::internal(format!(
+                    "reading OAuth2 secrets from SSM: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                ))
+            })?;
+        for p in out.parameters.unwrap_or_default() {
+            if let (Some(n), Some(v)) = (p.name, p.value) {
+                found.insert(n, v);
+            }
+        }
+    }
+    for p in &mut config.oauth2 {
+        if let Some(name) = &p.secret_param {
+            p.client_secret = found
+                .get(name)
+                .cloned()
+                .ok_or_else(|| crate::Error::internal(format!("SSM parameter {name} not found")))?;
+        }
+    }
+    Ok(())
 }
 
 /// SES and SNS answer in tens of milliseconds: 2 s per attempt, 4 s in all (retries included),

@@ -74,9 +74,13 @@ pub struct OAuth2Provider {
     pub provider: &'static crate::providers::Provider,
     /// `OAUTH2_<KEY>_CLIENT_ID`.
     pub client_id: String,
-    /// `OAUTH2_<KEY>_CLIENT_SECRET`, or the contents of the file `OAUTH2_<KEY>_CLIENT_SECRET_FILE`
+    /// `OAUTH2_<KEY>_CLIENT_SECRET`, or the contents of the file `OAUTH2_<KEY>_CLIENT_SECRET_FILE`,
+    /// or the SSM parameter [`secret_param`](Self::secret_param) once `App::from_env` has read it
     /// (never logged: `Debug` prints it redacted).
     pub client_secret: String,
+    /// `OAUTH2_<KEY>_CLIENT_SECRET_PARAM`, or `OAUTH2_SECRETS_PARAM_PREFIX` + the key: an SSM
+    /// SecureString holding the secret, read once during Init.
+    pub secret_param: Option<String>,
     /// `OAUTH2_<KEY>_ISSUER`: the OpenID issuer (required for tenant providers and `oidc`;
     /// overrides the built-in one otherwise).
     pub issuer: Option<String>,
@@ -95,6 +99,7 @@ impl std::fmt::Debug for OAuth2Provider {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("issuer", &self.issuer)
+            .field("secret_param", &self.secret_param)
             .finish_non_exhaustive()
     }
 }
@@ -387,9 +392,32 @@ fn endpoint(k: &str, v: &str) -> Result<String, Error> {
     }
 }
 
+/// `k=v,k=v` (the compact forms SAM can pass: `OAUTH2_CLIENT_IDS`, `OAUTH2_ISSUERS`).
+fn pairs(env: &Env<'_>, k: &str) -> Result<Vec<(String, String)>, Error> {
+    let Some(v) = env.text(k) else {
+        return Ok(vec![]);
+    };
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .ok_or_else(|| bad(k, p))
+        })
+        .collect()
+}
+
 fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
     let Some(keys) = env.text("OAUTH2_PROVIDERS") else {
         return Ok(vec![]);
+    };
+    let ids = pairs(env, "OAUTH2_CLIENT_IDS")?;
+    let issuers = pairs(env, "OAUTH2_ISSUERS")?;
+    let prefix = env.text("OAUTH2_SECRETS_PARAM_PREFIX");
+    let lookup = |list: &[(String, String)], key: &str| {
+        list.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     };
     let mut out = vec![];
     for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
@@ -397,19 +425,35 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
         let var = |suffix: &str| format!("OAUTH2_{}_{suffix}", key.to_ascii_uppercase());
         let client_id = env
             .text(&var("CLIENT_ID"))
+            .or_else(|| lookup(&ids, key))
             .ok_or_else(|| bad(&var("CLIENT_ID"), ""))?;
-        let client_secret = match (
+        let sources = (
             env.text(&var("CLIENT_SECRET")),
             env.text(&var("CLIENT_SECRET_FILE")),
-        ) {
-            (Some(s), None) => s,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map(|s| s.trim().to_owned())
-                .map_err(|_| bad(&var("CLIENT_SECRET_FILE"), &path))?,
+            env.text(&var("CLIENT_SECRET_PARAM")),
+        );
+        let (client_secret, secret_param) = match sources {
+            (Some(s), None, None) => (s, None),
+            (None, Some(path), None) => (
+                std::fs::read_to_string(&path)
+                    .map(|s| s.trim().to_owned())
+                    .map_err(|_| bad(&var("CLIENT_SECRET_FILE"), &path))?,
+                None,
+            ),
+            (None, None, Some(param)) => (String::new(), Some(param)),
+            (None, None, None) => match &prefix {
+                Some(p) => (String::new(), Some(format!("{p}{key}"))),
+                None => {
+                    return Err(bad(
+                        &var("CLIENT_SECRET"),
+                        "(unset: set it, _FILE, _PARAM or OAUTH2_SECRETS_PARAM_PREFIX)",
+                    ))
+                }
+            },
             _ => {
                 return Err(bad(
                     &var("CLIENT_SECRET"),
-                    "(exactly one of CLIENT_SECRET, CLIENT_SECRET_FILE)",
+                    "(more than one of CLIENT_SECRET, _FILE, _PARAM)",
                 ))
             }
         };
@@ -418,7 +462,12 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
                 .map(|v| endpoint(&var(suffix), &v))
                 .transpose()
         };
-        let issuer = url("ISSUER")?;
+        let issuer = match url("ISSUER")? {
+            Some(i) => Some(i),
+            None => lookup(&issuers, key)
+                .map(|v| endpoint("OAUTH2_ISSUERS", &v))
+                .transpose()?,
+        };
         if matches!(
             provider.protocol,
             crate::providers::Protocol::Oidc { issuer: None }
@@ -430,6 +479,7 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
             provider,
             client_id,
             client_secret,
+            secret_param,
             issuer,
             authorize_url: url("AUTHORIZE_URL")?,
             token_url: url("TOKEN_URL")?,

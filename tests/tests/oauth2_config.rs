@@ -1,0 +1,130 @@
+//! OAuth2 client secrets from SSM Parameter Store (moto's SSM): read once at start-up, never
+//! printed, and a missing one fails the start instead of a sign-in.
+
+use shared::config::Config;
+
+fn unique() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn client_secrets_come_from_ssm_parameters() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "run through scripts/test"
+    );
+    let sdk = shared::aws::load().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let prefix = format!("/itest/oauth2/{}/", unique());
+    ssm.put_parameter()
+        .name(format!("{prefix}github"))
+        .value("gh-s3cret-value")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env = |k: &str| -> Option<String> {
+        match k {
+            "OAUTH2_PROVIDERS" => Some("github,oidc".into()),
+            "OAUTH2_CLIENT_IDS" => Some("github=Iv1.abc, oidc=my-app".into()),
+            "OAUTH2_ISSUERS" => Some("oidc=https://idp.example.com/realms/main".into()),
+            "OAUTH2_SECRETS_PARAM_PREFIX" => Some(prefix.clone()),
+            // One provider names its own parameter instead of the prefix's.
+            "OAUTH2_OIDC_CLIENT_SECRET_PARAM" => Some(format!("{prefix}github")),
+            _ => None,
+        }
+    };
+    let mut config = Config::from_lookup(env).unwrap();
+    assert_eq!(config.oauth2[0].client_secret, "", "not read before Init");
+    shared::app::resolve_oauth2_secrets(&sdk, &mut config)
+        .await
+        .unwrap();
+    let github = config.oauth2_provider("github").unwrap();
+    assert_eq!(
+        (github.client_id.as_str(), github.client_secret.as_str()),
+        ("Iv1.abc", "gh-s3cret-value")
+    );
+    let oidc = config.oauth2_provider("oidc").unwrap();
+    assert_eq!(
+        oidc.issuer.as_deref(),
+        Some("https://idp.example.com/realms/main")
+    );
+    assert_eq!(oidc.client_secret, "gh-s3cret-value");
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "secrets never printed"
+    );
+
+    // A parameter that does not exist fails the start.
+    let missing = |k: &str| -> Option<String> {
+        match k {
+            "OAUTH2_PROVIDERS" => Some("github".into()),
+            "OAUTH2_GITHUB_CLIENT_ID" => Some("Iv1.abc".into()),
+            "OAUTH2_GITHUB_CLIENT_SECRET_PARAM" => Some(format!("{prefix}nothing-here")),
+            _ => None,
+        }
+    };
+    let mut config = Config::from_lookup(missing).unwrap();
+    let err = shared::app::resolve_oauth2_secrets(&sdk, &mut config)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("not found"), "{err:?}");
+}
+
+#[test]
+fn provider_configuration_is_checked_at_start() {
+    let with = |pairs: &'static [(&'static str, &'static str)]| {
+        Config::from_lookup(move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    };
+    // Unknown or unsupported keys, a missing ID, two secret sources, an issuer-less tenant
+    // provider, a plain-http endpoint off loopback: each refuses to start.
+    for bad in [
+        &[("OAUTH2_PROVIDERS", "GitHub")][..],
+        &[
+            ("OAUTH2_PROVIDERS", "apple"),
+            ("OAUTH2_APPLE_CLIENT_ID", "a"),
+            ("OAUTH2_APPLE_CLIENT_SECRET", "s"),
+        ][..],
+        &[
+            ("OAUTH2_PROVIDERS", "github"),
+            ("OAUTH2_GITHUB_CLIENT_SECRET", "s"),
+        ][..],
+        &[
+            ("OAUTH2_PROVIDERS", "github"),
+            ("OAUTH2_GITHUB_CLIENT_ID", "a"),
+            ("OAUTH2_GITHUB_CLIENT_SECRET", "s"),
+            ("OAUTH2_GITHUB_CLIENT_SECRET_PARAM", "/p"),
+        ][..],
+        &[
+            ("OAUTH2_PROVIDERS", "okta"),
+            ("OAUTH2_OKTA_CLIENT_ID", "a"),
+            ("OAUTH2_OKTA_CLIENT_SECRET", "s"),
+        ][..],
+        &[
+            ("OAUTH2_PROVIDERS", "oidc"),
+            ("OAUTH2_OIDC_CLIENT_ID", "a"),
+            ("OAUTH2_OIDC_CLIENT_SECRET", "s"),
+            ("OAUTH2_OIDC_ISSUER", "http://idp.example.com"),
+        ][..],
+    ] {
+        assert!(with(bad).is_err(), "{bad:?}");
+    }
+    let ok = with(&[
+        ("OAUTH2_PROVIDERS", "github"),
+        ("OAUTH2_GITHUB_CLIENT_ID", "a"),
+        ("OAUTH2_GITHUB_CLIENT_SECRET", "s"),
+    ])
+    .unwrap();
+    assert_eq!(ok.oauth2.len(), 1);
+}
