@@ -179,14 +179,8 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
     }
     let location = match conf.provider.protocol {
         Protocol::Oidc { .. } => {
-            use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
-            let meta = metadata(conf, cx.now).await?;
-            let client = CoreClient::from_provider_metadata(
-                meta,
-                openidconnect::ClientId::new(conf.client_id.clone()),
-                Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
-            )
-            .set_redirect_uri(redirect);
+            use openidconnect::core::CoreAuthenticationFlow;
+            let client = oidc_client(conf, cx.now).await?.set_redirect_uri(redirect);
             let nonce = state.n.clone();
             let mut req = client.authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -219,6 +213,48 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
         }
     };
     Ok(Started { location, binding })
+}
+
+/// An OpenID Connect client of `conf`, from its (cached) discovery document.
+type OidcClient = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+async fn oidc_client(conf: &OAuth2Provider, now: Millis) -> Result<OidcClient> {
+    Ok(openidconnect::core::CoreClient::from_provider_metadata(
+        metadata(conf, now).await?,
+        openidconnect::ClientId::new(conf.client_id.clone()),
+        Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
+    ))
+}
+
+/// A plain OAuth2 client of `conf` at its token endpoint (client secret in the request body, as
+/// GitHub and most plain providers expect).
+type TokenClient = oauth2::basic::BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn token_client(conf: &OAuth2Provider, token_url: &str) -> Result<TokenClient> {
+    Ok(
+        oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
+            .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
+            .set_token_uri(oauth2::TokenUrl::new(token_url.to_owned()).map_err(Error::internal)?)
+            .set_auth_type(oauth2::AuthType::RequestBody),
+    )
+}
+
+/// When an access token that lives `expires_in` from `now` expires.
+fn expiry(now: Millis, expires_in: Option<std::time::Duration>) -> Option<Millis> {
+    expires_in.map(|d| now + i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 fn redirect_uri(origin: &str, conf: &OAuth2Provider, project: &str) -> Result<oauth2::RedirectUrl> {
@@ -393,15 +429,8 @@ async fn oidc_profile(
     code: &str,
     state: &State,
 ) -> Result<Profile> {
-    use openidconnect::core::CoreClient;
     use openidconnect::{OAuth2TokenResponse, TokenResponse};
-    let meta = metadata(conf, cx.now).await?;
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        openidconnect::ClientId::new(conf.client_id.clone()),
-        Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
-    )
-    .set_redirect_uri(redirect);
+    let client = oidc_client(conf, cx.now).await?.set_redirect_uri(redirect);
     let mut exchange = client
         .exchange_code(openidconnect::AuthorizationCode::new(code.to_owned()))
         .map_err(provider_failure)?;
@@ -462,9 +491,7 @@ async fn oidc_profile(
             .refresh_token()
             .map(|t| t.secret().clone())
             .unwrap_or_default(),
-        expires_at: tokens
-            .expires_in()
-            .map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+        expires_at: expiry(cx.now, tokens.expires_in()),
     })
 }
 
@@ -489,11 +516,7 @@ async fn oauth2_profile(
     mapping: crate::providers::Mapping,
 ) -> Result<Profile> {
     use oauth2::TokenResponse;
-    let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
-        .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
-        .set_token_uri(oauth2::TokenUrl::new(endpoints.token.to_owned()).map_err(Error::internal)?)
-        .set_redirect_uri(redirect)
-        .set_auth_type(oauth2::AuthType::RequestBody);
+    let client = token_client(conf, endpoints.token)?.set_redirect_uri(redirect);
     let mut exchange = client.exchange_code(oauth2::AuthorizationCode::new(code.to_owned()));
     if conf.provider.pkce {
         exchange = exchange.set_pkce_verifier(oauth2::PkceCodeVerifier::new(state.v.clone()));
@@ -559,9 +582,7 @@ async fn oauth2_profile(
             .refresh_token()
             .map(|t| t.secret().clone())
             .unwrap_or_default(),
-        expires_at: tokens
-            .expires_in()
-            .map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+        expires_at: expiry(cx.now, tokens.expires_in()),
     })
 }
 
@@ -625,12 +646,8 @@ pub async fn refresh_tokens(
     let (access, new_refresh, expires_in) = match conf.provider.protocol {
         Protocol::Oidc { .. } => {
             use openidconnect::OAuth2TokenResponse;
-            let client = openidconnect::core::CoreClient::from_provider_metadata(
-                metadata(conf, cx.now).await?,
-                openidconnect::ClientId::new(conf.client_id.clone()),
-                Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
-            );
-            let t = client
+            let t = oidc_client(conf, cx.now)
+                .await?
                 .exchange_refresh_token(&grant)
                 .map_err(provider_failure)?
                 .request_async(&send)
@@ -645,12 +662,7 @@ pub async fn refresh_tokens(
         Protocol::OAuth2 { token, .. } => {
             use oauth2::TokenResponse;
             let url = conf.token_url.as_deref().unwrap_or(token);
-            let client =
-                oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
-                    .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
-                    .set_token_uri(oauth2::TokenUrl::new(url.to_owned()).map_err(Error::internal)?)
-                    .set_auth_type(oauth2::AuthType::RequestBody);
-            let t = client
+            let t = token_client(conf, url)?
                 .exchange_refresh_token(&grant)
                 .request_async(&send)
                 .await
@@ -666,7 +678,7 @@ pub async fn refresh_tokens(
         access_sealed: seal_token(cx, &access)?,
         // A provider that does not rotate refresh tokens keeps the old one valid.
         refresh_sealed: seal_token(cx, new_refresh.as_deref().unwrap_or(&refresh))?,
-        expiry: expires_in.map(|d| cx.now + i64::try_from(d.as_millis()).unwrap_or(0)),
+        expiry: expiry(cx.now, expires_in),
     }))
 }
 
