@@ -50,9 +50,19 @@ fn from_api(resp: ApiResponse) -> Response<Body> {
     } else {
         Body::Text(resp.body)
     };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    builder.body(body).unwrap_or_else(|e| {
+        // A header the HTTP types refuse (a bug of ours): the client still gets Appwrite's 500
+        // envelope, never an empty 200.
+        let err = crate::Error::internal(format!("unbuildable response: {e}"));
+        tracing::error!(error = %err.message, source = ?err.source, "request failed");
+        let mut fallback = Response::new(Body::Text(err.envelope().to_string()));
+        *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        fallback
+    })
 }
 
 /// Run one function: build the app during Init (config, AWS client, TLS warm-up), then serve.
@@ -92,6 +102,25 @@ mod tests {
         );
         assert_eq!(req.cookie("theme").as_deref(), Some("dark"));
         assert_eq!(req.header("x-appwrite-project"), Some("local"));
+    }
+
+    #[test]
+    fn an_unbuildable_response_is_a_500_envelope() {
+        let resp = from_api(ApiResponse {
+            status: 301,
+            headers: vec![("Location".into(), "http://x/\r\nSet-Cookie: evil=1".into())],
+            body: String::new(),
+        });
+        assert_eq!(resp.status(), 500);
+        assert!(resp.headers().get("set-cookie").is_none());
+        let Body::Text(body) = resp.body() else {
+            panic!("a JSON body")
+        };
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (v["code"].as_u64(), v["type"].as_str()),
+            (Some(500), Some("general_server_error"))
+        );
     }
 
     #[test]
