@@ -168,6 +168,33 @@ async fn oauth2_providers_report_disabled() {
     .await;
     wrong.assert_error(404, "project_not_found");
 
+    // Providers that post the answer as a form (Apple's `form_post`): the same relay, from the body,
+    // with whatever `project` the form carries replaced by the path's.
+    let posted = Reply::read(
+        client
+            .post(format!(
+                "{}/account/sessions/oauth2/callback/github/{PROJECT}",
+                s.base
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "https://appleid.apple.com")
+            .body("code=c%201&state=s2&project=evil")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(posted.status, 301, "{}", posted.json);
+    assert_eq!(
+        posted.header("location"),
+        Some(
+            format!(
+                "/v1/account/sessions/oauth2/github/redirect?code=c+1&state=s2&project={PROJECT}"
+            )
+            .as_str()
+        )
+    );
+
     // A state we did not seal is refused outright: its failure URL is not followed (Appwrite
     // trusts an unsigned JSON state; see oauth2_flows.rs for the sealed one).
     let state = r#"{"success":"http://localhost/ok","failure":"http://localhost/fail"}"#;
