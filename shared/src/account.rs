@@ -82,6 +82,10 @@ pub async fn sign_up(cx: &Ctx<'_, '_>, input: SignUp<'_>) -> Result<UserItem> {
         Err(WriteError::Conflict(Conflict::UserLimit)) => {
             Err(Error::new(ErrorType::UserCountExceeded))
         }
+        // Another user's OAuth2 identity uses the address: deliberately vague (contract §4.6).
+        Err(WriteError::Conflict(Conflict::IdentityEmail)) => {
+            Err(Error::new(ErrorType::BadRequest))
+        }
         Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserAlreadyExists)),
         Err(WriteError::Other(e)) => Err(e),
     }
@@ -143,6 +147,7 @@ async fn confirm_or_set_password(app: &App, user: &UserItem, password: &str) -> 
 
 fn write_conflict(e: WriteError) -> Error {
     match e {
+        WriteError::Conflict(Conflict::IdentityEmail) => Error::new(ErrorType::BadRequest),
         WriteError::Conflict(Conflict::Email | Conflict::Phone) => {
             Error::new(ErrorType::UserTargetAlreadyExists)
         }

@@ -110,10 +110,22 @@ impl<'a> Call<'a> {
         Gate::new(&self.admission)
     }
 
-    /// The signed-in user on an open route, if the request carried a session (the OAuth2
-    /// redirect links a provider to them).
-    pub fn user(&self) -> Option<&Auth> {
-        self.auth.as_ref()
+    /// The signed-in user on an open route that does not load one in the pipeline (the OAuth2
+    /// redirect links a provider account to them): one read, only when a session credential is
+    /// presented. A session that still owes its second factor may not link anything.
+    pub async fn session_user(&self) -> Result<Option<Auth>> {
+        let Some(who) = credential(self.req, &self.app.config.project_id)
+            .and_then(|c| Identity::from_credential(&c))
+        else {
+            return Ok(None);
+        };
+        let auth = authenticate(self.app, &who, Load::Session, None, self.now).await?;
+        match auth {
+            Some(a) if crate::mfa::second_factor_required(&a.user, &a.session) => {
+                Err(Error::new(ErrorType::UserMoreFactorsRequired))
+            }
+            other => Ok(other),
+        }
     }
 
     /// The context of this request's domain call.

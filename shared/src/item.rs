@@ -334,6 +334,15 @@ pub fn identity_claim_pk(provider: &str, provider_uid: &str) -> String {
     format!("OAUTH#{provider}#{provider_uid}")
 }
 
+pub const IDENTITY_EMAIL_SK: &str = "IDENTITY";
+
+/// `IDEMAIL#<lower-case email>` / `IDENTITY`: which user's identities carry this provider email
+/// (`uid`, and the string set `ids` of those identities). Sign-up, email changes and new-user
+/// tokens refuse an address another user's identity uses; OAuth2 rule (d) finds its user.
+pub fn identity_email_pk(email: &str) -> String {
+    format!("IDEMAIL#{email}")
+}
+
 /// `USER#<uid>` / `IDENTITY#<id>`: a provider account linked to the user (contract §3.7). The
 /// provider's tokens are sealed (`seal.rs`): the owner can read them back, the table cannot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

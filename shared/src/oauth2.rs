@@ -796,9 +796,9 @@ async fn sign_in(
         match app.store.oauth2_sign_in(w).await {
             Ok(()) => {}
             // Another sign-in of the same provider account or email won the race: resolve again.
-            Err(WriteError::Conflict(Conflict::Identity | Conflict::Email)) if attempt == 0 => {
-                continue
-            }
+            Err(WriteError::Conflict(
+                Conflict::Identity | Conflict::Email | Conflict::IdentityEmail,
+            )) if attempt == 0 => continue,
             Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
                 return Err(Error::new(ErrorType::UserBlocked))
             }
@@ -843,8 +843,7 @@ async fn sign_in(
     Err(Error::contended())
 }
 
-/// Rules (a)–(e) of contract §4.6 (rule (d), an identity's email, is covered by (c): an
-/// identity's email is never a login key here).
+/// Rules (a)–(e) of contract §4.6.
 async fn resolve(
     cx: &Ctx<'_, '_>,
     provider: &str,
@@ -852,14 +851,22 @@ async fn resolve(
     current: Option<(&UserItem, &str)>,
 ) -> Result<Target> {
     let store = &cx.app.store;
-    let (claim, email_claim) =
-        tokio::join!(store.get_identity_claim(provider, &profile.id), async {
+    let (claim, email_claim, identity_email) = tokio::join!(
+        store.get_identity_claim(provider, &profile.id),
+        async {
             match &profile.email {
                 Some(e) => store.get_email(e).await,
                 None => Ok(None),
             }
-        });
-    let (claim, email_claim) = (claim?, email_claim?);
+        },
+        async {
+            match &profile.email {
+                Some(e) => store.identity_email_owner(e).await,
+                None => Ok(None),
+            }
+        }
+    );
+    let (claim, email_claim, identity_email) = (claim?, email_claim?, identity_email?);
     let identity_of = |uid: String, id: Option<String>| async move {
         let identity = match id {
             None => None,
@@ -875,6 +882,7 @@ async fn resolve(
     if let Some((me, _)) = current {
         if claim.as_ref().is_some_and(|c| c.uid != me.id)
             || email_claim.as_ref().is_some_and(|c| c.uid != me.id)
+            || identity_email.as_ref().is_some_and(|uid| *uid != me.id)
         {
             return Err(Error::new(ErrorType::UserAlreadyExists));
         }
@@ -895,6 +903,14 @@ async fn resolve(
             return Err(Error::new(ErrorType::BadRequest));
         }
         return identity_of(ec.uid, None).await;
+    }
+    // (d) An identity with the provider's email (linked to an account whose own email differs):
+    // the same rule as (c), a verified provider email only.
+    if let Some(uid) = identity_email {
+        if !profile.verified {
+            return Err(Error::new(ErrorType::BadRequest));
+        }
+        return identity_of(uid, None).await;
     }
     // (e) A new user.
     let Some(email) = profile.email.clone() else {

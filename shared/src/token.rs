@@ -243,6 +243,12 @@ async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
         Err(WriteError::Conflict(Conflict::Phone)) => {
             Err(Error::new(ErrorType::UserPhoneAlreadyExists))
         }
+        // Another user's OAuth2 identity uses the address (contract §4.6): the magic URL says
+        // so, the email OTP stays vague, as Appwrite's do.
+        Err(WriteError::Conflict(Conflict::IdentityEmail)) => Err(Error::new(match t.kind {
+            Kind::MagicUrl => ErrorType::UserEmailAlreadyExists,
+            _ => ErrorType::BadRequest,
+        })),
         Err(WriteError::Conflict(_)) => Err(Error::new(ErrorType::UserAlreadyExists)),
         Err(WriteError::Other(e)) => Err(e),
     }

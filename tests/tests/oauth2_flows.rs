@@ -454,3 +454,71 @@ async fn extending_an_oauth2_session_refreshes_its_provider_tokens() {
         (200, json!(""))
     );
 }
+
+#[tokio::test]
+async fn a_linked_identity_email_is_reserved_for_its_user() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let (x, _, _, cookie) = s.user().await;
+    // Rule (a): X, signed in, links a GitHub account whose email is not X's own.
+    let linked = unique_email();
+    gh.next(account(unique_id(), &linked, true));
+    let mut b = Browser::new(&s.base);
+    b.cookies()
+        .insert(format!("a_session_{PROJECT}"), url_encode(&cookie));
+    assert_eq!(
+        b.follow(&start_url(&s, "sessions"), &gh.base).await,
+        "http://localhost/ok"
+    );
+    let fresh = b.session(PROJECT).unwrap();
+    assert_ne!(fresh, cookie, "the linking session is replaced");
+    s.get("/account", Some(&cookie))
+        .await
+        .assert_error(401, "general_unauthorized_scope");
+    let ids = s.get("/account/identities", Some(&fresh)).await;
+    assert_eq!(ids.json["identities"][0]["providerEmail"], linked);
+    assert_eq!(s.get("/account", Some(&fresh)).await.json["$id"], x);
+
+    // Nobody else gets that address: sign-up, new-user tokens, email change.
+    s.post(
+        "/account",
+        json!({"userId": "unique()", "email": linked, "password": "long enough pw 1"}),
+    )
+    .await
+    .assert_error(400, "general_bad_request");
+    s.post(
+        "/account/tokens/magic-url",
+        json!({"userId": "unique()", "email": linked}),
+    )
+    .await
+    .assert_error(409, "user_email_already_exists");
+    s.post(
+        "/account/tokens/email",
+        json!({"userId": "unique()", "email": linked}),
+    )
+    .await
+    .assert_error(400, "general_bad_request");
+    let (_, _, password, other) = s.user().await;
+    s.call(
+        Method::PATCH,
+        "/account/email",
+        Some(&other),
+        Some(json!({"email": linked, "password": password})),
+    )
+    .await
+    .assert_error(400, "general_bad_request");
+
+    // Rule (d): another provider account with that (verified) email signs in to X.
+    gh.next(account(unique_id(), &linked, true));
+    let mut c = Browser::new(&s.base);
+    assert_eq!(
+        c.follow(&start_url(&s, "sessions"), &gh.base).await,
+        "http://localhost/ok"
+    );
+    let via_d = c.session(PROJECT).unwrap();
+    assert_eq!(s.get("/account", Some(&via_d)).await.json["$id"], x);
+    assert_eq!(
+        s.get("/account/identities", Some(&via_d)).await.json["total"],
+        2
+    );
+}

@@ -142,7 +142,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
         .transpose()
         .map_err(|_| Error::new(ErrorType::InvalidFailureUrl))?;
     let binding = call.req.cookie(&oauth2::binding_cookie(&config.project_id));
-    let me = call.user().filter(|a| !a.jwt);
+    let me = call.session_user().await?;
     let result = oauth2::finish(
         &cx,
         FinishRequest {
@@ -150,7 +150,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
             code: param("code")?,
             error: param("error")?,
             binding: binding.as_deref(),
-            current: me.map(|a| (&a.user, a.session.id.as_str())),
+            current: me.as_ref().map(|a| (&a.user, a.session.id.as_str())),
             origin: &origin,
         },
     )

@@ -37,6 +37,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     api_keys(store, &ctx).await;
     logs_newest_first(store, &ctx).await;
     identities(store, &ctx).await;
+    identity_emails(store, &ctx).await;
 }
 
 struct Ctx<'a> {
@@ -1127,6 +1128,106 @@ async fn identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
         .unwrap()
         .is_none());
     assert!(store.list_identities(&u.id).await.unwrap().is_empty());
+}
+
+async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    // X links a provider account whose email (G) is not X's own (rule (a)).
+    let x = new_user(store, ctx, "ie-x", None).await;
+    let g = ctx.email("ie-g");
+    let mut linked = identity(&x.id, &ctx.id("ie-i1"), &ctx.id("ie-p1"), now);
+    linked.provider_email = g.clone();
+    let w = OAuthSignIn {
+        new_user: None,
+        existing: Some(&x.id),
+        identity: IdentityWrite::New(&linked),
+        session: None,
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(
+        store.identity_email_owner(&g).await.unwrap(),
+        Some(x.id.clone())
+    );
+
+    // Nobody else may sign up, get a new-user token, or change their email to G…
+    let mut b = UserItem::new(&ctx.id("ie-b"), now);
+    b.email = Some(g.clone());
+    let r = store
+        .create_user(&b, Some(&EmailItem::new(&g, &b.id, None)), None, None)
+        .await;
+    assert_eq!(conflict(r), Some(Conflict::IdentityEmail));
+    assert!(store
+        .get_user_and_sessions(&b.id, &[])
+        .await
+        .unwrap()
+        .0
+        .is_none());
+    let t = token(&b.id, "email-otp", "hie", &g, now, 60_000);
+    let r = store
+        .issue_token(&t, Some((&b, Some(&EmailItem::new(&g, &b.id, None)), None)))
+        .await;
+    assert_eq!(conflict(r), Some(Conflict::IdentityEmail));
+    let y = new_user(store, ctx, "ie-y", None).await;
+    let mut y2 = y.clone();
+    y2.email = Some(g.clone());
+    let take = |uid: &str| Claims {
+        put_email: Some(EmailItem::new(&g, uid, None)),
+        ..Claims::default()
+    };
+    let r = store.update_user_with_claims(&y, &y2, &take(&y.id)).await;
+    assert_eq!(conflict(r), Some(Conflict::IdentityEmail));
+    // …another user's provider account with that email cannot link it either…
+    let mut other = identity(&y.id, &ctx.id("ie-i2"), &ctx.id("ie-p2"), now);
+    other.provider_email = g.clone();
+    let w = OAuthSignIn {
+        new_user: None,
+        existing: Some(&y.id),
+        identity: IdentityWrite::New(&other),
+        session: None,
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::IdentityEmail)
+    );
+    assert!(
+        store.list_identities(&y.id).await.unwrap().is_empty(),
+        "nothing linked"
+    );
+
+    // …but X may make G its own email.
+    let mut x2 = x.clone();
+    x2.email = Some(g.clone());
+    let r = store.update_user_with_claims(&x, &x2, &take(&x.id)).await;
+    assert_eq!(conflict(r), None);
+
+    // The provider changes the account's email: the claim follows it.
+    let h = ctx.email("ie-h");
+    let mut moved = linked.clone();
+    moved.provider_email = h.clone();
+    let w = OAuthSignIn {
+        new_user: None,
+        existing: Some(&x.id),
+        identity: IdentityWrite::Update(&linked, &moved),
+        session: None,
+        token: None,
+        delete_session: None,
+        now,
+    };
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(store.identity_email_owner(&g).await.unwrap(), None);
+    assert_eq!(
+        store.identity_email_owner(&h).await.unwrap(),
+        Some(x.id.clone())
+    );
+    // Deleting the identity frees the address.
+    assert!(store.delete_identity(&moved).await.unwrap());
+    assert_eq!(store.identity_email_owner(&h).await.unwrap(), None);
 }
 
 /// The project's user limit holds under parallel sign-ups, and a withdrawn user frees its

@@ -135,6 +135,73 @@ fn delete_claim(key: Key, uid: &str, conflict: Conflict) -> Write {
     }
 }
 
+/// A condition only (`ConditionCheck`): no identity of another user than `owner` (of anyone,
+/// with `None`) carries `email`.
+fn identity_email_free(email: &str, owner: Option<&str>) -> Write {
+    let owner = owner.map(str::to_owned);
+    Write {
+        key: key(item::identity_email_pk(email), item::IDENTITY_EMAIL_SK),
+        condition: Some(Box::new(move |r| {
+            r.is_none_or(|r| {
+                r.get("ids").is_none()
+                    || owner.as_deref().is_some_and(|o| text(r, "uid") == Some(o))
+            })
+        })),
+        change: Box::new(|r| r),
+        conflict: Conflict::IdentityEmail,
+    }
+}
+
+/// `ADD ids :id SET uid = :uid` (refused while another user's identities hold the email), or
+/// `DELETE ids :id` (DynamoDB drops a string set that becomes empty).
+fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: Conflict) -> Write {
+    let (owner, id) = (uid.to_owned(), id.to_owned());
+    let k = key(item::identity_email_pk(email), item::IDENTITY_EMAIL_SK);
+    if !add {
+        return Write {
+            key: k,
+            condition: None,
+            change: Box::new(move |r| {
+                let mut r = r?;
+                let left: Vec<Value> = match r.get("ids") {
+                    Some(Value::Array(ids)) => ids
+                        .iter()
+                        .filter(|v| **v != Value::from(id.clone()))
+                        .cloned()
+                        .collect(),
+                    _ => vec![],
+                };
+                if left.is_empty() {
+                    r.remove("ids");
+                } else {
+                    r.insert("ids".into(), Value::Array(left));
+                }
+                Some(r)
+            }),
+            conflict,
+        };
+    }
+    let cond_owner = owner.clone();
+    update(
+        k,
+        move |r| {
+            r.is_none_or(|r| r.get("ids").is_none() || text(r, "uid") == Some(cond_owner.as_str()))
+        },
+        move |r| {
+            let mut ids = match r.get("ids") {
+                Some(Value::Array(ids)) => ids.clone(),
+                _ => vec![],
+            };
+            if !ids.contains(&Value::from(id.clone())) {
+                ids.push(Value::from(id));
+            }
+            r.insert("ids".into(), Value::Array(ids));
+            r.insert("uid".into(), Value::from(owner));
+        },
+        conflict,
+    )
+}
+
 /// `UpdateItem` under `condition`, changing the item with `f` (a missing item starts bare).
 fn update(
     key: Key,
@@ -309,10 +376,14 @@ impl MemoryStore {
         user: &UserItem,
         email: Option<&EmailItem>,
         phone: Option<&PhoneItem>,
+        check_identity_email: bool,
     ) -> Result<Vec<Write>> {
         let mut writes = vec![put_new(to_row(user)?, Conflict::User)?];
         if let Some(e) = email {
             writes.push(put_new(to_row(e)?, Conflict::Email)?);
+            if let (true, Some(address)) = (check_identity_email, user.email.as_deref()) {
+                writes.push(identity_email_free(address, None));
+            }
         }
         if let Some(p) = phone {
             writes.push(put_new(to_row(p)?, Conflict::Phone)?);
@@ -328,6 +399,8 @@ impl MemoryStore {
         let mut writes = vec![];
         if let Some(e) = &claims.put_email {
             writes.push(put_new(to_row(e)?, Conflict::Email)?);
+            let address = e.pk.strip_prefix("EMAIL#").unwrap_or_default();
+            writes.push(identity_email_free(address, Some(uid)));
         }
         if let Some(e) = &claims.delete_email {
             writes.push(delete_claim(
@@ -442,7 +515,7 @@ impl Accounts for MemoryStore {
         phone: Option<&PhoneItem>,
         session: Option<&SessionItem>,
     ) -> Result<(), WriteError> {
-        let mut writes = self.new_user_writes(user, email, phone)?;
+        let mut writes = self.new_user_writes(user, email, phone, true)?;
         if let Some(s) = session {
             writes.push(put_new(to_row(s)?, Conflict::User)?);
         }
@@ -646,7 +719,7 @@ impl Tokens for MemoryStore {
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
     ) -> Result<(), WriteError> {
         let mut writes = match new_user {
-            Some((user, email, phone)) => self.new_user_writes(user, email, phone)?,
+            Some((user, email, phone)) => self.new_user_writes(user, email, phone, true)?,
             None => vec![],
         };
         writes.push(put(to_row(token)?, Conflict::Token)?);
@@ -906,8 +979,18 @@ impl Identities for MemoryStore {
         })
     }
 
+    async fn identity_email_owner(&self, email: &str) -> Result<Option<String>> {
+        let row = self.get(&key(
+            item::identity_email_pk(email),
+            item::IDENTITY_EMAIL_SK,
+        ))?;
+        Ok(row
+            .filter(|r| r.get("ids").is_some())
+            .and_then(|r| text(&r, "uid").map(str::to_owned)))
+    }
+
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
-        let writes = vec![
+        let mut writes = vec![
             Write {
                 key: key(identity.pk.clone(), &identity.sk),
                 condition: Some(Box::new(|r| r.is_some())),
@@ -923,6 +1006,15 @@ impl Identities for MemoryStore {
                 Conflict::Identity,
             ),
         ];
+        if !identity.provider_email.is_empty() {
+            writes.push(identity_email_write(
+                &identity.provider_email,
+                &identity.uid,
+                &identity.id,
+                false,
+                Conflict::Identity,
+            ));
+        }
         match self.transact(writes) {
             Ok(()) => Ok(true),
             Err(WriteError::Conflict(_)) => Ok(false),
@@ -933,7 +1025,7 @@ impl Identities for MemoryStore {
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
         let mut writes = vec![];
         if let Some((user, email)) = w.new_user {
-            writes.extend(self.new_user_writes(user, email, None)?);
+            writes.extend(self.new_user_writes(user, email, None, false)?);
         }
         if let Some(uid) = w.existing {
             let now = w.now;
@@ -956,6 +1048,15 @@ impl Identities for MemoryStore {
                 };
                 writes.push(put_new(to_row(identity)?, Conflict::Identity)?);
                 writes.push(put_new(to_row(&claim)?, Conflict::Identity)?);
+                if !identity.provider_email.is_empty() {
+                    writes.push(identity_email_write(
+                        &identity.provider_email,
+                        &identity.uid,
+                        &identity.id,
+                        true,
+                        Conflict::IdentityEmail,
+                    ));
+                }
             }
             IdentityWrite::Update(old, new) => {
                 if let Some(changes) = diff_change(old, new)? {
@@ -965,6 +1066,26 @@ impl Identities for MemoryStore {
                         move |r| apply(r, changes),
                         Conflict::Identity,
                     ));
+                }
+                if old.provider_email != new.provider_email {
+                    if !old.provider_email.is_empty() {
+                        writes.push(identity_email_write(
+                            &old.provider_email,
+                            &old.uid,
+                            &old.id,
+                            false,
+                            Conflict::Identity,
+                        ));
+                    }
+                    if !new.provider_email.is_empty() {
+                        writes.push(identity_email_write(
+                            &new.provider_email,
+                            &new.uid,
+                            &new.id,
+                            true,
+                            Conflict::IdentityEmail,
+                        ));
+                    }
                 }
             }
         }

@@ -40,6 +40,8 @@ pub enum Conflict {
     UserLimit,
     /// The provider account is linked to a user already.
     Identity,
+    /// Another user's OAuth2 identity uses the email.
+    IdentityEmail,
 }
 
 #[derive(Debug)]
@@ -361,6 +363,9 @@ pub trait Identities: Send + Sync {
 
     /// A user's identities, in ID order.
     async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>>;
+
+    /// The user whose identities carry `email` as their provider email, if any.
+    async fn identity_email_owner(&self, email: &str) -> Result<Option<String>>;
 
     /// Delete an identity and its claim; `false` when it was gone already.
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool>;

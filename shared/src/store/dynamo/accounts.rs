@@ -5,15 +5,24 @@ use super::*;
 impl DynamoStore {
     /// Transaction items creating a user: the profile, its claims and, with a user limit, the
     /// project's user counter (`ADD n 1` only while `n < limit`, so the limit holds under races).
+    /// With `check_identity_email`, the address must not be another user's identity email (an
+    /// OAuth2 sign-in checks it through its own identity write instead).
     pub(super) fn new_user_items(
         &self,
         user: &UserItem,
         email: Option<&EmailItem>,
         phone: Option<&PhoneItem>,
+        check_identity_email: bool,
     ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
         let mut items = vec![(self.put_new(to_item(user)?)?, Conflict::User)];
         if let Some(e) = email {
             items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+            if let (true, Some(address)) = (check_identity_email, user.email.as_deref()) {
+                items.push((
+                    self.identity_email_free(address, None)?,
+                    Conflict::IdentityEmail,
+                ));
+            }
         }
         if let Some(p) = phone {
             items.push((self.put_new(to_item(p)?)?, Conflict::Phone));
@@ -22,6 +31,30 @@ impl DynamoStore {
             items.push((self.user_counter_item(1)?, Conflict::UserLimit));
         }
         Ok(items)
+    }
+
+    /// A transaction condition: no identity of another user than `owner` (of anyone, with `None`)
+    /// carries `email` as its provider email.
+    pub(super) fn identity_email_free(
+        &self,
+        email: &str,
+        owner: Option<&str>,
+    ) -> Result<TransactWriteItem> {
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::identity_email_pk(email),
+                item::IDENTITY_EMAIL_SK,
+            )));
+        check = match owner {
+            None => check.condition_expression("attribute_not_exists(ids)"),
+            Some(uid) => check
+                .condition_expression("attribute_not_exists(ids) OR uid = :owner")
+                .expression_attribute_values(":owner", s(uid)),
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(internal)?)
+            .build())
     }
 
     /// Transaction items for unique-key claims and the email claim's password copy. Setting the
@@ -34,6 +67,11 @@ impl DynamoStore {
         let mut items = vec![];
         if let Some(e) = &claims.put_email {
             items.push((self.put_new(to_item(e)?)?, Conflict::Email));
+            let address = e.pk.strip_prefix("EMAIL#").unwrap_or_default();
+            items.push((
+                self.identity_email_free(address, Some(uid))?,
+                Conflict::IdentityEmail,
+            ));
         }
         if let Some(e) = &claims.delete_email {
             items.push((
@@ -199,7 +237,7 @@ impl Accounts for DynamoStore {
         phone: Option<&PhoneItem>,
         session: Option<&SessionItem>,
     ) -> Result<(), WriteError> {
-        let mut items = self.new_user_items(user, email, phone)?;
+        let mut items = self.new_user_items(user, email, phone, true)?;
         if let Some(sess) = session {
             items.push((self.put_new(to_item(sess)?)?, Conflict::User));
         }

@@ -4,6 +4,36 @@ use super::*;
 use crate::item::{IdentityClaimItem, IdentityItem};
 use crate::store::{Identities, IdentityWrite, OAuthSignIn};
 
+impl DynamoStore {
+    /// Add identity `id` of `uid` to the email's identity claim (refused while another user's
+    /// identities hold it), or take it out.
+    fn identity_email_item(
+        &self,
+        email: &str,
+        uid: &str,
+        id: &str,
+        add: bool,
+    ) -> Result<TransactWriteItem> {
+        let mut up = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::identity_email_pk(email),
+                item::IDENTITY_EMAIL_SK,
+            )))
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_owned()]));
+        up = if add {
+            up.update_expression("ADD ids :id SET uid = :uid")
+                .condition_expression("attribute_not_exists(ids) OR uid = :uid")
+                .expression_attribute_values(":uid", s(uid))
+        } else {
+            up.update_expression("DELETE ids :id")
+        };
+        Ok(TransactWriteItem::builder()
+            .update(up.build().map_err(internal)?)
+            .build())
+    }
+}
+
 #[async_trait::async_trait]
 impl Identities for DynamoStore {
     /// One `GetItem` (strongly consistent).
@@ -44,6 +74,27 @@ impl Identities for DynamoStore {
             .collect()
     }
 
+    /// One `GetItem` (strongly consistent) of the email's identity claim.
+    async fn identity_email_owner(&self, email: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::identity_email_pk(email),
+                item::IDENTITY_EMAIL_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        // An empty string set is removed by DynamoDB: `ids` present means in use.
+        Ok(out
+            .item
+            .filter(|i| i.get("ids").is_some())
+            .and_then(|i| i.get("uid").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
     /// One `TransactWriteItems`: the identity (if it still exists) and its claim (if still
     /// the user's).
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
@@ -53,7 +104,7 @@ impl Identities for DynamoStore {
             .condition_expression("attribute_exists(PK)")
             .build()
             .map_err(internal)?;
-        let items = vec![
+        let mut items = vec![
             (
                 TransactWriteItem::builder().delete(gone).build(),
                 Conflict::Identity,
@@ -67,6 +118,17 @@ impl Identities for DynamoStore {
                 Conflict::Identity,
             ),
         ];
+        if !identity.provider_email.is_empty() {
+            items.push((
+                self.identity_email_item(
+                    &identity.provider_email,
+                    &identity.uid,
+                    &identity.id,
+                    false,
+                )?,
+                Conflict::Identity,
+            ));
+        }
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(WriteError::Conflict(_)) => Ok(false),
@@ -78,7 +140,7 @@ impl Identities for DynamoStore {
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
         let mut items = vec![];
         if let Some((user, email)) = w.new_user {
-            items.extend(self.new_user_items(user, email, None)?);
+            items.extend(self.new_user_items(user, email, None, false)?);
         }
         if let Some(uid) = w.existing {
             let touch = Update::builder()
@@ -106,10 +168,40 @@ impl Identities for DynamoStore {
                 };
                 items.push((self.put_new(to_item(identity)?)?, Conflict::Identity));
                 items.push((self.put_new(to_item(&claim)?)?, Conflict::Identity));
+                if !identity.provider_email.is_empty() {
+                    items.push((
+                        self.identity_email_item(
+                            &identity.provider_email,
+                            &identity.uid,
+                            &identity.id,
+                            true,
+                        )?,
+                        Conflict::IdentityEmail,
+                    ));
+                }
             }
             IdentityWrite::Update(old, new) => {
                 if let Some(up) = self.update_item_tx(old.pk.clone(), &old.sk, old, new)? {
                     items.push((up, Conflict::Identity));
+                }
+                if old.provider_email != new.provider_email {
+                    if !old.provider_email.is_empty() {
+                        items.push((
+                            self.identity_email_item(
+                                &old.provider_email,
+                                &old.uid,
+                                &old.id,
+                                false,
+                            )?,
+                            Conflict::Identity,
+                        ));
+                    }
+                    if !new.provider_email.is_empty() {
+                        items.push((
+                            self.identity_email_item(&new.provider_email, &new.uid, &new.id, true)?,
+                            Conflict::IdentityEmail,
+                        ));
+                    }
                 }
             }
         }

@@ -46,7 +46,7 @@ impl Tokens for DynamoStore {
                 .map_err(sdk_err)?;
             return Ok(());
         };
-        let mut items = self.new_user_items(user, email, phone)?;
+        let mut items = self.new_user_items(user, email, phone, true)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(token)?))
