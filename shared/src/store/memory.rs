@@ -166,7 +166,7 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
                 let left: Vec<Value> = match r.get("ids") {
                     Some(Value::Array(ids)) => ids
                         .iter()
-                        .filter(|v| **v != Value::from(id.clone()))
+                        .filter(|v| v.as_str() != Some(id.as_str()))
                         .cloned()
                         .collect(),
                     _ => vec![],
