@@ -691,6 +691,106 @@ enum Target {
     New(UserItem),
 }
 
+impl Target {
+    fn uid(&self) -> &str {
+        match self {
+            Target::Existing { uid, .. } => uid,
+            Target::New(u) => &u.id,
+        }
+    }
+}
+
+/// The identity after this sign-in: `(before, after)`, `before` empty for a new link.
+fn identity_change(
+    cx: &Ctx<'_, '_>,
+    target: &Target,
+    provider: &str,
+    profile: &Profile,
+    tokens: &session::ProviderTokens,
+) -> (Option<IdentityItem>, IdentityItem) {
+    if let Target::Existing {
+        identity: Some(old),
+        ..
+    } = target
+    {
+        let mut new = old.clone();
+        new.provider_email = profile.email.clone().unwrap_or_default();
+        new.access_token_sealed = tokens.access_sealed.clone();
+        new.refresh_token_sealed = tokens.refresh_sealed.clone();
+        new.access_token_expiry = tokens.expiry;
+        new.updated = cx.now;
+        return (Some(old.clone()), new);
+    }
+    let id = crate::ids::unique(cx.now, cx.app.entropy.as_ref());
+    let uid = target.uid();
+    (
+        None,
+        IdentityItem {
+            pk: item::user_pk(uid),
+            sk: item::identity_sk(&id),
+            id,
+            uid: uid.to_owned(),
+            provider: provider.to_owned(),
+            provider_uid: profile.id.clone(),
+            provider_email: profile.email.clone().unwrap_or_default(),
+            access_token_sealed: tokens.access_sealed.clone(),
+            refresh_token_sealed: tokens.refresh_sealed.clone(),
+            access_token_expiry: tokens.expiry,
+            created: cx.now,
+            updated: cx.now,
+        },
+    )
+}
+
+/// What the sign-in grants: a session (cookie mode), or a one-time secret and its token item
+/// (token mode).
+enum Grant {
+    Session(Box<NewSession>),
+    Token {
+        item: Box<TokenItem>,
+        secret: String,
+    },
+}
+
+fn grant(
+    cx: &Ctx<'_, '_>,
+    state: &State,
+    uid: &str,
+    provider: &str,
+    profile: &Profile,
+    tokens: &session::ProviderTokens,
+) -> Grant {
+    let app = cx.app;
+    if !state.t {
+        let mut built = session::build(cx, uid, provider, &profile.id, &["email"]);
+        built.item.provider_access_token = tokens.access_sealed.clone();
+        built.item.provider_refresh_token = tokens.refresh_sealed.clone();
+        built.item.provider_access_token_expiry = tokens.expiry;
+        return Grant::Session(Box::new(built));
+    }
+    let secret = crypto::random_hex(app.entropy.as_ref(), 32);
+    let expire = cx.now + TOKEN_SECS * 1000;
+    let kind = crate::token::Kind::OAuth2.as_str();
+    let item = TokenItem {
+        pk: item::user_pk(uid),
+        sk: item::token_sk(kind),
+        id: crate::ids::unique(cx.now, app.entropy.as_ref()),
+        uid: uid.to_owned(),
+        kind: kind.to_owned(),
+        secret_hash: crate::token::secret_hash(&app.config.secret_key, &secret),
+        target: provider.to_owned(),
+        created: cx.now,
+        expire,
+        expires_at: expire / 1000,
+        phrase: String::new(),
+    };
+    Grant::Token {
+        item: Box::new(item),
+        secret,
+    }
+}
+
+/// Resolve the user and write the sign-in in one transaction; a lost race re-resolves once.
 async fn sign_in(
     cx: &Ctx<'_, '_>,
     conf: &OAuth2Provider,
@@ -698,149 +798,104 @@ async fn sign_in(
     profile: Profile,
     current: Option<(&UserItem, &str)>,
 ) -> Result<Finished> {
-    let app = cx.app;
     let provider = conf.provider.key;
+    let tokens = session::ProviderTokens {
+        access_sealed: seal_token(cx, &profile.access_token)?,
+        refresh_sealed: seal_token(cx, &profile.refresh_token)?,
+        expiry: profile.expires_at,
+    };
     for attempt in 0..2 {
         let target = resolve(cx, provider, &profile, current).await?;
-        let uid = match &target {
-            Target::Existing { uid, .. } => uid.clone(),
-            Target::New(u) => u.id.clone(),
-        };
-        let access = seal_token(cx, &profile.access_token)?;
-        let refresh = seal_token(cx, &profile.refresh_token)?;
-        let fresh = IdentityItem {
-            pk: item::user_pk(&uid),
-            sk: String::new(),
-            id: String::new(),
-            uid: uid.clone(),
-            provider: provider.to_owned(),
-            provider_uid: profile.id.clone(),
-            provider_email: profile.email.clone().unwrap_or_default(),
-            access_token_sealed: access.clone(),
-            refresh_token_sealed: refresh.clone(),
-            access_token_expiry: profile.expires_at,
-            created: cx.now,
-            updated: cx.now,
-        };
-        let (old, new) = match &target {
-            Target::Existing {
-                identity: Some(old),
-                ..
-            } => {
-                let mut new = old.clone();
-                new.provider_email = fresh.provider_email.clone();
-                new.access_token_sealed = access.clone();
-                new.refresh_token_sealed = refresh.clone();
-                new.access_token_expiry = profile.expires_at;
-                new.updated = cx.now;
-                (Some(old.clone()), new)
-            }
-            _ => {
-                let id = crate::ids::unique(cx.now, app.entropy.as_ref());
-                let mut new = fresh;
-                new.sk = item::identity_sk(&id);
-                new.id = id;
-                (None, new)
-            }
-        };
-        let identity = match &old {
-            Some(old) => IdentityWrite::Update(old, &new),
-            None => IdentityWrite::New(&new),
-        };
-        let mut session = None;
-        let mut token = None;
-        let mut secret = String::new();
-        if state.t {
-            secret = crypto::random_hex(app.entropy.as_ref(), 32);
-            let expire = cx.now + TOKEN_SECS * 1000;
-            token = Some(TokenItem {
-                pk: item::user_pk(&uid),
-                sk: item::token_sk(crate::token::Kind::OAuth2.as_str()),
-                id: crate::ids::unique(cx.now, app.entropy.as_ref()),
-                uid: uid.clone(),
-                kind: crate::token::Kind::OAuth2.as_str().to_owned(),
-                secret_hash: crate::token::secret_hash(&app.config.secret_key, &secret),
-                target: provider.to_owned(),
-                created: cx.now,
-                expire,
-                expires_at: expire / 1000,
-                phrase: String::new(),
-            });
-        } else {
-            let mut built = session::build(cx, &uid, provider, &profile.id, &["email"]);
-            built.item.provider_access_token = access.clone();
-            built.item.provider_refresh_token = refresh.clone();
-            built.item.provider_access_token_expiry = profile.expires_at;
-            session = Some(built);
-        }
-        let (new_user, email_claim) = match &target {
-            Target::New(u) => (
-                Some(u),
-                u.email.as_deref().map(|e| EmailItem::new(e, &u.id, None)),
-            ),
-            Target::Existing { .. } => (None, None),
-        };
-        let existing = match &target {
-            Target::Existing { uid, .. } => Some(uid.as_str()),
-            Target::New(_) => None,
+        let uid = target.uid().to_owned();
+        let (old, new) = identity_change(cx, &target, provider, &profile, &tokens);
+        let granted = grant(cx, state, &uid, provider, &profile, &tokens);
+        let email_claim = match &target {
+            Target::New(u) => u.email.as_deref().map(|e| EmailItem::new(e, &u.id, None)),
+            Target::Existing { .. } => None,
         };
         let w = OAuthSignIn {
-            new_user: new_user.map(|u| (u, email_claim.as_ref())),
-            existing,
-            identity,
-            session: session.as_ref().map(|s| &s.item),
-            token: token.as_ref(),
+            new_user: match &target {
+                Target::New(u) => Some((u, email_claim.as_ref())),
+                Target::Existing { .. } => None,
+            },
+            existing: matches!(target, Target::Existing { .. }).then_some(uid.as_str()),
+            identity: match &old {
+                Some(old) => IdentityWrite::Update(old, &new),
+                None => IdentityWrite::New(&new),
+            },
+            session: match &granted {
+                Grant::Session(s) => Some(&s.item),
+                Grant::Token { .. } => None,
+            },
+            token: match &granted {
+                Grant::Token { item, .. } => Some(item),
+                Grant::Session(_) => None,
+            },
             delete_session: current.map(|(_, sid)| sid),
             now: cx.now,
         };
-        match app.store.oauth2_sign_in(w).await {
-            Ok(()) => {}
+        match cx.app.store.oauth2_sign_in(w).await {
+            Ok(()) => return granted_answer(cx, state, &uid, provider, &profile, granted).await,
             // Another sign-in of the same provider account or email won the race: resolve again.
             Err(WriteError::Conflict(
                 Conflict::Identity | Conflict::Email | Conflict::IdentityEmail,
             )) if attempt == 0 => continue,
-            Err(WriteError::Conflict(Conflict::ProfileCondition)) => {
-                return Err(Error::new(ErrorType::UserBlocked))
-            }
-            Err(WriteError::Conflict(Conflict::UserLimit)) => {
-                return Err(Error::new(ErrorType::UserCountExceeded))
-            }
-            Err(WriteError::Conflict(_)) => return Err(Error::new(ErrorType::UserAlreadyExists)),
-            Err(WriteError::Other(e)) => return Err(e),
+            Err(e) => return Err(sign_in_error(e)),
         }
-        let log = crate::audit::entry(
-            cx,
-            crate::audit::event::SESSION_CREATE,
-            &uid,
-            profile.email.as_deref().unwrap_or_default(),
-            &profile.name,
-        );
-        if let Err(e) = app.store.put_logs(&[log]).await {
-            tracing::warn!(error = %e, "security log not written");
-        }
-        return match session {
-            Some(s) => {
-                if let Ok(index) = app.store.session_index(&uid).await {
-                    session::enforce_limit(cx, &uid, &s.item.id, index).await?;
-                }
-                Ok(Finished::Session(Box::new(s)))
-            }
-            None => {
-                let wrapped = crate::token::wrap_oauth2_secret(
-                    &app.config.secret_key,
-                    &secret,
-                    provider,
-                    cx.now,
-                )?;
-                let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;
-                url.query_pairs_mut()
-                    .append_pair("secret", &wrapped)
-                    .append_pair("userId", &uid);
-                Ok(Finished::Token(url.to_string()))
-            }
-        };
     }
     Err(Error::contended())
+}
+
+fn sign_in_error(e: WriteError) -> Error {
+    match e {
+        WriteError::Conflict(Conflict::ProfileCondition) => Error::new(ErrorType::UserBlocked),
+        WriteError::Conflict(Conflict::UserLimit) => Error::new(ErrorType::UserCountExceeded),
+        WriteError::Conflict(_) => Error::new(ErrorType::UserAlreadyExists),
+        WriteError::Other(e) => e,
+    }
+}
+
+/// After the write: the log entry, the session limit, and what the browser is sent.
+async fn granted_answer(
+    cx: &Ctx<'_, '_>,
+    state: &State,
+    uid: &str,
+    provider: &str,
+    profile: &Profile,
+    granted: Grant,
+) -> Result<Finished> {
+    let app = cx.app;
+    let log = crate::audit::entry(
+        cx,
+        crate::audit::event::SESSION_CREATE,
+        uid,
+        profile.email.as_deref().unwrap_or_default(),
+        &profile.name,
+    );
+    if let Err(e) = app.store.put_logs(&[log]).await {
+        tracing::warn!(error = %e, "security log not written");
+    }
+    match granted {
+        Grant::Session(s) => {
+            if let Ok(index) = app.store.session_index(uid).await {
+                session::enforce_limit(cx, uid, &s.item.id, index).await?;
+            }
+            Ok(Finished::Session(s))
+        }
+        Grant::Token { secret, .. } => {
+            let wrapped = crate::token::wrap_oauth2_secret(
+                &app.config.secret_key,
+                &secret,
+                provider,
+                cx.now,
+            )?;
+            let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;
+            url.query_pairs_mut()
+                .append_pair("secret", &wrapped)
+                .append_pair("userId", uid);
+            Ok(Finished::Token(url.to_string()))
+        }
+    }
 }
 
 /// Rules (a)–(e) of contract §4.6.
