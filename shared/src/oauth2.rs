@@ -834,8 +834,20 @@ async fn sign_in(
             delete_session: current.map(|(_, sid)| sid),
             now: cx.now,
         };
-        match cx.app.store.oauth2_sign_in(w).await {
-            Ok(()) => return granted_answer(cx, state, &uid, provider, &profile, granted).await,
+        // The session index (for the session limit) is read beside the write, as every login
+        // does; a new user has no other session.
+        let cookie_mode_existing =
+            matches!(granted, Grant::Session(_)) && matches!(target, Target::Existing { .. });
+        let (written, index) = tokio::join!(cx.app.store.oauth2_sign_in(w), async {
+            match cookie_mode_existing {
+                true => cx.app.store.session_index(&uid).await.ok(),
+                false => None,
+            }
+        });
+        match written {
+            Ok(()) => {
+                return granted_answer(cx, state, &uid, &profile, granted, index).await;
+            }
             // Another sign-in of the same provider account or email won the race: resolve again.
             Err(WriteError::Conflict(
                 Conflict::Identity | Conflict::Email | Conflict::IdentityEmail,
@@ -855,14 +867,15 @@ fn sign_in_error(e: WriteError) -> Error {
     }
 }
 
-/// After the write: the log entry, the session limit, and what the browser is sent.
+/// After the write: the log entry and the session limit (in parallel), and what the browser is
+/// sent. `index` is the user's sessions, read beside the write.
 async fn granted_answer(
     cx: &Ctx<'_, '_>,
     state: &State,
     uid: &str,
-    provider: &str,
     profile: &Profile,
     granted: Grant,
+    index: Option<Vec<(String, Millis)>>,
 ) -> Result<Finished> {
     let app = cx.app;
     let log = crate::audit::entry(
@@ -872,21 +885,26 @@ async fn granted_answer(
         profile.email.as_deref().unwrap_or_default(),
         &profile.name,
     );
-    if let Err(e) = app.store.put_logs(&[log]).await {
+    let limit = async {
+        match (&granted, index) {
+            (Grant::Session(s), Some(index)) => {
+                session::enforce_limit(cx, uid, &s.item.id, index).await
+            }
+            _ => Ok(()),
+        }
+    };
+    let (logged, limited) = tokio::join!(app.store.put_logs(std::slice::from_ref(&log)), limit);
+    if let Err(e) = logged {
         tracing::warn!(error = %e, "security log not written");
     }
+    limited?;
     match granted {
-        Grant::Session(s) => {
-            if let Ok(index) = app.store.session_index(uid).await {
-                session::enforce_limit(cx, uid, &s.item.id, index).await?;
-            }
-            Ok(Finished::Session(s))
-        }
-        Grant::Token { secret, .. } => {
+        Grant::Session(s) => Ok(Finished::Session(s)),
+        Grant::Token { secret, item } => {
             let wrapped = crate::token::wrap_oauth2_secret(
                 &app.config.secret_key,
                 &secret,
-                provider,
+                &item.target,
                 cx.now,
             )?;
             let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;

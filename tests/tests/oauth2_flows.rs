@@ -522,3 +522,35 @@ async fn a_linked_identity_email_is_reserved_for_its_user() {
         2
     );
 }
+
+#[tokio::test]
+async fn twenty_parallel_sign_ins_of_one_provider_account_make_one_user() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    gh.next(account(unique_id(), &unique_email(), true));
+    let flows = (0..20).map(|_| {
+        let (s, gh) = (&s, &gh);
+        async move {
+            let mut b = Browser::new(&s.base);
+            let landed = b.follow(&start_url(s, "sessions"), &gh.base).await;
+            (landed, b.session(PROJECT))
+        }
+    });
+    let mut users = std::collections::BTreeSet::new();
+    let mut live = None;
+    for (landed, session) in futures_util::future::join_all(flows).await {
+        assert_eq!(landed, "http://localhost/ok");
+        let cookie = session.expect("a session");
+        let me = s.get("/account", Some(&cookie)).await;
+        // The session limit (10) evicts the oldest of the twenty sessions: those are guests now.
+        if me.status == 200 {
+            users.insert(me.json["$id"].to_string());
+            live = Some(cookie);
+        } else {
+            me.assert_error(401, "general_unauthorized_scope");
+        }
+    }
+    assert_eq!(users.len(), 1, "one user: {users:?}");
+    let ids = s.get("/account/identities", Some(&live.unwrap())).await;
+    assert_eq!(ids.json["total"], 1, "one identity: {}", ids.json);
+}
