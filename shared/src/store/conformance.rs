@@ -984,6 +984,19 @@ async fn logs_newest_first<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     assert_eq!((page.len(), total), (1, 1));
 }
 
+/// An identity write for an existing user, with nothing else (no session, token or new user).
+fn link<'a>(uid: &'a str, identity: IdentityWrite<'a>, now: Millis) -> OAuthSignIn<'a> {
+    OAuthSignIn {
+        new_user: None,
+        existing: Some(uid),
+        identity,
+        session: None,
+        token: None,
+        delete_session: None,
+        now,
+    }
+}
+
 fn identity(uid: &str, id: &str, provider_uid: &str, now: Millis) -> IdentityItem {
     IdentityItem {
         pk: item::user_pk(uid),
@@ -1137,15 +1150,7 @@ async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     let g = ctx.email("ie-g");
     let mut linked = identity(&x.id, &ctx.id("ie-i1"), &ctx.id("ie-p1"), now);
     linked.provider_email = g.clone();
-    let w = OAuthSignIn {
-        new_user: None,
-        existing: Some(&x.id),
-        identity: IdentityWrite::New(&linked),
-        session: None,
-        token: None,
-        delete_session: None,
-        now,
-    };
+    let w = link(&x.id, IdentityWrite::New(&linked), now);
     assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
     assert_eq!(
         store.identity_email_owner(&g).await.unwrap(),
@@ -1182,15 +1187,7 @@ async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     // …another user's provider account with that email cannot link it either…
     let mut other = identity(&y.id, &ctx.id("ie-i2"), &ctx.id("ie-p2"), now);
     other.provider_email = g.clone();
-    let w = OAuthSignIn {
-        new_user: None,
-        existing: Some(&y.id),
-        identity: IdentityWrite::New(&other),
-        session: None,
-        token: None,
-        delete_session: None,
-        now,
-    };
+    let w = link(&y.id, IdentityWrite::New(&other), now);
     assert_eq!(
         conflict(store.oauth2_sign_in(w).await),
         Some(Conflict::IdentityEmail)
@@ -1210,15 +1207,7 @@ async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     let h = ctx.email("ie-h");
     let mut moved = linked.clone();
     moved.provider_email = h.clone();
-    let w = OAuthSignIn {
-        new_user: None,
-        existing: Some(&x.id),
-        identity: IdentityWrite::Update(&linked, &moved),
-        session: None,
-        token: None,
-        delete_session: None,
-        now,
-    };
+    let w = link(&x.id, IdentityWrite::Update(&linked, &moved), now);
     assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
     assert_eq!(store.identity_email_owner(&g).await.unwrap(), None);
     assert_eq!(
