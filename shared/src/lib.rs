@@ -2,6 +2,7 @@
 //! request pipeline and the domain logic every Lambda function calls.
 
 pub mod account;
+pub mod address;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -457,7 +457,11 @@ async fn oidc_profile(
         .and_then(|n| n.get(None))
         .map(|n| n.as_str().to_owned())
         .unwrap_or_default();
-    let mut email = claims.email().map(|e| e.as_str().to_lowercase());
+    // Provider addresses meet the rules a user's own input meets; one that does not counts as
+    // no address (no link, no new user), never as a look-alike key.
+    let mut email = claims
+        .email()
+        .and_then(|e| crate::address::email(e.as_str()));
     let mut verified = claims.email_verified().unwrap_or(false);
     // Conforming providers may keep scope claims out of the ID token when an access token is
     // issued (OpenID Connect Core 1.0, section 5.4): ask the UserInfo endpoint, for the same subject.
@@ -471,7 +475,7 @@ async fn oidc_profile(
             .request_async(&send)
             .await
             .map_err(provider_failure)?;
-        email = info.email().map(|e| e.as_str().to_lowercase());
+        email = info.email().and_then(|e| crate::address::email(e.as_str()));
         verified = info.email_verified().unwrap_or(false);
         if name.is_empty() {
             name = info
@@ -532,7 +536,7 @@ async fn oauth2_profile(
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    let mut email = Some(text(mapping.email).to_lowercase()).filter(|e| !e.is_empty());
+    let mut email = crate::address::email(&text(mapping.email));
     let verified = match mapping.verified {
         Verified::Field(ptr) => user.pointer(ptr) == Some(&Value::Bool(true)),
         Verified::Never => false,
@@ -545,7 +549,7 @@ async fn oauth2_profile(
                     (
                         e.get("email")
                             .and_then(Value::as_str)
-                            .map(str::to_lowercase),
+                            .and_then(crate::address::email),
                         e.get("verified") == Some(&Value::Bool(true)),
                         e.get("primary") == Some(&Value::Bool(true)),
                     )

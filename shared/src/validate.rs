@@ -17,38 +17,7 @@ pub fn text_description(max: usize) -> String {
 
 /// Email shape: a local part and a dotted domain of LDH labels, at most 254 bytes; lower-cased.
 pub fn email(name: &str, value: &str) -> Result<String> {
-    let ok = (|| {
-        if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return false;
-        }
-        let (local, domain) = match value.rsplit_once('@') {
-            Some(p) => p,
-            None => return false,
-        };
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && labels.iter().all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        local_ok && domain_ok
-    })();
-    if ok {
-        Ok(value.to_ascii_lowercase())
-    } else {
-        Err(Error::invalid_param(name, EMAIL_DESCRIPTION))
-    }
+    crate::address::email(value).ok_or_else(|| Error::invalid_param(name, EMAIL_DESCRIPTION))
 }
 
 /// Login/email-change password rule: 8–256 bytes (PHP `strlen`).

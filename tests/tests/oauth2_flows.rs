@@ -554,3 +554,47 @@ async fn twenty_parallel_sign_ins_of_one_provider_account_make_one_user() {
     let ids = s.get("/account/identities", Some(&live.unwrap())).await;
     assert_eq!(ids.json["total"], 1, "one identity: {}", ids.json);
 }
+
+#[tokio::test]
+async fn a_look_alike_provider_email_is_no_email() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let (uid, email, _, cookie) = s.user().await;
+    // Verify the account, so only the look-alike form could stop a link.
+    let secret = s.verification_secret(&cookie, &email).await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/account/verification",
+            Some(&cookie),
+            Some(json!({"userId": uid, "secret": secret})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let upper = email.to_uppercase();
+    for look_alike in [
+        format!("{email}."),
+        format!("{email} "),
+        email.replace('a', "\u{0430}"),
+    ] {
+        gh.next(account(unique_id(), &look_alike, true));
+        let landed = Browser::new(&s.base)
+            .follow(&start_url(&s, "sessions"), &gh.base)
+            .await;
+        // No address: no link to the account, and no new user under a look-alike key.
+        assert_eq!(
+            failure_error(&landed)["type"],
+            "user_unauthorized",
+            "{look_alike:?}"
+        );
+    }
+    // Case is not a look-alike: the same address, verified, links to the account.
+    gh.next(account(unique_id(), &upper, true));
+    let mut b = Browser::new(&s.base);
+    assert_eq!(
+        b.follow(&start_url(&s, "sessions"), &gh.base).await,
+        "http://localhost/ok"
+    );
+    let linked = b.session(PROJECT).unwrap();
+    assert_eq!(s.get("/account", Some(&linked)).await.json["$id"], uid);
+}
