@@ -39,17 +39,10 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
         AccountUserRoute::ListLogs => list_logs(call).await,
         AccountUserRoute::ListIdentities => {
             let query = validate::identity_queries(&call.params)?;
-            let key = &call.app.config.secret_key;
-            let items = call
-                .app
-                .store
-                .list_identities(&call.me.user.id)
+            let items = shared::oauth2::identities(&call.cx(), &call.me.user)
                 .await?
                 .iter()
-                .map(|i| {
-                    let (access, refresh) = shared::oauth2::reveal_identity(key, i);
-                    model::identity(i, &access, &refresh)
-                })
+                .map(|(i, access, refresh)| model::identity(i, access, refresh))
                 .collect();
             let (total, identities) = query.apply(items)?;
             Ok(Reply::ok(
@@ -61,25 +54,7 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
             if !ids::is_valid_custom(id) {
                 return Err(Error::invalid_param("identityId", ids::UID_DESCRIPTION));
             }
-            // Only the caller's own identities are looked at: another user's ID is as unknown
-            // as a made-up one.
-            let cx = call.cx();
-            let found = call
-                .app
-                .store
-                .list_identities(&call.me.user.id)
-                .await?
-                .into_iter()
-                .find(|i| i.id == id)
-                .ok_or_else(|| Error::new(ErrorType::UserIdentityNotFound))?;
-            let log = audit::for_user(&cx, event::IDENTITY_DELETE, &call.me.user);
-            let delete = async {
-                match call.app.store.delete_identity(&found).await? {
-                    true => Ok(()),
-                    false => Err(Error::new(ErrorType::UserIdentityNotFound)),
-                }
-            };
-            audit::alongside(&cx, vec![log], delete).await?;
+            shared::oauth2::delete_identity(&call.cx(), &call.me.user, id).await?;
             Ok(Reply::no_content())
         }
     }
