@@ -126,48 +126,8 @@ impl Accounts for DynamoStore {
         uid: &str,
         sids: &[&str],
     ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
-        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
-        for sid in sids {
-            let k = key(item::user_pk(uid), &item::session_sk(sid));
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(internal)?;
-        let (mut user, mut sessions) = (None, vec![]);
-        loop {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                if it
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| sk == item::PROFILE_SK)
-                {
-                    user = Some(from_item(it)?);
-                } else {
-                    sessions.push(from_item(it)?);
-                }
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys.is_empty() => request = rest,
-                _ => break,
-            }
-        }
-        Ok((user, sessions))
+        let sks: Vec<String> = sids.iter().map(|s| item::session_sk(s)).collect();
+        self.profile_and(uid, &sks).await
     }
 
     /// One `Query` (strongly consistent): the profile and every session of a user.

@@ -142,6 +142,59 @@ impl DynamoStore {
             .build())
     }
 
+    /// One `BatchGetItem` (strongly consistent, following unprocessed keys): a user's profile and
+    /// the items of its partition at `sks` (duplicates asked once, missing ones absent).
+    async fn profile_and<T: DeserializeOwned>(
+        &self,
+        uid: &str,
+        sks: &[String],
+    ) -> Result<(Option<UserItem>, Vec<T>)> {
+        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
+        for sk in sks {
+            let k = key(item::user_pk(uid), sk);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(internal)?,
+        );
+        let (mut user, mut others) = (None, vec![]);
+        while let Some(req) = request.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let profile = it
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk == item::PROFILE_SK);
+                if profile {
+                    user = Some(from_item(it)?);
+                } else {
+                    others.push(from_item(it)?);
+                }
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        Ok((user, others))
+    }
+
     /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
     async fn query_all(
         &self,

@@ -85,49 +85,9 @@ impl Tokens for DynamoStore {
 
     /// One `BatchGetItem` (strongly consistent): the profile and the tokens of `kinds`.
     async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
-        let mut keys = vec![key(item::user_pk(uid), item::PROFILE_SK)];
-        keys.extend(
-            kinds
-                .iter()
-                .map(|k| key(item::user_pk(uid), &item::token_sk(k))),
-        );
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(internal)?;
-        let mut out = Redeemable::default();
-        let mut request = Some(request);
-        while let Some(req) = request.take() {
-            let res = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, req)
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in res
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let sk = it
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                if sk == item::PROFILE_SK {
-                    out.user = Some(from_item(it)?);
-                } else {
-                    out.tokens.push(from_item(it)?);
-                }
-            }
-            request = res
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys.is_empty());
-        }
-        Ok(out)
+        let sks: Vec<String> = kinds.iter().map(|k| item::token_sk(k)).collect();
+        let (user, tokens) = self.profile_and(uid, &sks).await?;
+        Ok(Redeemable { user, tokens })
     }
 
     /// One conditional `UpdateItem`: reserve one short-code attempt in the user's guard for
