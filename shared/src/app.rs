@@ -143,14 +143,14 @@ pub async fn resolve_oauth2_secrets(
     Ok(())
 }
 
-/// SES and SNS answer in tens of milliseconds: 2 s per attempt, 4 s in all (retries included),
-/// after which the token is withdrawn and the client gets a 503 (README "Timeouts").
+/// SES and SNS (`Config::messaging_timeouts`, README "Timeouts"): past the budget the token is
+/// withdrawn and the client gets a 503.
 #[cfg(any(feature = "ses", feature = "sns"))]
-fn messaging_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+fn messaging_timeouts(t: crate::config::Timeouts) -> aws_smithy_types::timeout::TimeoutConfig {
     aws_smithy_types::timeout::TimeoutConfig::builder()
         .connect_timeout(std::time::Duration::from_secs(1))
-        .operation_attempt_timeout(std::time::Duration::from_secs(2))
-        .operation_timeout(std::time::Duration::from_secs(4))
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
         .build()
 }
 
@@ -164,7 +164,7 @@ pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
     #[cfg(feature = "ses")]
     if let Some(from) = &config.mail_from {
         let conf = aws_sdk_ses::config::Builder::from(sdk)
-            .timeout_config(messaging_timeouts())
+            .timeout_config(messaging_timeouts(config.messaging_timeouts))
             .build();
         outbox.mail = Some(Arc::new(crate::outbox::ses::SesMailer {
             client: aws_sdk_ses::Client::from_conf(conf),
@@ -174,7 +174,7 @@ pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
     #[cfg(feature = "sns")]
     if config.sms_enabled {
         let conf = aws_sdk_sns::config::Builder::from(sdk)
-            .timeout_config(messaging_timeouts())
+            .timeout_config(messaging_timeouts(config.messaging_timeouts))
             .build();
         outbox.sms = Some(Arc::new(crate::outbox::sns::SnsTexter {
             client: aws_sdk_sns::Client::from_conf(conf),

@@ -60,6 +60,10 @@ pub struct Config {
     /// `DYNAMODB_ATTEMPT_TIMEOUT_MS` (1000) and `DYNAMODB_OPERATION_TIMEOUT_MS` (3000): see
     /// `store::Timeouts`.
     pub dynamodb_timeouts: Timeouts,
+    /// `MESSAGING_ATTEMPT_TIMEOUT_MS` (2000) and `MESSAGING_OPERATION_TIMEOUT_MS` (4000): SES and
+    /// SNS. They answer in tens of milliseconds; past this the token is withdrawn and the client
+    /// gets a 503. The serialised emulator is given more in `scripts/dev` and `scripts/test`.
+    pub messaging_timeouts: Timeouts,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
     /// `OAUTH2_PROVIDERS` (default none): the enabled OAuth2 providers, each with its
@@ -177,8 +181,18 @@ pub struct Timeouts {
 impl Timeouts {
     /// `DYNAMODB_*_TIMEOUT_MS` from the environment (the operator CLI, which has no `Config`).
     pub fn from_env() -> Result<Self, Error> {
-        timeouts(&Env(&|k| std::env::var(k).ok()), Self::default())
+        timeouts(
+            &Env(&|k| std::env::var(k).ok()),
+            "DYNAMODB",
+            Self::default(),
+        )
     }
+
+    /// SES and SNS by default (`Config::messaging_timeouts`).
+    pub const MESSAGING: Self = Self {
+        attempt: std::time::Duration::from_millis(2000),
+        operation: std::time::Duration::from_millis(4000),
+    };
 }
 
 impl Default for Timeouts {
@@ -218,6 +232,7 @@ impl Default for Config {
             secret_key: DEV_SECRET_KEY.into(),
             outbox_log: false,
             dynamodb_timeouts: Timeouts::default(),
+            messaging_timeouts: Timeouts::MESSAGING,
             password_policy: crate::password::Policy::default(),
             lockout: crate::password::Lockout::default(),
             log_retention_days: 90,
@@ -264,7 +279,8 @@ impl Config {
             mock_numbers: mock_numbers(&env)?,
             secret_key: secret_key(&env, d.secret_key)?,
             outbox_log: env.flag("OUTBOX_LOG", d.outbox_log)?,
-            dynamodb_timeouts: timeouts(&env, d.dynamodb_timeouts)?,
+            dynamodb_timeouts: timeouts(&env, "DYNAMODB", d.dynamodb_timeouts)?,
+            messaging_timeouts: timeouts(&env, "MESSAGING", d.messaging_timeouts)?,
             password_policy: password_policy(&env, d.password_policy)?,
             lockout: lockout(&env, d.lockout)?,
             log_retention_days: env.int("LOG_RETENTION_DAYS", d.log_retention_days, 1, 3650)?,
@@ -529,14 +545,14 @@ fn secret_key(env: &Env<'_>, development: String) -> Result<String, Error> {
     }
 }
 
-fn timeouts(env: &Env<'_>, d: Timeouts) -> Result<Timeouts, Error> {
+fn timeouts(env: &Env<'_>, service: &str, d: Timeouts) -> Result<Timeouts, Error> {
     let ms = |k: &str, default: std::time::Duration| -> Result<std::time::Duration, Error> {
         let n = env.int(k, default.as_millis() as i64, 100, 60_000)?;
         Ok(std::time::Duration::from_millis(n as u64))
     };
     Ok(Timeouts {
-        attempt: ms("DYNAMODB_ATTEMPT_TIMEOUT_MS", d.attempt)?,
-        operation: ms("DYNAMODB_OPERATION_TIMEOUT_MS", d.operation)?,
+        attempt: ms(&format!("{service}_ATTEMPT_TIMEOUT_MS"), d.attempt)?,
+        operation: ms(&format!("{service}_OPERATION_TIMEOUT_MS"), d.operation)?,
     })
 }
 
@@ -606,6 +622,15 @@ mod tests {
         assert!(c.host_allowed("a.com") && c.host_allowed("x.b.com") && !c.host_allowed("b.com"));
         assert!(cfg(&[("SESSION_LIMIT", "101")]).is_err());
         assert!(cfg(&[("SESSION_DURATION", "abc")]).is_err());
+    }
+
+    #[test]
+    fn timeouts_per_service() {
+        let c = cfg(&[("MESSAGING_OPERATION_TIMEOUT_MS", "30000")]).unwrap();
+        assert_eq!(c.messaging_timeouts.operation.as_millis(), 30_000);
+        assert_eq!(c.messaging_timeouts.attempt, Timeouts::MESSAGING.attempt);
+        assert_eq!(c.dynamodb_timeouts, Timeouts::default());
+        assert!(cfg(&[("MESSAGING_ATTEMPT_TIMEOUT_MS", "5")]).is_err());
     }
 
     #[test]

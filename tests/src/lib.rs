@@ -57,6 +57,10 @@ impl Default for Options {
                 attempt: std::time::Duration::from_millis(20_000),
                 operation: std::time::Duration::from_millis(30_000),
             },
+            messaging_timeouts: shared::config::Timeouts {
+                attempt: std::time::Duration::from_millis(20_000),
+                operation: std::time::Duration::from_millis(30_000),
+            },
             ..Config::default()
         };
         Self {
