@@ -13,7 +13,7 @@ from pathlib import Path
 # Lowest first.
 LAYERS = {
     "foundation": [
-        "error", "address", "clock", "dates", "ids", "crypto", "seal", "device", "templates",
+        "error", "address", "clock", "dates", "ids", "crypto", "keyring", "seal", "device", "templates",
         "credential", "jwt", "item", "keys", "password", "providers", "config",
     ],
     "ports": ["store", "outbox", "outbound", "messages", "app"],

@@ -48,6 +48,16 @@ aws_env_for_emulator() {
   export AWS_EC2_METADATA_DISABLED=true
 }
 
+# Put a value in the emulator's SSM Parameter Store as a SecureString (the secret key ring, as a
+# deployment keeps it: SECRET_KEY_PARAM).
+put_secure_parameter() { # name value
+  "$VENV/bin/python" - "$1" "$2" <<'PY'
+import boto3, os, sys
+boto3.client("ssm", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).put_parameter(
+    Name=sys.argv[1], Value=sys.argv[2], Type="SecureString", Overwrite=True)
+PY
+}
+
 # Start moto on a free loopback port unless AWS_ENDPOINT_URL is already set. Sets MOTO_PID.
 MOTO_PID=""
 start_emulator() {
@@ -74,4 +84,19 @@ start_emulator() {
 
 stop_emulator() {
   if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+}
+
+# checkov (template policy checks) in a virtualenv of its own, because its pins conflict with
+# moto's and cfn-lint's; reinstalled when scripts/requirements-checkov.txt changes.
+ensure_checkov() {
+  local venv="$ROOT/.venv-checkov"
+  local stamp="$venv/.requirements.sha"
+  local want
+  want="$(sha256sum "$ROOT/scripts/requirements-checkov.txt" | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/checkov" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "creating virtualenv $venv (checkov)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/requirements-checkov.txt"
+    echo "$want" > "$stamp"
+  fi
 }

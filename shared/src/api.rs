@@ -737,7 +737,7 @@ async fn identify(
         (Some(_), Some(_)) => return Err(Error::new(ErrorType::UserJwtAndCookieSet)),
         (Some(a), None) => Some(a),
         (None, Some(token)) => {
-            let claims = crate::jwt::verify(&app.config.secret_key, token, now)?;
+            let claims = crate::jwt::verify(&app.config.keys, token, now)?;
             let who = Identity {
                 user_id: claims.user_id,
                 session_id: claims.session_id,

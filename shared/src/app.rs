@@ -40,13 +40,10 @@ impl App {
 
     /// Production wiring: configuration and AWS clients from the environment.
     pub async fn from_env() -> Result<Self> {
-        #[allow(unused_mut)]
-        let mut config = Config::from_env()?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        #[cfg(feature = "ssm")]
-        resolve_oauth2_secrets(&sdk, &mut config).await?;
+        let config = load_config(&sdk, |k| std::env::var(k).ok()).await?;
         let store = DynamoStore::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
         let outbox = outbox_from(&sdk, &config);
         Ok(
@@ -84,24 +81,12 @@ impl App {
     }
 }
 
-/// Read the OAuth2 client secrets kept in SSM Parameter Store (SecureString), in one
-/// `GetParameters` call per 10 names, during Init. A missing parameter fails the start: a
-/// deployment never runs with a provider it cannot finish.
-#[cfg(feature = "ssm")]
-pub async fn resolve_oauth2_secrets(
+/// SSM Parameter Store values (SecureStrings decrypted) by name, in one `GetParameters` call
+/// per 10 names, during Init only. Parameters that do not exist are left out of the map.
+async fn ssm_parameters(
     sdk: &aws_config::SdkConfig,
-    config: &mut Config,
-) -> Result<()> {
-    let mut names: Vec<String> = config
-        .oauth2
-        .iter()
-        .filter_map(|p| p.secret_param.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        return Ok(());
-    }
+    names: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
     let conf = aws_sdk_ssm::config::Builder::from(sdk)
         .timeout_config(
             aws_smithy_types::timeout::TimeoutConfig::builder()
@@ -122,7 +107,7 @@ pub async fn resolve_oauth2_secrets(
             .await
             .map_err(|e| {
                 crate::Error::internal(format!(
-                    "reading OAuth2 secrets from SSM: {}",
+                    "reading SSM parameters: {}",
                     aws_sdk_ssm::error::DisplayErrorContext(e)
                 ))
             })?;
@@ -132,6 +117,49 @@ pub async fn resolve_oauth2_secrets(
             }
         }
     }
+    Ok(found)
+}
+
+/// The configuration, with the secrets kept in SSM (the key ring `SECRET_KEY_PARAM` names, the
+/// OAuth2 client secrets) read once: what every function does during Init.
+pub async fn load_config(
+    sdk: &aws_config::SdkConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let key = match get("SECRET_KEY_PARAM") {
+        Some(name) if !name.trim().is_empty() => Some(read_parameter(sdk, name.trim()).await?),
+        _ => None,
+    };
+    let mut config = Config::from_sources(get, key)?;
+    resolve_oauth2_secrets(sdk, &mut config).await?;
+    Ok(config)
+}
+
+/// One parameter that must exist (the secret key ring).
+async fn read_parameter(sdk: &aws_config::SdkConfig, name: &str) -> Result<String> {
+    ssm_parameters(sdk, &[name.to_owned()])
+        .await?
+        .remove(name)
+        .ok_or_else(|| crate::Error::internal(format!("SSM parameter {name} not found")))
+}
+
+/// Read the OAuth2 client secrets kept in SSM Parameter Store (SecureString) during Init. A
+/// missing parameter fails the start: a deployment never runs with a provider it cannot finish.
+pub async fn resolve_oauth2_secrets(
+    sdk: &aws_config::SdkConfig,
+    config: &mut Config,
+) -> Result<()> {
+    let mut names: Vec<String> = config
+        .oauth2
+        .iter()
+        .filter_map(|p| p.secret_param.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let found = ssm_parameters(sdk, &names).await?;
     for p in &mut config.oauth2 {
         if let Some(name) = &p.secret_param {
             p.client_secret = found

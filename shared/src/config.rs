@@ -2,6 +2,7 @@
 //! server's start). The SAM template sets the same variables; README lists them with defaults.
 
 use crate::error::{Error, ErrorType};
+use crate::keyring::Keyring;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -41,8 +42,10 @@ pub struct Config {
     pub sms_enabled: bool,
     /// `MOCK_NUMBERS` (default none): `+15555550100:123456,...` numbers that get a fixed OTP and no SMS.
     pub mock_numbers: Vec<(String, String)>,
-    /// `SECRET_KEY`: HMAC key for one-time secrets (and JWTs). Unset: a development key, with a warning.
-    pub secret_key: String,
+    /// The key ring (`crate::keyring`): in Lambda from the SSM SecureString `SECRET_KEY_PARAM`
+    /// names (read at Init by `App::from_env`), never from the environment; locally
+    /// `SECRET_KEY`, or a development key with a warning.
+    pub keys: Keyring,
     /// Password rules (`PASSWORD_*`), see [`crate::password::Policy`].
     pub password_policy: crate::password::Policy,
     /// Failed-login lockout (`LOCKOUT_*`), see [`crate::password::Lockout`].
@@ -229,7 +232,7 @@ impl Default for Config {
             mail_from: None,
             sms_enabled: true,
             mock_numbers: vec![],
-            secret_key: DEV_SECRET_KEY.into(),
+            keys: Keyring::development(DEV_SECRET_KEY),
             outbox_log: false,
             dynamodb_timeouts: Timeouts::default(),
             messaging_timeouts: Timeouts::MESSAGING,
@@ -245,13 +248,18 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
     /// Build from any key lookup (tests pass a map). Each policy reads its own variables; every
     /// default comes from [`Config::default`] (or the policy's own `Default`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Self::from_sources(get, None)
+    }
+
+    /// As [`Config::from_lookup`], with `resolved_key` the value of the SSM parameter that
+    /// `SECRET_KEY_PARAM` names (`app::load_config` reads it first).
+    pub fn from_sources(
+        get: impl Fn(&str) -> Option<String>,
+        resolved_key: Option<String>,
+    ) -> Result<Self, Error> {
         let env = Env(&get);
         let d = Self::default();
         Ok(Self {
@@ -277,7 +285,7 @@ impl Config {
             mail_from: env.text("MAIL_FROM"),
             sms_enabled: env.flag("SMS_ENABLED", d.sms_enabled)?,
             mock_numbers: mock_numbers(&env)?,
-            secret_key: secret_key(&env, d.secret_key)?,
+            keys: secret_keys(&env, resolved_key, d.keys)?,
             outbox_log: env.flag("OUTBOX_LOG", d.outbox_log)?,
             dynamodb_timeouts: timeouts(&env, "DYNAMODB", d.dynamodb_timeouts)?,
             messaging_timeouts: timeouts(&env, "MESSAGING", d.messaging_timeouts)?,
@@ -528,21 +536,47 @@ fn mock_numbers(env: &Env<'_>) -> Result<Vec<(String, String)>, Error> {
         .collect()
 }
 
-fn secret_key(env: &Env<'_>, development: String) -> Result<String, Error> {
-    // Exactly as given, never trimmed: the key seals stored TOTP keys and recovery codes, and a
-    // changed byte would make them unreadable.
-    match (env.0)("SECRET_KEY").filter(|k| !k.trim().is_empty()) {
-        Some(k) if k.len() >= 32 => Ok(k),
-        Some(_) => Err(bad("SECRET_KEY", "<at least 32 characters>")),
-        // A deployed function must never sign with a key everyone can read in this file.
-        None if env.text("AWS_LAMBDA_FUNCTION_NAME").is_some() => {
-            Err(bad("SECRET_KEY", "<unset: required in Lambda>"))
+fn secret_keys(
+    env: &Env<'_>,
+    resolved: Option<String>,
+    development: Keyring,
+) -> Result<Keyring, Error> {
+    let param = env.text("SECRET_KEY_PARAM");
+    let plain = (env.0)("SECRET_KEY").filter(|k| !k.trim().is_empty());
+    // A deployed function must never sign with a key everyone can read in this file, nor with
+    // one that `lambda:GetFunctionConfiguration` shows in plain text.
+    let in_lambda = env.text("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let (name, value) = match (param, plain, resolved) {
+        (Some(_), Some(_), _) => {
+            return Err(bad(
+                "SECRET_KEY",
+                "<set SECRET_KEY or SECRET_KEY_PARAM, not both>",
+            ))
         }
-        None => {
+        (Some(_), None, Some(v)) => ("SECRET_KEY_PARAM", v),
+        (Some(_), None, None) => {
+            return Err(bad(
+                "SECRET_KEY_PARAM",
+                "<not read: only App::from_env reads SSM>",
+            ))
+        }
+        (None, Some(_), _) if in_lambda => {
+            return Err(bad(
+                "SECRET_KEY",
+                "<plain text in a Lambda environment: use SECRET_KEY_PARAM>",
+            ))
+        }
+        (None, Some(v), _) => ("SECRET_KEY", v),
+        (None, None, _) if in_lambda => {
+            return Err(bad("SECRET_KEY_PARAM", "<unset: required in Lambda>"))
+        }
+        (None, None, _) => {
             tracing::warn!("SECRET_KEY is not set: using the insecure development key");
-            Ok(development)
+            return Ok(development);
         }
-    }
+    };
+    // The reason names the entry's ID at most, never a secret.
+    Keyring::parse(&value).map_err(|why| bad(name, &format!("<{why}>")))
 }
 
 fn timeouts(env: &Env<'_>, service: &str, d: Timeouts) -> Result<Timeouts, Error> {
@@ -651,14 +685,36 @@ mod tests {
     }
 
     #[test]
-    fn lambda_refuses_to_start_without_a_secret_key() {
-        assert!(cfg(&[("AWS_LAMBDA_FUNCTION_NAME", "account")]).is_err());
-        assert!(cfg(&[
-            ("AWS_LAMBDA_FUNCTION_NAME", "account"),
-            ("SECRET_KEY", &"k".repeat(32))
-        ])
-        .is_ok());
+    fn lambda_takes_its_key_from_ssm_only() {
+        let key = "k".repeat(32);
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "account");
+        let param = ("SECRET_KEY_PARAM", "/app/secret-key");
+        let from = |pairs: &[(&str, &str)], resolved: Option<&str>| {
+            let m: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_sources(|k| m.get(k).cloned(), resolved.map(str::to_owned))
+        };
+        assert!(from(&[lambda], None).is_err(), "no key at all");
+        let e = from(&[lambda, ("SECRET_KEY", &key)], None).unwrap_err();
+        assert!(e.message.contains("SECRET_KEY_PARAM") && !e.message.contains(&key));
+        let ring = format!("k2:{key},k1:{}", "j".repeat(32));
+        let c = from(&[lambda, param], Some(&ring)).unwrap();
+        assert_eq!(c.keys.current_id(), "k2");
+        assert!(from(&[lambda, param], None).is_err(), "named but not read");
+        assert!(
+            from(&[param, ("SECRET_KEY", &key)], Some(&ring)).is_err(),
+            "both"
+        );
+        let e = from(&[lambda, param], Some("k1:short")).unwrap_err();
+        assert!(e.message.contains("SECRET_KEY_PARAM") && !e.message.contains("short"));
+        // Locally: the environment, or the development key.
+        assert_eq!(
+            cfg(&[("SECRET_KEY", &key)]).unwrap().keys,
+            Keyring::parse(&key).unwrap()
+        );
         assert!(cfg(&[("SECRET_KEY", "short")]).is_err());
-        assert_eq!(cfg(&[]).unwrap().secret_key, DEV_SECRET_KEY);
+        assert_eq!(cfg(&[]).unwrap().keys, Keyring::development(DEV_SECRET_KEY));
     }
 }

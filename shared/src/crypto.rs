@@ -96,7 +96,25 @@ pub fn sha256_hex(data: &str) -> String {
 
 /// Constant-time equality of two strings (length is not secret).
 pub fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    ct_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Lowercase hex HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(data);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        // HMAC takes keys of any length: this branch cannot run.
+        Err(_) => String::new(),
+    }
 }
 
 /// `n` random bytes as `2n` lowercase hex chars.

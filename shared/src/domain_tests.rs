@@ -239,3 +239,67 @@ async fn a_challenge_burns_after_three_wrong_codes() {
         .unwrap();
     assert!(s.factors.iter().any(|f| f == "email"), "{:?}", s.factors);
 }
+
+#[tokio::test]
+async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
+    use crate::keyring::Keyring;
+    const OLD: &str = "k1:old-secret-old-secret-old-secret-old!";
+    const NEW: &str = "k2:new-secret-new-secret-new-secret-new!";
+    let ring = |s: &str| Keyring::parse(s).expect("ring");
+    let mut w = World::with(|c| c.keys = ring(OLD));
+    let user = sign_up(&w, "rotate@example.com").await;
+    let new = session::create_email_password(&w.cx(), "rotate@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let reload = |w: &World| {
+        let store = w.store.clone();
+        let id = user.id.clone();
+        async move {
+            store
+                .get_user_with_all_sessions(&id)
+                .await
+                .unwrap()
+                .0
+                .unwrap()
+        }
+    };
+    // Sealed, hashed and signed under the old key.
+    let (totp_secret, _) = mfa::create_authenticator(&w.cx(), &user).await.unwrap();
+    let codes = mfa::generate_recovery_codes(&w.cx(), &reload(&w).await, false)
+        .await
+        .unwrap();
+    let issued = email_otp(&w, "rotate@example.com").await;
+    let code = w.sent.last_code();
+    let jwt = crate::jwt::issue(&w.app.config.keys, &user.id, &new.item.id, 900, w.now()).unwrap();
+
+    std::sync::Arc::make_mut(&mut w.app.config).keys = ring(&format!("{NEW},{OLD}"));
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&totp_secret).unwrap())
+        .with_skew(0)
+        .build()
+        .unwrap()
+        .generate(u64::try_from(w.now() / 1000).unwrap())
+        .to_string();
+    mfa::verify_authenticator(&w.cx(), &reload(&w).await, &new.item, &totp)
+        .await
+        .expect("the authenticator outlives the rotation");
+    assert_eq!(
+        mfa::recovery_codes(&w.cx(), &reload(&w).await).unwrap(),
+        codes
+    );
+    assert!(crate::jwt::verify(&w.app.config.keys, &jwt, w.now()).is_ok());
+    token::create_session(&w.cx(), &issued.token.uid, &code)
+        .await
+        .expect("an outstanding code outlives the rotation");
+    // New values are made under the new key.
+    let fresh =
+        crate::jwt::issue(&w.app.config.keys, &user.id, &new.item.id, 900, w.now()).unwrap();
+    let header = jsonwebtoken::decode_header(&fresh).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("k2"));
+
+    // Retiring the old key is what ends what it made.
+    std::sync::Arc::make_mut(&mut w.app.config).keys = ring(NEW);
+    assert!(mfa::recovery_codes(&w.cx(), &reload(&w).await).is_err());
+    assert!(crate::jwt::verify(&w.app.config.keys, &jwt, w.now()).is_err());
+    assert!(crate::jwt::verify(&w.app.config.keys, &fresh, w.now()).is_ok());
+}

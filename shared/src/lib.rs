@@ -18,6 +18,7 @@ pub mod http;
 pub mod ids;
 pub mod item;
 pub mod jwt;
+pub mod keyring;
 pub mod keys;
 pub mod lambda;
 pub mod messages;

@@ -22,6 +22,7 @@ use crate::context::Ctx;
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, ChallengeItem, SessionItem, TotpItem, UserItem};
 
+use crate::keyring::Purpose;
 use crate::store::{Conflict, Expect, WriteError};
 use crate::{crypto, ids, messages, seal, token};
 use serde_json::{json, Value};
@@ -32,8 +33,6 @@ pub const RECENT_MS: Millis = 1_800_000;
 const CHALLENGE_TTL_MS: Millis = 3_600_000;
 /// Codes tried against one challenge before it burns (a new challenge must be requested).
 pub const MAX_CHALLENGE_ATTEMPTS: u32 = 3;
-const TOTP_PURPOSE: &str = "totp";
-const CODES_PURPOSE: &str = "recovery-codes";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
@@ -118,7 +117,7 @@ fn write_error(e: WriteError) -> Error {
 }
 
 fn totp_of(app: &App, t: &TotpItem) -> Result<totp_rs::Totp> {
-    let key = seal::open(&app.config.secret_key, TOTP_PURPOSE, &t.secret_sealed)?;
+    let key = seal::open(&app.config.keys, Purpose::Totp, &t.secret_sealed)?;
     Builder::new()
         .with_secret(key)
         .with_skew(0)
@@ -147,12 +146,7 @@ pub async fn create_authenticator(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<(
     let secret = Secret::from(raw.to_vec()).to_base32();
     let mut new = user.clone();
     new.totp = Some(TotpItem {
-        secret_sealed: seal::seal(
-            &app.config.secret_key,
-            TOTP_PURPOSE,
-            &raw,
-            app.entropy.as_ref(),
-        )?,
+        secret_sealed: seal::seal(&app.config.keys, Purpose::Totp, &raw, app.entropy.as_ref())?,
         verified: false,
         created: now,
         last_step: 0,
@@ -320,7 +314,7 @@ pub async fn create_challenge(
         id,
         uid: user.id.clone(),
         factor: factor.as_str().to_owned(),
-        code_hash: token::secret_hash(&app.config.secret_key, &code),
+        code_hash: token::secret_hash(&app.config.keys, &code),
         attempts: 0,
         created: now,
         expire,
@@ -418,10 +412,7 @@ pub async fn complete_challenge(
             Factor::RecoveryCode
         }
         f => {
-            if !crypto::ct_eq(
-                &challenge.code_hash,
-                &token::secret_hash(&app.config.secret_key, otp.trim()),
-            ) {
+            if !token::secret_matches(&app.config.keys, otp.trim(), &challenge.code_hash) {
                 return Err(invalid());
             }
             Factor::parse(f)?
@@ -446,8 +437,8 @@ pub async fn complete_challenge(
 fn seal_codes(app: &App, codes: &[String]) -> Result<String> {
     let json = serde_json::to_vec(codes).map_err(Error::internal)?;
     seal::seal(
-        &app.config.secret_key,
-        CODES_PURPOSE,
+        &app.config.keys,
+        Purpose::RecoveryCodes,
         &json,
         app.entropy.as_ref(),
     )
@@ -457,7 +448,7 @@ fn read_codes(app: &App, user: &UserItem) -> Result<Option<Vec<String>>> {
     let Some(sealed) = &user.recovery_codes else {
         return Ok(None);
     };
-    let raw = seal::open(&app.config.secret_key, CODES_PURPOSE, sealed)?;
+    let raw = seal::open(&app.config.keys, Purpose::RecoveryCodes, sealed)?;
     serde_json::from_slice(&raw)
         .map(Some)
         .map_err(Error::internal)

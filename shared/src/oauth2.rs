@@ -24,6 +24,7 @@ use crate::context::Ctx;
 use crate::crypto;
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, IdentityItem, SessionItem, TokenItem, UserItem};
+use crate::keyring::{Keyring, Purpose};
 use crate::outbound::{HttpClient, OutboundError};
 use crate::providers::{Protocol, Verified};
 use crate::seal;
@@ -43,9 +44,6 @@ pub use crate::token::OAUTH2_TOKEN_SECS as TOKEN_SECS;
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Discovery documents are cached this long (their keys rotate rarely).
 const DISCOVERY_TTL_MS: Millis = 10 * 60 * 1000;
-
-const STATE_PURPOSE: &str = "oauth2-state";
-const PROVIDER_TOKEN_PURPOSE: &str = "oauth2-provider-token";
 
 /// The cookie that binds a sign-in to the browser that started it.
 pub fn binding_cookie(project: &str) -> String {
@@ -162,8 +160,8 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
     };
     let json = serde_json::to_vec(&state).map_err(Error::internal)?;
     let sealed = seal::seal(
-        &app.config.secret_key,
-        STATE_PURPOSE,
+        &app.config.keys,
+        Purpose::OAuth2State,
         &json,
         app.entropy.as_ref(),
     )?;
@@ -273,7 +271,7 @@ fn invalid_state() -> Error {
 /// expired. Its URLs are for the caller to validate again before anything is written.
 pub fn open_state(cx: &Ctx<'_, '_>, provider: &str, state: Option<&str>) -> Result<State> {
     let sealed = state.ok_or_else(invalid_state)?;
-    let json = seal::open(&cx.app.config.secret_key, STATE_PURPOSE, sealed)
+    let json = seal::open(&cx.app.config.keys, Purpose::OAuth2State, sealed)
         .map_err(|_| invalid_state())?;
     let state: State = serde_json::from_slice(&json).map_err(|_| invalid_state())?;
     if state.p != provider || state.exp <= cx.now {
@@ -614,19 +612,19 @@ fn seal_token(cx: &Ctx<'_, '_>, token: &str) -> Result<String> {
         return Ok(String::new());
     }
     seal::seal(
-        &cx.app.config.secret_key,
-        PROVIDER_TOKEN_PURPOSE,
+        &cx.app.config.keys,
+        Purpose::ProviderToken,
         token.as_bytes(),
         cx.app.entropy.as_ref(),
     )
 }
 
 /// A provider token stored by [`seal_token`], for its owner.
-pub fn reveal_token(secret_key: &str, sealed: &str) -> String {
+pub fn reveal_token(keys: &Keyring, sealed: &str) -> String {
     if sealed.is_empty() {
         return String::new();
     }
-    seal::open(secret_key, PROVIDER_TOKEN_PURPOSE, sealed)
+    seal::open(keys, Purpose::ProviderToken, sealed)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default()
@@ -642,7 +640,7 @@ pub async fn refresh_tokens(
     let Some(conf) = cx.app.config.oauth2_provider(&session.provider) else {
         return Ok(None);
     };
-    let refresh = reveal_token(&cx.app.config.secret_key, &session.provider_refresh_token);
+    let refresh = reveal_token(&cx.app.config.keys, &session.provider_refresh_token);
     if refresh.is_empty() {
         return Ok(None);
     }
@@ -781,7 +779,7 @@ fn grant(
         id: crate::ids::unique(cx.now, app.entropy.as_ref()),
         uid: uid.to_owned(),
         kind: kind.to_owned(),
-        secret_hash: crate::token::secret_hash(&app.config.secret_key, &secret),
+        secret_hash: crate::token::secret_hash(&app.config.keys, &secret),
         target: provider.to_owned(),
         created: cx.now,
         expire,
@@ -905,12 +903,8 @@ async fn granted_answer(
     match granted {
         Grant::Session(s) => Ok(Finished::Session(s)),
         Grant::Token { secret, item } => {
-            let wrapped = crate::token::wrap_oauth2_secret(
-                &app.config.secret_key,
-                &secret,
-                &item.target,
-                cx.now,
-            )?;
+            let wrapped =
+                crate::token::wrap_oauth2_secret(&app.config.keys, &secret, &item.target, cx.now)?;
             let mut url = url::Url::parse(&state.s).map_err(Error::internal)?;
             url.query_pairs_mut()
                 .append_pair("secret", &wrapped)
@@ -1026,7 +1020,7 @@ pub async fn identities(
     cx: &Ctx<'_, '_>,
     user: &UserItem,
 ) -> Result<Vec<(IdentityItem, String, String)>> {
-    let key = &cx.app.config.secret_key;
+    let key = &cx.app.config.keys;
     Ok(cx
         .app
         .store
@@ -1063,10 +1057,10 @@ pub async fn delete_identity(cx: &Ctx<'_, '_>, user: &UserItem, id: &str) -> Res
 }
 
 /// A session's provider tokens, revealed for its owner.
-pub fn reveal_session(secret_key: &str, s: &SessionItem) -> SessionItem {
+pub fn reveal_session(keys: &Keyring, s: &SessionItem) -> SessionItem {
     let mut s = s.clone();
-    s.provider_access_token = reveal_token(secret_key, &s.provider_access_token);
-    s.provider_refresh_token = reveal_token(secret_key, &s.provider_refresh_token);
+    s.provider_access_token = reveal_token(keys, &s.provider_access_token);
+    s.provider_refresh_token = reveal_token(keys, &s.provider_refresh_token);
     s
 }
 

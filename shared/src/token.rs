@@ -4,7 +4,7 @@
 //! Security model:
 //! * A user has at most one live token per kind (`USER#<uid>` / `TOKEN#<kind>`): issuing a new
 //!   one replaces, and so revokes, the last. The secret is stored only as HMAC-SHA256 under
-//!   `SECRET_KEY` and compared in constant time; a stolen table does not reveal 6-digit codes.
+//!   the key ring's token-hash key and compared in constant time; a stolen table does not reveal 6-digit codes.
 //! * A token is bound to the address it was sent to. Redemption requires the profile to still
 //!   have it, checked in code and again as a condition of the redemption transaction; changing
 //!   the email, phone or password also deletes the tokens that change makes stale.
@@ -31,12 +31,11 @@ use crate::clock::{Entropy, Millis};
 use crate::context::{Ctx, Gate};
 use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, PhoneItem, TokenItem, UserItem};
+use crate::keyring::{Keyring, Purpose};
 use crate::messages::{self, Letter};
 use crate::session::{self, NewSession};
 use crate::store::{Claims, Conflict, Expect, Redemption, WriteError};
 use crate::{crypto, dates, ids};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// OAuth2 token mode: the secret handed to the success URL is redeemable for this long.
 pub const OAUTH2_TOKEN_SECS: i64 = 60;
@@ -139,16 +138,15 @@ fn otp(entropy: &dyn Entropy) -> String {
     }
 }
 
-/// HMAC-SHA256 of a secret under the server key, hex.
-pub fn secret_hash(key: &str, secret: &str) -> String {
-    match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(secret.as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        }
-        // HMAC accepts keys of any length; this branch cannot run.
-        Err(_) => crypto::sha256_hex(secret),
-    }
+/// How a one-time secret or code is stored: a keyed hash under the ring's current key, so a
+/// table dump does not give six-digit codes away to a brute force.
+pub fn secret_hash(keys: &Keyring, secret: &str) -> String {
+    keys.hash(Purpose::TokenHash, secret)
+}
+
+/// Whether `stored` (from [`secret_hash`]) is the hash of `secret`; constant time.
+pub fn secret_matches(keys: &Keyring, secret: &str, stored: &str) -> bool {
+    keys.verify_hash(Purpose::TokenHash, secret, stored)
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -198,7 +196,7 @@ fn build(
         id: ids::unique(now, app.entropy.as_ref()),
         uid: uid.to_owned(),
         kind: kind.as_str().to_owned(),
-        secret_hash: secret_hash(&app.config.secret_key, secret),
+        secret_hash: secret_hash(&app.config.keys, secret),
         target: target.to_owned(),
         created: now,
         expire,
@@ -537,11 +535,10 @@ async fn find(app: &App, gate: &Gate<'_, '_>, q: Lookup<'_>, now: Millis) -> Res
     if !admitted {
         return Err(invalid_token());
     }
-    let proof = secret_hash(&app.config.secret_key, secret);
     // Compare with every candidate, so timing does not tell which kinds are outstanding.
     let mut matched = None;
     for t in r.tokens {
-        if crypto::ct_eq(&t.secret_hash, &proof) {
+        if secret_matches(&app.config.keys, secret, &t.secret_hash) {
             matched = Some(t);
         }
     }
@@ -681,8 +678,8 @@ async fn oauth2_session(
 pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result<NewSession> {
     if secret.contains('.') {
         // OAuth2 token mode: the wrapped secret the success URL received.
-        let (inner, provider) = unwrap_oauth2_secret(&cx.app.config.secret_key, secret, cx.now)
-            .ok_or_else(invalid_token)?;
+        let (inner, provider) =
+            unwrap_oauth2_secret(&cx.app.config.keys, secret, cx.now).ok_or_else(invalid_token)?;
         return oauth2_session(cx, uid, &inner, &provider).await;
     }
     let app = cx.app;
@@ -1034,70 +1031,51 @@ struct WrappedSecret {
     exp: i64,
 }
 
-fn wrap_key(secret_key: &str) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    match Hmac::<sha2::Sha256>::new_from_slice(secret_key.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(b"appwrite-account-oauth2-token-v1");
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => secret_key.as_bytes().to_vec(),
-    }
-}
-
 /// Token mode's `secret` parameter, as Appwrite shapes it: an HS256 JWT `{secret, provider, exp}`
 /// that expires with the token (60 s).
 pub fn wrap_oauth2_secret(
-    secret_key: &str,
+    keys: &Keyring,
     secret: &str,
     provider: &str,
     now: Millis,
 ) -> Result<String> {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &WrappedSecret {
-            secret: secret.to_owned(),
-            provider: provider.to_owned(),
-            exp: now / 1000 + OAUTH2_TOKEN_SECS,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(&wrap_key(secret_key)),
-    )
-    .map_err(Error::internal)
+    let claims = WrappedSecret {
+        secret: secret.to_owned(),
+        provider: provider.to_owned(),
+        exp: now / 1000 + OAUTH2_TOKEN_SECS,
+    };
+    crate::jwt::sign(keys, Purpose::OAuth2Secret, &claims)
 }
 
 /// The secret and provider inside a token-mode `secret`, if it is one of ours and unexpired.
 pub fn unwrap_oauth2_secret(
-    secret_key: &str,
+    keys: &Keyring,
     wrapped: &str,
     now: Millis,
 ) -> Option<(String, String)> {
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    v.leeway = 0;
-    v.validate_exp = false;
-    v.required_spec_claims = ["exp".to_owned()].into_iter().collect();
-    let data = jsonwebtoken::decode::<WrappedSecret>(
-        wrapped,
-        &jsonwebtoken::DecodingKey::from_secret(&wrap_key(secret_key)),
-        &v,
-    )
-    .ok()?;
-    (data.claims.exp * 1000 > now).then_some((data.claims.secret, data.claims.provider))
+    let claims: WrappedSecret = crate::jwt::open(keys, Purpose::OAuth2Secret, wrapped).ok()?;
+    (claims.exp * 1000 > now).then_some((claims.secret, claims.provider))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn token_secrets_are_ours_and_expire() {
-        let w = wrap_oauth2_secret("k", "abc", "github", 1_000_000).unwrap();
+        let k = Keyring::parse("k1:0123456789abcdef0123456789abcdef").unwrap();
+        let other = Keyring::parse("k1:fedcba9876543210fedcba9876543210").unwrap();
+        let w = wrap_oauth2_secret(&k, "abc", "github", 1_000_000).unwrap();
         assert_eq!(
-            unwrap_oauth2_secret("k", &w, 1_000_000),
+            unwrap_oauth2_secret(&k, &w, 1_000_000),
             Some(("abc".into(), "github".into()))
         );
         assert_eq!(
-            unwrap_oauth2_secret("k", &w, 1_000_000 + OAUTH2_TOKEN_SECS * 1000),
+            unwrap_oauth2_secret(&k, &w, 1_000_000 + OAUTH2_TOKEN_SECS * 1000),
             None
         );
-        assert_eq!(unwrap_oauth2_secret("other", &w, 1_000_000), None);
+        assert_eq!(unwrap_oauth2_secret(&other, &w, 1_000_000), None);
+        // An account JWT of the same ring is not a wrapped secret.
+        let jwt = crate::jwt::issue(&k, "u1", "s1", 900, 1_000_000).unwrap();
+        assert_eq!(unwrap_oauth2_secret(&k, &jwt, 1_000_000), None);
     }
 
     use super::*;
@@ -1115,8 +1093,12 @@ mod tests {
 
     #[test]
     fn hmac_is_keyed() {
-        assert_ne!(secret_hash("k1", "123456"), secret_hash("k2", "123456"));
-        assert_eq!(secret_hash("k1", "123456").len(), 64);
+        let a = Keyring::parse("k:0123456789abcdef0123456789abcdef").unwrap();
+        let b = Keyring::parse("k:fedcba9876543210fedcba9876543210").unwrap();
+        assert_ne!(secret_hash(&a, "123456"), secret_hash(&b, "123456"));
+        assert_eq!(secret_hash(&a, "123456").len(), "k:".len() + 64);
+        assert!(secret_matches(&a, "123456", &secret_hash(&a, "123456")));
+        assert!(!secret_matches(&b, "123456", &secret_hash(&a, "123456")));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! OAuth2 client secrets from SSM Parameter Store (moto's SSM): read once at start-up, never
-//! printed, and a missing one fails the start instead of a sign-in.
+//! Secrets from SSM Parameter Store (moto's SSM): the secret key ring and the OAuth2 client
+//! secrets are read once at start-up, never printed, and a missing one fails the start instead
+//! of a request.
 
 use shared::config::Config;
 
@@ -75,6 +76,62 @@ async fn client_secrets_come_from_ssm_parameters() {
         .await
         .unwrap_err();
     assert!(format!("{err:?}").contains("not found"), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_key_ring_comes_from_ssm_and_lambda_takes_it_from_nowhere_else() {
+    let sdk = shared::aws::load().await;
+    let name = format!("/itest/secret-key/{}", unique());
+    let ring = format!("k2:{},k1:{}", "a".repeat(40), "b".repeat(40));
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&name)
+        .value(&ring)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let lambda = |param: Option<String>, plain: Option<String>| {
+        move |k: &str| match k {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("account".to_owned()),
+            "SECRET_KEY_PARAM" => param.clone(),
+            "SECRET_KEY" => plain.clone(),
+            _ => None,
+        }
+    };
+    let config = shared::app::load_config(&sdk, lambda(Some(name.clone()), None))
+        .await
+        .unwrap();
+    assert_eq!(config.keys.current_id(), "k2");
+    assert!(config
+        .keys
+        .get("k1", shared::keyring::Purpose::Totp)
+        .is_some());
+    assert!(
+        !format!("{config:?}").contains(&"a".repeat(40)),
+        "never printed"
+    );
+    // The old key still opens what it sealed; the new one seals.
+    let old = shared::keyring::Keyring::parse(&format!("k1:{}", "b".repeat(40))).unwrap();
+    let e = shared::clock::OsEntropy;
+    let sealed = shared::seal::seal(&old, shared::keyring::Purpose::Totp, b"x", &e).unwrap();
+    assert_eq!(
+        shared::seal::open(&config.keys, shared::keyring::Purpose::Totp, &sealed).unwrap(),
+        b"x"
+    );
+
+    for (param, plain, why) in [
+        (Some(format!("{name}-missing")), None, "not found"),
+        (None, Some(ring.clone()), "SECRET_KEY_PARAM"),
+        (None, None, "SECRET_KEY_PARAM"),
+    ] {
+        let err = shared::app::load_config(&sdk, lambda(param, plain))
+            .await
+            .unwrap_err();
+        let shown = format!("{err:?}");
+        assert!(shown.contains(why), "{shown}");
+        assert!(!shown.contains(&"a".repeat(40)), "{shown}");
+    }
 }
 
 #[test]

@@ -111,7 +111,7 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
     } else {
         ""
     };
-    let item = shared::oauth2::reveal_session(&call.app.config.secret_key, &new.item);
+    let item = shared::oauth2::reveal_session(&call.app.config.keys, &new.item);
     let body = model::session(&item, true, secret);
     let expire = new.item.expire;
     Reply::created(body).cookie(CookieAction::Set {
@@ -122,7 +122,7 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
 
 /// A session for its owner: OAuth2 provider tokens are unsealed for them.
 fn render(call: &UserCall<'_>, s: &SessionItem) -> serde_json::Value {
-    let revealed = shared::oauth2::reveal_session(&call.app.config.secret_key, s);
+    let revealed = shared::oauth2::reveal_session(&call.app.config.keys, s);
     model::session(&revealed, call.me.is_current(s), "")
 }
 
@@ -140,7 +140,7 @@ fn create_jwt(call: &UserCall<'_>) -> Result<Reply> {
     }
     let duration = validate::jwt_duration(call.params.get("duration"))?;
     let token = jwt::issue(
-        &call.app.config.secret_key,
+        &call.app.config.keys,
         &auth.user.id,
         &auth.session.id,
         duration,
