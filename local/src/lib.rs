@@ -1,6 +1,8 @@
 //! The local server: every function's handler mounted in one process on one port, the way API
 //! Gateway routes them in AWS. Used by `scripts/dev` and by the integration tests.
 
+pub mod gateway;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

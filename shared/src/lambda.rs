@@ -7,13 +7,32 @@ use crate::http::{ApiRequest, ApiResponse};
 use crate::routes::Function;
 use lambda_http::{request::RequestContext, Body, Request, RequestExt, Response};
 
+/// The path the API sees: the event's `rawPath` less a named stage that leads it (the
+/// execute-api URL of a stage other than `$default`). Behind a custom domain's API mapping the
+/// stage is not in `rawPath`, and nothing is taken off: lambda_http's own URI would add it.
+fn api_path(raw: &str, stage: Option<&str>) -> String {
+    if let Some(rest) = stage
+        .filter(|s| *s != "$default" && !s.is_empty())
+        .and_then(|s| raw.strip_prefix('/')?.strip_prefix(s))
+        .filter(|rest| *rest == "/v1" || rest.starts_with("/v1/"))
+    {
+        return rest.to_owned();
+    }
+    raw.to_owned()
+}
+
 fn to_api(req: Request) -> ApiRequest {
-    let (source_ip, gateway_domain) = match req.request_context_ref() {
+    let (source_ip, gateway_domain, stage) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
             ctx.http.source_ip.clone().unwrap_or_default(),
             ctx.domain_name.clone(),
+            ctx.stage.clone(),
         ),
-        _ => (String::new(), None),
+        _ => (String::new(), None, None),
+    };
+    let path = match req.raw_http_path() {
+        "" => req.uri().path().to_owned(),
+        raw => api_path(raw, stage.as_deref()),
     };
     let (parts, body) = req.into_parts();
     let body = match body {
@@ -29,7 +48,7 @@ fn to_api(req: Request) -> ApiRequest {
         .is_none_or(|p| p.eq_ignore_ascii_case("https"));
     ApiRequest {
         method: parts.method,
-        path: parts.uri.path().to_owned(),
+        path,
         query: parts.uri.query().unwrap_or_default().to_owned(),
         headers: parts.headers,
         body,
@@ -102,6 +121,76 @@ mod tests {
         );
         assert_eq!(req.cookie("theme").as_deref(), Some("dark"));
         assert_eq!(req.header("x-appwrite-project"), Some("local"));
+    }
+
+    fn fixture(name: &str) -> ApiRequest {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        to_api(lambda_http::request::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn a_minimal_event_without_cookies_or_body() {
+        let req = fixture("apigw-v2-minimal.json");
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("GET", "/v1/account")
+        );
+        assert_eq!(req.query, "");
+        assert!(req.body.is_empty());
+        assert_eq!(req.cookie("a_session_local"), None);
+        assert!(req.header("cookie").is_none());
+        assert_eq!(req.source_ip, "198.51.100.9");
+        // No X-Forwarded-Proto: API Gateway only speaks HTTPS to clients.
+        assert!(req.secure);
+        assert_eq!(
+            req.gateway_domain.as_deref(),
+            Some("abc123.execute-api.eu-west-1.amazonaws.com")
+        );
+        let p = crate::params::Params::from_request(&req).unwrap();
+        assert!(p.get("email").is_none());
+    }
+
+    #[test]
+    fn a_base64_body_arrives_decoded() {
+        let req = fixture("apigw-v2-base64-body.json");
+        assert_eq!(req.method, http::Method::POST);
+        let p = crate::params::Params::from_request(&req).unwrap();
+        assert_eq!(p.get("email").unwrap(), "b64@example.com");
+        assert_eq!(p.get("password").unwrap(), "pässwörd-123");
+        assert_eq!(p.get("name").unwrap(), "Zoë");
+    }
+
+    #[test]
+    fn repeated_query_keys_keep_every_value() {
+        let req = fixture("apigw-v2-repeated-query.json");
+        assert_eq!(req.path, "/v1/account/logs");
+        let p = crate::params::Params::from_request(&req).unwrap();
+        assert_eq!(
+            p.get("queries").unwrap(),
+            &serde_json::json!(["limit(10)", "offset(5)"]),
+            "not API Gateway's comma-joined queryStringParameters"
+        );
+        assert_eq!(p.get("total").unwrap(), "false");
+    }
+
+    #[test]
+    fn a_named_stage_is_not_part_of_the_route() {
+        for name in [
+            "apigw-v2-stage-in-path.json",
+            "apigw-v2-stage-custom-domain.json",
+        ] {
+            let req = fixture(name);
+            assert_eq!(req.path, "/v1/account/prefs", "{name}");
+            assert!(crate::routes::find("GET", &req.path).is_some(), "{name}");
+        }
+        assert_eq!(api_path("/v1/v1/account", Some("v1")), "/v1/account");
+        assert_eq!(api_path("/v1/account", Some("v1")), "/v1/account");
+        assert_eq!(api_path("/prod/x", Some("prod")), "/prod/x");
+        assert_eq!(
+            api_path("/production/v1/account", Some("prod")),
+            "/production/v1/account"
+        );
     }
 
     #[test]
