@@ -6,6 +6,7 @@
 //! admin keys list
 //! admin keys revoke KEY_ID
 //! admin table create
+//! admin table check [--counted-users]   (every invariant of infra/storage.md; exit 1 if broken)
 //! admin routes sam-events      (the Events blocks of template.yaml, from the route table)
 //! ```
 
@@ -17,6 +18,7 @@ const USAGE: &str = "usage:
   admin keys list
   admin keys revoke KEY_ID
   admin table create
+  admin table check [--counted-users]
   admin routes sam-events
 scopes: sessions.write, users.read, users.write";
 
@@ -47,12 +49,31 @@ async fn main() {
             .ensure_table()
             .await
             .map(|()| println!("table {table} is ready")),
+        ["table", "check", rest @ ..] => check(&store, rest.contains(&"--counted-users")).await,
         _ => fail("unknown command"),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Scan the table and report every broken invariant (`store::invariants`): exit 1 if any.
+async fn check(store: &Store, counted_users: bool) -> shared::Result<()> {
+    let items = store.scan_items().await?;
+    let broken = shared::store::invariants::check(&items, counted_users);
+    for b in &broken {
+        println!("{b}");
+    }
+    println!(
+        "table check: {} items, {} broken invariants",
+        items.len(),
+        broken.len()
+    );
+    if !broken.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn create(store: &Store, rest: &[&str]) -> shared::Result<()> {

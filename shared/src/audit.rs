@@ -1,7 +1,5 @@
-//! Security logs (`GET /account/logs`): one item per security-relevant action, written in
-//! parallel with the action itself so it adds no sequential round trip. If the action fails, the
-//! log item is deleted again (best effort): the log never claims what did not happen, except for
-//! the moment between the two writes.
+//! Security logs (`GET /account/logs`): one item per security-relevant action, written once the
+//! action has succeeded, so the log never claims what did not happen.
 
 use crate::context::Ctx;
 use crate::error::Result;
@@ -58,21 +56,18 @@ pub fn for_user(cx: &Ctx<'_, '_>, event: &str, user: &UserItem) -> LogItem {
     )
 }
 
-/// Run `action` and write `logs` concurrently; withdraw the logs if the action fails.
-pub async fn alongside<T>(
+/// Run `action`, then, once it has succeeded, write `logs`. The log never claims what did not
+/// happen, whatever fails in between (the fault lane's table check holds us to it): an action
+/// that fails leaves no entry. The price is one sequential `PutItem` after the action; a log
+/// write that fails is reported and does not undo the action.
+pub async fn logged<T>(
     cx: &Ctx<'_, '_>,
     logs: Vec<LogItem>,
     action: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    let app = cx.app;
-    let (result, written) = tokio::join!(action, app.store.put_logs(&logs));
-    if let Err(e) = &written {
+    let result = action.await?;
+    if let Err(e) = cx.app.store.put_logs(&logs).await {
         tracing::warn!(error = %e, "security log not written");
     }
-    if result.is_err() && written.is_ok() {
-        if let Err(e) = app.store.delete_logs(&logs).await {
-            tracing::warn!(error = %e, "could not withdraw a security log");
-        }
-    }
-    result
+    Ok(result)
 }

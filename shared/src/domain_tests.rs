@@ -16,6 +16,17 @@ fn kind<T>(r: &Result<T>) -> Option<ErrorType> {
     r.as_ref().err().map(|e| e.kind)
 }
 
+/// Nothing half-written: every invariant of the table holds (`store::invariants`).
+fn consistent(w: &World) {
+    let items = w.store.items();
+    assert!(
+        items.iter().any(|i| i["SK"] == "PROFILE"),
+        "items carry their keys"
+    );
+    let broken = crate::store::invariants::check(&items, false);
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
 async fn sign_up(w: &World, email: &str) -> UserItem {
     account::sign_up(
         &w.cx(),
@@ -75,6 +86,7 @@ async fn parallel_sign_ups_with_one_email_make_one_user() {
         .all(|r| kind(r) == Some(ErrorType::UserAlreadyExists)));
     // The profile and its email claim, nothing of the losers.
     assert_eq!(w.store.len(), 2);
+    consistent(&w);
 }
 
 #[tokio::test]
@@ -100,6 +112,7 @@ async fn password_login_counts_failures_and_locks() {
     let r = session::create_email_password(&w.cx(), "ghost@example.com", PASSWORD).await;
     assert_eq!(kind(&r), Some(ErrorType::UserInvalidCredentials));
     assert_eq!(w.store.len(), before);
+    consistent(&w);
 }
 
 #[tokio::test]
@@ -132,6 +145,7 @@ async fn a_code_is_guessed_at_most_five_times_an_hour() {
         token::create_session(&w.cx(), &uid, &next).await.is_err(),
         "single use"
     );
+    consistent(&w);
 }
 
 #[tokio::test]
@@ -149,6 +163,7 @@ async fn parallel_redemptions_of_one_code_make_one_session() {
         .count();
     assert_eq!(ok, 1);
     assert_eq!(w.store.session_index(&uid).await.unwrap().len(), 1);
+    consistent(&w);
 }
 
 #[tokio::test]
@@ -203,6 +218,7 @@ async fn an_email_change_revokes_the_code_sent_to_the_old_address() {
         .await
         .unwrap()
         .is_none());
+    consistent(&w);
 }
 
 #[tokio::test]
@@ -238,6 +254,7 @@ async fn a_challenge_burns_after_three_wrong_codes() {
         .await
         .unwrap();
     assert!(s.factors.iter().any(|f| f == "email"), "{:?}", s.factors);
+    consistent(&w);
 }
 
 #[tokio::test]

@@ -60,11 +60,22 @@ pub fn init_logging() {
         "error" => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // Lambda's `LoggingConfig.LogFormat: JSON` (template.yaml): one JSON object a line, with
+    // the runtime's invocation span (its `requestId`) and our fields (`route`, `status`, `type`).
+    // No request bodies, headers or secrets are ever fields.
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        let _ = fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init();
+    } else {
+        let _ = fmt.try_init();
+    }
 }
 
 /// AWS SDK configuration, for binaries and tests that build their own clients.

@@ -1053,7 +1053,7 @@ pub async fn delete_identity(cx: &Ctx<'_, '_>, user: &UserItem, id: &str) -> Res
             false => Err(Error::new(ErrorType::UserIdentityNotFound)),
         }
     };
-    crate::audit::alongside(cx, vec![log], delete).await
+    crate::audit::logged(cx, vec![log], delete).await
 }
 
 /// A session's provider tokens, revealed for its owner.

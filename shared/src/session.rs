@@ -208,7 +208,7 @@ pub async fn create_email_password(
     // login if the password changed meanwhile (e.g. an ownership proof cleared it).
     let clear = (lockout.threshold > 0).then_some(email);
     let log = audit::entry(cx, audit::event::SESSION_CREATE, &claim.uid, email, "");
-    let others = audit::alongside(
+    let others = audit::logged(
         cx,
         vec![log],
         store_for_existing_user(cx, &new.item, clear, hash.as_deref()),
@@ -244,7 +244,7 @@ pub async fn create_anonymous(cx: &Ctx<'_, '_>) -> Result<NewSession> {
                 WriteError::Other(e) => e,
             })
     };
-    audit::alongside(cx, logs, create).await?;
+    audit::logged(cx, logs, create).await?;
     Ok(new)
 }
 

@@ -660,7 +660,7 @@ async fn oauth2_session(
             .await
             .map_err(redeem_error)
     };
-    crate::audit::alongside(cx, vec![log], write).await?;
+    crate::audit::logged(cx, vec![log], write).await?;
     if let Ok(index) = app.store.session_index(uid).await {
         session::enforce_limit(cx, uid, &new.item.id, index).await?;
     }
@@ -749,7 +749,7 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
         Err(Error::contended())
     };
     let (written, index) = tokio::join!(
-        crate::audit::alongside(cx, vec![log], write),
+        crate::audit::logged(cx, vec![log], write),
         app.store.session_index(uid)
     );
     let proof = written?;
@@ -935,7 +935,7 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
         deliver(app, &issued, send_email(app, locale, message)).await?;
         Ok(issued)
     };
-    let issued = crate::audit::alongside(cx, vec![log], send).await?;
+    let issued = crate::audit::logged(cx, vec![log], send).await?;
     Ok(issued)
 }
 

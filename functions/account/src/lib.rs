@@ -60,14 +60,14 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
     }
 }
 
-/// Run a profile change of the caller with a `user.update` log entry written alongside.
+/// Run a profile change of the caller, then its `user.update` log entry.
 async fn logged_update(
     call: &UserCall<'_>,
     change: impl std::future::Future<Output = Result<UserItem>>,
 ) -> Result<Reply> {
     let cx = call.cx();
     let log = audit::for_user(&cx, event::USER_UPDATE, &call.me.user);
-    let user = audit::alongside(&cx, vec![log], change).await?;
+    let user = audit::logged(&cx, vec![log], change).await?;
     Ok(Reply::ok(model::account(&user)))
 }
 
@@ -85,7 +85,7 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
     if !name.is_empty() {
         validate::text("name", name, 128)?;
     }
-    // The ID is fixed here so the log entry can be written alongside the sign-up.
+    // The ID is fixed here so the log entry can name the user the sign-up creates.
     let uid = if user_id == "unique()" {
         ids::unique(call.now, call.app.entropy.as_ref())
     } else {
@@ -99,7 +99,7 @@ async fn create(call: &Call<'_>) -> Result<Reply> {
         password,
         name,
     };
-    let user = audit::alongside(&cx, vec![log], account::sign_up(&cx, input)).await?;
+    let user = audit::logged(&cx, vec![log], account::sign_up(&cx, input)).await?;
     Ok(Reply::created(model::account(&user)))
 }
 

@@ -35,7 +35,7 @@ async fn user_route(route: MfaUserRoute, call: &UserCall<'_>) -> Result<Reply> {
                 _ => return Err(Error::invalid_param("mfa", "Value must be a valid boolean")),
             };
             let log = audit::for_user(&cx, event::USER_UPDATE, user);
-            let user = audit::alongside(
+            let user = audit::logged(
                 &cx,
                 vec![log],
                 mfa::set_enabled(&cx, user, auth.current(), enabled),
@@ -70,8 +70,7 @@ async fn user_route(route: MfaUserRoute, call: &UserCall<'_>) -> Result<Reply> {
                     .required_str("factor", "Value must be a valid string")?,
             )?;
             let log = audit::for_user(&cx, event::CHALLENGE_CREATE, user);
-            let c =
-                audit::alongside(&cx, vec![log], mfa::create_challenge(&cx, user, factor)).await?;
+            let c = audit::logged(&cx, vec![log], mfa::create_challenge(&cx, user, factor)).await?;
             Ok(Reply::created(model::challenge(&c)))
         }
         MfaUserRoute::UpdateMfaChallenge => {
@@ -84,7 +83,7 @@ async fn user_route(route: MfaUserRoute, call: &UserCall<'_>) -> Result<Reply> {
                 .current()
                 .ok_or_else(|| Error::new(ErrorType::UserSessionNotFound))?;
             let log = audit::for_user(&cx, event::CHALLENGES_UPDATE, user);
-            let s = audit::alongside(
+            let s = audit::logged(
                 &cx,
                 vec![log],
                 mfa::complete_challenge(&cx, user, session, id, otp),

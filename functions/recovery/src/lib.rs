@@ -42,7 +42,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
                 "password",
             )?;
             let log = audit::entry(&cx, audit::event::RECOVERY_UPDATE, uid, "", "");
-            let token = audit::alongside(
+            let token = audit::logged(
                 &cx,
                 vec![log],
                 token::complete_recovery(&cx, uid, secret, password),

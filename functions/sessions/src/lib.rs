@@ -69,13 +69,13 @@ async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Rep
                     None => session::extend(&cx, s).await,
                 }
             };
-            let s = audit::alongside(&cx, vec![log], update).await?;
+            let s = audit::logged(&cx, vec![log], update).await?;
             Ok(Reply::ok(render(call, &s)))
         }
         SessionsUserRoute::DeleteSession => {
             let s = path_session(call, me)?;
             let log = audit::for_user(&cx, audit::event::SESSION_DELETE, &me.user);
-            audit::alongside(&cx, vec![log], session::delete(&cx, s)).await?;
+            audit::logged(&cx, vec![log], session::delete(&cx, s)).await?;
             let reply = Reply::no_content();
             Ok(if me.is_current(s) {
                 reply.cookie(CookieAction::Clear)
@@ -85,7 +85,7 @@ async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Rep
         }
         SessionsUserRoute::DeleteSessions => {
             let log = audit::for_user(&cx, audit::event::SESSION_DELETE, &me.user);
-            audit::alongside(
+            audit::logged(
                 &cx,
                 vec![log],
                 session::delete_all(&cx, &me.user.id, &me.sessions),

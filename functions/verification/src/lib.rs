@@ -47,7 +47,7 @@ async fn create(route: VerificationUserRoute, call: &UserCall<'_>) -> Result<Rep
             None => token::create_phone_verification(&cx, user).await,
         }
     };
-    let issued = audit::alongside(&cx, vec![log], issue).await?;
+    let issued = audit::logged(&cx, vec![log], issue).await?;
     Ok(Reply::created(model::token(
         &issued.token,
         call.reveal(&issued.secret),
@@ -58,7 +58,7 @@ async fn confirm(call: &Call<'_>, kind: Kind) -> Result<Reply> {
     let (uid, secret) = validate::user_and_secret(&call.params)?;
     let cx = call.cx();
     let log = audit::entry(&cx, audit::event::VERIFICATION_UPDATE, uid, "", "");
-    let token = audit::alongside(
+    let token = audit::logged(
         &cx,
         vec![log],
         token::confirm_verification(&cx, kind, uid, secret),

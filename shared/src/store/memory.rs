@@ -295,6 +295,14 @@ impl MemoryStore {
         Ok(before - rows.len())
     }
 
+    /// Every item as JSON, as the table holds it (`invariants::check`).
+    pub fn items(&self) -> Vec<Value> {
+        self.rows
+            .lock()
+            .map(|rows| rows.values().map(|r| Value::Object(r.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// How many items the table holds (tests of "nothing half-written").
     pub fn len(&self) -> usize {
         self.rows.lock().map(|r| r.len()).unwrap_or(0)

@@ -18,6 +18,7 @@ use crate::keys::KeyItem;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod dynamo;
+pub mod invariants;
 pub mod memory;
 
 pub use dynamo::{DynamoStore, Recorder, Timeouts};

@@ -241,6 +241,25 @@ type UpdateResult = std::result::Result<
 /// Retries after losing a race with a concurrent transaction, and the pause before each.
 const RACE_RETRIES: u32 = 3;
 
+/// Errors after which DynamoDB has certainly written nothing: the request met a transaction in
+/// progress, or was throttled before it ran. Only these make a send-once write safe to resend.
+fn unwritten<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "TransactionConflictException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "ThrottlingException"
+            )
+        })
+}
+
 async fn race_pause(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
 }
@@ -406,6 +425,32 @@ impl DynamoStore {
 
     /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
     /// For local development and tests; production tables come from `template.yaml`.
+    /// Every item as JSON (a paginated, consistent `Scan`), for `invariants::check`: the
+    /// operator's consistency check only, never a request path (no function may `Scan`).
+    pub async fn scan_items(&self) -> Result<Vec<serde_json::Value>> {
+        let mut items = vec![];
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item(it).map_err(internal)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
     pub async fn ensure_table(&self) -> Result<()> {
         if self
             .client
@@ -539,8 +584,7 @@ impl DynamoStore {
     /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter) without the
     /// SDK's retries: a retried attempt whose first try did land, late, would count twice or
     /// read its own write as a spent budget. A timeout then answers 503, outcome unknown. It is
-    /// sent again only when it met a transaction in progress on the item
-    /// (`TransactionConflictException`: nothing was written).
+    /// sent again only when DynamoDB said it wrote nothing ([`unwritten`]).
     async fn send_update(
         &self,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
@@ -557,11 +601,7 @@ impl DynamoStore {
                 .send()
                 .await;
             match once {
-                Err(e)
-                    if attempt < RACE_RETRIES
-                        && e.as_service_error()
-                            .is_some_and(|s| s.is_transaction_conflict_exception()) =>
-                {
+                Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
                     attempt += 1;
                     race_pause(attempt).await;
                 }

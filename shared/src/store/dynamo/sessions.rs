@@ -107,21 +107,33 @@ impl Sessions for DynamoStore {
 
     /// One `DeleteItem`: returns whether the session existed.
     async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
-        let out = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
-            .return_values(ReturnValue::AllOld)
+            .return_values(ReturnValue::AllOld);
+        let mut attempt = 0;
+        let out = loop {
             // Once: a retry after a late success would report the session as already gone.
-            .customize()
-            .config_override(
-                aws_sdk_dynamodb::config::Builder::default()
-                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(sdk_err)?;
+            // Resent only when DynamoDB certainly wrote nothing.
+            let once = delete
+                .clone()
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match once {
+                Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
+                    attempt += 1;
+                    race_pause(attempt).await;
+                }
+                res => break res.map_err(sdk_err)?,
+            }
+        };
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 

@@ -1,0 +1,199 @@
+//! What a consistent table looks like, checked over every item (the operator's `admin table
+//! check`, the fault-injection lane of `scripts/test`, and the twin's tests). A write that
+//! failed half-way (a transaction split, a retry that landed twice, a cleanup that never ran)
+//! shows up here as a violation.
+//!
+//! Items are JSON objects as the table holds them (`PK`, `SK` and the attributes of `item.rs`).
+
+use crate::item;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// Every broken invariant, one sentence each; empty when the table is consistent.
+/// `counted_users`: whether the user counter must equal the profiles (`USER_LIMIT` on).
+pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
+    let text = |i: &Value, k: &str| i.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut profiles: HashMap<String, &Value> = HashMap::new();
+    for i in items {
+        if text(i, "SK") == item::PROFILE_SK {
+            if let Some(uid) = text(i, "PK").strip_prefix("USER#") {
+                profiles.insert(uid.to_owned(), i);
+            }
+        }
+    }
+    let keys: HashSet<(String, String)> = items
+        .iter()
+        .map(|i| (text(i, "PK"), text(i, "SK")))
+        .collect();
+    let has = |pk: &str, sk: &str| keys.contains(&(pk.to_owned(), sk.to_owned()));
+    let mut out = vec![];
+
+    for i in items {
+        let (pk, sk) = (text(i, "PK"), text(i, "SK"));
+        if let Some(uid) = pk.strip_prefix("USER#") {
+            let Some(profile) = profiles.get(uid) else {
+                out.push(format!("{pk} {sk}: no profile"));
+                continue;
+            };
+            if let Some(kind) = sk.strip_prefix(item::TOKEN_PREFIX) {
+                // A change of address deletes the tokens sent to the old one, in its transaction.
+                let target = text(i, "target");
+                let field = if item::PHONE_TOKEN_KINDS.contains(&kind) {
+                    "phone"
+                } else {
+                    "email"
+                };
+                if !target.is_empty() && target != text(profile, field) {
+                    out.push(format!(
+                        "{pk} {sk}: sent to {target}, the profile's {field} is another"
+                    ));
+                }
+            }
+            if let Some(id) = sk.strip_prefix(item::IDENTITY_PREFIX) {
+                let claim = item::identity_claim_pk(&text(i, "provider"), &text(i, "providerUid"));
+                if !has(&claim, item::IDENTITY_CLAIM_SK) {
+                    out.push(format!(
+                        "{pk} {sk}: identity {id} without its claim {claim}"
+                    ));
+                }
+            }
+        } else if let Some(uid) = pk.strip_prefix("LOG#") {
+            if !profiles.contains_key(uid) {
+                out.push(format!("{pk} {sk}: security log of no user"));
+            }
+        } else if let Some(email) = pk.strip_prefix("EMAIL#") {
+            let uid = text(i, "uid");
+            match profiles.get(uid.as_str()) {
+                Some(p) if text(p, "email") == email => {}
+                Some(_) => out.push(format!("{pk}: claimed by {uid}, whose email is another")),
+                None => out.push(format!("{pk}: claimed by {uid}, who has no profile")),
+            }
+        } else if let Some(phone) = pk.strip_prefix("PHONE#") {
+            let uid = text(i, "uid");
+            match profiles.get(uid.as_str()) {
+                Some(p) if text(p, "phone") == phone => {}
+                Some(_) => out.push(format!("{pk}: claimed by {uid}, whose phone is another")),
+                None => out.push(format!("{pk}: claimed by {uid}, who has no profile")),
+            }
+        } else if pk.starts_with("OAUTH#") {
+            let identity = item::identity_sk(&text(i, "identityId"));
+            if !has(&item::user_pk(&text(i, "uid")), &identity) {
+                out.push(format!("{pk}: claim of a missing identity {identity}"));
+            }
+        } else if pk.starts_with("IDEMAIL#") {
+            let uid = text(i, "uid");
+            let ids = i
+                .get("ids")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for id in ids.iter().filter_map(Value::as_str) {
+                if !has(&item::user_pk(&uid), &item::identity_sk(id)) {
+                    out.push(format!(
+                        "{pk}: lists identity {id}, which {uid} does not have"
+                    ));
+                }
+            }
+        }
+    }
+
+    for (uid, p) in &profiles {
+        let email = text(p, "email");
+        if !email.is_empty() && !has(&item::email_pk(&email), item::EMAIL_SK) {
+            out.push(format!("USER#{uid}: email {email} without its claim"));
+        }
+        let phone = text(p, "phone");
+        if !phone.is_empty() && !has(&item::phone_pk(&phone), item::PHONE_SK) {
+            out.push(format!("USER#{uid}: phone {phone} without its claim"));
+        }
+    }
+
+    if counted_users {
+        let n = items
+            .iter()
+            .find(|i| {
+                text(i, "PK") == item::USER_COUNTER_PK && text(i, "SK") == item::USER_COUNTER_SK
+            })
+            .and_then(|i| i.get("n"))
+            .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
+            .unwrap_or(0);
+        if n != profiles.len() as u64 {
+            out.push(format!(
+                "user counter is {n}, {} profiles exist",
+                profiles.len()
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table() -> Vec<Value> {
+        vec![
+            json!({"PK": "USER#u1", "SK": "PROFILE", "email": "a@example.com", "phone": "+15555550100"}),
+            json!({"PK": "EMAIL#a@example.com", "SK": "EMAIL", "uid": "u1"}),
+            json!({"PK": "PHONE#+15555550100", "SK": "PHONE", "uid": "u1"}),
+            json!({"PK": "USER#u1", "SK": "SESSION#s1"}),
+            json!({"PK": "USER#u1", "SK": "TOKEN#email-otp", "target": "a@example.com"}),
+            json!({"PK": "USER#u1", "SK": "TOKEN#phone", "target": "+15555550100"}),
+            json!({"PK": "USER#u1", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "42"}),
+            json!({"PK": "OAUTH#github#42", "SK": "IDENTITY", "uid": "u1", "identityId": "i1"}),
+            json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"]}),
+            json!({"PK": "LOG#u1", "SK": "001#l1"}),
+            json!({"PK": "META#USERS", "SK": "COUNT", "n": 1}),
+        ]
+    }
+
+    #[test]
+    fn a_consistent_table_passes() {
+        assert_eq!(check(&table(), true), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_half_write_is_reported() {
+        let broken = |f: &dyn Fn(&mut Vec<Value>)| {
+            let mut t = table();
+            f(&mut t);
+            check(&t, true)
+        };
+        let drop_pk = |pk: &'static str| move |t: &mut Vec<Value>| t.retain(|i| i["PK"] != pk);
+        assert_eq!(
+            broken(&drop_pk("EMAIL#a@example.com")).len(),
+            1,
+            "profile without claim"
+        );
+        assert_eq!(broken(&drop_pk("PHONE#+15555550100")).len(), 1);
+        assert_eq!(
+            broken(&drop_pk("OAUTH#github#42")).len(),
+            1,
+            "identity without claim"
+        );
+        // No profile: its session, tokens, identity, log and claims are all orphans, and the
+        // counter is off by one.
+        assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 8);
+        assert_eq!(
+            broken(&|t| t[0]["email"] = json!("b@example.com")).len(),
+            3,
+            "the old claim, the missing new claim, the stale token"
+        );
+        assert_eq!(broken(&|t| t[10]["n"] = json!(2)).len(), 1, "counter");
+        assert!(check(
+            &{
+                let mut t = table();
+                t[10]["n"] = json!(2);
+                t
+            },
+            false
+        )
+        .is_empty());
+        assert_eq!(
+            broken(&|t| t.retain(|i| i["SK"] != "IDENTITY#i1")).len(),
+            2,
+            "the claim and the identity email point at nothing"
+        );
+    }
+}
