@@ -18,6 +18,7 @@ import http.client
 import json
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -35,11 +36,12 @@ def main() -> None:
     p.add_argument("--mode", choices=["clean", "messaging", "any"], required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--moto", required=True)
+    p.add_argument("--max-ms", type=float, default=0, help="fail any request slower than this")
     args = p.parse_args()
     api = urllib.parse.urlsplit(args.api)
     ddb = boto3.client("dynamodb", endpoint_url=args.moto)
     lock = threading.Lock()
-    stats = {"requests": 0, "ok": 0, "clean_errors": 0}
+    stats = {"requests": 0, "ok": 0, "clean_errors": 0, "slowest_ms": 0.0}
     violations: list[str] = []
     successes: dict[str, dict[str, int]] = {}  # uid -> event -> count
     run = uuid.uuid4().hex[:8]
@@ -49,9 +51,15 @@ def main() -> None:
         headers = {"X-Appwrite-Project": args.project, "Content-Type": "application/json"}
         if session:
             headers["X-Appwrite-Session"] = session
+        started = time.monotonic()
         conn.request(method, api.path + path, body=json.dumps(body) if body is not None else None, headers=headers)
         r = conn.getresponse()
         raw = r.read()
+        ms = (time.monotonic() - started) * 1000
+        with lock:
+            stats["slowest_ms"] = max(stats["slowest_ms"], ms)
+        if args.max_ms and ms > args.max_ms:
+            violations.append(f"{method} {path}: {ms:.0f} ms, over the {args.max_ms:.0f} ms budget")
         fallback = r.getheader("X-Fallback-Cookies")
         conn.close()
         return r.status, raw, fallback
@@ -176,7 +184,7 @@ def main() -> None:
                 violations.append(f"LOG#{uid}: {n} {e} entries, {events.get(e, 0)} such actions succeeded")
 
     print(f"fault drive ({args.mode}): {stats['requests']} requests, {stats['ok']} succeeded, "
-          f"{stats['clean_errors']} clean errors, {len(violations)} violations")
+          f"{stats['clean_errors']} clean errors, slowest {stats['slowest_ms']:.0f} ms, {len(violations)} violations")
     for v in violations[:30]:
         print("  " + v)
     sys.exit(1 if violations else 0)
