@@ -7,8 +7,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::init_logging();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8787".into());
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let app = shared::App::from_env().await?;
-    app.prepare_local().await?;
+    // STORE=memory: the in-memory twin instead of DynamoDB (scripts/bench-load measures our own
+    // CPU per request apart from the emulator's). Nothing is kept when the process ends.
+    let app = if std::env::var("STORE").is_ok_and(|s| s == "memory") {
+        let from_env = shared::App::from_env().await?;
+        let clock = std::sync::Arc::new(shared::clock::SystemClock);
+        shared::App::new(
+            (*from_env.config).clone(),
+            shared::store::MemoryStore::new(clock.clone()),
+            clock,
+            std::sync::Arc::new(shared::clock::OsEntropy),
+        )
+        .with_outbox(from_env.outbox.clone())
+    } else {
+        let app = shared::App::from_env().await?;
+        app.prepare_local().await?;
+        app
+    };
     let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
     let addr = listener.local_addr()?;
     println!("Appwrite-compatible Account API on http://{addr}/v1");
@@ -18,7 +33,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "table: {}  rate limits: {}",
-        app.config.table_name,
+        if std::env::var("STORE").is_ok_and(|s| s == "memory") {
+            "(in memory)"
+        } else {
+            app.config.table_name.as_str()
+        },
         if app.config.rate_limits_enabled {
             "on"
         } else {

@@ -40,9 +40,7 @@ impl App {
 
     /// Production wiring: configuration and AWS clients from the environment.
     pub async fn from_env() -> Result<Self> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let sdk = crate::aws::from_environment();
         let config = load_config(&sdk, |k| std::env::var(k).ok()).await?;
         let store = DynamoStore::with_timeouts(&sdk, &config.table_name, config.dynamodb_timeouts);
         let outbox = outbox_from(&sdk, &config);

@@ -82,6 +82,29 @@ pub fn init_logging() {
 pub mod aws {
     pub use aws_config::SdkConfig;
 
+    /// What a function needs and nothing more: region, credentials and `AWS_ENDPOINT_URL` from
+    /// the environment, where Lambda puts the region and the role's credentials. The standard
+    /// chain ([`load`]: profiles, SSO, web identity, IMDS, container credentials) stays with the
+    /// operator CLI and the tests; leaving it out keeps the STS client and the profile parser
+    /// out of every function binary (README "Binary size").
+    pub fn from_environment() -> SdkConfig {
+        use aws_config::environment::EnvironmentVariableCredentialsProvider;
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .map(aws_config::Region::new);
+        let mut b = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ));
+        if let Some(url) = var("AWS_ENDPOINT_URL") {
+            b = b.endpoint_url(url);
+        }
+        b.build()
+    }
+
     /// The standard chain (`AWS_ENDPOINT_URL`, region and credentials from the environment).
     pub async fn load() -> SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
