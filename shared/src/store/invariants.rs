@@ -37,13 +37,18 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
             };
             if let Some(kind) = sk.strip_prefix(item::TOKEN_PREFIX) {
                 // A change of address deletes the tokens sent to the old one, in its transaction.
+                // (OAuth2 token mode's token names its provider, not an address.)
                 let target = text(i, "target");
                 let field = if item::PHONE_TOKEN_KINDS.contains(&kind) {
-                    "phone"
+                    Some("phone")
+                } else if item::EMAIL_TOKEN_KINDS.contains(&kind) {
+                    Some("email")
                 } else {
-                    "email"
+                    None
                 };
-                if !target.is_empty() && target != text(profile, field) {
+                if let Some(field) =
+                    field.filter(|f| !target.is_empty() && target != text(profile, f))
+                {
                     out.push(format!(
                         "{pk} {sk}: sent to {target}, the profile's {field} is another"
                     ));
@@ -140,6 +145,7 @@ mod tests {
             json!({"PK": "USER#u1", "SK": "SESSION#s1"}),
             json!({"PK": "USER#u1", "SK": "TOKEN#email-otp", "target": "a@example.com"}),
             json!({"PK": "USER#u1", "SK": "TOKEN#phone", "target": "+15555550100"}),
+            json!({"PK": "USER#u1", "SK": "TOKEN#oauth2", "target": "github"}),
             json!({"PK": "USER#u1", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "42"}),
             json!({"PK": "OAUTH#github#42", "SK": "IDENTITY", "uid": "u1", "identityId": "i1"}),
             json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"]}),
@@ -174,17 +180,17 @@ mod tests {
         );
         // No profile: its session, tokens, identity, log and claims are all orphans, and the
         // counter is off by one.
-        assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 8);
+        assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 9);
         assert_eq!(
             broken(&|t| t[0]["email"] = json!("b@example.com")).len(),
             3,
             "the old claim, the missing new claim, the stale token"
         );
-        assert_eq!(broken(&|t| t[10]["n"] = json!(2)).len(), 1, "counter");
+        assert_eq!(broken(&|t| t[11]["n"] = json!(2)).len(), 1, "counter");
         assert!(check(
             &{
                 let mut t = table();
-                t[10]["n"] = json!(2);
+                t[11]["n"] = json!(2);
                 t
             },
             false
