@@ -241,6 +241,35 @@ type UpdateResult = std::result::Result<
 /// Retries after losing a race with a concurrent transaction, and the pause before each.
 const RACE_RETRIES: u32 = 3;
 
+/// The SDK's retries off, for a write that must not land twice.
+fn no_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
+/// Send a write once, and again (up to [`RACE_RETRIES`] times) only when DynamoDB certainly
+/// wrote nothing ([`unwritten`]).
+async fn send_once<T, E, R, Fut>(
+    mut send: impl FnMut() -> Fut,
+) -> std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>
+where
+    Fut: std::future::Future<
+        Output = std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    >,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
+                attempt += 1;
+                race_pause(attempt).await;
+            }
+            res => return res,
+        }
+    }
+}
+
 /// Errors after which DynamoDB has certainly written nothing: the request met a transaction in
 /// progress, or was throttled before it ran. Only these make a send-once write safe to resend.
 fn unwritten<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
@@ -589,25 +618,14 @@ impl DynamoStore {
         &self,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     ) -> UpdateResult {
-        let mut attempt = 0;
-        loop {
-            let once = update
+        send_once(|| {
+            update
                 .clone()
                 .customize()
-                .config_override(
-                    aws_sdk_dynamodb::config::Builder::default()
-                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-                )
+                .config_override(no_retries())
                 .send()
-                .await;
-            match once {
-                Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
-                    attempt += 1;
-                    race_pause(attempt).await;
-                }
-                res => return res,
-            }
-        }
+        })
+        .await
     }
 
     /// A transaction `Update` of the attributes that differ between two versions of an item,

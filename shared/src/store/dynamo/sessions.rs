@@ -113,27 +113,16 @@ impl Sessions for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
             .return_values(ReturnValue::AllOld);
-        let mut attempt = 0;
-        let out = loop {
-            // Once: a retry after a late success would report the session as already gone.
-            // Resent only when DynamoDB certainly wrote nothing.
-            let once = delete
+        // Once: a retry after a late success would report the session as already gone.
+        let out = send_once(|| {
+            delete
                 .clone()
                 .customize()
-                .config_override(
-                    aws_sdk_dynamodb::config::Builder::default()
-                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-                )
+                .config_override(no_retries())
                 .send()
-                .await;
-            match once {
-                Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
-                    attempt += 1;
-                    race_pause(attempt).await;
-                }
-                res => break res.map_err(sdk_err)?,
-            }
-        };
+        })
+        .await
+        .map_err(sdk_err)?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
