@@ -72,19 +72,39 @@ pub fn verify_password_or_dummy(password: &str, phc: Option<&str>) -> bool {
     }
 }
 
-/// Hash on the blocking pool so a busy local server keeps serving other requests.
+/// At most one Argon2 computation per core at a time. Each takes 19 MiB and a core for tens of
+/// milliseconds: more in parallel only slows them all down and multiplies the memory (a load
+/// test of the local server without this peaked above 1 GB of RSS). A Lambda instance serves one
+/// request at a time, so there it never waits.
+fn hash_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// Run Argon2 work on the blocking pool, within [`hash_slots`], so a busy local server keeps
+/// serving other requests.
+async fn argon2_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let _slot = hash_slots().acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// [`hash_password`] on the blocking pool.
 pub async fn hash_password_async(
     password: String,
     entropy: std::sync::Arc<dyn Entropy>,
 ) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash_password(&password, entropy.as_ref()))
-        .await
-        .map_err(|e| e.to_string())?
+    argon2_work(move || hash_password(&password, entropy.as_ref())).await?
 }
 
 /// [`verify_password_or_dummy`] on the blocking pool.
 pub async fn verify_password_async(password: String, phc: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || verify_password_or_dummy(&password, phc.as_deref()))
+    argon2_work(move || verify_password_or_dummy(&password, phc.as_deref()))
         .await
         .unwrap_or(false)
 }
