@@ -292,6 +292,20 @@ impl Server {
         link_param(&last_email(email).await.expect("email").1, "secret").expect("secret")
     }
 
+    /// Verify the email of the user behind `cookie` through the emailed link.
+    pub async fn verify_email(&self, cookie: &str, uid: &str, email: &str) {
+        let secret = self.verification_secret(cookie, email).await;
+        let r = self
+            .call(
+                Method::PUT,
+                "/account/verification",
+                Some(cookie),
+                Some(serde_json::json!({"userId": uid, "secret": secret})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
     /// Request an email code for `email` (creating the user if new); returns (userId, code).
     pub async fn email_code(&self, email: &str) -> (String, String) {
         let t = self

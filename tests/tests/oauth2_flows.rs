@@ -326,16 +326,7 @@ async fn an_unverified_provider_email_never_reaches_an_existing_account() {
     assert_eq!(list.json["total"], 0);
 
     // Once the owner verified it, a verified provider email links to the same account.
-    let secret = s.verification_secret(&cookie, &email).await;
-    let r = s
-        .call(
-            Method::PUT,
-            "/account/verification",
-            Some(&cookie),
-            Some(json!({"userId": uid, "secret": secret})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json);
+    s.verify_email(&cookie, &uid, &email).await;
     gh.next(account(unique_id(), &email, true));
     let mut b = Browser::new(&s.base);
     assert_eq!(
@@ -561,16 +552,7 @@ async fn a_look_alike_provider_email_is_no_email() {
     let s = server(&gh, false).await;
     let (uid, email, _, cookie) = s.user().await;
     // Verify the account, so only the look-alike form could stop a link.
-    let secret = s.verification_secret(&cookie, &email).await;
-    let r = s
-        .call(
-            Method::PUT,
-            "/account/verification",
-            Some(&cookie),
-            Some(json!({"userId": uid, "secret": secret})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json);
+    s.verify_email(&cookie, &uid, &email).await;
     let upper = email.to_uppercase();
     for look_alike in [
         format!("{email}."),
