@@ -941,14 +941,6 @@ impl Security for MemoryStore {
         Ok(())
     }
 
-    async fn delete_logs(&self, logs: &[LogItem]) -> Result<()> {
-        let mut rows = self.rows.lock().map_err(internal)?;
-        for l in logs {
-            rows.remove(&key(l.pk.clone(), &l.sk));
-        }
-        Ok(())
-    }
-
     async fn list_logs(
         &self,
         uid: &str,

@@ -312,8 +312,6 @@ pub trait Security: Send + Sync {
 
     async fn put_logs(&self, logs: &[LogItem]) -> Result<()>;
 
-    async fn delete_logs(&self, logs: &[LogItem]) -> Result<()>;
-
     /// A user's log entries newest first, and their total when asked (counting stops at
     /// `count_cap`).
     async fn list_logs(

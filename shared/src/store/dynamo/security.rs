@@ -145,19 +145,6 @@ impl Security for DynamoStore {
         futures_util::future::try_join_all(puts).await.map(|_| ())
     }
 
-    async fn delete_logs(&self, logs: &[crate::item::LogItem]) -> Result<()> {
-        for l in logs {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(l.pk.clone(), &l.sk)))
-                .send()
-                .await
-                .map_err(sdk_err)?;
-        }
-        Ok(())
-    }
-
     /// Newest first: one `Query` for the page and, when `with_total`, one `Select=COUNT` query
     /// (stopping at `count_cap`), in parallel.
     async fn list_logs(
