@@ -235,6 +235,18 @@ pub fn token_sk(kind: &str) -> String {
     format!("{TOKEN_PREFIX}{kind}")
 }
 
+/// The profile field a token of `kind` is bound to: `email`, `phone`, or none (OAuth2 token
+/// mode names its provider).
+pub fn token_field(kind: &str) -> Option<&'static str> {
+    if PHONE_TOKEN_KINDS.contains(&kind) {
+        Some("phone")
+    } else if EMAIL_TOKEN_KINDS.contains(&kind) {
+        Some("email")
+    } else {
+        None
+    }
+}
+
 pub fn guard_sk(scope: &str, window_start: i64) -> String {
     format!("{GUARD_PREFIX}{scope}#{window_start}")
 }

@@ -172,6 +172,9 @@ pub fn phrase(entropy: &dyn Entropy) -> String {
     )
 }
 
+/// How often a login token's address is looked up when its owner keeps moving off it.
+const ADDRESS_LOOKUPS: u32 = 3;
+
 /// A stored token and its secret (returned once).
 pub struct Issued {
     pub token: TokenItem,
@@ -218,8 +221,15 @@ struct NewToken<'a> {
 }
 
 /// Store a new token, replacing the user's earlier one of its kind (creating `new_user` with
-/// it, in the same transaction).
+/// it, in the same transaction). The profile's address changing meanwhile is a contended
+/// request: nothing was stored or sent.
 async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
+    try_store(app, t, now).await?.ok_or_else(Error::contended)
+}
+
+/// [`store_new`], or `None` when the profile no longer has the address (or is gone): a login
+/// flow then looks the address up again.
+async fn try_store(app: &App, t: NewToken<'_>, now: Millis) -> Result<Option<Issued>> {
     let phrase = if t.want_phrase {
         phrase(app.entropy.as_ref())
     } else {
@@ -230,11 +240,12 @@ async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
         .map_or_else(|| t.kind.new_secret(app.entropy.as_ref()), str::to_owned);
     let token = build(app, t.uid, t.kind, &secret, t.target, phrase, now);
     match app.store.issue_token(&token, t.new_user).await {
-        Ok(()) => Ok(Issued {
+        Ok(()) => Ok(Some(Issued {
             token,
             secret,
             new_user: t.new_user.map(|(u, _, _)| u.clone()),
-        }),
+        })),
+        Err(WriteError::Conflict(Conflict::Target)) => Ok(None),
         Err(WriteError::Conflict(Conflict::UserLimit)) => {
             Err(Error::new(ErrorType::UserCountExceeded))
         }
@@ -332,36 +343,46 @@ pub async fn create_email_login(cx: &Ctx<'_, '_>, req: EmailLogin<'_>) -> Result
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
-    let claim = app.store.get_email(req.email).await?;
-    gate.pass().await?;
-    let issued = match claim {
-        Some(claim) => {
-            let t = NewToken {
-                uid: &claim.uid,
-                kind: req.kind,
-                target: req.email,
-                fixed_secret: None,
-                want_phrase: req.phrase,
-                new_user: None,
-            };
-            store_new(app, t, now).await?
-        }
-        None => {
-            let uid = new_uid(app, req.requested_uid, now);
-            let mut user = UserItem::new(&uid, now);
-            user.email = Some(req.email.to_owned());
-            user.targets
-                .push(crate::account::target(app, "email", req.email, now));
-            let claim = EmailItem::new(req.email, &uid, None);
-            let t = NewToken {
-                uid: &uid,
-                kind: req.kind,
-                target: req.email,
-                fixed_secret: None,
-                want_phrase: req.phrase,
-                new_user: Some((&user, Some(&claim), None)),
-            };
-            store_new(app, t, now).await?
+    let mut lookups = 0;
+    let issued = loop {
+        lookups += 1;
+        let claim = app.store.get_email(req.email).await?;
+        gate.pass().await?;
+        let stored = match claim {
+            Some(claim) => {
+                let t = NewToken {
+                    uid: &claim.uid,
+                    kind: req.kind,
+                    target: req.email,
+                    fixed_secret: None,
+                    want_phrase: req.phrase,
+                    new_user: None,
+                };
+                try_store(app, t, now).await?
+            }
+            None => {
+                let uid = new_uid(app, req.requested_uid, now);
+                let mut user = UserItem::new(&uid, now);
+                user.email = Some(req.email.to_owned());
+                user.targets
+                    .push(crate::account::target(app, "email", req.email, now));
+                let claim = EmailItem::new(req.email, &uid, None);
+                let t = NewToken {
+                    uid: &uid,
+                    kind: req.kind,
+                    target: req.email,
+                    fixed_secret: None,
+                    want_phrase: req.phrase,
+                    new_user: Some((&user, Some(&claim), None)),
+                };
+                try_store(app, t, now).await?
+            }
+        };
+        // The claim's owner moved off the address after we read it: look it up again.
+        match stored {
+            Some(issued) => break issued,
+            None if lookups < ADDRESS_LOOKUPS => continue,
+            None => return Err(Error::contended()),
         }
     };
     let link_text = match (req.kind, req.url) {
@@ -404,36 +425,45 @@ pub async fn create_phone_login(
     if mock.is_none() && !app.outbox.sms_enabled() {
         return Err(Error::new(ErrorType::PhoneDisabled));
     }
-    let claim = app.store.get_phone(phone).await?;
-    gate.pass().await?;
-    let issued = match claim {
-        Some(claim) => {
-            let t = NewToken {
-                uid: &claim.uid,
-                kind: Kind::Phone,
-                target: phone,
-                fixed_secret: mock.as_deref(),
-                want_phrase: false,
-                new_user: None,
-            };
-            store_new(app, t, now).await?
-        }
-        None => {
-            let uid = new_uid(app, requested_uid, now);
-            let mut user = UserItem::new(&uid, now);
-            user.phone = Some(phone.to_owned());
-            user.targets
-                .push(crate::account::target(app, "sms", phone, now));
-            let claim = PhoneItem::new(phone, &uid);
-            let t = NewToken {
-                uid: &uid,
-                kind: Kind::Phone,
-                target: phone,
-                fixed_secret: mock.as_deref(),
-                want_phrase: false,
-                new_user: Some((&user, None, Some(&claim))),
-            };
-            store_new(app, t, now).await?
+    let mut lookups = 0;
+    let issued = loop {
+        lookups += 1;
+        let claim = app.store.get_phone(phone).await?;
+        gate.pass().await?;
+        let stored = match claim {
+            Some(claim) => {
+                let t = NewToken {
+                    uid: &claim.uid,
+                    kind: Kind::Phone,
+                    target: phone,
+                    fixed_secret: mock.as_deref(),
+                    want_phrase: false,
+                    new_user: None,
+                };
+                try_store(app, t, now).await?
+            }
+            None => {
+                let uid = new_uid(app, requested_uid, now);
+                let mut user = UserItem::new(&uid, now);
+                user.phone = Some(phone.to_owned());
+                user.targets
+                    .push(crate::account::target(app, "sms", phone, now));
+                let claim = PhoneItem::new(phone, &uid);
+                let t = NewToken {
+                    uid: &uid,
+                    kind: Kind::Phone,
+                    target: phone,
+                    fixed_secret: mock.as_deref(),
+                    want_phrase: false,
+                    new_user: Some((&user, None, Some(&claim))),
+                };
+                try_store(app, t, now).await?
+            }
+        };
+        match stored {
+            Some(issued) => break issued,
+            None if lookups < ADDRESS_LOOKUPS => continue,
+            None => return Err(Error::contended()),
         }
     };
     if mock.is_none() {

@@ -261,8 +261,13 @@ impl Server {
             .is_none()
     }
 
-    /// A numeric attribute of one item of the table, read directly (strongly consistent).
-    pub async fn number(&self, pk: &str, sk: &str, attr: &str) -> Option<i64> {
+    /// One attribute of one item of the table, read directly (strongly consistent).
+    async fn attribute(
+        &self,
+        pk: &str,
+        sk: &str,
+        attr: &str,
+    ) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
         use aws_sdk_dynamodb::types::AttributeValue;
         let out = self
             .dynamo
@@ -275,7 +280,22 @@ impl Server {
             .send()
             .await
             .expect("GetItem");
-        out.item()?.get(attr)?.as_n().ok()?.parse().ok()
+        out.item()?.get(attr).cloned()
+    }
+
+    /// A numeric attribute of one item of the table.
+    pub async fn number(&self, pk: &str, sk: &str, attr: &str) -> Option<i64> {
+        self.attribute(pk, sk, attr)
+            .await?
+            .as_n()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// A string attribute of one item of the table.
+    pub async fn text(&self, pk: &str, sk: &str, attr: &str) -> Option<String> {
+        self.attribute(pk, sk, attr).await?.as_s().ok().cloned()
     }
 
     /// Request an email-verification link with session `cookie`; returns its secret.

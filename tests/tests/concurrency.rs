@@ -45,3 +45,50 @@ async fn twenty_parallel_sign_ups_with_one_email() {
     let (c, _) = s.login(&email, "password1234").await;
     assert_eq!(s.get("/account", Some(&c)).await.json["email"], email);
 }
+
+/// Twenty code requests for an address while its owner moves to another: each is issued before
+/// the change (which deletes it), or looks the address up again and (once it is free) goes to a
+/// new user. No code for the old address is left on the account that moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codes_requested_during_an_email_change_leave_none_for_the_old_address() {
+    let s = std::sync::Arc::new(Server::start().await);
+    let (uid, old, password, cookie) = s.user().await;
+    let new = unique_email();
+    let mut tasks = vec![];
+    let mut change = None;
+    for i in 0..20 {
+        if i == 8 {
+            let (s, cookie, new, password) =
+                (s.clone(), cookie.clone(), new.clone(), password.clone());
+            change = Some(tokio::spawn(async move {
+                s.change(&cookie, "email", &new, &password).await
+            }));
+        }
+        let (s, old) = (s.clone(), old.clone());
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/account/tokens/email",
+                json!({"userId": "unique()", "email": old}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            201 => {}
+            // Two requests creating the new user for the freed address: one wins.
+            409 => r.assert_error(409, "user_already_exists"),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    change.unwrap().await.unwrap();
+    assert_eq!(s.get("/account", Some(&cookie)).await.json["email"], new);
+    let target = s
+        .text(&format!("USER#{uid}"), "TOKEN#email-otp", "target")
+        .await;
+    assert!(
+        target.is_none() || target.as_deref() == Some(new.as_str()),
+        "a code for {old} survived the move to {new}: {target:?}"
+    );
+}

@@ -2,7 +2,6 @@
 //! Each test has its own server, so the log sees only its requests. Security-log `PutItem`s run
 //! in parallel with the write they record; the rate-limit `UpdateItem` in parallel with the
 //! first read. The default test server does not enforce limits but, like Appwrite's abuse
-//! option, still counts them (and resets the login counter after a 201). The default test server does not enforce limits but, like Appwrite's abuse
 //! option, still counts them (and resets the login counter after a 201).
 
 use integration_tests::*;
@@ -91,6 +90,21 @@ async fn writes_cost_their_floor() {
          ‖ index ‖ log → counter reset"
     );
     let c = r.session_cookie().unwrap();
+
+    // A code for a known address: the claim, then the token beside a check that the profile
+    // still has that address (one transaction), then the email.
+    let body = json!({"userId": "unique()", "email": email});
+    let (ops, r) = ops_for(
+        &s,
+        s.call(Method::POST, "/account/tokens/email", None, Some(body)),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        ops,
+        ["GetItem", "TransactWriteItems", "UpdateItem", "UpdateItem"],
+        "email token: claim ‖ two counters → token transaction"
+    );
 
     let (ops, r) = ops_for(
         &s,

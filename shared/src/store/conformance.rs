@@ -678,6 +678,33 @@ async fn tokens_issue_replace_redeem<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'
     let second = token(&u.id, "magic-url", "h2", &email, now, 60_000);
     store.issue_token(&first, None).await.unwrap();
     store.issue_token(&second, None).await.unwrap();
+
+    // A token for an address the profile no longer has (an email change won the race, or the
+    // write landed late), or for no profile at all, is refused and writes nothing.
+    let stale = token(
+        &u.id,
+        "email-otp",
+        "hs",
+        &ctx.email("elsewhere"),
+        now,
+        60_000,
+    );
+    let nobody = token(&ctx.id("nobody"), "magic-url", "hn", &email, now, 60_000);
+    let no_phone = token(&u.id, "phone", "hp", "+15555550100", now, 60_000);
+    for t in [&stale, &nobody, &no_phone] {
+        assert_eq!(
+            conflict(store.issue_token(t, None).await),
+            Some(Conflict::Target),
+            "{} for {}",
+            t.kind,
+            t.target
+        );
+        let left = store
+            .get_redeemable(&t.uid, &[t.kind.as_str()])
+            .await
+            .unwrap();
+        assert!(left.tokens.is_empty(), "nothing written for {}", t.kind);
+    }
     let r = store
         .get_redeemable(&u.id, &["magic-url", "email-otp"])
         .await
@@ -1239,7 +1266,7 @@ pub async fn user_limit<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) 
         })
         .collect();
     assert_eq!(created.len(), 3, "the limit holds under parallel creation");
-    let t = token(&created[0].id, "magic-url", "hl", "", now, 60_000);
+    let t = token(&created[0].id, "oauth2", "hl", "github", now, 60_000);
     store.issue_token(&t, None).await.unwrap();
     store.withdraw_new_user(created[0], &t).await.unwrap();
     let late = UserItem::new(&ctx.id("late"), now);

@@ -39,15 +39,8 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                 // A change of address deletes the tokens sent to the old one, in its transaction.
                 // (OAuth2 token mode's token names its provider, not an address.)
                 let target = text(i, "target");
-                let field = if item::PHONE_TOKEN_KINDS.contains(&kind) {
-                    Some("phone")
-                } else if item::EMAIL_TOKEN_KINDS.contains(&kind) {
-                    Some("email")
-                } else {
-                    None
-                };
-                if let Some(field) =
-                    field.filter(|f| !target.is_empty() && target != text(profile, f))
+                if let Some(field) = item::token_field(kind)
+                    .filter(|f| !target.is_empty() && target != text(profile, f))
                 {
                     out.push(format!(
                         "{pk} {sk}: sent to {target}, the profile's {field} is another"

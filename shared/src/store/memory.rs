@@ -152,6 +152,19 @@ fn identity_email_free(email: &str, owner: Option<&str>) -> Write {
     }
 }
 
+/// A condition only: the token's user has a profile holding the token's address.
+fn token_target_check(token: &TokenItem) -> Write {
+    let (field, target) = (item::token_field(&token.kind), token.target.clone());
+    Write {
+        key: key(item::user_pk(&token.uid), item::PROFILE_SK),
+        condition: Some(Box::new(move |r| {
+            r.is_some_and(|r| field.is_none_or(|f| text(r, f) == Some(target.as_str())))
+        })),
+        change: Box::new(|r| r),
+        conflict: Conflict::Target,
+    }
+}
+
 /// `ADD ids :id SET uid = :uid` (refused while another user's identities hold the email), or
 /// `DELETE ids :id` (DynamoDB drops a string set that becomes empty).
 fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: Conflict) -> Write {
@@ -728,7 +741,7 @@ impl Tokens for MemoryStore {
     ) -> Result<(), WriteError> {
         let mut writes = match new_user {
             Some((user, email, phone)) => self.new_user_writes(user, email, phone, true)?,
-            None => vec![],
+            None => vec![token_target_check(token)],
         };
         writes.push(put(to_row(token)?, Conflict::Token)?);
         self.transact(writes)

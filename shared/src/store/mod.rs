@@ -37,6 +37,8 @@ pub enum Conflict {
     ProfileCondition,
     /// The token was already used or has expired.
     Token,
+    /// The profile no longer has the address the token is for (or is gone).
+    Target,
     /// The project's user limit is reached.
     UserLimit,
     /// The provider account is linked to a user already.
@@ -239,8 +241,10 @@ pub trait Sessions: Send + Sync {
 /// One-time secrets (magic URL, OTPs, verification, recovery) and MFA challenges.
 #[async_trait::async_trait]
 pub trait Tokens: Send + Sync {
-    /// Store a token, replacing the user's earlier one of the same kind. With `new_user`, one
-    /// transaction that also creates the user (profile + claims) the token is for.
+    /// Store a token, replacing the user's earlier one of the same kind, only while the profile
+    /// exists and still has the token's `target` address ([`Conflict::Target`] otherwise: an
+    /// address change, or a write landing late, never leaves a token for an old address). With
+    /// `new_user`, one transaction that also creates the user (profile + claims) the token is for.
     async fn issue_token(
         &self,
         token: &TokenItem,

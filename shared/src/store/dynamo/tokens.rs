@@ -15,6 +15,24 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(del).build())
     }
 
+    /// A transaction condition: the token's user has a profile, holding the token's address in
+    /// the field its kind is bound to.
+    fn token_target_check(&self, token: &TokenItem) -> Result<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&token.uid), item::PROFILE_SK)));
+        let check = match item::token_field(&token.kind) {
+            Some(field) => check
+                .condition_expression("#f = :target")
+                .expression_attribute_names("#f", field)
+                .expression_attribute_values(":target", s(token.target.clone())),
+            None => check.condition_expression("attribute_exists(PK)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(internal)?)
+            .build())
+    }
+
     /// An unconditional delete inside a transaction (revoking tokens, clearing a guard, …).
     pub(super) fn delete_item(&self, pk: String, sk: &str) -> Result<TransactWriteItem> {
         let del = Delete::builder()
@@ -29,24 +47,20 @@ impl DynamoStore {
 #[async_trait::async_trait]
 impl Tokens for DynamoStore {
     /// Store a token, replacing the user's earlier one of the same kind (which stops working).
-    /// One `PutItem`; with `new_user`, one `TransactWriteItems` that also creates the user
-    /// (profile + claim) the token is for.
+    /// One `TransactWriteItems`: the token, and a check that the profile still has the address
+    /// it is sent to. A plain `PutItem` could land after an email change deleted the tokens of
+    /// the old address (a racing request, or a stalled attempt delivered after its retry) and
+    /// leave one behind. With `new_user`, the transaction creates the user (profile + claim)
+    /// instead of checking it.
     async fn issue_token(
         &self,
         token: &TokenItem,
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
     ) -> Result<(), WriteError> {
-        let Some((user, email, phone)) = new_user else {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(token)?))
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            return Ok(());
+        let mut items = match new_user {
+            Some((user, email, phone)) => self.new_user_items(user, email, phone, true)?,
+            None => vec![(self.token_target_check(token)?, Conflict::Target)],
         };
-        let mut items = self.new_user_items(user, email, phone, true)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(token)?))
