@@ -265,6 +265,12 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
     let ring = |s: &str| Keyring::parse(s).expect("ring");
     let mut w = World::with(|c| c.keys = ring(OLD));
     let user = sign_up(&w, "rotate@example.com").await;
+    // A verified address, so the code login below is not an ownership proof (which would clear
+    // the authenticator and the recovery codes).
+    let mut verified = user.clone();
+    verified.email_verification = true;
+    w.store.update_user(&user, &verified).await.unwrap();
+    let user = verified;
     let new = session::create_email_password(&w.cx(), "rotate@example.com", PASSWORD)
         .await
         .unwrap();
@@ -314,9 +320,44 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
     let header = jsonwebtoken::decode_header(&fresh).unwrap();
     assert_eq!(header.kid.as_deref(), Some("k2"));
 
-    // Retiring the old key is what ends what it made.
+    // Using a TOTP code or a recovery code re-seals what it opened under the new key.
+    let profile = reload(&w).await;
+    let sealed = &profile.totp.as_ref().unwrap().secret_sealed;
+    assert!(sealed.starts_with("k2."), "TOTP key re-sealed: {sealed}");
+    let c = mfa::create_challenge(&w.cx(), &profile, Factor::RecoveryCode)
+        .await
+        .unwrap();
+    mfa::complete_challenge(&w.cx(), &profile, &new.item, &c.id, &codes[0])
+        .await
+        .expect("a recovery code made under the old key");
+    assert!(reload(&w)
+        .await
+        .recovery_codes
+        .is_some_and(|c| c.starts_with("k2.")));
+
+    // Retiring the old key ends what it made and nobody used: the JWT. The authenticator and
+    // the remaining recovery codes were re-sealed, so they survive.
     std::sync::Arc::make_mut(&mut w.app.config).keys = ring(NEW);
-    assert!(mfa::recovery_codes(&w.cx(), &reload(&w).await).is_err());
     assert!(crate::jwt::verify(&w.app.config.keys, &jwt, w.now()).is_err());
     assert!(crate::jwt::verify(&w.app.config.keys, &fresh, w.now()).is_ok());
+    assert_eq!(
+        mfa::recovery_codes(&w.cx(), &reload(&w).await).unwrap(),
+        codes[1..]
+    );
+    w.clock.advance_secs(30);
+    let profile = reload(&w).await;
+    let c = mfa::create_challenge(&w.cx(), &profile, Factor::Totp)
+        .await
+        .unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&totp_secret).unwrap())
+        .with_skew(0)
+        .build()
+        .unwrap()
+        .generate(u64::try_from(w.now() / 1000).unwrap())
+        .to_string();
+    mfa::complete_challenge(&w.cx(), &profile, &new.item, &c.id, &totp)
+        .await
+        .expect("the authenticator outlives the old key's retirement");
+    consistent(&w);
 }

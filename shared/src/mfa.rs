@@ -125,6 +125,24 @@ fn totp_of(app: &App, t: &TotpItem) -> Result<totp_rs::Totp> {
         .map_err(|e| Error::internal(format!("{e:?}")))
 }
 
+/// `t` after a successful code at `step`: the step recorded, and the key re-sealed under the
+/// ring's current key if an older one sealed it (so the older key can be retired without the
+/// user enrolling again).
+fn totp_used(app: &App, t: &TotpItem, step: u64, verified: bool) -> Result<TotpItem> {
+    let resealed = seal::reseal(
+        &app.config.keys,
+        Purpose::Totp,
+        &t.secret_sealed,
+        app.entropy.as_ref(),
+    )?;
+    Ok(TotpItem {
+        secret_sealed: resealed.unwrap_or_else(|| t.secret_sealed.clone()),
+        verified,
+        last_step: step,
+        created: t.created,
+    })
+}
+
 /// The step `otp` is valid for right now, if it is and that step was not used before.
 fn accept_totp(app: &App, t: &TotpItem, otp: &str, now: Millis) -> Result<Option<u64>> {
     let secs = u64::try_from(now / 1000).unwrap_or(0);
@@ -194,11 +212,7 @@ pub async fn verify_authenticator(
     let step =
         accept_totp(app, t, otp, now)?.ok_or_else(|| Error::new(ErrorType::UserInvalidToken))?;
     let mut new = user.clone();
-    new.totp = Some(TotpItem {
-        verified: true,
-        last_step: step,
-        ..t.clone()
-    });
+    new.totp = Some(totp_used(app, t, step, true)?);
     new.updated = now;
     let mut s = session.clone();
     add_factor(&mut s, Factor::Totp.as_str());
@@ -389,10 +403,7 @@ pub async fn complete_challenge(
                 .filter(|t| t.verified)
                 .ok_or_else(invalid)?;
             let step = accept_totp(app, t, otp, now)?.ok_or_else(invalid)?;
-            new_user.totp = Some(TotpItem {
-                last_step: step,
-                ..t.clone()
-            });
+            new_user.totp = Some(totp_used(app, t, step, t.verified)?);
             // Each step once, even for two challenges verified in parallel.
             expect.push(Expect::TotpStep(t.last_step));
             Factor::Totp

@@ -67,6 +67,21 @@ pub fn open(keys: &Keyring, purpose: Purpose, sealed: &str) -> Result<Vec<u8>> {
     Ok(plain.to_vec())
 }
 
+/// `sealed` under the ring's current key: `None` when it already is, else opened and sealed
+/// again, so a value read on a write path moves off a key that is to be retired.
+pub fn reseal(
+    keys: &Keyring,
+    purpose: Purpose,
+    sealed: &str,
+    entropy: &dyn Entropy,
+) -> Result<Option<String>> {
+    if sealed.split_once('.').map(|(id, _)| id) == Some(keys.current_id()) {
+        return Ok(None);
+    }
+    let plain = open(keys, purpose, sealed)?;
+    seal(keys, purpose, &plain, entropy).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
