@@ -85,66 +85,59 @@ impl Tally {
     }
 }
 
+type Reply = (u16, serde_json::Value, Option<String>);
+
+/// One call, timed and recorded under `op` (`ok` is its success status); the reply, if any.
+async fn timed(
+    api: &Api,
+    tally: &mut Tally,
+    (op, ok): (&'static str, u16),
+    (method, path): (&str, &str),
+    body: Option<serde_json::Value>,
+    session: Option<&str>,
+) -> Option<Reply> {
+    let t = Instant::now();
+    let r = api.call(method, path, body, session).await;
+    let took = t.elapsed();
+    let reply = r.as_ref().ok().cloned();
+    tally.record(op, took, r.map(|x| x.0), ok);
+    reply
+}
+
 async fn user_loop(api: &Api, i: usize, deadline: Instant, tally: &mut Tally) {
+    use serde_json::json;
     let phone = format!("+1555555{}", 1000 + i);
     let mut n = 0u64;
     while Instant::now() < deadline {
         n += 1;
         let email = format!("load-{}-{i}-{n}@example.com", std::process::id());
-        let t = Instant::now();
-        let r = api
-            .call(
-                "POST",
-                "/account",
-                Some(
-                    serde_json::json!({"userId": "unique()", "email": email, "password": PASSWORD}),
-                ),
-                None,
-            )
-            .await;
-        tally.record("sign-up", t.elapsed(), r.map(|x| x.0), 201);
-        let t = Instant::now();
-        let r = api
-            .call(
-                "POST",
-                "/account/sessions/email",
-                Some(serde_json::json!({"email": email, "password": PASSWORD})),
-                None,
-            )
-            .await;
-        let session = r.as_ref().ok().and_then(|x| x.2.clone());
-        tally.record("login", t.elapsed(), r.map(|x| x.0), 201);
-        let Some(session) = session else { continue };
+        let body = json!({"userId": "unique()", "email": email, "password": PASSWORD});
+        timed(
+            api,
+            tally,
+            ("sign-up", 201),
+            ("POST", "/account"),
+            Some(body),
+            None,
+        )
+        .await;
+        let body = json!({"email": email, "password": PASSWORD});
+        let login = ("POST", "/account/sessions/email");
+        let r = timed(api, tally, ("login", 201), login, Some(body), None).await;
+        let Some(session) = r.and_then(|x| x.2) else {
+            continue;
+        };
         for _ in 0..8 {
-            let t = Instant::now();
-            let r = api.call("GET", "/account", None, Some(&session)).await;
-            tally.record("get account", t.elapsed(), r.map(|x| x.0), 200);
+            let get = ("GET", "/account");
+            timed(api, tally, ("get account", 200), get, None, Some(&session)).await;
         }
-        let t = Instant::now();
-        let r = api
-            .call(
-                "POST",
-                "/account/tokens/phone",
-                Some(serde_json::json!({"userId": "unique()", "phone": phone})),
-                None,
-            )
-            .await;
-        let uid = r
-            .as_ref()
-            .ok()
-            .and_then(|x| x.1["userId"].as_str().map(str::to_owned));
-        tally.record("token issue", t.elapsed(), r.map(|x| x.0), 201);
-        if let Some(uid) = uid {
-            let t = Instant::now();
-            let r = api
-                .call(
-                    "PUT",
-                    "/account/sessions/phone",
-                    Some(serde_json::json!({"userId": uid, "secret": CODE})),
-                    None,
-                )
-                .await;
-            tally.record("token redeem", t.elapsed(), r.map(|x| x.0), 201);
+        let body = json!({"userId": "unique()", "phone": phone});
+        let issue = ("POST", "/account/tokens/phone");
+        let r = timed(api, tally, ("token issue", 201), issue, Some(body), None).await;
+        if let Some(uid) = r.and_then(|x| x.1["userId"].as_str().map(str::to_owned)) {
+            let body = json!({"userId": uid, "secret": CODE});
+            let redeem = ("PUT", "/account/sessions/phone");
+            timed(api, tally, ("token redeem", 201), redeem, Some(body), None).await;
         }
     }
 }
