@@ -288,6 +288,15 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
     };
     // Sealed, hashed and signed under the old key.
     let (totp_secret, _) = mfa::create_authenticator(&w.cx(), &user).await.unwrap();
+    let totp_now = |w: &World| {
+        totp_rs::Builder::new()
+            .with_secret(totp_rs::Secret::try_from_base32(&totp_secret).unwrap())
+            .with_skew(0)
+            .build()
+            .unwrap()
+            .generate(u64::try_from(w.now() / 1000).unwrap())
+            .to_string()
+    };
     let codes = mfa::generate_recovery_codes(&w.cx(), &reload(&w).await, false)
         .await
         .unwrap();
@@ -296,13 +305,7 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
     let jwt = crate::jwt::issue(&w.app.config.keys, &user.id, &new.item.id, 900, w.now()).unwrap();
 
     std::sync::Arc::make_mut(&mut w.app.config).keys = ring(&format!("{NEW},{OLD}"));
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&totp_secret).unwrap())
-        .with_skew(0)
-        .build()
-        .unwrap()
-        .generate(u64::try_from(w.now() / 1000).unwrap())
-        .to_string();
+    let totp = totp_now(&w);
     mfa::verify_authenticator(&w.cx(), &reload(&w).await, &new.item, &totp)
         .await
         .expect("the authenticator outlives the rotation");
@@ -349,13 +352,7 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
     let c = mfa::create_challenge(&w.cx(), &profile, Factor::Totp)
         .await
         .unwrap();
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&totp_secret).unwrap())
-        .with_skew(0)
-        .build()
-        .unwrap()
-        .generate(u64::try_from(w.now() / 1000).unwrap())
-        .to_string();
+    let totp = totp_now(&w);
     mfa::complete_challenge(&w.cx(), &profile, &new.item, &c.id, &totp)
         .await
         .expect("the authenticator outlives the old key's retirement");
