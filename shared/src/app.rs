@@ -119,54 +119,71 @@ async fn ssm_parameters(
 }
 
 /// The configuration, with the secrets kept in SSM (the key ring `SECRET_KEY_PARAM` names, the
-/// OAuth2 client secrets) read once: what every function does during Init.
+/// OAuth2 client secrets) read once, in one `GetParameters`: what every function does during
+/// Init.
 pub async fn load_config(
     sdk: &aws_config::SdkConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<Config> {
-    let key = match get("SECRET_KEY_PARAM") {
-        Some(name) if !name.trim().is_empty() => Some(read_parameter(sdk, name.trim()).await?),
-        _ => None,
-    };
+    let key_param = get("SECRET_KEY_PARAM")
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    let mut names = crate::config::oauth2_secret_params(&get)?;
+    names.extend(key_param.clone());
+    let found = parameters(sdk, names).await?;
+    let key = key_param.map(|name| required(&found, &name)).transpose()?;
     let mut config = Config::from_sources(get, key)?;
-    resolve_oauth2_secrets(sdk, &mut config).await?;
+    fill_oauth2_secrets(&mut config, &found)?;
     Ok(config)
 }
 
-/// One parameter that must exist (the secret key ring).
-async fn read_parameter(sdk: &aws_config::SdkConfig, name: &str) -> Result<String> {
-    ssm_parameters(sdk, &[name.to_owned()])
-        .await?
-        .remove(name)
+/// The values of `names` (deduplicated; no call for none).
+async fn parameters(
+    sdk: &aws_config::SdkConfig,
+    mut names: Vec<String>,
+) -> Result<std::collections::HashMap<String, String>> {
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
+    ssm_parameters(sdk, &names).await
+}
+
+/// A parameter that must exist: a deployment never runs without its key ring or with a
+/// provider it cannot finish.
+fn required(found: &std::collections::HashMap<String, String>, name: &str) -> Result<String> {
+    found
+        .get(name)
+        .cloned()
         .ok_or_else(|| crate::Error::internal(format!("SSM parameter {name} not found")))
 }
 
-/// Read the OAuth2 client secrets kept in SSM Parameter Store (SecureString) during Init. A
-/// missing parameter fails the start: a deployment never runs with a provider it cannot finish.
+fn fill_oauth2_secrets(
+    config: &mut Config,
+    found: &std::collections::HashMap<String, String>,
+) -> Result<()> {
+    for p in &mut config.oauth2 {
+        if let Some(name) = &p.secret_param {
+            p.client_secret = required(found, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Read the OAuth2 client secrets kept in SSM Parameter Store (SecureString) into a parsed
+/// configuration. A missing parameter is an error.
 pub async fn resolve_oauth2_secrets(
     sdk: &aws_config::SdkConfig,
     config: &mut Config,
 ) -> Result<()> {
-    let mut names: Vec<String> = config
+    let names = config
         .oauth2
         .iter()
         .filter_map(|p| p.secret_param.clone())
         .collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let found = ssm_parameters(sdk, &names).await?;
-    for p in &mut config.oauth2 {
-        if let Some(name) = &p.secret_param {
-            p.client_secret = found
-                .get(name)
-                .cloned()
-                .ok_or_else(|| crate::Error::internal(format!("SSM parameter {name} not found")))?;
-        }
-    }
-    Ok(())
+    let found = parameters(sdk, names).await?;
+    fill_oauth2_secrets(config, &found)
 }
 
 /// SES and SNS (`Config::messaging_timeouts`, README "Timeouts"): past the budget the token is

@@ -255,7 +255,7 @@ impl Config {
     }
 
     /// As [`Config::from_lookup`], with `resolved_key` the value of the SSM parameter that
-    /// `SECRET_KEY_PARAM` names (`app::load_config` reads it first).
+    /// `SECRET_KEY_PARAM` names (`app::load_config` reads it at Init).
     pub fn from_sources(
         get: impl Fn(&str) -> Option<String>,
         resolved_key: Option<String>,
@@ -431,6 +431,16 @@ fn pairs(env: &Env<'_>, k: &str) -> Result<Vec<(String, String)>, Error> {
                 .ok_or_else(|| bad(k, p))
         })
         .collect()
+}
+
+/// The SSM parameters holding the configured providers' client secrets, known before the rest
+/// of the configuration (which needs the key ring) is parsed: Init reads them and the key ring
+/// in one `GetParameters`.
+pub fn oauth2_secret_params(get: impl Fn(&str) -> Option<String>) -> Result<Vec<String>, Error> {
+    Ok(oauth2_providers(&Env(&get))?
+        .into_iter()
+        .filter_map(|p| p.secret_param)
+        .collect())
 }
 
 fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {

@@ -62,6 +62,27 @@ async fn client_secrets_come_from_ssm_parameters() {
         "secrets never printed"
     );
 
+    // A function's Init: the key ring and the client secrets in one read.
+    let ring_name = format!("{prefix}secret-key");
+    ssm.put_parameter()
+        .name(&ring_name)
+        .value(format!("k7:{}", "c".repeat(40)))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let lambda = |k: &str| match k {
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("oauth2".to_owned()),
+        "SECRET_KEY_PARAM" => Some(ring_name.clone()),
+        _ => env(k),
+    };
+    let config = shared::app::load_config(&sdk, lambda).await.unwrap();
+    assert_eq!(config.keys.current_id(), "k7");
+    assert_eq!(
+        config.oauth2_provider("github").unwrap().client_secret,
+        "gh-s3cret-value"
+    );
+
     // A parameter that does not exist fails the start.
     let missing = |k: &str| -> Option<String> {
         match k {
