@@ -227,6 +227,8 @@ pub const GUARD_PREFIX: &str = "TOKENGUARD#";
 
 /// Token kinds sent to an email address: an email change makes them stale.
 pub const EMAIL_TOKEN_KINDS: &[&str] = &["magic-url", "email-otp", "verify-email", "recovery"];
+/// The recovery link's kind: it also dies with a later password change.
+pub const RECOVERY_TOKEN_KIND: &str = "recovery";
 /// Token kinds sent to a phone number.
 pub const PHONE_TOKEN_KINDS: &[&str] = &["phone", "verify-phone"];
 

@@ -67,7 +67,7 @@ impl Kind {
             Self::Phone => "phone",
             Self::VerifyEmail => "verify-email",
             Self::VerifyPhone => "verify-phone",
-            Self::Recovery => "recovery",
+            Self::Recovery => item::RECOVERY_TOKEN_KIND,
             Self::OAuth2 => "oauth2",
         }
     }
@@ -227,8 +227,8 @@ async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
     try_store(app, t, now).await?.ok_or_else(Error::contended)
 }
 
-/// [`store_new`], or `None` when the profile no longer has the address (or is gone): a login
-/// flow then looks the address up again.
+/// [`store_new`], or `None` when the profile no longer has the address (or is gone), or another
+/// request claimed the new address first: a login flow then looks the address up again.
 async fn try_store(app: &App, t: NewToken<'_>, now: Millis) -> Result<Option<Issued>> {
     let phrase = if t.want_phrase {
         phrase(app.entropy.as_ref())
@@ -246,6 +246,10 @@ async fn try_store(app: &App, t: NewToken<'_>, now: Millis) -> Result<Option<Iss
             new_user: t.new_user.map(|(u, _, _)| u.clone()),
         })),
         Err(WriteError::Conflict(Conflict::Target)) => Ok(None),
+        // A parallel request created the user for this new address first: look it up again.
+        Err(WriteError::Conflict(Conflict::Email | Conflict::Phone)) if t.new_user.is_some() => {
+            Ok(None)
+        }
         Err(WriteError::Conflict(Conflict::UserLimit)) => {
             Err(Error::new(ErrorType::UserCountExceeded))
         }

@@ -40,10 +40,11 @@ pub fn text(name: &str, value: &str, max: usize) -> Result<()> {
 }
 
 /// E.164: `+`, 2–15 digits, first digit non-zero, a known country calling code, and a national
-/// number of at least 2 digits that is not all zeros: what Appwrite's validator (libphonenumber's
-/// `parse` and `^\+[1-9]\d{1,14}$`) accepts. libphonenumber's parse also strips national and
-/// carrier prefixes per region, which refuses a few numbers of 9 digits or fewer (`+8612205`);
-/// those are accepted here and left to SNS. Its region metadata and patterns would be about a
+/// number of at least 2 digits that is not all zeros. Appwrite's validator is libphonenumber's
+/// `parse` plus `^\+[1-9]\d{1,14}$`; this is the Rust port's `parse` (the tests' oracle) without
+/// its per-region stripping of national and carrier prefixes, which refuses a few numbers of 9
+/// digits or fewer (`+8612205`): those are accepted here and left to SNS. All-zero national
+/// numbers (`+4400000`) are refused, as the Rust port does (PHP's may accept them). Its region metadata and patterns would be about a
 /// megabyte of each function that parses a phone number (README "Binary size").
 pub fn phone(name: &str, value: &str) -> Result<String> {
     let digits = value.strip_prefix('+').unwrap_or("");

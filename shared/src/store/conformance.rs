@@ -705,6 +705,20 @@ async fn tokens_issue_replace_redeem<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'
             .unwrap();
         assert!(left.tokens.is_empty(), "nothing written for {}", t.kind);
     }
+
+    // A recovery link issued before the password last changed is refused; one issued at or
+    // after the change is stored.
+    let mut changed = u.clone();
+    changed.password_update = Some(now + 10);
+    store.update_user(&u, &changed).await.unwrap().unwrap();
+    let before = token(&u.id, "recovery", "hr1", &email, now + 9, 60_000);
+    assert_eq!(
+        conflict(store.issue_token(&before, None).await),
+        Some(Conflict::Target)
+    );
+    let after = token(&u.id, "recovery", "hr2", &email, now + 10, 60_000);
+    assert_eq!(conflict(store.issue_token(&after, None).await), None);
+    store.delete_token(&after).await.unwrap();
     let r = store
         .get_redeemable(&u.id, &["magic-url", "email-otp"])
         .await

@@ -152,13 +152,18 @@ fn identity_email_free(email: &str, owner: Option<&str>) -> Write {
     }
 }
 
-/// A condition only: the token's user has a profile holding the token's address.
+/// A condition only: the token's user has a profile holding the token's address (and, for a
+/// recovery link, no password change after it was issued).
 fn token_target_check(token: &TokenItem) -> Write {
     let (field, target) = (item::token_field(&token.kind), token.target.clone());
+    let (recovery, created) = (token.kind == item::RECOVERY_TOKEN_KIND, token.created);
     Write {
         key: key(item::user_pk(&token.uid), item::PROFILE_SK),
         condition: Some(Box::new(move |r| {
-            r.is_some_and(|r| field.is_none_or(|f| text(r, f) == Some(target.as_str())))
+            r.is_some_and(|r| {
+                field.is_none_or(|f| text(r, f) == Some(target.as_str()))
+                    && (!recovery || num(r, "passwordUpdate").is_none_or(|p| p <= created))
+            })
         })),
         change: Box::new(|r| r),
         conflict: Conflict::Target,

@@ -22,6 +22,20 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&token.uid), item::PROFILE_SK)));
         let check = match item::token_field(&token.kind) {
+            // A recovery link also dies with a password change made after it was issued, as
+            // the change's own transaction deletes the one already stored.
+            Some(field) if token.kind == item::RECOVERY_TOKEN_KIND => check
+                .condition_expression(
+                    "#f = :target AND (attribute_not_exists(passwordUpdate) \
+                     OR attribute_type(passwordUpdate, :null) OR passwordUpdate <= :created)",
+                )
+                .expression_attribute_names("#f", field)
+                .expression_attribute_values(":target", s(token.target.clone()))
+                .expression_attribute_values(":null", s("NULL"))
+                .expression_attribute_values(
+                    ":created",
+                    AttributeValue::N(token.created.to_string()),
+                ),
             Some(field) => check
                 .condition_expression("#f = :target")
                 .expression_attribute_names("#f", field)
