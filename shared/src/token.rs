@@ -382,7 +382,8 @@ pub async fn create_email_login(cx: &Ctx<'_, '_>, req: EmailLogin<'_>) -> Result
                 try_store(app, t, now).await?
             }
         };
-        // The claim's owner moved off the address after we read it: look it up again.
+        // The claim's owner moved off the address after we read it, or a parallel request
+        // created the user for it: look it up again.
         match stored {
             Some(issued) => break issued,
             None if lookups < ADDRESS_LOOKUPS => continue,
