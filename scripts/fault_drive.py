@@ -3,10 +3,12 @@ answer (the fault lane of scripts/test).
 
     python3 scripts/fault_drive.py API_URL PROJECT --users N --mode MODE --table TABLE --moto URL
 
-Each user signs up, logs in, reads the account, changes prefs and name, asks for an email code,
-creates and deletes sessions, and changes email. MODE says what may fail:
+Each user signs up, logs in, reads the account, changes prefs and name, asks for an email code
+and for a phone code to a new number, creates and deletes sessions, and changes email. MODE says
+what may fail:
   clean      nothing: every request must succeed (faults are absorbed by retries)
-  messaging  only sends: a failed send is 503 with Appwrite's envelope, and leaves no token
+  messaging  only sends: a failed email or SMS is 503 with Appwrite's envelope, and leaves no
+             token (nor the user a first phone code created)
   any        anything, but every failure is Appwrite's envelope (code = HTTP status, 5xx only as
              500 or 503), and no security-log entry claims an action that did not succeed
 The table is read directly (boto3 on the emulator, not through the proxy). Prints a summary;
@@ -131,6 +133,17 @@ def main() -> None:
             item = ddb.get_item(TableName=args.table, Key={"PK": {"S": f"USER#{uid}"}, "SK": {"S": "TOKEN#email-otp"}}, ConsistentRead=True)
             if "Item" in item:
                 violations.append(f"email token: the send failed and the token of {uid} is still there")
+        # A phone code for a number nobody has: it creates a user with its token, and a failed
+        # SMS must withdraw both (no claim left for the number; the table check sees the rest).
+        phone = f"+1202555{i:04d}"
+        st, raw, _ = call("POST", "/account/tokens/phone", {"userId": "unique()", "phone": phone})
+        texted = judge("phone token", st, raw, (201,), args.mode != "clean")
+        if texted is None and args.mode == "messaging":
+            if st != 503:
+                violations.append(f"phone token: a failed send answered {st}, not 503")
+            item = ddb.get_item(TableName=args.table, Key={"PK": {"S": f"PHONE#{phone}"}, "SK": {"S": "PHONE"}}, ConsistentRead=True)
+            if "Item" in item:
+                violations.append(f"phone token: the SMS failed and the new user's claim of {phone} is still there")
         # A second session, then its deletion.
         st, raw, fallback2 = call("POST", "/account/sessions/email", {"email": email, "password": PASSWORD})
         if judge("second login", st, raw, (201,), any_fail) is not None:
