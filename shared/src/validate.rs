@@ -44,8 +44,9 @@ pub fn text(name: &str, value: &str, max: usize) -> Result<()> {
 /// `parse` plus `^\+[1-9]\d{1,14}$`; this is the Rust port's `parse` (the tests' oracle) without
 /// its per-region stripping of national and carrier prefixes, which refuses a few numbers of 9
 /// digits or fewer (`+8612205`): those are accepted here and left to SNS. All-zero national
-/// numbers (`+4400000`) are refused, as the Rust port does (PHP's may accept them). Its region metadata and patterns would be about a
-/// megabyte of each function that parses a phone number (README "Binary size").
+/// numbers (`+4400000`) are refused, as the Rust port does (PHP's may accept them). Linking
+/// libphonenumber's region metadata and patterns would add about a megabyte to each function
+/// that parses a phone number (README "Binary size").
 pub fn phone(name: &str, value: &str) -> Result<String> {
     let digits = value.strip_prefix('+').unwrap_or("");
     let shape = (2..=15).contains(&digits.len())
