@@ -124,26 +124,26 @@ def main() -> None:
             st, raw, _ = call(method, path, body, secret)
             if judge(what, st, raw, ok, any_fail) is not None and event:
                 succeeded(uid, event)
-        # An email code: in messaging mode the send may fail, and must then leave no token.
-        st, raw, _ = call("POST", "/account/tokens/email", {"userId": uid, "email": email})
-        sent = judge("email token", st, raw, (201,), args.mode != "clean")
-        if sent is None and args.mode == "messaging":
+        def send(what: str, path: str, body: dict, leftover: tuple[str, str], gone: str) -> None:
+            """A request that sends a message: in messaging mode the send may fail, and must
+            then answer 503 and leave no `leftover` item."""
+            st, raw, _ = call("POST", path, body)
+            if judge(what, st, raw, (201,), args.mode != "clean") is not None or args.mode != "messaging":
+                return
             if st != 503:
-                violations.append(f"email token: a failed send answered {st}, not 503")
-            item = ddb.get_item(TableName=args.table, Key={"PK": {"S": f"USER#{uid}"}, "SK": {"S": "TOKEN#email-otp"}}, ConsistentRead=True)
-            if "Item" in item:
-                violations.append(f"email token: the send failed and the token of {uid} is still there")
+                violations.append(f"{what}: a failed send answered {st}, not 503")
+            key = {"PK": {"S": leftover[0]}, "SK": {"S": leftover[1]}}
+            if "Item" in ddb.get_item(TableName=args.table, Key=key, ConsistentRead=True):
+                violations.append(f"{what}: the send failed and {gone} is still there")
+
+        # An email code: a failed send leaves no token.
+        send("email token", "/account/tokens/email", {"userId": uid, "email": email},
+             (f"USER#{uid}", "TOKEN#email-otp"), f"the token of {uid}")
         # A phone code for a number nobody has: it creates a user with its token, and a failed
         # SMS must withdraw both (no claim left for the number; the table check sees the rest).
         phone = f"+1202555{i:04d}"
-        st, raw, _ = call("POST", "/account/tokens/phone", {"userId": "unique()", "phone": phone})
-        texted = judge("phone token", st, raw, (201,), args.mode != "clean")
-        if texted is None and args.mode == "messaging":
-            if st != 503:
-                violations.append(f"phone token: a failed send answered {st}, not 503")
-            item = ddb.get_item(TableName=args.table, Key={"PK": {"S": f"PHONE#{phone}"}, "SK": {"S": "PHONE"}}, ConsistentRead=True)
-            if "Item" in item:
-                violations.append(f"phone token: the SMS failed and the new user's claim of {phone} is still there")
+        send("phone token", "/account/tokens/phone", {"userId": "unique()", "phone": phone},
+             (f"PHONE#{phone}", "PHONE"), f"the new user's claim of {phone}")
         # A second session, then its deletion.
         st, raw, fallback2 = call("POST", "/account/sessions/email", {"email": email, "password": PASSWORD})
         if judge("second login", st, raw, (201,), any_fail) is not None:
