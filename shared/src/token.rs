@@ -209,6 +209,7 @@ fn build(
 }
 
 /// What a new token is for.
+#[derive(Clone, Copy)]
 struct NewToken<'a> {
     uid: &'a str,
     kind: Kind,
@@ -327,6 +328,43 @@ fn new_uid(app: &App, requested: &str, now: Millis) -> String {
     }
 }
 
+/// A login token for `token.target`: for the user whose claim holds it (`owner`), else for a
+/// new user (`new_user` builds it from its ID) created in the same transaction. When the
+/// address changed hands between the lookup and the write (its owner moved off it, or a
+/// parallel request created its user), it is looked up again.
+async fn login_token<Fut>(
+    cx: &Ctx<'_, '_>,
+    owner: impl Fn() -> Fut,
+    token: NewToken<'_>,
+    requested_uid: &str,
+    new_user: impl Fn(&str) -> (UserItem, Option<EmailItem>, Option<PhoneItem>),
+) -> Result<Issued>
+where
+    Fut: std::future::Future<Output = Result<Option<String>>>,
+{
+    for _ in 0..ADDRESS_LOOKUPS {
+        let owner = owner().await?;
+        cx.gate.pass().await?;
+        let stored = match owner {
+            Some(uid) => try_store(cx.app, NewToken { uid: &uid, ..token }, cx.now).await?,
+            None => {
+                let uid = new_uid(cx.app, requested_uid, cx.now);
+                let (user, email, phone) = new_user(&uid);
+                let t = NewToken {
+                    uid: &uid,
+                    new_user: Some((&user, email.as_ref(), phone.as_ref())),
+                    ..token
+                };
+                try_store(cx.app, t, cx.now).await?
+            }
+        };
+        if let Some(issued) = stored {
+            return Ok(issued);
+        }
+    }
+    Err(Error::contended())
+}
+
 /// What `POST /account/tokens/email` and `/tokens/magic-url` ask for.
 pub struct EmailLogin<'a> {
     pub kind: Kind,
@@ -342,54 +380,28 @@ pub struct EmailLogin<'a> {
 /// A login token for an email, creating a password-less user on first use.
 pub async fn create_email_login(cx: &Ctx<'_, '_>, req: EmailLogin<'_>) -> Result<Issued> {
     let app = cx.app;
-    let gate = &cx.gate;
     let now = cx.now;
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
-    let mut lookups = 0;
-    let issued = loop {
-        lookups += 1;
-        let claim = app.store.get_email(req.email).await?;
-        gate.pass().await?;
-        let stored = match claim {
-            Some(claim) => {
-                let t = NewToken {
-                    uid: &claim.uid,
-                    kind: req.kind,
-                    target: req.email,
-                    fixed_secret: None,
-                    want_phrase: req.phrase,
-                    new_user: None,
-                };
-                try_store(app, t, now).await?
-            }
-            None => {
-                let uid = new_uid(app, req.requested_uid, now);
-                let mut user = UserItem::new(&uid, now);
-                user.email = Some(req.email.to_owned());
-                user.targets
-                    .push(crate::account::target(app, "email", req.email, now));
-                let claim = EmailItem::new(req.email, &uid, None);
-                let t = NewToken {
-                    uid: &uid,
-                    kind: req.kind,
-                    target: req.email,
-                    fixed_secret: None,
-                    want_phrase: req.phrase,
-                    new_user: Some((&user, Some(&claim), None)),
-                };
-                try_store(app, t, now).await?
-            }
-        };
-        // The claim's owner moved off the address after we read it, or a parallel request
-        // created the user for it: look it up again.
-        match stored {
-            Some(issued) => break issued,
-            None if lookups < ADDRESS_LOOKUPS => continue,
-            None => return Err(Error::contended()),
-        }
+    let token = NewToken {
+        uid: "",
+        kind: req.kind,
+        target: req.email,
+        fixed_secret: None,
+        want_phrase: req.phrase,
+        new_user: None,
     };
+    let owner = || async { Ok(app.store.get_email(req.email).await?.map(|c| c.uid)) };
+    let issued = login_token(cx, owner, token, req.requested_uid, |uid| {
+        let mut user = UserItem::new(uid, now);
+        user.email = Some(req.email.to_owned());
+        user.targets
+            .push(crate::account::target(app, "email", req.email, now));
+        let claim = EmailItem::new(req.email, uid, None);
+        (user, Some(claim), None)
+    })
+    .await?;
     let link_text = match (req.kind, req.url) {
         (Kind::MagicUrl, Some(u)) => Some(link(
             u,
@@ -423,54 +435,29 @@ pub async fn create_phone_login(
     phone: &str,
 ) -> Result<Issued> {
     let app = cx.app;
-    let gate = &cx.gate;
     let locale = cx.locale;
     let now = cx.now;
     let mock = app.config.mock_otp(phone).map(str::to_owned);
     if mock.is_none() && !app.outbox.sms_enabled() {
         return Err(Error::new(ErrorType::PhoneDisabled));
     }
-    let mut lookups = 0;
-    let issued = loop {
-        lookups += 1;
-        let claim = app.store.get_phone(phone).await?;
-        gate.pass().await?;
-        let stored = match claim {
-            Some(claim) => {
-                let t = NewToken {
-                    uid: &claim.uid,
-                    kind: Kind::Phone,
-                    target: phone,
-                    fixed_secret: mock.as_deref(),
-                    want_phrase: false,
-                    new_user: None,
-                };
-                try_store(app, t, now).await?
-            }
-            None => {
-                let uid = new_uid(app, requested_uid, now);
-                let mut user = UserItem::new(&uid, now);
-                user.phone = Some(phone.to_owned());
-                user.targets
-                    .push(crate::account::target(app, "sms", phone, now));
-                let claim = PhoneItem::new(phone, &uid);
-                let t = NewToken {
-                    uid: &uid,
-                    kind: Kind::Phone,
-                    target: phone,
-                    fixed_secret: mock.as_deref(),
-                    want_phrase: false,
-                    new_user: Some((&user, None, Some(&claim))),
-                };
-                try_store(app, t, now).await?
-            }
-        };
-        match stored {
-            Some(issued) => break issued,
-            None if lookups < ADDRESS_LOOKUPS => continue,
-            None => return Err(Error::contended()),
-        }
+    let token = NewToken {
+        uid: "",
+        kind: Kind::Phone,
+        target: phone,
+        fixed_secret: mock.as_deref(),
+        want_phrase: false,
+        new_user: None,
     };
+    let owner = || async { Ok(app.store.get_phone(phone).await?.map(|c| c.uid)) };
+    let issued = login_token(cx, owner, token, requested_uid, |uid| {
+        let mut user = UserItem::new(uid, now);
+        user.phone = Some(phone.to_owned());
+        user.targets
+            .push(crate::account::target(app, "sms", phone, now));
+        (user, None, Some(PhoneItem::new(phone, uid)))
+    })
+    .await?;
     if mock.is_none() {
         let sms = messages::code_sms(&app.config.project_name, locale, phone, &issued.secret);
         deliver(app, &issued, app.outbox.text(&sms)).await?;

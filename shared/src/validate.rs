@@ -661,6 +661,15 @@ mod tests {
             "+999123456",
             "+4400000",
             "+445",
+            // Look-alikes: full-width and Arabic-Indic digits, a full-width plus, whitespace,
+            // a trailing dot, a backslash.
+            "+1４155552671",
+            "+١٤١٥٥٥٥٢٦٧١",
+            "＋14155552671",
+            "+14155552671 ",
+            " +14155552671",
+            "+14155552671.",
+            "+1\\4155552671",
         ] {
             assert!(phone("phone", bad).is_err(), "{bad}");
         }
