@@ -401,6 +401,10 @@ pub fn challenge_sk(id: &str) -> String {
     format!("{CHALLENGE_PREFIX}{id}")
 }
 
+/// The attribute marking a passed MFA challenge (epoch ms). A used challenge is kept until its
+/// TTL, so that a late-delivered write of it finds it there and cannot recreate it.
+pub const CHALLENGE_USED: &str = "used";
+
 /// `USER#<uid>` / `CHALLENGE#<id>`: an MFA challenge. Email/phone codes are stored as HMACs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -302,17 +302,27 @@ async fn profile_updates<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     n.name = "Ada".into();
     n.prefs = r#"{"a":[1,{"b":null}]}"#.into();
     n.labels = vec!["x".into()];
+    n.updated = u.updated + 10;
     let stored = store.update_user(&u, &n).await.unwrap().unwrap();
     assert_eq!(stored, n);
 
-    // Only the differing attributes are written: a concurrent change to another attribute stays.
+    // Only the differing attributes are written: a concurrent change to another attribute
+    // stays. This one read the profile before the change above and is stamped before it: it
+    // still lands, on top, stamped after the stored one.
     let mut other = u.clone();
     other.email_verification = true;
+    other.updated = u.updated + 5;
     let stored = store.update_user(&u, &other).await.unwrap().unwrap();
     assert_eq!(
         (stored.name.as_str(), stored.email_verification),
         ("Ada", true)
     );
+    assert_eq!(
+        stored.updated,
+        n.updated + 1,
+        "stamped after the stored change"
+    );
+    let n = stored;
 
     // No difference: nothing written, the new value is returned.
     assert_eq!(store.update_user(&n, &n).await.unwrap(), Some(n.clone()));
@@ -663,6 +673,19 @@ async fn challenge_consumed_with_profile_and_session<S: Storage + ?Sized>(
         .update_user_and_session((&u2, &user), (&s2, &s), Some((&c, now + 1)), &[])
         .await;
     assert_eq!(conflict(r), Some(Conflict::Token));
+    // A passed challenge takes no more codes, and its write, delivered again (late), cannot
+    // bring it back.
+    assert!(store
+        .attempt_challenge(&u.id, "ch1", 3, now + 1)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.put_challenge(&c).await.is_err());
+    assert!(store
+        .attempt_challenge(&u.id, "ch1", 3, now + 1)
+        .await
+        .unwrap()
+        .is_none());
     // A failed expectation reads as a used one-time code (`Token`).
     let r = store
         .update_user_and_session((&u2, &u2), (&s2, &s2), None, &[Expect::TotpStep(7)])

@@ -549,10 +549,23 @@ impl Accounts for MemoryStore {
     }
 
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
-        let Some(w) = user_update(old, new, &[], Conflict::ProfileCondition)? else {
+        let Some(changes) = diff_change(old, new)? else {
             return Ok(Some(new.clone()));
         };
-        let k = w.key.clone();
+        // The twin of the DynamoDB store's stamped update: the change lands on the stored
+        // profile, stamped later than the stamp it holds (nothing here can arrive late).
+        let stamp = new.updated;
+        let k = key(item::user_pk(&old.id), item::PROFILE_SK);
+        let w = update(
+            k.clone(),
+            |r| r.is_some(),
+            move |r| {
+                let stored = num(r, "updated").unwrap_or(i64::MIN);
+                apply(r, changes);
+                r.insert("updated".into(), Value::from(stamp.max(stored + 1)));
+            },
+            Conflict::ProfileCondition,
+        );
         if !self.write(w)? {
             return Ok(None);
         }
@@ -707,9 +720,16 @@ impl Sessions for MemoryStore {
             writes.push(Write {
                 key: key(c.pk.clone(), &c.sk),
                 condition: Some(Box::new(move |r| {
-                    r.is_some_and(|r| num(r, "expire").is_some_and(|e| e > now))
+                    r.is_some_and(|r| {
+                        num(r, "expire").is_some_and(|e| e > now)
+                            && !r.contains_key(item::CHALLENGE_USED)
+                    })
                 })),
-                change: Box::new(|_| None),
+                change: Box::new(move |r| {
+                    let mut r = r?;
+                    r.insert(item::CHALLENGE_USED.into(), Value::from(now));
+                    Some(r)
+                }),
                 conflict: Conflict::Token,
             });
         }
@@ -830,7 +850,9 @@ impl Tokens for MemoryStore {
     }
 
     async fn put_challenge(&self, c: &ChallengeItem) -> Result<()> {
-        self.write(put(to_row(c)?, Conflict::Token)?)?;
+        if !self.write(put_new(to_row(c)?, Conflict::Token)?)? {
+            return Err(Error::internal("the challenge exists already"));
+        }
         Ok(())
     }
 
@@ -854,6 +876,7 @@ impl Tokens for MemoryStore {
                 r.is_some_and(|r| {
                     num(r, "expire").is_some_and(|e| e > now)
                         && num(r, "attempts").is_none_or(|a| a < max)
+                        && !r.contains_key(item::CHALLENGE_USED)
                 })
             },
             |r| {

@@ -21,7 +21,7 @@ pub mod dynamo;
 pub mod invariants;
 pub mod memory;
 
-pub use dynamo::{DynamoStore, Recorder, Timeouts};
+pub use dynamo::{DynamoStore, Recorder, Sent, Timeouts};
 pub use memory::MemoryStore;
 
 /// Why a write that claims unique keys was refused.
@@ -228,7 +228,7 @@ pub trait Sessions: Send + Sync {
     async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()>;
 
     /// One transaction: a profile change and a session change together, optionally consuming
-    /// an MFA challenge (only if it still exists and is unexpired).
+    /// an MFA challenge (only if it still exists, unexpired and unused; it stays, marked used).
     async fn update_user_and_session(
         &self,
         user: (&UserItem, &UserItem),
@@ -277,12 +277,14 @@ pub trait Tokens: Send + Sync {
         r: Redemption<'_>,
     ) -> Result<(), WriteError>;
 
+    /// Store a new challenge; an error if one with its key is stored (even a used one).
     async fn put_challenge(&self, c: &ChallengeItem) -> Result<()>;
 
+    /// Withdraw a challenge whose code could not be sent.
     async fn delete_challenge(&self, c: &ChallengeItem) -> Result<()>;
 
     /// Reserve one attempt at an MFA challenge before its code is compared, returning the
-    /// challenge; `None` when it is gone, expired or used up.
+    /// challenge; `None` when it is gone, expired, passed or used up.
     async fn attempt_challenge(
         &self,
         uid: &str,

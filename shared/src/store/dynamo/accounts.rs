@@ -204,25 +204,62 @@ impl Accounts for DynamoStore {
         self.transact(items).await
     }
 
-    /// One `UpdateItem` writing the attributes that differ between `old` and `new`; returns the
-    /// stored item after the update (`None` if the profile no longer exists).
+    /// One `UpdateItem` writing the attributes that differ between `old` and `new`, stamped
+    /// `updated`; returns the stored item after the update (`None` if the profile no longer
+    /// exists).
+    ///
+    /// The write lands only on a profile stamped earlier than it. A plain `UpdateItem` is not
+    /// idempotent: an attempt that stalled, was retried, and reached DynamoDB after a later
+    /// change (disabling MFA after the user enabled it again, say) would undo that change. A
+    /// stamped attempt arriving late is refused instead. When the condition refuses the live
+    /// attempt (a concurrent change stamped at or after it, or our own earlier attempt whose
+    /// answer was lost), the change is applied again on the profile DynamoDB returns, stamped
+    /// after it: the same outcome as an unconditional write, one more round trip.
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
-        let Some(d) = diff(old, new)? else {
+        if diff(old, new)?.is_none() {
             return Ok(Some(new.clone()));
-        };
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
-            .update_expression(d.expression)
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(Some(d.names))
-            .set_expression_attribute_values((!d.values.is_empty()).then_some(d.values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated(res)
+        }
+        let mut stamp = new.updated;
+        for _ in 0..=RACE_RETRIES {
+            let mut stamped = new.clone();
+            stamped.updated = stamp;
+            let Some(d) = diff(old, &stamped)? else {
+                return Ok(Some(stamped));
+            };
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(item::user_pk(&old.id), item::PROFILE_SK)))
+                .update_expression(d.expression)
+                .condition_expression(
+                    "attribute_exists(PK) AND (attribute_not_exists(#stamp) OR #stamp < :stamp)",
+                )
+                .set_expression_attribute_names(Some(d.names))
+                .expression_attribute_names("#stamp", "updated")
+                .set_expression_attribute_values(Some(d.values))
+                .expression_attribute_values(":stamp", AttributeValue::N(stamp.to_string()))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match res {
+                Ok(out) => return out.attributes.map(from_item).transpose(),
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        let Some(stored) = c.item.clone() else {
+                            return Ok(None);
+                        };
+                        let stored: UserItem = from_item(stored)?;
+                        stamp = stamp.max(stored.updated + 1);
+                    }
+                    _ => return Err(sdk_err(e)),
+                },
+            }
+        }
+        Err(Error::contended())
     }
 
     /// One `TransactWriteItems`: a profile change under `expect`, its claims, and the deletion

@@ -5,10 +5,12 @@
 use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::item::{self, EmailItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde::{de::DeserializeOwned, Serialize};
@@ -27,7 +29,7 @@ use super::{
     Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
     Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
 };
-pub use recorder::Recorder;
+pub use recorder::{Recorder, Sent};
 
 /// The single table in DynamoDB: the production store.
 #[derive(Clone)]

@@ -20,6 +20,16 @@ pub struct Recorder {
     ops: Arc<Mutex<Vec<String>>>,
     on_wire: Arc<Mutex<Vec<String>>>,
     overlaps: Arc<Mutex<Vec<(String, String)>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+}
+
+/// One request as it went on the wire: operation name, headers and body. A test can deliver it
+/// again, as a stalled attempt reaching DynamoDB after its retry would be.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub operation: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Recorder {
@@ -31,6 +41,14 @@ impl Recorder {
     /// Names of the operations since the last call (`GetItem`, `TransactWriteItems`, …).
     pub fn take_ops(&self) -> Vec<String> {
         self.ops
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// The requests sent since the last call, in order (attempts, not operations).
+    pub fn take_sent(&self) -> Vec<Sent> {
+        self.sent
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
@@ -80,6 +98,21 @@ impl Intercept for Recorder {
                 overlaps.push((name.clone(), other.clone()));
             }
             now.push(name.clone());
+        }
+        if let Ok(mut sent) = self.sent.lock() {
+            if sent.len() >= 1024 {
+                sent.clear();
+            }
+            let req = context.request();
+            sent.push(Sent {
+                operation: name.clone(),
+                headers: req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                body: req.body().bytes().unwrap_or_default().to_vec(),
+            });
         }
         if let Ok(mut log) = self.ops.lock() {
             // Bounded: a long-running server keeps only the recent operations.

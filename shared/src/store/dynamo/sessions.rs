@@ -164,7 +164,7 @@ impl Sessions for DynamoStore {
     }
 
     /// One `TransactWriteItems`: a profile change and a session change together, optionally
-    /// consuming an MFA challenge (only if it still exists and is unexpired).
+    /// consuming an MFA challenge (only if it still exists, unexpired and unused).
     async fn update_user_and_session(
         &self,
         user: (&UserItem, &UserItem),
@@ -174,15 +174,20 @@ impl Sessions for DynamoStore {
     ) -> Result<(), WriteError> {
         let mut items = vec![];
         if let Some((c, now)) = consume {
-            let del = Delete::builder()
+            // Marked used, not deleted: see `put_challenge`.
+            let used = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(c.pk.clone(), &c.sk)))
-                .condition_expression("attribute_exists(PK) AND expire > :now")
+                .update_expression("SET #used = :now")
+                .condition_expression(
+                    "attribute_exists(PK) AND expire > :now AND attribute_not_exists(#used)",
+                )
+                .expression_attribute_names("#used", item::CHALLENGE_USED)
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .build()
                 .map_err(internal)?;
             items.push((
-                TransactWriteItem::builder().delete(del).build(),
+                TransactWriteItem::builder().update(used).build(),
                 Conflict::Token,
             ));
         }

@@ -185,12 +185,15 @@ impl Tokens for DynamoStore {
         Ok(())
     }
 
-    /// One `PutItem` of an MFA challenge.
+    /// One `PutItem` of an MFA challenge, only where none is stored: a used challenge stays
+    /// (marked `used`, until its TTL) so that this write, delivered late after the challenge
+    /// was passed, cannot bring it back with a fresh attempt budget.
     async fn put_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(c)?))
+            .condition_expression("attribute_not_exists(PK)")
             .send()
             .await
             .map_err(sdk_err)?;
@@ -228,9 +231,10 @@ impl Tokens for DynamoStore {
                     .set_key(Some(key(item::user_pk(uid), &item::challenge_sk(id))))
                     .update_expression("ADD attempts :one")
                     .condition_expression(
-                        "attribute_exists(PK) AND expire > :now \
+                        "attribute_exists(PK) AND expire > :now AND attribute_not_exists(#used) \
                  AND (attribute_not_exists(attempts) OR attempts < :max)",
                     )
+                    .expression_attribute_names("#used", item::CHALLENGE_USED)
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
                     .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                     .expression_attribute_values(
