@@ -92,21 +92,21 @@ async fn codes_requested_during_an_email_change_leave_none_for_the_old_address()
     );
 }
 
-/// Twenty code requests for an address nobody has: one creates the user, the others find it and
-/// replace its code. All succeed; one user holds the address.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_parallel_codes_for_a_new_address_make_one_user() {
+/// Twenty first codes for an address nobody has, `field` (`email`/`phone`) at `POST {route}`:
+/// one creates the user, the others find it and replace its code. All succeed; one user holds
+/// the address. Returns that user's ID.
+async fn twenty_parallel_first_codes(
+    route: &'static str,
+    field: &'static str,
+    value: &str,
+) -> String {
     let s = std::sync::Arc::new(Server::start().await);
-    let email = unique_email();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let (s, email) = (s.clone(), email.clone());
+            let (s, value) = (s.clone(), value.to_owned());
             tokio::spawn(async move {
-                s.post(
-                    "/account/tokens/email",
-                    json!({"userId": "unique()", "email": email}),
-                )
-                .await
+                s.post(route, json!({"userId": "unique()", field: value}))
+                    .await
             })
         })
         .collect();
@@ -116,38 +116,25 @@ async fn twenty_parallel_codes_for_a_new_address_make_one_user() {
         assert_eq!(r.status, 201, "{}", r.body);
         users.insert(r.json["userId"].as_str().unwrap().to_owned());
     }
-    assert_eq!(users.len(), 1, "one user for the address: {users:?}");
-}
-
-/// The same for a phone number: twenty first codes for a number nobody has make one user.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_parallel_codes_for_a_new_number_make_one_user() {
-    let s = std::sync::Arc::new(Server::start().await);
-    let phone = unique_phone();
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (s, phone) = (s.clone(), phone.clone());
-            tokio::spawn(async move {
-                s.post(
-                    "/account/tokens/phone",
-                    json!({"userId": "unique()", "phone": phone}),
-                )
-                .await
-            })
-        })
-        .collect();
-    let mut users = std::collections::BTreeSet::new();
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, 201, "{}", r.body);
-        users.insert(r.json["userId"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(users.len(), 1, "one user for the number: {users:?}");
+    assert_eq!(users.len(), 1, "one user for {value}: {users:?}");
     let uid = users.pop_first().unwrap();
     assert_eq!(
-        s.text(&format!("USER#{uid}"), "PROFILE", "phone").await,
-        Some(phone)
+        s.text(&format!("USER#{uid}"), "PROFILE", field)
+            .await
+            .as_deref(),
+        Some(value)
     );
+    uid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_codes_for_a_new_address_make_one_user() {
+    twenty_parallel_first_codes("/account/tokens/email", "email", &unique_email()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_codes_for_a_new_number_make_one_user() {
+    twenty_parallel_first_codes("/account/tokens/phone", "phone", &unique_phone()).await;
 }
 
 /// Twenty recovery requests while the user changes the password: a link is either issued before
