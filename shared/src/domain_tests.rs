@@ -358,3 +358,46 @@ async fn a_key_rotation_keeps_authenticators_codes_tokens_and_jwts() {
         .expect("the authenticator outlives the old key's retirement");
     consistent(&w);
 }
+
+/// A verification request that read the profile just before an email change (here: handed
+/// the profile as it was) is decided again on the stored profile: the link goes to the new
+/// address, not to the old one, and not as a server error.
+#[tokio::test]
+async fn a_verification_racing_an_email_change_goes_to_the_new_address() {
+    let w = World::new();
+    let before = sign_up(&w, "before@example.com").await;
+    account::update_email(&w.cx(), &before, "after@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let url = url::Url::parse("http://localhost/verify").unwrap();
+    let issued = token::create_email_verification(&w.cx(), &before, &url)
+        .await
+        .unwrap();
+    assert_eq!(issued.token.target, "after@example.com");
+    assert!(w.sent.last_email().contains(&issued.secret));
+    consistent(&w);
+}
+
+/// A recovery request whose link would predate a password change committed meanwhile (here:
+/// a change stamped after the request's clock) is re-read and stamped after the change, so the
+/// link is stored, and works, instead of failing.
+#[tokio::test]
+async fn a_recovery_racing_a_password_change_is_stamped_after_it() {
+    let w = World::new();
+    let user = sign_up(&w, "racer@example.com").await;
+    let changed_at = w.now() + 5_000;
+    let mut changed = user.clone();
+    changed.password_update = Some(changed_at);
+    changed.updated = changed_at;
+    w.store.update_user(&user, &changed).await.unwrap().unwrap();
+    let url = url::Url::parse("http://localhost/recover").unwrap();
+    let issued = token::create_recovery(&w.cx(), "racer@example.com", &url)
+        .await
+        .unwrap();
+    assert!(
+        issued.token.created >= changed_at,
+        "{}",
+        issued.token.created
+    );
+    consistent(&w);
+}

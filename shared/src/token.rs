@@ -222,14 +222,9 @@ struct NewToken<'a> {
 }
 
 /// Store a new token, replacing the user's earlier one of its kind (creating `new_user` with
-/// it, in the same transaction). The profile's address changing meanwhile is a contended
-/// request: nothing was stored or sent.
-async fn store_new(app: &App, t: NewToken<'_>, now: Millis) -> Result<Issued> {
-    try_store(app, t, now).await?.ok_or_else(Error::contended)
-}
-
-/// [`store_new`], or `None` when the profile no longer has the address (or is gone), or another
-/// request claimed the new address first: a login flow then looks the address up again.
+/// it, in the same transaction). `None` when the profile no longer has the address (or is
+/// gone), or another request claimed the new address first: nothing was stored or sent, and
+/// the flow looks the address (or the profile) up again.
 async fn try_store(app: &App, t: NewToken<'_>, now: Millis) -> Result<Option<Issued>> {
     let phrase = if t.want_phrase {
         phrase(app.entropy.as_ref())
@@ -802,38 +797,45 @@ pub async fn create_email_verification(
     if !app.outbox.mail_enabled() {
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
-    let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
-        return Err(Error::new(ErrorType::UserEmailNotFound));
-    };
-    if user.email_verification {
-        return Err(Error::new(ErrorType::UserEmailAlreadyVerified));
+    let mut user = user.clone();
+    for _ in 0..ADDRESS_LOOKUPS {
+        let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
+            return Err(Error::new(ErrorType::UserEmailNotFound));
+        };
+        if user.email_verification {
+            return Err(Error::new(ErrorType::UserEmailAlreadyVerified));
+        }
+        let t = NewToken {
+            uid: &user.id,
+            kind: Kind::VerifyEmail,
+            target: &email,
+            fixed_secret: None,
+            want_phrase: false,
+            new_user: None,
+        };
+        let Some(issued) = try_store(app, t, now).await? else {
+            user = profile_again(app, &user.id).await?;
+            continue;
+        };
+        let l = link(
+            url,
+            &user.id,
+            &issued.secret,
+            issued.token.expire,
+            &app.config.project_id,
+        );
+        let message = Letter {
+            template: "verification",
+            to: &email,
+            name: &user.name,
+            vars: &[("link", &l)],
+            link: Some(&l),
+            phrase: "",
+        };
+        deliver(app, &issued, send_email(app, locale, message)).await?;
+        return Ok(issued);
     }
-    let t = NewToken {
-        uid: &user.id,
-        kind: Kind::VerifyEmail,
-        target: &email,
-        fixed_secret: None,
-        want_phrase: false,
-        new_user: None,
-    };
-    let issued = store_new(app, t, now).await?;
-    let l = link(
-        url,
-        &user.id,
-        &issued.secret,
-        issued.token.expire,
-        &app.config.project_id,
-    );
-    let message = Letter {
-        template: "verification",
-        to: &email,
-        name: &user.name,
-        vars: &[("link", &l)],
-        link: Some(&l),
-        phrase: "",
-    };
-    deliver(app, &issued, send_email(app, locale, message)).await?;
-    Ok(issued)
+    Err(Error::contended())
 }
 
 /// `POST /account/verifications/phone`.
@@ -841,30 +843,47 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
     let app = cx.app;
     let locale = cx.locale;
     let now = cx.now;
-    let Some(phone) = user.phone.clone().filter(|p| !p.is_empty()) else {
-        return Err(Error::new(ErrorType::UserPhoneNotFound));
-    };
-    let mock = app.config.mock_otp(&phone).map(str::to_owned);
-    if mock.is_none() && !app.outbox.sms_enabled() {
-        return Err(Error::new(ErrorType::PhoneDisabled));
+    let mut user = user.clone();
+    for _ in 0..ADDRESS_LOOKUPS {
+        let Some(phone) = user.phone.clone().filter(|p| !p.is_empty()) else {
+            return Err(Error::new(ErrorType::UserPhoneNotFound));
+        };
+        let mock = app.config.mock_otp(&phone).map(str::to_owned);
+        if mock.is_none() && !app.outbox.sms_enabled() {
+            return Err(Error::new(ErrorType::PhoneDisabled));
+        }
+        if user.phone_verification {
+            return Err(Error::new(ErrorType::UserPhoneAlreadyVerified));
+        }
+        let t = NewToken {
+            uid: &user.id,
+            kind: Kind::VerifyPhone,
+            target: &phone,
+            fixed_secret: mock.as_deref(),
+            want_phrase: false,
+            new_user: None,
+        };
+        let Some(issued) = try_store(app, t, now).await? else {
+            user = profile_again(app, &user.id).await?;
+            continue;
+        };
+        if mock.is_none() {
+            let sms = messages::code_sms(&app.config.project_name, locale, &phone, &issued.secret);
+            deliver(app, &issued, app.outbox.text(&sms)).await?;
+        }
+        return Ok(issued);
     }
-    if user.phone_verification {
-        return Err(Error::new(ErrorType::UserPhoneAlreadyVerified));
-    }
-    let t = NewToken {
-        uid: &user.id,
-        kind: Kind::VerifyPhone,
-        target: &phone,
-        fixed_secret: mock.as_deref(),
-        want_phrase: false,
-        new_user: None,
-    };
-    let issued = store_new(app, t, now).await?;
-    if mock.is_none() {
-        let sms = messages::code_sms(&app.config.project_name, locale, &phone, &issued.secret);
-        deliver(app, &issued, app.outbox.text(&sms)).await?;
-    }
-    Ok(issued)
+    Err(Error::contended())
+}
+
+/// The profile again, after a token write found it changed under the request (its address
+/// moved): the request is then decided on what is stored, as if it had come a moment later.
+async fn profile_again(app: &App, uid: &str) -> Result<UserItem> {
+    app.store
+        .get_user_and_sessions(uid, &[])
+        .await?
+        .0
+        .ok_or_else(|| Error::new(ErrorType::UserNotFound))
 }
 
 /// `PUT /account/verifications/email|phone`: mark the channel verified and consume the token,
@@ -930,15 +949,7 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
     }
     let log = crate::audit::for_user(cx, crate::audit::event::RECOVERY_CREATE, &user);
     let send = async {
-        let t = NewToken {
-            uid: &user.id,
-            kind: Kind::Recovery,
-            target: email,
-            fixed_secret: None,
-            want_phrase: false,
-            new_user: None,
-        };
-        let issued = store_new(app, t, now).await?;
+        let issued = store_recovery(app, &user, email, now).await?;
         let l = link(
             url,
             &user.id,
@@ -959,6 +970,39 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
     };
     let issued = crate::audit::logged(cx, vec![log], send).await?;
     Ok(issued)
+}
+
+/// Store a recovery link for `user`, bound to `email` and to the password it has now. When the
+/// profile changed under the request, it is read again: an email that moved away answers as if
+/// it had moved before (`user_not_found`); a password changed meanwhile gets a link stamped
+/// after the change (the link was asked for by whoever reads that mailbox, like one asked for
+/// a moment later).
+async fn store_recovery(app: &App, user: &UserItem, email: &str, now: Millis) -> Result<Issued> {
+    let mut now = now;
+    for _ in 0..ADDRESS_LOOKUPS {
+        let t = NewToken {
+            uid: &user.id,
+            kind: Kind::Recovery,
+            target: email,
+            fixed_secret: None,
+            want_phrase: false,
+            new_user: None,
+        };
+        if let Some(issued) = try_store(app, t, now).await? {
+            return Ok(issued);
+        }
+        let fresh = profile_again(app, &user.id).await?;
+        if fresh.email.as_deref() != Some(email) {
+            return Err(Error::new(ErrorType::UserNotFound));
+        }
+        if !fresh.status {
+            return Err(Error::new(ErrorType::UserBlocked));
+        }
+        now = now
+            .max(app.clock.now_ms())
+            .max(fresh.password_update.unwrap_or(0));
+    }
+    Err(Error::contended())
 }
 
 /// `PUT /account/recovery`: set the new password (and verify the email: the user proved they
