@@ -172,7 +172,9 @@ pub fn phrase(entropy: &dyn Entropy) -> String {
     )
 }
 
-/// How often a login token's address is looked up when its owner keeps moving off it.
+/// How often a token request looks its address (or profile) up again when the profile keeps
+/// changing under it (a login code's owner moving off the address, a verification or recovery
+/// racing the user's own change).
 const ADDRESS_LOOKUPS: u32 = 3;
 
 /// A stored token and its secret (returned once).
@@ -998,9 +1000,12 @@ async fn store_recovery(app: &App, user: &UserItem, email: &str, now: Millis) ->
         if !fresh.status {
             return Err(Error::new(ErrorType::UserBlocked));
         }
+        // Stamped after the change, but never more than a second ahead of this clock: another
+        // function's clock far ahead would otherwise stretch the link's lifetime.
+        let clock = app.clock.now_ms();
         now = now
-            .max(app.clock.now_ms())
-            .max(fresh.password_update.unwrap_or(0));
+            .max(clock)
+            .max(fresh.password_update.unwrap_or(0).min(clock + 1_000));
     }
     Err(Error::contended())
 }

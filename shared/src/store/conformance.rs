@@ -913,6 +913,8 @@ async fn challenges_burn<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     let now = ctx.now;
     let c = challenge(&uid, "c1", now, 60_000);
     store.put_challenge(&c).await.unwrap();
+    // The same challenge again (a retry whose first attempt landed): stored once, no error.
+    store.put_challenge(&c).await.unwrap();
     for n in 1..=3 {
         let got = store
             .attempt_challenge(&uid, "c1", 3, now)

@@ -554,7 +554,7 @@ impl Accounts for MemoryStore {
         };
         // The twin of the DynamoDB store's stamped update: the change lands on the stored
         // profile, stamped later than the stamp it holds (nothing here can arrive late).
-        let stamp = new.updated;
+        let stamp = new.updated.max(old.updated + 1);
         let k = key(item::user_pk(&old.id), item::PROFILE_SK);
         let w = update(
             k.clone(),
@@ -850,7 +850,9 @@ impl Tokens for MemoryStore {
     }
 
     async fn put_challenge(&self, c: &ChallengeItem) -> Result<()> {
-        if !self.write(put_new(to_row(c)?, Conflict::Token)?)? {
+        let row = to_row(c)?;
+        let k = key_of(&row)?;
+        if !self.write(put_new(row.clone(), Conflict::Token)?)? && self.get(&k)? != Some(row) {
             return Err(Error::internal("the challenge exists already"));
         }
         Ok(())

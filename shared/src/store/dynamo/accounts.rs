@@ -219,7 +219,8 @@ impl Accounts for DynamoStore {
         if diff(old, new)?.is_none() {
             return Ok(Some(new.clone()));
         }
-        let mut stamp = new.updated;
+        // Stamped after what was read, even by a caller that did not move `updated`.
+        let mut stamp = new.updated.max(old.updated + 1);
         for _ in 0..=RACE_RETRIES {
             let mut stamped = new.clone();
             stamped.updated = stamp;

@@ -5,6 +5,7 @@
 use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::item::{self, EmailItem, PhoneItem, SessionItem, TokenItem, UserItem};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,

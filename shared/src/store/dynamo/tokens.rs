@@ -187,17 +187,30 @@ impl Tokens for DynamoStore {
 
     /// One `PutItem` of an MFA challenge, only where none is stored: a used challenge stays
     /// (marked `used`, until its TTL) so that this write, delivered late after the challenge
-    /// was passed, cannot bring it back with a fresh attempt budget.
+    /// was passed, cannot bring it back with a fresh attempt budget. A retry of an attempt that
+    /// landed (its answer lost) finds this very challenge, unused: that is success.
     async fn put_challenge(&self, c: &crate::item::ChallengeItem) -> Result<()> {
-        self.client
+        let item = to_item(c)?;
+        let res = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(c)?))
+            .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(f))
+                    if f.item.as_ref() == Some(&item) =>
+                {
+                    Ok(())
+                }
+                _ => Err(sdk_err(e)),
+            },
+        }
     }
 
     /// One `DeleteItem` of an MFA challenge.
@@ -213,8 +226,8 @@ impl Tokens for DynamoStore {
     }
 
     /// One conditional `UpdateItem`: reserve one attempt at an MFA challenge before its code is
-    /// compared (`ADD attempts 1` while unexpired and below `max_attempts`), returning the
-    /// challenge. `None` when it is gone, expired or used up: a challenge burns after
+    /// compared (`ADD attempts 1` while unexpired, unused and below `max_attempts`), returning
+    /// the challenge. `None` when it is gone, expired, passed or used up: a challenge burns after
     /// `max_attempts` codes, however many arrive in parallel.
     async fn attempt_challenge(
         &self,
