@@ -297,6 +297,35 @@ async fn send_email(app: &App, locale: &str, m: Letter<'_>) -> Result<()> {
     app.outbox.email(&email).await
 }
 
+/// Email a link carrying `issued`'s secret to `to` (address, name) with `template`; a failed
+/// send withdraws the token.
+async fn send_link(
+    app: &App,
+    locale: &str,
+    template: &str,
+    url: &url::Url,
+    issued: &Issued,
+    to: (&str, &str),
+) -> Result<()> {
+    let t = &issued.token;
+    let l = link(
+        url,
+        &t.uid,
+        &issued.secret,
+        t.expire,
+        &app.config.project_id,
+    );
+    let message = Letter {
+        template,
+        to: to.0,
+        name: to.1,
+        vars: &[("link", &l)],
+        link: Some(&l),
+        phrase: "",
+    };
+    deliver(app, issued, send_email(app, locale, message)).await
+}
+
 /// Deliver, or withdraw the token so nothing usable is left behind.
 async fn deliver(
     app: &App,
@@ -807,34 +836,13 @@ pub async fn create_email_verification(
         if user.email_verification {
             return Err(Error::new(ErrorType::UserEmailAlreadyVerified));
         }
-        let t = NewToken {
-            uid: &user.id,
-            kind: Kind::VerifyEmail,
-            target: &email,
-            fixed_secret: None,
-            want_phrase: false,
-            new_user: None,
-        };
-        let Some(issued) = try_store(app, t, now).await? else {
-            user = profile_again(app, &user.id).await?;
+        let Some(issued) =
+            verification(app, &mut user, Kind::VerifyEmail, &email, None, now).await?
+        else {
             continue;
         };
-        let l = link(
-            url,
-            &user.id,
-            &issued.secret,
-            issued.token.expire,
-            &app.config.project_id,
-        );
-        let message = Letter {
-            template: "verification",
-            to: &email,
-            name: &user.name,
-            vars: &[("link", &l)],
-            link: Some(&l),
-            phrase: "",
-        };
-        deliver(app, &issued, send_email(app, locale, message)).await?;
+        let to = (email.as_str(), user.name.as_str());
+        send_link(app, locale, "verification", url, &issued, to).await?;
         return Ok(issued);
     }
     Err(Error::contended())
@@ -857,16 +865,10 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
         if user.phone_verification {
             return Err(Error::new(ErrorType::UserPhoneAlreadyVerified));
         }
-        let t = NewToken {
-            uid: &user.id,
-            kind: Kind::VerifyPhone,
-            target: &phone,
-            fixed_secret: mock.as_deref(),
-            want_phrase: false,
-            new_user: None,
-        };
-        let Some(issued) = try_store(app, t, now).await? else {
-            user = profile_again(app, &user.id).await?;
+        let fixed = mock.as_deref();
+        let Some(issued) =
+            verification(app, &mut user, Kind::VerifyPhone, &phone, fixed, now).await?
+        else {
             continue;
         };
         if mock.is_none() {
@@ -876,6 +878,31 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
         return Ok(issued);
     }
     Err(Error::contended())
+}
+
+/// Store a verification token for `user`'s `target`; `None` when the profile changed under
+/// the request, with `user` read again to decide on.
+async fn verification(
+    app: &App,
+    user: &mut UserItem,
+    kind: Kind,
+    target: &str,
+    fixed_secret: Option<&str>,
+    now: Millis,
+) -> Result<Option<Issued>> {
+    let t = NewToken {
+        uid: &user.id,
+        kind,
+        target,
+        fixed_secret,
+        want_phrase: false,
+        new_user: None,
+    };
+    let issued = try_store(app, t, now).await?;
+    if issued.is_none() {
+        *user = profile_again(app, &user.id).await?;
+    }
+    Ok(issued)
 }
 
 /// The profile again, after a token write found it changed under the request (its address
@@ -952,22 +979,7 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
     let log = crate::audit::for_user(cx, crate::audit::event::RECOVERY_CREATE, &user);
     let send = async {
         let issued = store_recovery(app, &user, email, now).await?;
-        let l = link(
-            url,
-            &user.id,
-            &issued.secret,
-            issued.token.expire,
-            &app.config.project_id,
-        );
-        let message = Letter {
-            template: "recovery",
-            to: email,
-            name: &user.name,
-            vars: &[("link", &l)],
-            link: Some(&l),
-            phrase: "",
-        };
-        deliver(app, &issued, send_email(app, locale, message)).await?;
+        send_link(app, locale, "recovery", url, &issued, (email, &user.name)).await?;
         Ok(issued)
     };
     let issued = crate::audit::logged(cx, vec![log], send).await?;

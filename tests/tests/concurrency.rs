@@ -46,6 +46,46 @@ async fn twenty_parallel_sign_ups_with_one_email() {
     assert_eq!(s.get("/account", Some(&c)).await.json["email"], email);
 }
 
+/// Twenty requests made by `request`, with `change` launched among them (after the eighth).
+/// Asserts that every request answered 201; returns the change's reply.
+async fn twenty_201s_around<R, RF, C, CF>(request: R, change: C) -> Reply
+where
+    R: Fn() -> RF,
+    RF: std::future::Future<Output = Reply> + Send + 'static,
+    C: FnOnce() -> CF,
+    CF: std::future::Future<Output = Reply> + Send + 'static,
+{
+    let mut change = Some(change);
+    let (mut tasks, mut changed) = (vec![], None);
+    for i in 0..20 {
+        if let Some(c) = change.take_if(|_| i == 8) {
+            changed = Some(tokio::spawn(c()));
+        }
+        tasks.push(tokio::spawn(request()));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    changed.unwrap().await.unwrap()
+}
+
+/// `PATCH /account/email` to `new` for `cookie`'s user, as a task to launch among others.
+fn email_change(
+    s: &std::sync::Arc<Server>,
+    cookie: &str,
+    new: &str,
+    password: &str,
+) -> impl std::future::Future<Output = Reply> + Send + 'static {
+    let (s, cookie, new, password) = (
+        s.clone(),
+        cookie.to_owned(),
+        new.to_owned(),
+        password.to_owned(),
+    );
+    async move { s.change(&cookie, "email", &new, &password).await }
+}
+
 /// Twenty code requests for an address while its owner moves to another: each is issued before
 /// the change (which deletes it), or looks the address up again and (once it is free) goes to a
 /// new user, created once. Every request succeeds, and no code for the old address is left on
@@ -55,33 +95,20 @@ async fn codes_requested_during_an_email_change_leave_none_for_the_old_address()
     let s = std::sync::Arc::new(Server::start().await);
     let (uid, old, password, cookie) = s.user().await;
     let new = unique_email();
-    let mut tasks = vec![];
-    let mut change = None;
-    for i in 0..20 {
-        if i == 8 {
-            let (s, cookie, new, password) =
-                (s.clone(), cookie.clone(), new.clone(), password.clone());
-            change = Some(tokio::spawn(async move {
-                s.change(&cookie, "email", &new, &password).await
-            }));
-        }
-        let (s, old) = (s.clone(), old.clone());
-        tasks.push(tokio::spawn(async move {
-            s.post(
-                "/account/tokens/email",
-                json!({"userId": "unique()", "email": old}),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let r = t.await.unwrap();
-        match r.status {
-            201 => {}
-            other => panic!("unexpected {other}: {}", r.body),
-        }
-    }
-    change.unwrap().await.unwrap();
+    twenty_201s_around(
+        || {
+            let (s, old) = (s.clone(), old.clone());
+            async move {
+                s.post(
+                    "/account/tokens/email",
+                    json!({"userId": "unique()", "email": old}),
+                )
+                .await
+            }
+        },
+        || email_change(&s, &cookie, &new, &password),
+    )
+    .await;
     assert_eq!(s.get("/account", Some(&cookie)).await.json["email"], new);
     let target = s
         .text(&format!("USER#{uid}"), "TOKEN#email-otp", "target")
@@ -145,12 +172,20 @@ async fn twenty_parallel_codes_for_a_new_number_make_one_user() {
 async fn recovery_links_requested_during_a_password_change_do_not_outlive_it() {
     let s = std::sync::Arc::new(Server::start().await);
     let (uid, email, password, cookie) = s.user().await;
-    let mut tasks = vec![];
-    let mut change = None;
-    for i in 0..20 {
-        if i == 8 {
+    let r = twenty_201s_around(
+        || {
+            let (s, email) = (s.clone(), email.clone());
+            async move {
+                s.post(
+                    "/account/recovery",
+                    json!({"email": email, "url": "http://localhost/r"}),
+                )
+                .await
+            }
+        },
+        || {
             let (s, cookie, password) = (s.clone(), cookie.clone(), password.clone());
-            change = Some(tokio::spawn(async move {
+            async move {
                 s.call(
                     Method::PATCH,
                     "/account/password",
@@ -158,22 +193,10 @@ async fn recovery_links_requested_during_a_password_change_do_not_outlive_it() {
                     Some(json!({"password": "changed-password-2", "oldPassword": password})),
                 )
                 .await
-            }));
-        }
-        let (s, email) = (s.clone(), email.clone());
-        tasks.push(tokio::spawn(async move {
-            s.post(
-                "/account/recovery",
-                json!({"email": email, "url": "http://localhost/r"}),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, 201, "{}", r.body);
-    }
-    let r = change.unwrap().await.unwrap();
+            }
+        },
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let pk = format!("USER#{uid}");
     let changed = s.number(&pk, "PROFILE", "passwordUpdate").await.unwrap();
@@ -198,32 +221,22 @@ async fn verifications_requested_during_an_email_change_go_to_the_new_address() 
     let s = std::sync::Arc::new(Server::start().await);
     let (uid, old, password, cookie) = s.user().await;
     let new = unique_email();
-    let mut tasks = vec![];
-    let mut change = None;
-    for i in 0..20 {
-        if i == 8 {
-            let (s, cookie, new, password) =
-                (s.clone(), cookie.clone(), new.clone(), password.clone());
-            change = Some(tokio::spawn(async move {
-                s.change(&cookie, "email", &new, &password).await
-            }));
-        }
-        let (s, cookie) = (s.clone(), cookie.clone());
-        tasks.push(tokio::spawn(async move {
-            s.call(
-                Method::POST,
-                "/account/verifications/email",
-                Some(&cookie),
-                Some(json!({"url": "http://localhost/v"})),
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, 201, "{}", r.body);
-    }
-    change.unwrap().await.unwrap();
+    twenty_201s_around(
+        || {
+            let (s, cookie) = (s.clone(), cookie.clone());
+            async move {
+                s.call(
+                    Method::POST,
+                    "/account/verifications/email",
+                    Some(&cookie),
+                    Some(json!({"url": "http://localhost/v"})),
+                )
+                .await
+            }
+        },
+        || email_change(&s, &cookie, &new, &password),
+    )
+    .await;
     let target = s
         .text(&format!("USER#{uid}"), "TOKEN#verify-email", "target")
         .await;
