@@ -97,6 +97,11 @@ pub struct OAuth2Provider {
     pub token_url: Option<String>,
     pub userinfo_url: Option<String>,
     pub emails_url: Option<String>,
+    /// `OAUTH2_<KEY>_TRUSTED_EMAIL`: whether the provider's "verified" addresses are taken as
+    /// verified (linking by address, the account's own email). Default: the provider entry's
+    /// [`trusts_email`](crate::providers::Provider::trusts_email), and false whenever the issuer
+    /// or an endpoint is overridden (a self-hosted instance's administrator sets addresses).
+    pub trusted_email: bool,
 }
 
 impl std::fmt::Debug for OAuth2Provider {
@@ -509,16 +514,30 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
         {
             return Err(bad(&var("ISSUER"), "(required for this provider)"));
         }
+        let (authorize_url, token_url) = (url("AUTHORIZE_URL")?, url("TOKEN_URL")?);
+        let (userinfo_url, emails_url) = (url("USERINFO_URL")?, url("EMAILS_URL")?);
+        let overridden = [
+            &issuer,
+            &authorize_url,
+            &token_url,
+            &userinfo_url,
+            &emails_url,
+        ]
+        .iter()
+        .any(|o| o.is_some());
+        let trusted_email =
+            env.flag(&var("TRUSTED_EMAIL"), provider.trusts_email && !overridden)?;
         out.push(OAuth2Provider {
             provider,
             client_id,
             client_secret,
             secret_param,
             issuer,
-            authorize_url: url("AUTHORIZE_URL")?,
-            token_url: url("TOKEN_URL")?,
-            userinfo_url: url("USERINFO_URL")?,
-            emails_url: url("EMAILS_URL")?,
+            authorize_url,
+            token_url,
+            userinfo_url,
+            emails_url,
+            trusted_email,
         });
     }
     Ok(out)

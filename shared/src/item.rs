@@ -350,8 +350,8 @@ pub fn identity_claim_pk(provider: &str, provider_uid: &str) -> String {
 
 pub const IDENTITY_EMAIL_SK: &str = "IDENTITY";
 
-/// `IDEMAIL#<lower-case email>` / `IDENTITY`: which user's identities carry this provider email
-/// (`uid`, and the string set `ids` of those identities). Sign-up, email changes and new-user
+/// `IDEMAIL#<lower-case email>` / `IDENTITY`: which user's identities carry this provider email,
+/// verified by a trusted provider (`uid`, and the string set `ids` of those identities). Sign-up, email changes and new-user
 /// tokens refuse an address another user's identity uses; OAuth2 rule (d) finds its user.
 pub fn identity_email_pk(email: &str) -> String {
     format!("IDEMAIL#{email}")
@@ -372,6 +372,13 @@ pub struct IdentityItem {
     pub provider_uid: String,
     #[serde(default)]
     pub provider_email: String,
+    /// Whether a provider trusted to verify addresses (`OAUTH2_<KEY>_TRUSTED_EMAIL`) said the
+    /// address is verified. Only then is it reserved (`IDEMAIL#`) and used to find an account;
+    /// otherwise it is shown as `providerEmail` and nothing else. Identities stored before the
+    /// flag existed reserved their address: they read as verified until their next sign-in
+    /// decides again.
+    #[serde(default = "stored_before_the_flag")]
+    pub provider_email_verified: bool,
     #[serde(default)]
     pub access_token_sealed: String,
     #[serde(default)]
@@ -380,6 +387,10 @@ pub struct IdentityItem {
     pub access_token_expiry: Option<Millis>,
     pub created: Millis,
     pub updated: Millis,
+}
+
+fn stored_before_the_flag() -> bool {
+    true
 }
 
 /// `OAUTH#<provider>#<providerUid>` / `IDENTITY`: one provider account belongs to one user; the

@@ -12,11 +12,18 @@
 //! - The flow is bound to the browser that started it. A random value goes into a short-lived,
 //!   HttpOnly, SameSite=Lax cookie; its hash goes into the state. In cookie mode, a code arriving
 //!   in another browser (login CSRF) is refused. Token mode accepts a browser without the cookie
-//!   (a server may have started the flow, see [`finish`]), never one with another flow's cookie.
+//!   (a server may have started the flow, see [`finish`]), never one with another flow's cookie,
+//!   and such a finish is signed out: it never links.
+//! - Linking to a signed-in account happens only when the flow was started by that same session
+//!   (a hash of its credential is sealed in the state) and finishes in the browser that started
+//!   it (the binding cookie). Account resolution is one decision function, [`decide`], whose
+//!   table is in `docs/security.md`.
 //! - PKCE (S256) with every provider, and an OIDC `nonce`. The verifier and the nonce travel
 //!   inside the sealed state.
-//! - An unverified provider email never links to, or takes over, an existing account. A verified
-//!   one links only to an account whose own email is verified.
+//! - An address the provider did not verify, or a provider not trusted to verify addresses
+//!   (`OAUTH2_<KEY>_TRUSTED_EMAIL`), is never linked, reserved or claimed: it stays on the
+//!   identity as `providerEmail`. A verified one links only to an account whose own email is
+//!   verified.
 
 use crate::clock::Millis;
 use crate::config::OAuth2Provider;
@@ -115,6 +122,10 @@ pub struct State {
     v: String,
     /// OIDC nonce.
     n: String,
+    /// SHA-256 of the session credential that started the flow, if the browser was signed in:
+    /// only that session may link the provider account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 pub struct StartRequest<'a> {
@@ -124,6 +135,14 @@ pub struct StartRequest<'a> {
     pub scopes: Vec<String>,
     pub token: bool,
     pub origin: &'a str,
+    /// SHA-256 of the session credential the starting request presented (see [`session_mark`]).
+    pub session: Option<String>,
+}
+
+/// What a flow remembers of the session that started it, and what its finish compares: the
+/// SHA-256 of the credential's secret (never the secret itself, the state is only sealed).
+pub fn session_mark(secret: &str) -> String {
+    crypto::sha256_hex(secret)
 }
 
 pub struct Started {
@@ -157,6 +176,7 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
         b: crypto::sha256_hex(&binding),
         v: verifier.clone(),
         n: crypto::random_hex(app.entropy.as_ref(), 16),
+        c: r.session,
     };
     let json = serde_json::to_vec(&state).map_err(Error::internal)?;
     let sealed = seal::seal(
@@ -287,8 +307,9 @@ pub struct FinishRequest<'a> {
     pub error: Option<&'a str>,
     /// The binding cookie the browser presented.
     pub binding: Option<&'a str>,
-    /// The user already signed in in this browser, and the session they used (rule (a)).
-    pub current: Option<(&'a UserItem, &'a str)>,
+    /// The user already signed in in this browser, the session they used, and its
+    /// [`session_mark`]: a link candidate only if that session started the flow.
+    pub current: Option<(&'a UserItem, &'a str, String)>,
     pub origin: &'a str,
 }
 
@@ -332,6 +353,14 @@ pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> 
             "The OAuth2 sign-in was started in another browser. Start it again here.",
         ));
     }
+    // Linking needs both proofs: this browser started the flow (the cookie), and the session
+    // signed in now is the one that started it. Anything less finishes signed out.
+    let linking = match (&r.current, r.binding, &state.c) {
+        (Some((user, sid, mark)), Some(_), Some(started)) if crypto::ct_eq(mark, started) => {
+            Some((*user, *sid))
+        }
+        _ => None,
+    };
     if let Some(e) = r.error {
         // The provider's front-channel error code, if it looks like one; its description is
         // never echoed.
@@ -373,7 +402,7 @@ pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> 
     if profile.id.is_empty() {
         return Err(Error::new(ErrorType::UserMissingId));
     }
-    sign_in(cx, conf, state, profile, r.current).await
+    sign_in(cx, conf, state, profile, linking).await
 }
 
 fn provider_failure(why: impl std::fmt::Display) -> Error {
@@ -684,6 +713,90 @@ pub async fn refresh_tokens(
     }))
 }
 
+/// What account resolution knows about one sign-in (the inputs of [`decide`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The signed-in user, only when the flow was started by that same session in this browser
+    /// (the binding cookie and the sealed session mark both match); `None` otherwise.
+    pub linking: Option<String>,
+    /// The user this provider account is linked to.
+    pub identity_owner: Option<String>,
+    /// The provider gave an address (verified or not).
+    pub address: bool,
+    /// The address is verified by a provider trusted to verify addresses.
+    pub verified: bool,
+    /// The user whose email claim holds the (verified) address, and whether that account has
+    /// verified it itself.
+    pub email_owner: Option<(String, bool)>,
+    /// The user whose identities hold the (verified) address.
+    pub identity_email_owner: Option<String>,
+}
+
+/// Whose account a sign-in reaches: the linking policy, one function (table in
+/// `docs/security.md`, proved row by row in `tests::linking_table`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Link the provider account to the signed-in user (or refresh its link to them).
+    Link(String),
+    /// Sign in to the user the provider account is linked to.
+    SignIn(String),
+    /// Link to the account that holds and has verified the provider's verified address.
+    LinkByAddress(String),
+    /// A new user; `with_email`: the provider's verified address becomes its email.
+    NewUser {
+        with_email: bool,
+    },
+    Refuse(ErrorType, &'static str),
+}
+
+const HELD_BY_ANOTHER: &str = "The provider account or its email address belongs to another user.";
+const UNPROVEN_ACCOUNT: &str = "An account with this email address exists, but its owner has not verified the address. Sign in to that account and verify it, or link the provider from it.";
+const NO_EMAIL: &str = "OAuth provider failed to return email.";
+
+/// The linking policy. An address counts only when `verified` (a trusted provider verified it);
+/// otherwise it is as if the provider had sent none, except that a new account may still be
+/// made (without the address).
+pub fn decide(f: &Facts) -> Decision {
+    let held_by_other = |me: &str| {
+        f.identity_owner.as_deref().is_some_and(|o| o != me)
+            || (f.verified
+                && (f.email_owner.as_ref().is_some_and(|(o, _)| o != me)
+                    || f.identity_email_owner.as_deref().is_some_and(|o| o != me)))
+    };
+    // (a) Linking to the signed-in user who started the flow.
+    if let Some(me) = &f.linking {
+        if held_by_other(me) {
+            return Decision::Refuse(ErrorType::UserAlreadyExists, HELD_BY_ANOTHER);
+        }
+        return Decision::Link(me.clone());
+    }
+    // (b) A known provider account.
+    if let Some(owner) = &f.identity_owner {
+        return Decision::SignIn(owner.clone());
+    }
+    if f.verified {
+        // (c) An account with the address: only one that verified it itself (no pre-registered
+        // account captures the sign-in).
+        if let Some((owner, proven)) = &f.email_owner {
+            return match proven {
+                true => Decision::LinkByAddress(owner.clone()),
+                false => Decision::Refuse(ErrorType::UserAlreadyExists, UNPROVEN_ACCOUNT),
+            };
+        }
+        // (d) Another identity holds the verified address: its user.
+        if let Some(owner) = &f.identity_email_owner {
+            return Decision::LinkByAddress(owner.clone());
+        }
+    }
+    // (e) A new user; an unverified address is not claimed.
+    match f.address {
+        true => Decision::NewUser {
+            with_email: f.verified,
+        },
+        false => Decision::Refuse(ErrorType::UserUnauthorized, NO_EMAIL),
+    }
+}
+
 /// Who the sign-in is for.
 enum Target {
     Existing {
@@ -703,12 +816,14 @@ impl Target {
 }
 
 /// The identity after this sign-in: `(before, after)`, `before` empty for a new link.
+/// `reserve`: its address is verified and nobody else's, so it is reserved for the user.
 fn identity_change(
     cx: &Ctx<'_, '_>,
     target: &Target,
     provider: &str,
     profile: &Profile,
     tokens: &session::ProviderTokens,
+    reserve: bool,
 ) -> (Option<IdentityItem>, IdentityItem) {
     if let Target::Existing {
         identity: Some(old),
@@ -717,6 +832,7 @@ fn identity_change(
     {
         let mut new = old.clone();
         new.provider_email = profile.email.clone().unwrap_or_default();
+        new.provider_email_verified = reserve;
         new.access_token_sealed = tokens.access_sealed.clone();
         new.refresh_token_sealed = tokens.refresh_sealed.clone();
         new.access_token_expiry = tokens.expiry;
@@ -735,6 +851,7 @@ fn identity_change(
             provider: provider.to_owned(),
             provider_uid: profile.id.clone(),
             provider_email: profile.email.clone().unwrap_or_default(),
+            provider_email_verified: reserve,
             access_token_sealed: tokens.access_sealed.clone(),
             refresh_token_sealed: tokens.refresh_sealed.clone(),
             access_token_expiry: tokens.expiry,
@@ -798,7 +915,7 @@ async fn sign_in(
     conf: &OAuth2Provider,
     state: &State,
     profile: Profile,
-    current: Option<(&UserItem, &str)>,
+    linking: Option<(&UserItem, &str)>,
 ) -> Result<Finished> {
     let provider = conf.provider.key;
     let tokens = session::ProviderTokens {
@@ -807,9 +924,9 @@ async fn sign_in(
         expiry: profile.expires_at,
     };
     for attempt in 0..2 {
-        let target = resolve(cx, provider, &profile, current).await?;
+        let (target, reserve) = resolve(cx, conf, &profile, linking).await?;
         let uid = target.uid().to_owned();
-        let (old, new) = identity_change(cx, &target, provider, &profile, &tokens);
+        let (old, new) = identity_change(cx, &target, provider, &profile, &tokens, reserve);
         let granted = grant(cx, state, &uid, provider, &profile, &tokens);
         let email_claim = match &target {
             Target::New(u) => u.email.as_deref().map(|e| EmailItem::new(e, &u.id, None)),
@@ -833,7 +950,7 @@ async fn sign_in(
                 Grant::Token { item, .. } => Some(item),
                 Grant::Session(_) => None,
             },
-            delete_session: current.map(|(_, sid)| sid),
+            delete_session: linking.map(|(_, sid)| sid),
             now: cx.now,
         };
         // The session index (for the session limit) is read beside the write, as every login
@@ -914,90 +1031,94 @@ async fn granted_answer(
     }
 }
 
-/// Rules (a)–(e) of contract §4.6.
+/// Rules (a)–(e) of contract §4.6 under [`decide`]: read the facts (one round of parallel
+/// reads, plus the address holder's profile when rule (c) needs it) and build the target, with
+/// whether the identity's address is reserved for it.
 async fn resolve(
     cx: &Ctx<'_, '_>,
-    provider: &str,
+    conf: &OAuth2Provider,
     profile: &Profile,
-    current: Option<(&UserItem, &str)>,
-) -> Result<Target> {
+    linking: Option<(&UserItem, &str)>,
+) -> Result<(Target, bool)> {
     let store = &cx.app.store;
+    let provider = conf.provider.key;
+    let verified = conf.trusted_email && profile.verified && profile.email.is_some();
+    // An address nobody verified is looked up nowhere.
+    let address = profile.email.as_deref().filter(|_| verified);
     let (claim, email_claim, identity_email) = tokio::join!(
         store.get_identity_claim(provider, &profile.id),
         async {
-            match &profile.email {
+            match address {
                 Some(e) => store.get_email(e).await,
                 None => Ok(None),
             }
         },
         async {
-            match &profile.email {
+            match address {
                 Some(e) => store.identity_email_owner(e).await,
                 None => Ok(None),
             }
         }
     );
     let (claim, email_claim, identity_email) = (claim?, email_claim?, identity_email?);
-    let identity_of = |uid: String, id: Option<String>| async move {
-        let identity = match id {
+    // Whether the holder of the address verified it matters only for rule (c).
+    let proven = match (&linking, &claim, &email_claim) {
+        (None, None, Some(ec)) => store
+            .get_user_and_sessions(&ec.uid, &[])
+            .await?
+            .0
+            .is_some_and(|u| u.email_verification && u.email.as_deref() == address),
+        _ => false,
+    };
+    let facts = Facts {
+        linking: linking.map(|(me, _)| me.id.clone()),
+        identity_owner: claim.as_ref().map(|c| c.uid.clone()),
+        address: profile.email.is_some(),
+        verified,
+        email_owner: email_claim.map(|c| (c.uid, proven)),
+        identity_email_owner: identity_email,
+    };
+    let decision = decide(&facts);
+    // The identity's address is reserved only when verified and no other user holds it.
+    let reserve = |uid: &str| {
+        verified
+            && facts.email_owner.as_ref().is_none_or(|(o, _)| o == uid)
+            && facts
+                .identity_email_owner
+                .as_deref()
+                .is_none_or(|o| o == uid)
+    };
+    let identity_of = |uid: String| async move {
+        let identity = match claim.as_ref().filter(|c| c.uid == uid) {
             None => None,
-            Some(id) => store
+            Some(c) => store
                 .list_identities(&uid)
                 .await?
                 .into_iter()
-                .find(|i| i.id == id),
+                .find(|i| i.id == c.identity_id),
         };
-        Ok::<Target, Error>(Target::Existing { uid, identity })
+        let reserved = reserve(&uid);
+        Ok::<_, Error>((Target::Existing { uid, identity }, reserved))
     };
-    // (a) Linking to the signed-in user.
-    if let Some((me, _)) = current {
-        if claim.as_ref().is_some_and(|c| c.uid != me.id)
-            || email_claim.as_ref().is_some_and(|c| c.uid != me.id)
-            || identity_email.as_ref().is_some_and(|uid| *uid != me.id)
-        {
-            return Err(Error::new(ErrorType::UserAlreadyExists));
+    match decision {
+        Decision::Link(uid) | Decision::SignIn(uid) | Decision::LinkByAddress(uid) => {
+            identity_of(uid).await
         }
-        return identity_of(me.id.clone(), claim.map(|c| c.identity_id)).await;
-    }
-    // (b) A known provider account.
-    if let Some(c) = claim {
-        return identity_of(c.uid, Some(c.identity_id)).await;
-    }
-    // (c) An account with the provider's email: only a verified provider email, and only to an
-    // account whose email is verified (no pre-registered account can capture the sign-in).
-    if let Some(ec) = email_claim {
-        if !profile.verified {
-            return Err(Error::new(ErrorType::BadRequest));
+        Decision::Refuse(kind, message) => Err(Error::with_message(kind, message)),
+        Decision::NewUser { with_email } => {
+            let uid = crate::ids::unique(cx.now, cx.app.entropy.as_ref());
+            let mut user = UserItem::new(&uid, cx.now);
+            user.name = profile.name.chars().take(128).collect();
+            if let (true, Some(email)) = (with_email, address) {
+                user.email = Some(email.to_owned());
+                user.email_verification = true;
+                user.targets
+                    .push(crate::account::target(cx.app, "email", email, cx.now));
+            }
+            let reserved = reserve(&uid);
+            Ok((Target::New(user), reserved))
         }
-        let (user, _) = store.get_user_and_sessions(&ec.uid, &[]).await?;
-        if !user.is_some_and(|u| u.email_verification) {
-            return Err(Error::new(ErrorType::BadRequest));
-        }
-        return identity_of(ec.uid, None).await;
     }
-    // (d) An identity with the provider's email (linked to an account whose own email differs):
-    // the same rule as (c), a verified provider email only.
-    if let Some(uid) = identity_email {
-        if !profile.verified {
-            return Err(Error::new(ErrorType::BadRequest));
-        }
-        return identity_of(uid, None).await;
-    }
-    // (e) A new user.
-    let Some(email) = profile.email.clone() else {
-        return Err(Error::with_message(
-            ErrorType::UserUnauthorized,
-            "OAuth provider failed to return email.",
-        ));
-    };
-    let uid = crate::ids::unique(cx.now, cx.app.entropy.as_ref());
-    let mut user = UserItem::new(&uid, cx.now);
-    user.name = profile.name.chars().take(128).collect();
-    user.email = Some(email.clone());
-    user.email_verification = profile.verified;
-    user.targets
-        .push(crate::account::target(cx.app, "email", &email, cx.now));
-    Ok(Target::New(user))
 }
 
 /// Relay `pairs` to the redirect route on this host, adding `project`.
@@ -1067,6 +1188,108 @@ pub fn reveal_session(keys: &Keyring, s: &SessionItem) -> SessionItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every row of the linking table of `docs/security.md`: (row, facts, decision).
+    #[test]
+    fn linking_table() {
+        use Decision::*;
+        let me = || Some("me".to_owned());
+        let other = || Some("other".to_owned());
+        let f = |linking: Option<String>,
+                 identity_owner: Option<String>,
+                 address: bool,
+                 verified: bool,
+                 email_owner: Option<(&str, bool)>,
+                 identity_email_owner: Option<String>| Facts {
+            linking,
+            identity_owner,
+            address,
+            verified,
+            email_owner: email_owner.map(|(o, p)| (o.to_owned(), p)),
+            identity_email_owner,
+        };
+        let exists = |m: &'static str| Refuse(ErrorType::UserAlreadyExists, m);
+        let rows: Vec<(&str, Facts, Decision)> = vec![
+            (
+                "L1 link, nothing known",
+                f(me(), None, true, true, None, None),
+                Link("me".into()),
+            ),
+            (
+                "L2 link, already mine",
+                f(me(), me(), true, true, Some(("me", true)), me()),
+                Link("me".into()),
+            ),
+            (
+                "L3 link, account is another's",
+                f(me(), other(), true, true, None, None),
+                exists(HELD_BY_ANOTHER),
+            ),
+            (
+                "L4 link, verified address is another's",
+                f(me(), None, true, true, Some(("other", true)), None),
+                exists(HELD_BY_ANOTHER),
+            ),
+            (
+                "L5 link, verified address on another's identity",
+                f(me(), None, true, true, None, other()),
+                exists(HELD_BY_ANOTHER),
+            ),
+            (
+                "L6 link, unverified address is ignored",
+                f(me(), None, true, false, None, None),
+                Link("me".into()),
+            ),
+            (
+                "L7 link, no address",
+                f(me(), None, false, false, None, None),
+                Link("me".into()),
+            ),
+            (
+                "S1 known provider account",
+                f(None, other(), true, false, None, None),
+                SignIn("other".into()),
+            ),
+            (
+                "S2 known, address now another's",
+                f(None, other(), true, true, Some(("me", true)), None),
+                SignIn("other".into()),
+            ),
+            (
+                "A1 verified address, proven account",
+                f(None, None, true, true, Some(("other", true)), None),
+                LinkByAddress("other".into()),
+            ),
+            (
+                "A2 verified address, unproven account",
+                f(None, None, true, true, Some(("other", false)), None),
+                exists(UNPROVEN_ACCOUNT),
+            ),
+            (
+                "A3 verified address on an identity",
+                f(None, None, true, true, None, other()),
+                LinkByAddress("other".into()),
+            ),
+            (
+                "N1 verified, free address",
+                f(None, None, true, true, None, None),
+                NewUser { with_email: true },
+            ),
+            (
+                "N2 unverified or untrusted address",
+                f(None, None, true, false, None, None),
+                NewUser { with_email: false },
+            ),
+            (
+                "N3 no address",
+                f(None, None, false, false, None, None),
+                Refuse(ErrorType::UserUnauthorized, NO_EMAIL),
+            ),
+        ];
+        for (row, facts, want) in rows {
+            assert_eq!(decide(&facts), want, "{row}");
+        }
+    }
 
     #[test]
     fn providers_are_case_sensitive() {

@@ -105,16 +105,21 @@ pub struct Provider {
     pub scopes: &'static [&'static str],
     /// Whether the provider accepts PKCE (S256); sent whenever it does.
     pub pkce: bool,
+    /// Whether the provider verifies the addresses it calls verified itself, for consumer
+    /// accounts nobody else administers: the default of `OAUTH2_<KEY>_TRUSTED_EMAIL`. Workforce
+    /// and self-hosted providers (a tenant administrator sets users' addresses) are not.
+    pub trusts_email: bool,
 }
 
 const OIDC_SCOPES: &[&str] = &["openid", "email", "profile"];
 
-const fn oidc(key: &'static str, issuer: Option<&'static str>) -> Provider {
+const fn oidc(key: &'static str, issuer: Option<&'static str>, trusts_email: bool) -> Provider {
     Provider {
         key,
         protocol: Protocol::Oidc { issuer },
         scopes: OIDC_SCOPES,
         pkce: true,
+        trusts_email,
     }
 }
 
@@ -135,6 +140,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["read:user", "user:email"],
         pkce: true,
+        trusts_email: true,
     },
     Provider {
         key: "discord",
@@ -152,6 +158,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["identify", "email"],
         pkce: true,
+        trusts_email: true,
     },
     Provider {
         key: "spotify",
@@ -169,6 +176,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["user-read-email"],
         pkce: true,
+        trusts_email: false,
     },
     Provider {
         key: "amazon",
@@ -186,6 +194,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["profile"],
         pkce: true,
+        trusts_email: false,
     },
     Provider {
         key: "facebook",
@@ -205,6 +214,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["email", "public_profile"],
         pkce: true,
+        trusts_email: false,
     },
     Provider {
         key: "wordpress",
@@ -222,6 +232,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["auth"],
         pkce: false,
+        trusts_email: true,
     },
     Provider {
         key: "yandex",
@@ -239,6 +250,7 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &["login:email", "login:info"],
         pkce: true,
+        trusts_email: false,
     },
     Provider {
         key: "box",
@@ -256,26 +268,31 @@ pub const PROVIDERS: &[Provider] = &[
         },
         scopes: &[],
         pkce: false,
+        trusts_email: false,
     },
-    oidc("google", Some("https://accounts.google.com")),
-    oidc("huggingface", Some("https://huggingface.co")),
-    oidc("paypal", Some("https://www.paypal.com")),
-    oidc("paypalSandbox", Some("https://www.sandbox.paypal.com")),
-    oidc("zoho", Some("https://accounts.zoho.com")),
-    oidc("gitlab", Some("https://gitlab.com")),
-    oidc("slack", Some("https://slack.com")),
-    oidc("twitch", Some("https://id.twitch.tv/oauth2")),
-    oidc("linkedin", Some("https://www.linkedin.com/oauth")),
-    oidc("yahoo", Some("https://api.login.yahoo.com")),
-    oidc("salesforce", Some("https://login.salesforce.com")),
+    oidc("google", Some("https://accounts.google.com"), true),
+    oidc("huggingface", Some("https://huggingface.co"), true),
+    oidc("paypal", Some("https://www.paypal.com"), true),
+    oidc(
+        "paypalSandbox",
+        Some("https://www.sandbox.paypal.com"),
+        true,
+    ),
+    oidc("zoho", Some("https://accounts.zoho.com"), false),
+    oidc("gitlab", Some("https://gitlab.com"), true),
+    oidc("slack", Some("https://slack.com"), false),
+    oidc("twitch", Some("https://id.twitch.tv/oauth2"), true),
+    oidc("linkedin", Some("https://www.linkedin.com/oauth"), true),
+    oidc("yahoo", Some("https://api.login.yahoo.com"), true),
+    oidc("salesforce", Some("https://login.salesforce.com"), false),
     // Tenant-specific: the issuer comes from configuration.
-    oidc("microsoft", None),
-    oidc("auth0", None),
-    oidc("authentik", None),
-    oidc("fusionauth", None),
-    oidc("keycloak", None),
-    oidc("okta", None),
-    oidc("oidc", None),
+    oidc("microsoft", None, false),
+    oidc("auth0", None, false),
+    oidc("authentik", None, false),
+    oidc("fusionauth", None, false),
+    oidc("keycloak", None, false),
+    oidc("okta", None, false),
+    oidc("oidc", None, false),
 ];
 
 pub fn find(key: &str) -> Option<&'static Provider> {

@@ -763,9 +763,22 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
             } else {
                 !user.email_verification
             };
-            // Only an account someone could already hold (a password, or a session ever made)
-            // has anything to revoke; a passwordless user's first login skips the extra read.
-            let proof = unproven && (user.password.is_some() || user.accessed > user.registration);
+            // Anything but this proof that could reach the account makes it a proof: a
+            // password, a session (ever made, or live), a linked identity. Only an unproven
+            // address pays for the reads.
+            let (index, identities) = match unproven {
+                true => {
+                    let (ix, ids) =
+                        tokio::join!(app.store.session_index(uid), app.store.list_identities(uid));
+                    (ix?, ids?)
+                }
+                false => (vec![], vec![]),
+            };
+            let proof = unproven
+                && (user.password.is_some()
+                    || user.accessed > user.registration
+                    || !index.is_empty()
+                    || !identities.is_empty());
             let mut changed = user.clone();
             changed.accessed = now;
             match kind {
@@ -778,10 +791,13 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
                 clear_guard: found.guard.clone(),
                 ..Redemption::default()
             };
-            if proof {
-                let index = app.store.session_index(uid).await?;
-                r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
+            if unproven {
+                // No session or link may appear between these reads and the write.
                 r.expect.push(Expect::Accessed(user.accessed));
+            }
+            if proof {
+                r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
+                r.delete_identities = identities;
                 r.claims = revoke_unproven(&mut changed, kind);
             }
             r.user_change = Some((&user, &changed));
@@ -1048,31 +1064,36 @@ pub async fn complete_recovery(
     let policy = &app.config.password_policy;
     crate::password::check_history(policy, &found.user.password_history, password).await?;
     let revoke = app.config.invalidate_sessions || !found.user.email_verification;
-    let list_sessions = async {
-        if revoke {
-            app.store.session_index(uid).await.map(Some)
-        } else {
-            Ok(None)
-        }
+    // What goes with the password change: the sessions (revoked), and, as an ownership proof
+    // of an unverified email, the linked identities.
+    let holdings = |proof: bool| async move {
+        let (ix, ids) = tokio::join!(
+            async {
+                match revoke {
+                    true => app.store.session_index(uid).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match proof {
+                    true => app.store.list_identities(uid).await,
+                    false => Ok(vec![]),
+                }
+            }
+        );
+        Ok::<_, Error>((ix?, ids?))
     };
-    let (phc, index) = tokio::join!(
+    let (phc, held) = tokio::join!(
         crypto::hash_password_async(password.to_owned(), app.entropy.clone()),
-        list_sessions
+        holdings(!found.user.email_verification)
     );
     let phc = phc.map_err(Error::internal)?;
-    let mut index = index?;
+    let (mut index, mut identities) = held?;
     let mut user = found.user.clone();
     for attempt in 0..3 {
         if attempt > 0 {
-            let (u, ix) = tokio::join!(reread(app, &found), async {
-                if revoke {
-                    app.store.session_index(uid).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            });
-            user = u?;
-            index = ix?;
+            user = reread(app, &found).await?;
+            (index, identities) = holdings(!user.email_verification).await?;
         }
         let mut changed = user.clone();
         // Recovery proves the email too: an unproven holder's phone and MFA go, as in a login.
@@ -1097,6 +1118,7 @@ pub async fn complete_recovery(
             r.delete_sessions = ix.iter().map(|(id, _)| id.clone()).collect();
             r.expect.push(Expect::Accessed(user.accessed));
         }
+        r.delete_identities = identities.clone();
         match app.store.redeem(&found.token, now, r).await {
             Ok(()) => return Ok(found.token),
             Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,

@@ -96,3 +96,37 @@ impl Browser {
             .map(|v| crate::url_decode(v))
     }
 }
+
+impl Browser {
+    /// Sign this browser in: keep the session cookie of a login reply, as the browser that made
+    /// the request would.
+    pub fn keep_session(&mut self, login: &crate::Reply, project: &str) {
+        let prefix = format!("a_session_{project}=");
+        let raw = login
+            .set_cookies()
+            .iter()
+            .find_map(|c| {
+                c.strip_prefix(&prefix)
+                    .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+            })
+            .expect("a session cookie");
+        self.cookies().insert(format!("a_session_{project}"), raw);
+    }
+
+    /// Follow redirects from `url` until the next one would reach a URL containing `stop`, and
+    /// return that URL unvisited (an attacker who stops at the callback and keeps its code).
+    pub async fn follow_until(&mut self, url: &str, stop: &str) -> String {
+        let mut at = url.to_owned();
+        for _ in 0..15 {
+            if at.contains(stop) {
+                return at;
+            }
+            let (status, location, body) = self.step(&at).await;
+            match location {
+                Some(l) if (300..400).contains(&status) => at = l,
+                _ => panic!("stopped at {at}: {status} {body}"),
+            }
+        }
+        panic!("too many redirects")
+    }
+}

@@ -110,6 +110,9 @@ impl FakeGithub {
                 }
                 "OAUTH2_GITHUB_USERINFO_URL" => Some(format!("{}/user", self.base)),
                 "OAUTH2_GITHUB_EMAILS_URL" => Some(format!("{}/user/emails", self.base)),
+                // Moved endpoints make a provider untrusted by default; this double stands
+                // for github.com, which verifies the addresses it marks verified.
+                "OAUTH2_GITHUB_TRUSTED_EMAIL" => Some("true".into()),
                 _ => None,
             }
         };

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 pub mod browser;
 pub mod fake_github;
+pub mod oidc;
 
 pub const PROJECT: &str = "itest";
 pub const CHROME_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";

@@ -311,17 +311,22 @@ async fn an_unverified_provider_email_never_reaches_an_existing_account() {
     let gh = FakeGithub::start().await;
     let s = server(&gh, false).await;
     let (uid, email, _password, cookie) = s.user().await;
+    // An unverified provider email is no address: the provider account gets an account of its
+    // own, without the email.
     gh.next(account(unique_id(), &email, false));
     let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "sessions"), &gh.base).await;
-    assert_eq!(failure_error(&landed)["type"], "general_bad_request");
+    assert_eq!(landed, "http://localhost/ok");
+    let other = s.get("/account", b.session(PROJECT).as_deref()).await;
+    assert_ne!(other.json["$id"], uid.as_str());
+    assert_eq!(other.json["email"], "");
     // A verified provider email does not capture an account whose own email is unverified
     // (someone may have registered the address without owning it).
     gh.next(account(unique_id(), &email, true));
     let landed = Browser::new(&s.base)
         .follow(&start_url(&s, "sessions"), &gh.base)
         .await;
-    assert_eq!(failure_error(&landed)["type"], "general_bad_request");
+    assert_eq!(failure_error(&landed)["type"], "user_already_exists");
     let list = s.get("/account/identities", Some(&cookie)).await;
     assert_eq!(list.json["total"], 0);
 

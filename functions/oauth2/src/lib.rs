@@ -55,6 +55,12 @@ fn binding_cookie(call: &Call<'_>, value: &str, max_age: i64) -> (String, String
     )
 }
 
+/// The [`oauth2::session_mark`] of the session credential this request presents, if any.
+fn session_mark(call: &Call<'_>) -> Option<String> {
+    shared::api::credential(call.req, &call.app.config.project_id)
+        .map(|c| oauth2::session_mark(&c.secret))
+}
+
 async fn start(call: &Call<'_>, provider: &str, token: bool) -> Result<Reply> {
     let (p, config) = (&call.params, &call.app.config);
     let origin = origin(call);
@@ -93,6 +99,7 @@ async fn start(call: &Call<'_>, provider: &str, token: bool) -> Result<Reply> {
             scopes,
             token,
             origin: &origin,
+            session: session_mark(call),
         },
     )
     .await?;
@@ -150,7 +157,10 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
             code: param("code")?,
             error: param("error")?,
             binding: binding.as_deref(),
-            current: me.as_ref().map(|a| (&a.user, a.session.id.as_str())),
+            current: me
+                .as_ref()
+                .zip(session_mark(call))
+                .map(|(a, mark)| (&a.user, a.session.id.as_str(), mark)),
             origin: &origin,
         },
     )

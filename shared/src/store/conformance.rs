@@ -38,6 +38,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     logs_newest_first(store, &ctx).await;
     identities(store, &ctx).await;
     identity_emails(store, &ctx).await;
+    proof_deletes_identities(store, &ctx).await;
 }
 
 struct Ctx<'a> {
@@ -1069,6 +1070,7 @@ fn identity(uid: &str, id: &str, provider_uid: &str, now: Millis) -> IdentityIte
         provider: "github".into(),
         provider_uid: provider_uid.into(),
         provider_email: "gh@example.com".into(),
+        provider_email_verified: true,
         access_token_sealed: "sealed".into(),
         refresh_token_sealed: String::new(),
         access_token_expiry: Some(now + 3_600_000),
@@ -1280,6 +1282,83 @@ async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     // Deleting the identity frees the address.
     assert!(store.delete_identity(&moved).await.unwrap());
     assert_eq!(store.identity_email_owner(&h).await.unwrap(), None);
+
+    // An unverified provider address is not reserved, new or updated…
+    let k = ctx.email("ie-k");
+    let mut loose = identity(&x.id, &ctx.id("ie-i3"), &ctx.id("ie-p3"), now);
+    loose.provider_email = k.clone();
+    loose.provider_email_verified = false;
+    let w = link(&x.id, IdentityWrite::New(&loose), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(store.identity_email_owner(&k).await.unwrap(), None);
+    // …until the provider verifies it; losing the flag releases it again.
+    let mut firm = loose.clone();
+    firm.provider_email_verified = true;
+    let w = link(&x.id, IdentityWrite::Update(&loose, &firm), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(
+        store.identity_email_owner(&k).await.unwrap(),
+        Some(x.id.clone())
+    );
+    let w = link(&x.id, IdentityWrite::Update(&firm, &loose), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    assert_eq!(store.identity_email_owner(&k).await.unwrap(), None);
+
+    // Another user's email claim is checked in the same transaction: X cannot reserve Y's
+    // address, by a new link or by an update.
+    let y_email = y.email.clone().unwrap();
+    let mut grab = identity(&x.id, &ctx.id("ie-i4"), &ctx.id("ie-p4"), now);
+    grab.provider_email = y_email.clone();
+    let w = link(&x.id, IdentityWrite::New(&grab), now);
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::Email)
+    );
+    let mut onto = firm.clone();
+    onto.provider_email = y_email.clone();
+    let w = link(&x.id, IdentityWrite::Update(&loose, &onto), now);
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::Email)
+    );
+    assert_eq!(store.identity_email_owner(&y_email).await.unwrap(), None);
+}
+
+/// An ownership proof deletes the user's identities with the redemption: the link, its claim and
+/// its reserved address, in the same transaction.
+async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    let u = new_user(store, ctx, "pi-u", Some("phc")).await;
+    let g = ctx.email("pi-g");
+    let mut linked = identity(&u.id, &ctx.id("pi-i1"), &ctx.id("pi-p1"), now);
+    linked.provider_email = g.clone();
+    let w = link(&u.id, IdentityWrite::New(&linked), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    let email = u.email.clone().unwrap();
+    let t = token(&u.id, "magic-url", "hpi", &email, now, 60_000);
+    store.issue_token(&t, None).await.unwrap();
+    let mut proven = u.clone();
+    proven.email_verification = true;
+    proven.password = None;
+    let r = store
+        .redeem(
+            &t,
+            now,
+            Redemption {
+                user_change: Some((&u, &proven)),
+                delete_identities: store.list_identities(&u.id).await.unwrap(),
+                ..Redemption::default()
+            },
+        )
+        .await;
+    assert_eq!(conflict(r), None);
+    assert!(store.list_identities(&u.id).await.unwrap().is_empty());
+    assert!(store
+        .get_identity_claim("github", &linked.provider_uid)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.identity_email_owner(&g).await.unwrap(), None);
 }
 
 /// The project's user limit holds under parallel sign-ups, and a withdrawn user frees its

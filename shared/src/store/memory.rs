@@ -220,6 +220,70 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
     )
 }
 
+/// Whether the identity's address is reserved (the twin of `dynamo::identities::reserved`).
+fn reserved(i: &IdentityItem) -> bool {
+    i.provider_email_verified && !i.provider_email.is_empty()
+}
+
+/// A condition only: no other user's email claim holds `email`.
+fn email_free_for(email: &str, uid: &str) -> Write {
+    let uid = uid.to_owned();
+    Write {
+        key: key(item::email_pk(email), item::EMAIL_SK),
+        condition: Some(Box::new(move |r| {
+            r.is_none_or(|r| text(r, "uid") == Some(uid.as_str()))
+        })),
+        change: Box::new(|r| r),
+        conflict: Conflict::Email,
+    }
+}
+
+/// Reserve a verified provider address (the twin of `reserve_identity_email`).
+fn reserve_identity_email(identity: &IdentityItem, email_written: Option<&str>) -> Vec<Write> {
+    let e = &identity.provider_email;
+    let mut writes = vec![identity_email_write(
+        e,
+        &identity.uid,
+        &identity.id,
+        true,
+        Conflict::IdentityEmail,
+    )];
+    if email_written != Some(e.as_str()) {
+        writes.push(email_free_for(e, &identity.uid));
+    }
+    writes
+}
+
+/// The writes that delete an identity (the twin of `identity_delete_items`).
+fn identity_deletes(identity: &IdentityItem, must_exist: bool, conflict: Conflict) -> Vec<Write> {
+    let mut writes = vec![
+        Write {
+            key: key(identity.pk.clone(), &identity.sk),
+            condition: must_exist.then(|| Box::new(|r: Option<&Row>| r.is_some()) as _),
+            change: Box::new(|_| None),
+            conflict,
+        },
+        delete_claim(
+            key(
+                item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                item::IDENTITY_CLAIM_SK,
+            ),
+            &identity.uid,
+            conflict,
+        ),
+    ];
+    if reserved(identity) {
+        writes.push(identity_email_write(
+            &identity.provider_email,
+            &identity.uid,
+            &identity.id,
+            false,
+            conflict,
+        ));
+    }
+    writes
+}
+
 /// `UpdateItem` under `condition`, changing the item with `f` (a missing item starts bare).
 fn update(
     key: Key,
@@ -840,11 +904,22 @@ impl Tokens for MemoryStore {
         if let Some(g) = &r.clear_guard {
             writes.push(delete(key(item::user_pk(&token.uid), g), Conflict::Token));
         }
-        writes.extend(Self::session_deletes(&token.uid, &r.delete_sessions));
+        for identity in &r.delete_identities {
+            writes.extend(identity_deletes(
+                identity,
+                false,
+                Conflict::ProfileCondition,
+            ));
+        }
+        let room = super::session_room(&r);
+        writes.extend(Self::session_deletes(
+            &token.uid,
+            &r.delete_sessions[..room.min(r.delete_sessions.len())],
+        ));
         self.transact(writes)?;
-        if r.delete_sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
-            let rest = &r.delete_sessions[MAX_SESSIONS_IN_TRANSACTION..];
-            self.delete_sessions(&token.uid, rest).await?;
+        if r.delete_sessions.len() > room {
+            self.delete_sessions(&token.uid, &r.delete_sessions[room..])
+                .await?;
         }
         Ok(())
     }
@@ -1033,31 +1108,7 @@ impl Identities for MemoryStore {
     }
 
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
-        let mut writes = vec![
-            Write {
-                key: key(identity.pk.clone(), &identity.sk),
-                condition: Some(Box::new(|r| r.is_some())),
-                change: Box::new(|_| None),
-                conflict: Conflict::Identity,
-            },
-            delete_claim(
-                key(
-                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
-                    item::IDENTITY_CLAIM_SK,
-                ),
-                &identity.uid,
-                Conflict::Identity,
-            ),
-        ];
-        if !identity.provider_email.is_empty() {
-            writes.push(identity_email_write(
-                &identity.provider_email,
-                &identity.uid,
-                &identity.id,
-                false,
-                Conflict::Identity,
-            ));
-        }
+        let writes = identity_deletes(identity, true, Conflict::Identity);
         match self.transact(writes) {
             Ok(()) => Ok(true),
             Err(WriteError::Conflict(_)) => Ok(false),
@@ -1067,6 +1118,10 @@ impl Identities for MemoryStore {
 
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
         let mut writes = vec![];
+        let new_email = w
+            .new_user
+            .and_then(|(_, e)| e)
+            .and_then(|e| e.pk.strip_prefix("EMAIL#"));
         if let Some((user, email)) = w.new_user {
             writes.extend(self.new_user_writes(user, email, None, false)?);
         }
@@ -1091,14 +1146,8 @@ impl Identities for MemoryStore {
                 };
                 writes.push(put_new(to_row(identity)?, Conflict::Identity)?);
                 writes.push(put_new(to_row(&claim)?, Conflict::Identity)?);
-                if !identity.provider_email.is_empty() {
-                    writes.push(identity_email_write(
-                        &identity.provider_email,
-                        &identity.uid,
-                        &identity.id,
-                        true,
-                        Conflict::IdentityEmail,
-                    ));
+                if reserved(identity) {
+                    writes.extend(reserve_identity_email(identity, new_email));
                 }
             }
             IdentityWrite::Update(old, new) => {
@@ -1110,25 +1159,18 @@ impl Identities for MemoryStore {
                         Conflict::Identity,
                     ));
                 }
-                if old.provider_email != new.provider_email {
-                    if !old.provider_email.is_empty() {
-                        writes.push(identity_email_write(
-                            &old.provider_email,
-                            &old.uid,
-                            &old.id,
-                            false,
-                            Conflict::Identity,
-                        ));
-                    }
-                    if !new.provider_email.is_empty() {
-                        writes.push(identity_email_write(
-                            &new.provider_email,
-                            &new.uid,
-                            &new.id,
-                            true,
-                            Conflict::IdentityEmail,
-                        ));
-                    }
+                let same = old.provider_email == new.provider_email;
+                if reserved(old) && (!same || !reserved(new)) {
+                    writes.push(identity_email_write(
+                        &old.provider_email,
+                        &old.uid,
+                        &old.id,
+                        false,
+                        Conflict::Identity,
+                    ));
+                }
+                if reserved(new) && (!same || !reserved(old)) {
+                    writes.extend(reserve_identity_email(new, new_email));
                 }
             }
         }

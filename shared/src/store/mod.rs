@@ -123,11 +123,23 @@ pub struct Redemption<'a> {
     pub clear_guard: Option<String>,
     /// Sessions deleted together with the redemption (recovery, ownership proof).
     pub delete_sessions: Vec<String>,
+    /// OAuth2 identities deleted together with the redemption (ownership proof), each with its
+    /// claim and its reserved address.
+    pub delete_identities: Vec<IdentityItem>,
 }
 
 /// At most this many sessions are deleted inside a redemption or password transaction
 /// (DynamoDB allows 100 items per transaction); `SESSION_LIMIT` keeps real counts far below.
 pub const MAX_SESSIONS_IN_TRANSACTION: usize = 80;
+
+/// Items an identity takes in a transaction that deletes it (the link, its claim, its address).
+pub const ITEMS_PER_IDENTITY: usize = 3;
+
+/// How many of a redemption's session deletes fit in its transaction beside its identity
+/// deletes; the rest are deleted right after it.
+pub fn session_room(r: &Redemption<'_>) -> usize {
+    MAX_SESSIONS_IN_TRANSACTION.saturating_sub(r.delete_identities.len() * ITEMS_PER_IDENTITY)
+}
 
 /// Profiles and their unique-key claims (email, phone): reads, creation, changes.
 #[async_trait::async_trait]
@@ -334,8 +346,11 @@ pub trait Security: Send + Sync {
 #[derive(Debug)]
 pub enum IdentityWrite<'a> {
     /// A new link: the identity and its claim (refused as `Identity` if the claim exists).
+    /// A verified provider address is reserved for the user, refused as `IdentityEmail` while
+    /// another user's identities hold it and as `Email` while another user's email claim does.
     New(&'a IdentityItem),
-    /// Fresh tokens or email on a known link.
+    /// Fresh tokens or email on a known link; the reservation follows the address and its
+    /// verified flag, under the same conditions as for a new link.
     Update(&'a IdentityItem, &'a IdentityItem),
 }
 

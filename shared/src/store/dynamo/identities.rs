@@ -4,6 +4,11 @@ use super::*;
 use crate::item::{IdentityClaimItem, IdentityItem};
 use crate::store::{Identities, IdentityWrite, OAuthSignIn};
 
+/// Whether the identity's address is reserved (`IDEMAIL#`): verified by a trusted provider.
+fn reserved(i: &IdentityItem) -> bool {
+    i.provider_email_verified && !i.provider_email.is_empty()
+}
+
 impl DynamoStore {
     /// Add identity `id` of `uid` to the email's identity claim (refused while another user's
     /// identities hold it), or take it out.
@@ -31,6 +36,81 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .update(up.build().map_err(internal)?)
             .build())
+    }
+
+    /// A reservation of `email` for `uid` may only stand while no other user's email claim holds
+    /// the address (the check sits in the reserving transaction, so a racing sign-up loses).
+    fn email_free_for(&self, email: &str, uid: &str) -> Result<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
+            .condition_expression("attribute_not_exists(PK) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Reserve a verified provider address for the identity; `email_written` is the address this
+    /// transaction claims for a new user (no second operation on that item).
+    fn reserve_identity_email(
+        &self,
+        identity: &IdentityItem,
+        email_written: Option<&str>,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let e = &identity.provider_email;
+        let mut items = vec![(
+            self.identity_email_item(e, &identity.uid, &identity.id, true)?,
+            Conflict::IdentityEmail,
+        )];
+        if email_written != Some(e.as_str()) {
+            items.push((self.email_free_for(e, &identity.uid)?, Conflict::Email));
+        }
+        Ok(items)
+    }
+
+    /// The writes that delete an identity: the link (refused as `conflict` when `must_exist` and
+    /// it is gone), its claim (only while it is the user's) and its address reservation.
+    pub(super) fn identity_delete_items(
+        &self,
+        identity: &IdentityItem,
+        must_exist: bool,
+        conflict: Conflict,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut gone = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(identity.pk.clone(), &identity.sk)));
+        if must_exist {
+            gone = gone.condition_expression("attribute_exists(PK)");
+        }
+        let mut items = vec![
+            (
+                TransactWriteItem::builder()
+                    .delete(gone.build().map_err(internal)?)
+                    .build(),
+                conflict,
+            ),
+            (
+                self.delete_key(
+                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    item::IDENTITY_CLAIM_SK,
+                    &identity.uid,
+                )?,
+                conflict,
+            ),
+        ];
+        if reserved(identity) {
+            items.push((
+                self.identity_email_item(
+                    &identity.provider_email,
+                    &identity.uid,
+                    &identity.id,
+                    false,
+                )?,
+                conflict,
+            ));
+        }
+        Ok(items)
     }
 }
 
@@ -98,37 +178,7 @@ impl Identities for DynamoStore {
     /// One `TransactWriteItems`: the identity (if it still exists) and its claim (if still
     /// the user's).
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
-        let gone = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(identity.pk.clone(), &identity.sk)))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(internal)?;
-        let mut items = vec![
-            (
-                TransactWriteItem::builder().delete(gone).build(),
-                Conflict::Identity,
-            ),
-            (
-                self.delete_key(
-                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
-                    item::IDENTITY_CLAIM_SK,
-                    &identity.uid,
-                )?,
-                Conflict::Identity,
-            ),
-        ];
-        if !identity.provider_email.is_empty() {
-            items.push((
-                self.identity_email_item(
-                    &identity.provider_email,
-                    &identity.uid,
-                    &identity.id,
-                    false,
-                )?,
-                Conflict::Identity,
-            ));
-        }
+        let items = self.identity_delete_items(identity, true, Conflict::Identity)?;
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(WriteError::Conflict(_)) => Ok(false),
@@ -139,6 +189,11 @@ impl Identities for DynamoStore {
     /// One `TransactWriteItems`.
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
         let mut items = vec![];
+        // The address this transaction claims for a new user, if any.
+        let new_email = w
+            .new_user
+            .and_then(|(_, e)| e)
+            .and_then(|e| e.pk.strip_prefix("EMAIL#"));
         if let Some((user, email)) = w.new_user {
             items.extend(self.new_user_items(user, email, None, false)?);
         }
@@ -168,40 +223,23 @@ impl Identities for DynamoStore {
                 };
                 items.push((self.put_new(to_item(identity)?)?, Conflict::Identity));
                 items.push((self.put_new(to_item(&claim)?)?, Conflict::Identity));
-                if !identity.provider_email.is_empty() {
-                    items.push((
-                        self.identity_email_item(
-                            &identity.provider_email,
-                            &identity.uid,
-                            &identity.id,
-                            true,
-                        )?,
-                        Conflict::IdentityEmail,
-                    ));
+                if reserved(identity) {
+                    items.extend(self.reserve_identity_email(identity, new_email)?);
                 }
             }
             IdentityWrite::Update(old, new) => {
                 if let Some(up) = self.update_item_tx(old.pk.clone(), &old.sk, old, new)? {
                     items.push((up, Conflict::Identity));
                 }
-                if old.provider_email != new.provider_email {
-                    if !old.provider_email.is_empty() {
-                        items.push((
-                            self.identity_email_item(
-                                &old.provider_email,
-                                &old.uid,
-                                &old.id,
-                                false,
-                            )?,
-                            Conflict::Identity,
-                        ));
-                    }
-                    if !new.provider_email.is_empty() {
-                        items.push((
-                            self.identity_email_item(&new.provider_email, &new.uid, &new.id, true)?,
-                            Conflict::IdentityEmail,
-                        ));
-                    }
+                let same = old.provider_email == new.provider_email;
+                if reserved(old) && (!same || !reserved(new)) {
+                    items.push((
+                        self.identity_email_item(&old.provider_email, &old.uid, &old.id, false)?,
+                        Conflict::Identity,
+                    ));
+                }
+                if reserved(new) && (!same || !reserved(old)) {
+                    items.extend(self.reserve_identity_email(new, new_email)?);
                 }
             }
         }

@@ -171,16 +171,24 @@ impl Tokens for DynamoStore {
                 Conflict::Token,
             ));
         }
-        for sid in r.delete_sessions.iter().take(MAX_SESSIONS_IN_TRANSACTION) {
+        for identity in &r.delete_identities {
+            items.extend(self.identity_delete_items(
+                identity,
+                false,
+                Conflict::ProfileCondition,
+            )?);
+        }
+        let room = crate::store::session_room(&r);
+        for sid in r.delete_sessions.iter().take(room) {
             items.push((
                 self.delete_item(item::user_pk(&token.uid), &item::session_sk(sid))?,
                 Conflict::ProfileCondition,
             ));
         }
         self.transact(items).await?;
-        if r.delete_sessions.len() > MAX_SESSIONS_IN_TRANSACTION {
-            let rest = &r.delete_sessions[MAX_SESSIONS_IN_TRANSACTION..];
-            self.delete_sessions(&token.uid, rest).await?;
+        if r.delete_sessions.len() > room {
+            self.delete_sessions(&token.uid, &r.delete_sessions[room..])
+                .await?;
         }
         Ok(())
     }
