@@ -18,7 +18,7 @@ LAYERS = {
     ],
     "ports": ["store", "outbox", "outbound", "messages", "app"],
     "domain": [
-        "context", "audit", "account", "session", "token", "mfa", "oauth2", "testkit",
+        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
         "domain_tests",
     ],
     "edge": [

@@ -315,18 +315,19 @@ pub async fn authenticate(
     }))
 }
 
-/// The client IP: the edge's view, or, behind a proxy named by `TRUSTED_IP_HEADER`, the last
-/// address in that header (the one the proxy appended; earlier ones are the client's to forge).
-fn client_ip(app: &App, req: &ApiRequest) -> String {
-    app.config
+/// The client IP: the edge's view, or, behind proxies named by `TRUSTED_IP_HEADER`, the entry
+/// `TRUSTED_PROXY_HOPS` from the right of that header (1: the last, the one our proxy appended;
+/// earlier ones are the client's to forge). Exactly that entry: when it is not an address (an
+/// `ip:port`, `unknown`), the edge's view stands, never an earlier entry.
+fn client_ip(config: &Config, req: &ApiRequest) -> String {
+    let hops = config.trusted_proxy_hops.max(1);
+    config
         .trusted_ip_header
         .as_deref()
         .and_then(|h| req.header(h))
-        .and_then(|v| {
-            v.split(',')
-                .map(str::trim)
-                .rfind(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-        })
+        .and_then(|v| v.rsplit(',').nth(hops - 1))
+        .map(str::trim)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
         .map(str::to_owned)
         .unwrap_or_else(|| req.source_ip.clone())
 }
@@ -336,12 +337,24 @@ fn origin_allowed(config: &Config, origin: &str) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
+    let host_allowed = || url.host_str().is_some_and(|h| config.host_allowed(h));
+    let scheme_allowed = |s: &str| config.redirect_schemes.iter().any(|r| r == s);
+    // The same rules as redirect URLs (`validate::redirect_url`): a credentialed origin the
+    // redirect rules would refuse (plain http off loopback, an unconfigured custom scheme) is
+    // refused here too.
     match url.scheme() {
-        "http" | "https" | "chrome-extension" | "moz-extension" | "tauri" => {
-            url.host_str().is_some_and(|h| config.host_allowed(h))
+        "https" | "chrome-extension" | "moz-extension" | "tauri" => host_allowed(),
+        "http" => {
+            let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+                || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+            host_allowed() && (loopback || config.redirect_allow_http)
         }
-        "exp" => true,
-        s => s == format!("appwrite-callback-{}", config.project_id),
+        "exp" => scheme_allowed("exp"),
+        s => {
+            s == format!("appwrite-callback-{}", config.project_id)
+                && scheme_allowed("appwrite-callback")
+        }
     }
 }
 
@@ -560,7 +573,7 @@ async fn pipeline(
     let now = app.clock.now_ms();
     let key_header = req.header("x-appwrite-key");
     let params = Params::from_request(req);
-    let ip = client_ip(app, req);
+    let ip = client_ip(&app.config, req);
     let limiter = Limiter {
         app,
         req,
@@ -1093,7 +1106,10 @@ mod stage_tests {
 
     #[test]
     fn origin_then_project() {
-        let config = Config::default();
+        let config = Config {
+            redirect_schemes: vec!["exp".into()],
+            ..Config::default()
+        };
         let get_account = route("GET", "/v1/account");
         let callback = find("GET", "/v1/account/sessions/oauth2/callback/github/local").unwrap();
         let cases = [
@@ -1191,6 +1207,55 @@ mod pipeline_tests {
             secure: false,
             gateway_domain: None,
         }
+    }
+
+    /// Exactly the configured hop from the right, or the edge's view: an entry appended after
+    /// the client's forged ones that is not an address never lets a forged one through.
+    #[test]
+    fn client_ip_is_the_configured_hop_or_the_edges_view() {
+        let mut c = Config {
+            trusted_ip_header: Some("x-forwarded-for".into()),
+            ..Config::default()
+        };
+        let ip =
+            |c: &Config, v: &str| client_ip(c, &request("GET", "/", &[("x-forwarded-for", v)]));
+        assert_eq!(ip(&c, "198.51.100.1, 192.0.2.7"), "192.0.2.7");
+        assert_eq!(ip(&c, "198.51.100.1, 192.0.2.7:4711"), "203.0.113.9");
+        assert_eq!(ip(&c, "198.51.100.1, unknown"), "203.0.113.9");
+        assert_eq!(ip(&c, "2001:db8::1"), "2001:db8::1");
+        c.trusted_proxy_hops = 2;
+        assert_eq!(ip(&c, "198.51.100.1, 192.0.2.7, 10.0.0.1"), "192.0.2.7");
+        assert_eq!(ip(&c, "10.0.0.1"), "203.0.113.9");
+        c.trusted_ip_header = None;
+        assert_eq!(ip(&c, "198.51.100.1"), "203.0.113.9");
+    }
+
+    /// A credentialed origin follows the redirect rules: plain http only on loopback unless
+    /// `REDIRECT_ALLOW_HTTP`, custom schemes only when `REDIRECT_SCHEMES` names them.
+    #[test]
+    fn cors_origins_follow_the_redirect_rules() {
+        let mut c = Config {
+            platform_hosts: vec!["localhost".into(), "app.example.com".into()],
+            ..Config::default()
+        };
+        assert!(origin_allowed(&c, "https://app.example.com"));
+        assert!(origin_allowed(&c, "http://localhost:3000"));
+        assert!(!origin_allowed(&c, "http://app.example.com"));
+        assert!(!origin_allowed(&c, "https://evil.example.com"));
+        assert!(!origin_allowed(&c, "exp://192.168.1.2:8081"));
+        assert!(!origin_allowed(
+            &c,
+            &format!("appwrite-callback-{}://", c.project_id)
+        ));
+        c.redirect_allow_http = true;
+        c.redirect_schemes = vec!["exp".into(), "appwrite-callback".into()];
+        assert!(origin_allowed(&c, "http://app.example.com"));
+        assert!(origin_allowed(&c, "exp://192.168.1.2:8081"));
+        assert!(origin_allowed(
+            &c,
+            &format!("appwrite-callback-{}://", c.project_id)
+        ));
+        assert!(!origin_allowed(&c, "appwrite-callback-other://"));
     }
 
     /// `(status, type)` of the response; type `"reached"` when the handler ran.

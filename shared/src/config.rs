@@ -36,6 +36,9 @@ pub struct Config {
     /// `TRUSTED_IP_HEADER` (default unset): a proxy header (e.g. `x-forwarded-for`) trusted for the
     /// client IP. Unset means the address API Gateway (or the local socket) saw.
     pub trusted_ip_header: Option<String>,
+    /// `TRUSTED_PROXY_HOPS` (default 1, 1–5): how many proxies append to `TRUSTED_IP_HEADER`;
+    /// the client is that many entries from the right.
+    pub trusted_proxy_hops: usize,
     /// `MAIL_FROM` (default unset = email disabled, 503): SES sender, `Name <address>` or `address`.
     pub mail_from: Option<String>,
     /// `SMS_ENABLED` (default true): SMS through SNS; false answers 503 `general_phone_disabled`.
@@ -72,6 +75,38 @@ pub struct Config {
     /// `OAUTH2_PROVIDERS` (default none): the enabled OAuth2 providers, each with its
     /// `OAUTH2_<KEY>_*` settings (see [`OAuth2Provider`]).
     pub oauth2: Vec<OAuth2Provider>,
+    /// How many emails and SMS may go out (`MESSAGE_BUDGET_*`, see [`MessageBudget`]); enforced
+    /// when `RATE_LIMITS` is enabled.
+    pub message_budget: MessageBudget,
+    /// `SMS_COUNTRIES` (default none = every country): the calling codes (`1`, `44`, `351`, …)
+    /// SMS may be sent to; other numbers get 400 `general_argument_invalid` before any send.
+    pub sms_countries: Vec<String>,
+}
+
+/// Message budgets: nobody can pump mail or SMS through the project. Each message counts
+/// against all three of its channel's budgets (email or SMS) before it is sent; 0 = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageBudget {
+    /// `MESSAGE_BUDGET_IP_HOUR` (60): per client address (an IPv6 client counts per /64) and
+    /// channel, per hour, as Appwrite's per-IP limit on magic URLs.
+    pub ip_hour: u32,
+    /// `MESSAGE_BUDGET_RECIPIENT_DAY` (20): per recipient address or number, per day.
+    pub recipient_day: u32,
+    /// `MESSAGE_BUDGET_EMAIL_HOUR` (1000): emails per hour for the whole project.
+    pub email_hour: u32,
+    /// `MESSAGE_BUDGET_SMS_HOUR` (200): SMS per hour for the whole project (an SMS bill's cap).
+    pub sms_hour: u32,
+}
+
+impl Default for MessageBudget {
+    fn default() -> Self {
+        Self {
+            ip_hour: 60,
+            recipient_day: 20,
+            email_hour: 1000,
+            sms_hour: 200,
+        }
+    }
 }
 
 /// An enabled OAuth2 provider. `<KEY>` is the provider key upper-cased
@@ -234,6 +269,7 @@ impl Default for Config {
             invalidate_sessions: true,
             rate_limits_enabled: true,
             trusted_ip_header: None,
+            trusted_proxy_hops: 1,
             mail_from: None,
             sms_enabled: true,
             mock_numbers: vec![],
@@ -248,6 +284,8 @@ impl Default for Config {
             session_alerts: false,
             user_limit: 0,
             oauth2: vec![],
+            message_budget: MessageBudget::default(),
+            sms_countries: vec![],
         }
     }
 }
@@ -287,6 +325,8 @@ impl Config {
             trusted_ip_header: env
                 .text("TRUSTED_IP_HEADER")
                 .map(|h| h.to_ascii_lowercase()),
+            trusted_proxy_hops: env.int("TRUSTED_PROXY_HOPS", d.trusted_proxy_hops as i64, 1, 5)?
+                as usize,
             mail_from: env.text("MAIL_FROM"),
             sms_enabled: env.flag("SMS_ENABLED", d.sms_enabled)?,
             mock_numbers: mock_numbers(&env)?,
@@ -306,6 +346,8 @@ impl Config {
             session_alerts: env.flag("SESSION_ALERTS", d.session_alerts)?,
             user_limit: env.int("USER_LIMIT", i64::from(d.user_limit), 0, 10_000)? as u32,
             oauth2: oauth2_providers(&env)?,
+            message_budget: message_budget(&env, d.message_budget)?,
+            sms_countries: sms_countries(&env)?,
         })
     }
 
@@ -541,6 +583,35 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
         });
     }
     Ok(out)
+}
+
+fn message_budget(env: &Env<'_>, d: MessageBudget) -> Result<MessageBudget, Error> {
+    let n = |k: &str, v: u32| env.int(k, i64::from(v), 0, 1_000_000).map(|n| n as u32);
+    Ok(MessageBudget {
+        ip_hour: n("MESSAGE_BUDGET_IP_HOUR", d.ip_hour)?,
+        recipient_day: n("MESSAGE_BUDGET_RECIPIENT_DAY", d.recipient_day)?,
+        email_hour: n("MESSAGE_BUDGET_EMAIL_HOUR", d.email_hour)?,
+        sms_hour: n("MESSAGE_BUDGET_SMS_HOUR", d.sms_hour)?,
+    })
+}
+
+/// `SMS_COUNTRIES`: calling codes (1–3 digits, no leading zero), with or without `+`.
+fn sms_countries(env: &Env<'_>) -> Result<Vec<String>, Error> {
+    let Some(list) = env.list("SMS_COUNTRIES") else {
+        return Ok(vec![]);
+    };
+    list.into_iter()
+        .map(|c| {
+            let c = c.trim_start_matches('+').to_owned();
+            let shape = (1..=3).contains(&c.len())
+                && c.bytes().all(|b| b.is_ascii_digit())
+                && !c.starts_with('0');
+            match shape {
+                true => Ok(c),
+                false => Err(bad("SMS_COUNTRIES", &c)),
+            }
+        })
+        .collect()
 }
 
 fn mock_numbers(env: &Env<'_>) -> Result<Vec<(String, String)>, Error> {

@@ -342,10 +342,19 @@ pub fn identity_sk(id: &str) -> String {
     format!("{IDENTITY_PREFIX}{id}")
 }
 
-/// The claim key of a provider account: provider keys are case-sensitive, provider user IDs are
-/// opaque (kept as sent).
-pub fn identity_claim_pk(provider: &str, provider_uid: &str) -> String {
-    format!("OAUTH#{provider}#{provider_uid}")
+/// The claim key of a provider account at an issuer: provider keys are case-sensitive, provider
+/// user IDs are opaque (kept as sent), and the issuer (an OpenID issuer, or a plain provider's
+/// token endpoint) is part of the key, so that re-pointing a provider at another issuer never maps
+/// that issuer's subjects onto the first one's users. The issuer enters as the first 16 hex digits
+/// of its SHA-256 after an `@`, which no provider key contains: `OAUTH#oidc@1a2b…#<sub>`. An empty
+/// issuer gives the key of identities linked before issuers were keyed (`OAUTH#<provider>#<uid>`),
+/// which the sign-in still reads and moves to the issuer's key on that identity's next sign-in.
+pub fn identity_claim_pk(provider: &str, issuer: &str, provider_uid: &str) -> String {
+    if issuer.is_empty() {
+        return format!("OAUTH#{provider}#{provider_uid}");
+    }
+    let digest = crate::crypto::sha256_hex(issuer);
+    format!("OAUTH#{provider}@{}#{provider_uid}", &digest[..16])
 }
 
 pub const IDENTITY_EMAIL_SK: &str = "IDENTITY";
@@ -370,6 +379,10 @@ pub struct IdentityItem {
     pub uid: String,
     pub provider: String,
     pub provider_uid: String,
+    /// The issuer the claim is keyed with ([`identity_claim_pk`]); empty for identities linked
+    /// before issuers were keyed.
+    #[serde(default)]
+    pub issuer: String,
     #[serde(default)]
     pub provider_email: String,
     /// Whether a provider trusted to verify addresses (`OAUTH2_<KEY>_TRUSTED_EMAIL`) said the
@@ -391,6 +404,13 @@ pub struct IdentityItem {
 
 fn stored_before_the_flag() -> bool {
     true
+}
+
+impl IdentityItem {
+    /// The key of this identity's claim.
+    pub fn claim_pk(&self) -> String {
+        identity_claim_pk(&self.provider, &self.issuer, &self.provider_uid)
+    }
 }
 
 /// `OAUTH#<provider>#<providerUid>` / `IDENTITY`: one provider account belongs to one user; the

@@ -20,11 +20,37 @@ pub struct Letter<'a> {
     pub phrase: &'a str,
 }
 
+/// Longest recipient name a message prints.
+pub const NAME_CHARS: usize = 40;
+
+/// The user's name as a message may print it: control characters dropped, at most
+/// [`NAME_CHARS`] characters, and nothing at all if it looks like an address or a link (`://`,
+/// `@`, `www`, or a dot followed by a letter: `evil.example`). A name is the one text a stranger
+/// chooses in our mail: it must not carry their advertisement or their link. (The HTML part
+/// escapes whatever remains.)
+pub fn printable_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(NAME_CHARS)
+        .collect();
+    let lower = clean.to_lowercase();
+    let dotted = lower
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'.' && w[1].is_ascii_alphanumeric());
+    if lower.contains("://") || lower.contains('@') || lower.contains("www") || dotted {
+        return String::new();
+    }
+    clean.trim().to_owned()
+}
+
 pub fn email(project: &str, locale: &str, m: Letter<'_>) -> Email {
-    let greeting = if m.name.is_empty() {
+    let name = printable_name(m.name);
+    let greeting = if name.is_empty() {
         templates::render(locale, "greeting.fallback", &[])
     } else {
-        m.name.to_owned()
+        name.clone()
     };
     let mut all: Vec<(&str, &str)> = vec![("project", project), ("name", &greeting)];
     all.extend_from_slice(m.vars);
@@ -39,7 +65,7 @@ pub fn email(project: &str, locale: &str, m: Letter<'_>) -> Email {
     }
     Email {
         to: m.to.to_owned(),
-        to_name: m.name.to_owned(),
+        to_name: name,
         subject: templates::render(locale, &format!("{}.subject", m.template), &all),
         html: templates::html(&text, m.link),
         text,
@@ -56,14 +82,15 @@ pub fn code_sms(project: &str, locale: &str, to: &str, code: &str) -> Sms {
 
 /// An MFA challenge code by email.
 pub fn challenge_email(project: &str, locale: &str, to: &str, name: &str, code: &str) -> Email {
+    let name = printable_name(name);
     let text = templates::render(
         locale,
         "mfaChallenge.body",
-        &[("project", project), ("otp", code), ("name", name)],
+        &[("project", project), ("otp", code), ("name", &name)],
     );
     Email {
         to: to.to_owned(),
-        to_name: name.to_owned(),
+        to_name: name.clone(),
         subject: templates::render(locale, "mfaChallenge.subject", &[("project", project)]),
         html: templates::html(&text, None),
         text,
@@ -72,7 +99,8 @@ pub fn challenge_email(project: &str, locale: &str, to: &str, name: &str, code: 
 
 /// `SESSION_ALERTS`: a new session was created for the account.
 pub fn session_alert(project: &str, to: &str, name: &str, session: &SessionItem) -> Email {
-    let greeting = if name.is_empty() { "there" } else { name };
+    let name = printable_name(name);
+    let greeting = if name.is_empty() { "there" } else { &name };
     let vars = [
         ("project", project),
         ("name", greeting),
@@ -84,9 +112,48 @@ pub fn session_alert(project: &str, to: &str, name: &str, session: &SessionItem)
     let text = templates::render("en", "sessionAlert.body", &vars);
     Email {
         to: to.to_owned(),
-        to_name: name.to_owned(),
+        to_name: name.clone(),
         subject: templates::render("en", "sessionAlert.subject", &vars),
         html: templates::html(&text, None),
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_capped_and_carry_no_links() {
+        assert_eq!(printable_name("Ada Lovelace"), "Ada Lovelace");
+        assert_eq!(printable_name("J. Smith"), "J. Smith");
+        assert_eq!(printable_name(&"a".repeat(128)).chars().count(), NAME_CHARS);
+        assert_eq!(printable_name("Ada\r\nBcc: x"), "AdaBcc: x");
+        for spam in [
+            "Cheap pills at evil.example",
+            "https://evil.example",
+            "mail me: a@b.c",
+            "WWW EVIL EXAMPLE",
+        ] {
+            assert_eq!(printable_name(spam), "", "{spam}");
+        }
+        let m = email(
+            "P",
+            "en",
+            Letter {
+                template: "verification",
+                to: "a@example.com",
+                name: "<b>Win</b> at evil.example",
+                vars: &[("link", "https://app.example.com/v")],
+                link: Some("https://app.example.com/v"),
+                phrase: "",
+            },
+        );
+        assert!(
+            !m.text.contains("evil") && !m.html.contains("evil"),
+            "{}",
+            m.text
+        );
+        assert_eq!(m.to_name, "");
     }
 }

@@ -320,6 +320,18 @@ pub async fn create_challenge(
         }
         _ => {}
     }
+    // Within the message budgets, before the challenge is stored (nothing to withdraw).
+    match factor {
+        Factor::Email => {
+            let to = user.email.as_deref().unwrap_or_default();
+            crate::budget::admit(cx, crate::budget::Channel::Email, to).await?;
+        }
+        Factor::Phone => {
+            let to = user.phone.as_deref().unwrap_or_default();
+            crate::budget::admit(cx, crate::budget::Channel::Sms, to).await?;
+        }
+        _ => {}
+    }
     let id = ids::unique(now, app.entropy.as_ref());
     let expire = now + CHALLENGE_TTL_MS;
     let challenge = ChallengeItem {

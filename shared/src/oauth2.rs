@@ -52,9 +52,14 @@ const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Discovery documents are cached this long (their keys rotate rarely).
 const DISCOVERY_TTL_MS: Millis = 10 * 60 * 1000;
 
-/// The cookie that binds a sign-in to the browser that started it.
-pub fn binding_cookie(project: &str) -> String {
-    format!("a_oauth2_{project}")
+/// The cookie that binds a sign-in to the browser that started it. Over HTTPS it is a
+/// `__Host-` cookie (Secure, `Path=/`, no `Domain`): a sibling subdomain cannot plant or
+/// overwrite it. Plain-HTTP development keeps the bare name (browsers refuse the prefix there).
+pub fn binding_cookie(project: &str, secure: bool) -> String {
+    match secure {
+        true => format!("__Host-a_oauth2_{project}"),
+        false => format!("a_oauth2_{project}"),
+    }
 }
 
 pub fn provider_param(provider: &str) -> Result<()> {
@@ -757,15 +762,15 @@ const NO_EMAIL: &str = "OAuth provider failed to return email.";
 /// otherwise it is as if the provider had sent none, except that a new account may still be
 /// made (without the address).
 pub fn decide(f: &Facts) -> Decision {
-    let held_by_other = |me: &str| {
-        f.identity_owner.as_deref().is_some_and(|o| o != me)
-            || (f.verified
-                && (f.email_owner.as_ref().is_some_and(|(o, _)| o != me)
-                    || f.identity_email_owner.as_deref().is_some_and(|o| o != me)))
-    };
-    // (a) Linking to the signed-in user who started the flow.
+    // (a) Linking to the signed-in user who started the flow. A new link is refused when the
+    // provider account or its verified address is another user's (Appwrite's rule); a link
+    // already the user's is refreshed (its address then stays unreserved, see `resolve`).
     if let Some(me) = &f.linking {
-        if held_by_other(me) {
+        let mine = f.identity_owner.as_deref() == Some(me.as_str());
+        let address_elsewhere = f.verified
+            && (f.email_owner.as_ref().is_some_and(|(o, _)| o != me)
+                || f.identity_email_owner.as_deref().is_some_and(|o| o != me));
+        if !mine && (f.identity_owner.is_some() || address_elsewhere) {
             return Decision::Refuse(ErrorType::UserAlreadyExists, HELD_BY_ANOTHER);
         }
         return Decision::Link(me.clone());
@@ -797,6 +802,18 @@ pub fn decide(f: &Facts) -> Decision {
     }
 }
 
+/// The issuer a provider account's subject belongs to, part of its identity's key: the OpenID
+/// issuer, or a plain provider's token endpoint (GitHub Enterprise moves it).
+fn issuer_key(conf: &OAuth2Provider) -> String {
+    match (conf.provider.protocol, &conf.issuer, &conf.token_url) {
+        (_, Some(issuer), _) => issuer.clone(),
+        (Protocol::Oidc { issuer: Some(i) }, None, _) => i.to_owned(),
+        (Protocol::OAuth2 { .. }, None, Some(token)) => token.clone(),
+        (Protocol::OAuth2 { token, .. }, None, None) => token.to_owned(),
+        (Protocol::Oidc { issuer: None }, None, _) => String::new(),
+    }
+}
+
 /// Who the sign-in is for.
 enum Target {
     Existing {
@@ -820,7 +837,7 @@ impl Target {
 fn identity_change(
     cx: &Ctx<'_, '_>,
     target: &Target,
-    provider: &str,
+    (provider, issuer): (&str, &str),
     profile: &Profile,
     tokens: &session::ProviderTokens,
     reserve: bool,
@@ -831,6 +848,8 @@ fn identity_change(
     } = target
     {
         let mut new = old.clone();
+        // An identity of before issuers were keyed moves to its issuer's key now.
+        new.issuer = issuer.to_owned();
         new.provider_email = profile.email.clone().unwrap_or_default();
         new.provider_email_verified = reserve;
         new.access_token_sealed = tokens.access_sealed.clone();
@@ -850,6 +869,7 @@ fn identity_change(
             uid: uid.to_owned(),
             provider: provider.to_owned(),
             provider_uid: profile.id.clone(),
+            issuer: issuer.to_owned(),
             provider_email: profile.email.clone().unwrap_or_default(),
             provider_email_verified: reserve,
             access_token_sealed: tokens.access_sealed.clone(),
@@ -918,6 +938,7 @@ async fn sign_in(
     linking: Option<(&UserItem, &str)>,
 ) -> Result<Finished> {
     let provider = conf.provider.key;
+    let issuer = issuer_key(conf);
     let tokens = session::ProviderTokens {
         access_sealed: seal_token(cx, &profile.access_token)?,
         refresh_sealed: seal_token(cx, &profile.refresh_token)?,
@@ -926,7 +947,8 @@ async fn sign_in(
     for attempt in 0..2 {
         let (target, reserve) = resolve(cx, conf, &profile, linking).await?;
         let uid = target.uid().to_owned();
-        let (old, new) = identity_change(cx, &target, provider, &profile, &tokens, reserve);
+        let who = (provider, issuer.as_str());
+        let (old, new) = identity_change(cx, &target, who, &profile, &tokens, reserve);
         let granted = grant(cx, state, &uid, provider, &profile, &tokens);
         let email_claim = match &target {
             Target::New(u) => u.email.as_deref().map(|e| EmailItem::new(e, &u.id, None)),
@@ -1042,11 +1064,12 @@ async fn resolve(
 ) -> Result<(Target, bool)> {
     let store = &cx.app.store;
     let provider = conf.provider.key;
+    let issuer = issuer_key(conf);
     let verified = conf.trusted_email && profile.verified && profile.email.is_some();
     // An address nobody verified is looked up nowhere.
     let address = profile.email.as_deref().filter(|_| verified);
     let (claim, email_claim, identity_email) = tokio::join!(
-        store.get_identity_claim(provider, &profile.id),
+        store.get_identity_claim(provider, &issuer, &profile.id),
         async {
             match address {
                 Some(e) => store.get_email(e).await,
@@ -1246,6 +1269,11 @@ mod tests {
                 Link("me".into()),
             ),
             (
+                "L8 refresh, verified address now another's",
+                f(me(), me(), true, true, Some(("other", true)), None),
+                Link("me".into()),
+            ),
+            (
                 "S1 known provider account",
                 f(None, other(), true, false, None, None),
                 SignIn("other".into()),
@@ -1289,6 +1317,14 @@ mod tests {
         for (row, facts, want) in rows {
             assert_eq!(decide(&facts), want, "{row}");
         }
+    }
+
+    /// Over HTTPS the binding cookie carries the `__Host-` prefix (no sibling subdomain can set
+    /// it); plain-HTTP development cannot use the prefix.
+    #[test]
+    fn binding_cookie_is_host_prefixed_over_https() {
+        assert_eq!(binding_cookie("p1", true), "__Host-a_oauth2_p1");
+        assert_eq!(binding_cookie("p1", false), "a_oauth2_p1");
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub struct RateLimit {
 
 const URL_IP: &[&str] = &["url:{url},ip:{ip}"];
 
+/// Redeeming a 256-bit secret (recovery, email verification): per client address and user,
+/// never per user alone (Appwrite's key), so nobody can spend the owner's budget. Guessing such a
+/// secret is hopeless; the limit only bounds load.
+const REDEEM_256_BIT: &[&str] = &["url:{url},ip:{ip},userId:{param-userId}"];
+
 /// Logins per client address per hour, whatever the email (see `guards`).
 pub const LOGIN_PER_IP: u32 = 50;
 /// MFA challenge verifications per user per hour, across all their challenges.
@@ -421,7 +426,10 @@ pub static ROUTES: &[Route] = &[
         rate_limit: Some(RateLimit {
             limit: 10,
             period_secs: 3600,
-            keys: &["url:{url},email:{param-email}"],
+            // Per address and email, not per email alone (Appwrite's key): ten wrong passwords
+            // from a stranger must not lock the owner out for the hour. Guessing one account
+            // from many addresses is bounded by the account's lockout back-off.
+            keys: &["url:{url},email:{param-email},ip:{ip}"],
             reset_on_success: true,
             // Password spraying: many emails from one address.
             guards: &[("guard,url:{url},ip:{ip}", LOGIN_PER_IP)],
@@ -522,7 +530,7 @@ pub static ROUTES: &[Route] = &[
         ],
         access: Public,
         admit: InHandler,
-        rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
+        rate_limit: limit(10, REDEEM_256_BIT),
     },
     Route {
         id: RouteId::CreatePhoneVerification,
@@ -544,7 +552,9 @@ pub static ROUTES: &[Route] = &[
         ],
         access: Public,
         admit: InHandler,
-        rate_limit: limit(10, &["userId:{param-userId}"]),
+        // The code's guessing budget per user is the short-code guard (token.rs); the route's
+        // own key must not let a stranger spend the owner's requests.
+        rate_limit: limit(10, &["ip:{ip},userId:{param-userId}"]),
     },
     Route {
         id: RouteId::CreateRecovery,
@@ -560,7 +570,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/recovery"],
         access: Guest,
         admit: InHandler,
-        rate_limit: limit(10, &["url:{url},userId:{param-userId}"]),
+        rate_limit: limit(10, REDEEM_256_BIT),
     },
     Route {
         id: RouteId::CreateJwt,

@@ -123,7 +123,11 @@ pub async fn store_for_existing_user(
 pub async fn alert(cx: &Ctx<'_, '_>, email: &str, name: &str, session: &SessionItem) {
     let app = cx.app;
     let mail = crate::messages::session_alert(&app.config.project_name, email, name, session);
-    if let Err(e) = app.outbox.email(&mail).await {
+    let sent = match crate::budget::admit(cx, crate::budget::Channel::Email, email).await {
+        Ok(()) => app.outbox.email(&mail).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::warn!(error = %e, "session alert not sent");
     }
 }

@@ -27,6 +27,7 @@
 //! ```
 
 use crate::app::App;
+use crate::budget::Channel;
 use crate::clock::{Entropy, Millis};
 use crate::context::{Ctx, Gate};
 use crate::error::{Error, ErrorType, Result};
@@ -300,13 +301,14 @@ async fn send_email(app: &App, locale: &str, m: Letter<'_>) -> Result<()> {
 /// Email a link carrying `issued`'s secret to `to` (address, name) with `template`; a failed
 /// send withdraws the token.
 async fn send_link(
-    app: &App,
+    cx: &Ctx<'_, '_>,
     locale: &str,
     template: &str,
     url: &url::Url,
     issued: &Issued,
     to: (&str, &str),
 ) -> Result<()> {
+    let app = cx.app;
     let t = &issued.token;
     let l = link(
         url,
@@ -326,7 +328,8 @@ async fn send_link(
     deliver(app, issued, send_email(app, locale, message)).await
 }
 
-/// Deliver, or withdraw the token so nothing usable is left behind.
+/// Deliver, or withdraw the token so nothing usable is left behind. (The message was admitted
+/// by its budgets before the token was written: a refusal leaves the last token live.)
 async fn deliver(
     app: &App,
     issued: &Issued,
@@ -368,8 +371,26 @@ async fn login_token<Fut>(
 where
     Fut: std::future::Future<Output = Result<Option<String>>>,
 {
+    // The message's budgets are counted beside the first lookup (no added latency); a mock
+    // number's fixed code sends nothing.
+    let channel = match token.kind.by_phone() {
+        true => Channel::Sms,
+        false => Channel::Email,
+    };
+    let budget = async {
+        match token.fixed_secret {
+            None => crate::budget::admit(cx, channel, token.target).await,
+            Some(_) => Ok(()),
+        }
+    };
+    let (first, admitted) = tokio::join!(owner(), budget);
+    admitted?;
+    let mut first = Some(first);
     for _ in 0..ADDRESS_LOOKUPS {
-        let owner = owner().await?;
+        let owner = match first.take() {
+            Some(o) => o?,
+            None => owner().await?,
+        };
         cx.gate.pass().await?;
         let stored = match owner {
             Some(uid) => try_store(cx.app, NewToken { uid: &uid, ..token }, cx.now).await?,
@@ -466,6 +487,10 @@ pub async fn create_phone_login(
     let mock = app.config.mock_otp(phone).map(str::to_owned);
     if mock.is_none() && !app.outbox.sms_enabled() {
         return Err(Error::new(ErrorType::PhoneDisabled));
+    }
+    if mock.is_none() {
+        // Before anything is written: no user or token for a number we will not text.
+        crate::budget::sms_country_allowed(cx, phone)?;
     }
     let token = NewToken {
         uid: "",
@@ -845,6 +870,10 @@ pub async fn create_email_verification(
         return Err(Error::new(ErrorType::SmtpDisabled));
     }
     let mut user = user.clone();
+    if let Some(email) = user.email.as_deref().filter(|_| !user.email_verification) {
+        // Before the token is written: a refusal leaves the last link live.
+        crate::budget::admit(cx, Channel::Email, email).await?;
+    }
     for _ in 0..ADDRESS_LOOKUPS {
         let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
             return Err(Error::new(ErrorType::UserEmailNotFound));
@@ -858,7 +887,7 @@ pub async fn create_email_verification(
             continue;
         };
         let to = (email.as_str(), user.name.as_str());
-        send_link(app, locale, "verification", url, &issued, to).await?;
+        send_link(cx, locale, "verification", url, &issued, to).await?;
         return Ok(issued);
     }
     Err(Error::contended())
@@ -870,6 +899,7 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
     let locale = cx.locale;
     let now = cx.now;
     let mut user = user.clone();
+    let mut admitted = false;
     for _ in 0..ADDRESS_LOOKUPS {
         let Some(phone) = user.phone.clone().filter(|p| !p.is_empty()) else {
             return Err(Error::new(ErrorType::UserPhoneNotFound));
@@ -880,6 +910,11 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
         }
         if user.phone_verification {
             return Err(Error::new(ErrorType::UserPhoneAlreadyVerified));
+        }
+        if mock.is_none() && !admitted {
+            // Before the code is stored: a refusal leaves the last code live.
+            crate::budget::admit(cx, Channel::Sms, &phone).await?;
+            admitted = true;
         }
         let fixed = mock.as_deref();
         let Some(issued) =
@@ -992,10 +1027,12 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
     if !user.status {
         return Err(Error::new(ErrorType::UserBlocked));
     }
+    // Before the link is stored: a refusal leaves the last link live.
+    crate::budget::admit(cx, Channel::Email, email).await?;
     let log = crate::audit::for_user(cx, crate::audit::event::RECOVERY_CREATE, &user);
     let send = async {
         let issued = store_recovery(app, &user, email, now).await?;
-        send_link(app, locale, "recovery", url, &issued, (email, &user.name)).await?;
+        send_link(cx, locale, "recovery", url, &issued, (email, &user.name)).await?;
         Ok(issued)
     };
     let issued = crate::audit::logged(cx, vec![log], send).await?;

@@ -585,3 +585,33 @@ async fn a_look_alike_provider_email_is_no_email() {
     let linked = b.session(PROJECT).unwrap();
     assert_eq!(s.get("/account", Some(&linked)).await.json["$id"], uid);
 }
+
+/// Threat 7 (identity key): re-pointing a provider at another issuer (another GitHub Enterprise,
+/// here another GitHub-shaped server on the same table) does not map that issuer's subjects onto
+/// the first issuer's users, even for the same numeric account ID.
+#[tokio::test]
+async fn the_same_subject_at_another_issuer_is_another_account() {
+    let (first, second) = (FakeGithub::start().await, FakeGithub::start().await);
+    let (s1, s2) = (server(&first, false).await, server(&second, false).await);
+    let id = unique_id();
+    // Unverified addresses: only the identity key can join the two sign-ins.
+    first.next(account(id, &unique_email(), false));
+    let mut b = Browser::new(&s1.base);
+    assert_eq!(
+        b.follow(&start_url(&s1, "sessions"), &first.base).await,
+        "http://localhost/ok"
+    );
+    let owner = s1.get("/account", b.session(PROJECT).as_deref()).await;
+    second.next(account(id, &unique_email(), false));
+    let mut b = Browser::new(&s2.base);
+    assert_eq!(
+        b.follow(&start_url(&s2, "sessions"), &second.base).await,
+        "http://localhost/ok"
+    );
+    let other = s2.get("/account", b.session(PROJECT).as_deref()).await;
+    assert_eq!((owner.status, other.status), (200, 200));
+    assert_ne!(
+        owner.json["$id"], other.json["$id"],
+        "mapped across issuers"
+    );
+}

@@ -335,7 +335,7 @@ fn test_ip() -> String {
 }
 
 #[tokio::test]
-async fn login_limit_is_per_email_and_resets_on_success() {
+async fn login_limit_is_per_email_and_address_and_resets_on_success() {
     let s = limited().await;
     let (_, email, password) = s.sign_up().await;
     let login = |pw: &str, ip: &str| {
@@ -347,8 +347,9 @@ async fn login_limit_is_per_email_and_resets_on_success() {
             .json(&body);
         async move { Reply::read(req.send().await.unwrap()).await }
     };
+    let stranger = test_ip();
     for i in 0..9 {
-        let r = login("wrong-password", &test_ip()).await;
+        let r = login("wrong-password", &stranger).await;
         r.assert_error(401, "user_invalid_credentials");
         assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
         assert_eq!(
@@ -364,16 +365,20 @@ async fn login_limit_is_per_email_and_resets_on_success() {
         );
     }
     // A success resets the counter.
-    assert_eq!(login(&password, &test_ip()).await.status, 201);
+    assert_eq!(login(&password, &stranger).await.status, 201);
     for _ in 0..10 {
-        login("wrong-password", &test_ip())
+        login("wrong-password", &stranger)
             .await
             .assert_error(401, "user_invalid_credentials");
     }
-    // The 11th attempt in the window is refused, even with the right password, from any IP.
-    let r = login(&password, &test_ip()).await;
+    // The 11th attempt from that address is refused, even with the right password…
+    let r = login(&password, &stranger).await;
     r.assert_error(429, "general_rate_limit_exceeded");
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    // …but the stranger's attempts were not the owner's: from another address the owner signs in.
+    let owner = login(&password, &test_ip()).await;
+    assert_eq!(owner.status, 201, "{}", owner.body);
+    assert_eq!(owner.header("x-ratelimit-limit"), Some("10"));
 }
 
 #[tokio::test]
@@ -399,14 +404,16 @@ async fn sign_up_limit_per_ip_ignores_spoofed_forwarded_for() {
 async fn fifty_parallel_requests_admit_exactly_ten() {
     let s = std::sync::Arc::new(limited().await);
     let email = unique_email();
+    let ip = test_ip();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let s = s.clone();
             let body = json!({"email": email, "password": "wrong-password"});
+            let ip = ip.clone();
             tokio::spawn(async move {
                 let r = s
                     .req(Method::POST, "/account/sessions/email")
-                    .header("x-test-ip", test_ip())
+                    .header("x-test-ip", ip)
                     .json(&body);
                 Reply::read(r.send().await.unwrap()).await.status
             })
@@ -749,8 +756,10 @@ async fn look_alike_emails_share_one_login_limit() {
         email.to_uppercase(),
         format!("{}@{}", local.to_uppercase(), domain),
     ];
+    // One address (the key is the email and the client address).
+    let ip = test_ip();
     for (i, v) in variants.iter().enumerate() {
-        let r = login_from(&s, v, "wrong-password", &test_ip()).await;
+        let r = login_from(&s, v, "wrong-password", &ip).await;
         r.assert_error(401, "user_invalid_credentials");
         assert_eq!(
             r.header("x-ratelimit-remaining"),

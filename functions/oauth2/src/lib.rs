@@ -42,16 +42,19 @@ fn default_success(origin: &str) -> String {
     format!("{origin}/auth/oauth2/success")
 }
 
-/// The binding cookie: set by the start, sent back only to the OAuth2 routes of this host, gone
-/// after [`oauth2::FLOW_SECS`] or at the end of the flow.
+/// The binding cookie: set by the start, gone after [`oauth2::FLOW_SECS`] or at the end of the
+/// flow. Over HTTPS a `__Host-` cookie (so `Path=/`); in plain-HTTP development it is sent back
+/// only to the OAuth2 routes of this host.
 fn binding_cookie(call: &Call<'_>, value: &str, max_age: i64) -> (String, String) {
-    let secure = if call.req.secure { "; Secure" } else { "" };
+    let secure = call.req.secure;
+    let name = oauth2::binding_cookie(&call.app.config.project_id, secure);
+    let scope = match secure {
+        true => "Path=/; Secure",
+        false => "Path=/v1/account/sessions/oauth2",
+    };
     (
         "Set-Cookie".into(),
-        format!(
-            "{}={value}; Max-Age={max_age}; Path=/v1/account/sessions/oauth2; HttpOnly; SameSite=Lax{secure}",
-            oauth2::binding_cookie(&call.app.config.project_id)
-        ),
+        format!("{name}={value}; Max-Age={max_age}; {scope}; HttpOnly; SameSite=Lax"),
     )
 }
 
@@ -148,7 +151,9 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
         .map(|f| validate::redirect_url("failure", f, config))
         .transpose()
         .map_err(|_| Error::new(ErrorType::InvalidFailureUrl))?;
-    let binding = call.req.cookie(&oauth2::binding_cookie(&config.project_id));
+    let binding = call
+        .req
+        .cookie(&oauth2::binding_cookie(&config.project_id, call.req.secure));
     let me = call.session_user().await?;
     let result = oauth2::finish(
         &cx,

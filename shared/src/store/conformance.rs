@@ -39,6 +39,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     identities(store, &ctx).await;
     identity_emails(store, &ctx).await;
     proof_deletes_identities(store, &ctx).await;
+    identity_issuers(store, &ctx).await;
 }
 
 struct Ctx<'a> {
@@ -1061,6 +1062,9 @@ fn link<'a>(uid: &'a str, identity: IdentityWrite<'a>, now: Millis) -> OAuthSign
     }
 }
 
+/// The issuer the test identities are keyed with.
+const ISSUER: &str = "https://github.example/login/oauth/access_token";
+
 fn identity(uid: &str, id: &str, provider_uid: &str, now: Millis) -> IdentityItem {
     IdentityItem {
         pk: item::user_pk(uid),
@@ -1069,6 +1073,7 @@ fn identity(uid: &str, id: &str, provider_uid: &str, now: Millis) -> IdentityIte
         uid: uid.into(),
         provider: "github".into(),
         provider_uid: provider_uid.into(),
+        issuer: ISSUER.into(),
         provider_email: "gh@example.com".into(),
         provider_email_verified: true,
         access_token_sealed: "sealed".into(),
@@ -1100,7 +1105,7 @@ async fn identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     };
     assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
     let c = store
-        .get_identity_claim("github", &pid)
+        .get_identity_claim("github", ISSUER, &pid)
         .await
         .unwrap()
         .unwrap();
@@ -1201,7 +1206,7 @@ async fn identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     assert!(store.delete_identity(&fresher).await.unwrap());
     assert!(!store.delete_identity(&fresher).await.unwrap());
     assert!(store
-        .get_identity_claim("github", &pid)
+        .get_identity_claim("github", ISSUER, &pid)
         .await
         .unwrap()
         .is_none());
@@ -1324,6 +1329,48 @@ async fn identity_emails<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     assert_eq!(store.identity_email_owner(&y_email).await.unwrap(), None);
 }
 
+/// Claims are keyed by issuer: another issuer's subject of the same ID is another account; a
+/// claim of before issuers were keyed is still found, and moves to the issuer's key when the
+/// identity is next written.
+async fn identity_issuers<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    let u = new_user(store, ctx, "iss-u", None).await;
+    let pid = ctx.id("iss-p");
+    let mut legacy = identity(&u.id, &ctx.id("iss-i"), &pid, now);
+    legacy.issuer = String::new();
+    let w = link(&u.id, IdentityWrite::New(&legacy), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    let found = store
+        .get_identity_claim("github", ISSUER, &pid)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|c| c.pk),
+        Some(item::identity_claim_pk("github", "", &pid))
+    );
+    let mut keyed = legacy.clone();
+    keyed.issuer = ISSUER.into();
+    let w = link(&u.id, IdentityWrite::Update(&legacy, &keyed), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    let found = store
+        .get_identity_claim("github", ISSUER, &pid)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|c| c.pk), Some(keyed.claim_pk()));
+    // The legacy key is gone: a provider re-pointed at another issuer finds nothing.
+    let elsewhere = store
+        .get_identity_claim("github", "https://other.example/token", &pid)
+        .await
+        .unwrap();
+    assert!(elsewhere.is_none(), "{elsewhere:?}");
+    assert!(store.delete_identity(&keyed).await.unwrap());
+    assert!(store
+        .get_identity_claim("github", ISSUER, &pid)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 /// An ownership proof deletes the user's identities with the redemption: the link, its claim and
 /// its reserved address, in the same transaction.
 async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
@@ -1354,7 +1401,7 @@ async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>)
     assert_eq!(conflict(r), None);
     assert!(store.list_identities(&u.id).await.unwrap().is_empty());
     assert!(store
-        .get_identity_claim("github", &linked.provider_uid)
+        .get_identity_claim("github", ISSUER, &linked.provider_uid)
         .await
         .unwrap()
         .is_none());

@@ -26,6 +26,22 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
         .map(|i| (text(i, "PK"), text(i, "SK")))
         .collect();
     let has = |pk: &str, sk: &str| keys.contains(&(pk.to_owned(), sk.to_owned()));
+    // Identities by (user, identity ID), and whether one reserves its address: verified by a
+    // trusted provider (identities stored before the flag count as verified).
+    let identities: HashMap<(String, String), &Value> = items
+        .iter()
+        .filter_map(|i| {
+            let uid = text(i, "PK").strip_prefix("USER#")?.to_owned();
+            let id = text(i, "SK")
+                .strip_prefix(item::IDENTITY_PREFIX)?
+                .to_owned();
+            Some(((uid, id), i))
+        })
+        .collect();
+    let reserves = |i: &Value| {
+        i.get("providerEmailVerified").and_then(Value::as_bool) != Some(false)
+            && !text(i, "providerEmail").is_empty()
+    };
     let mut out = vec![];
 
     for i in items {
@@ -48,11 +64,30 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                 }
             }
             if let Some(id) = sk.strip_prefix(item::IDENTITY_PREFIX) {
-                let claim = item::identity_claim_pk(&text(i, "provider"), &text(i, "providerUid"));
+                let claim = item::identity_claim_pk(
+                    &text(i, "provider"),
+                    &text(i, "issuer"),
+                    &text(i, "providerUid"),
+                );
                 if !has(&claim, item::IDENTITY_CLAIM_SK) {
                     out.push(format!(
                         "{pk} {sk}: identity {id} without its claim {claim}"
                     ));
+                }
+                if reserves(i) {
+                    let at = item::identity_email_pk(&text(i, "providerEmail"));
+                    let listed = items.iter().any(|e| {
+                        text(e, "PK") == at
+                            && text(e, "uid") == uid
+                            && e.get("ids")
+                                .and_then(Value::as_array)
+                                .is_some_and(|ids| ids.iter().any(|x| x.as_str() == Some(id)))
+                    });
+                    if !listed {
+                        out.push(format!(
+                            "{pk} {sk}: identity {id}'s verified address is not reserved ({at})"
+                        ));
+                    }
                 }
             }
         } else if let Some(uid) = pk.strip_prefix("LOG#") {
@@ -78,7 +113,7 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
             if !has(&item::user_pk(&text(i, "uid")), &identity) {
                 out.push(format!("{pk}: claim of a missing identity {identity}"));
             }
-        } else if pk.starts_with("IDEMAIL#") {
+        } else if let Some(address) = pk.strip_prefix("IDEMAIL#") {
             let uid = text(i, "uid");
             let ids = i
                 .get("ids")
@@ -86,11 +121,28 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                 .cloned()
                 .unwrap_or_default();
             for id in ids.iter().filter_map(Value::as_str) {
-                if !has(&item::user_pk(&uid), &item::identity_sk(id)) {
-                    out.push(format!(
+                match identities.get(&(uid.clone(), id.to_owned())) {
+                    None => out.push(format!(
                         "{pk}: lists identity {id}, which {uid} does not have"
-                    ));
+                    )),
+                    Some(ident) if text(ident, "providerEmail") != address => out.push(format!(
+                        "{pk}: lists identity {id}, whose provider address is another"
+                    )),
+                    Some(ident) if !reserves(ident) => out.push(format!(
+                        "{pk}: reserved for identity {id}, whose address is not verified"
+                    )),
+                    Some(_) => {}
                 }
+            }
+            // A reservation never stands against another user's own address.
+            let owner = items.iter().find(|e| {
+                text(e, "PK") == item::email_pk(address) && text(e, "SK") == item::EMAIL_SK
+            });
+            if let Some(e) = owner.filter(|e| !ids.is_empty() && text(e, "uid") != uid) {
+                out.push(format!(
+                    "{pk}: reserved for {uid}, but {} holds the address",
+                    text(e, "uid")
+                ));
             }
         }
     }
@@ -139,7 +191,7 @@ mod tests {
             json!({"PK": "USER#u1", "SK": "TOKEN#email-otp", "target": "a@example.com"}),
             json!({"PK": "USER#u1", "SK": "TOKEN#phone", "target": "+15555550100"}),
             json!({"PK": "USER#u1", "SK": "TOKEN#oauth2", "target": "github"}),
-            json!({"PK": "USER#u1", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "42"}),
+            json!({"PK": "USER#u1", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "42", "providerEmail": "a@example.com", "providerEmailVerified": true}),
             json!({"PK": "OAUTH#github#42", "SK": "IDENTITY", "uid": "u1", "identityId": "i1"}),
             json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"]}),
             json!({"PK": "LOG#u1", "SK": "001#l1"}),
@@ -193,6 +245,29 @@ mod tests {
             broken(&|t| t.retain(|i| i["SK"] != "IDENTITY#i1")).len(),
             2,
             "the claim and the identity email point at nothing"
+        );
+        assert_eq!(
+            broken(&drop_pk("IDEMAIL#a@example.com")).len(),
+            1,
+            "a verified identity address without its reservation"
+        );
+        assert_eq!(
+            broken(&|t| t[7]["providerEmailVerified"] = json!(false)).len(),
+            1,
+            "a reservation for an unverified address"
+        );
+        assert_eq!(
+            broken(&|t| {
+                t[9]["uid"] = json!("u2");
+                t.push(json!({"PK": "USER#u2", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "43", "providerEmail": "a@example.com", "providerEmailVerified": true}));
+                t.push(json!({"PK": "USER#u2", "SK": "PROFILE"}));
+                t.push(json!({"PK": "OAUTH#github#43", "SK": "IDENTITY", "uid": "u2", "identityId": "i1"}));
+            })
+            .iter()
+            .filter(|v| v.contains("but u1 holds the address"))
+            .count(),
+            1,
+            "reserved for one user while another's email claims it"
         );
     }
 }

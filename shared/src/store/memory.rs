@@ -264,10 +264,7 @@ fn identity_deletes(identity: &IdentityItem, must_exist: bool, conflict: Conflic
             conflict,
         },
         delete_claim(
-            key(
-                item::identity_claim_pk(&identity.provider, &identity.provider_uid),
-                item::IDENTITY_CLAIM_SK,
-            ),
+            key(identity.claim_pk(), item::IDENTITY_CLAIM_SK),
             &identity.uid,
             conflict,
         ),
@@ -1083,12 +1080,17 @@ impl Identities for MemoryStore {
     async fn get_identity_claim(
         &self,
         provider: &str,
+        issuer: &str,
         provider_uid: &str,
     ) -> Result<Option<IdentityClaimItem>> {
-        self.get_as(&key(
-            item::identity_claim_pk(provider, provider_uid),
-            item::IDENTITY_CLAIM_SK,
-        ))
+        let keyed = item::identity_claim_pk(provider, issuer, provider_uid);
+        match self.get_as(&key(keyed, item::IDENTITY_CLAIM_SK))? {
+            Some(c) => Ok(Some(c)),
+            None => self.get_as(&key(
+                item::identity_claim_pk(provider, "", provider_uid),
+                item::IDENTITY_CLAIM_SK,
+            )),
+        }
     }
 
     async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>> {
@@ -1139,7 +1141,7 @@ impl Identities for MemoryStore {
         match w.identity {
             IdentityWrite::New(identity) => {
                 let claim = IdentityClaimItem {
-                    pk: item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    pk: identity.claim_pk(),
                     sk: item::IDENTITY_CLAIM_SK.into(),
                     uid: identity.uid.clone(),
                     identity_id: identity.id.clone(),
@@ -1158,6 +1160,20 @@ impl Identities for MemoryStore {
                         move |r| apply(r, changes),
                         Conflict::Identity,
                     ));
+                }
+                if old.claim_pk() != new.claim_pk() {
+                    let claim = IdentityClaimItem {
+                        pk: new.claim_pk(),
+                        sk: item::IDENTITY_CLAIM_SK.into(),
+                        uid: new.uid.clone(),
+                        identity_id: new.id.clone(),
+                    };
+                    writes.push(delete_claim(
+                        key(old.claim_pk(), item::IDENTITY_CLAIM_SK),
+                        &old.uid,
+                        Conflict::Identity,
+                    ));
+                    writes.push(put_new(to_row(&claim)?, Conflict::Identity)?);
                 }
                 let same = old.provider_email == new.provider_email;
                 if reserved(old) && (!same || !reserved(new)) {

@@ -375,9 +375,12 @@ pub struct OAuthSignIn<'a> {
 /// Provider accounts linked to users (OAuth2 identities).
 #[async_trait::async_trait]
 pub trait Identities: Send + Sync {
+    /// The claim of a provider account at `issuer` (see `item::identity_claim_pk`), or of
+    /// before issuers were keyed; the issuer's key wins when both exist.
     async fn get_identity_claim(
         &self,
         provider: &str,
+        issuer: &str,
         provider_uid: &str,
     ) -> Result<Option<IdentityClaimItem>>;
 

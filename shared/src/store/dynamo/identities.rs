@@ -91,11 +91,7 @@ impl DynamoStore {
                 conflict,
             ),
             (
-                self.delete_key(
-                    item::identity_claim_pk(&identity.provider, &identity.provider_uid),
-                    item::IDENTITY_CLAIM_SK,
-                    &identity.uid,
-                )?,
+                self.delete_key(identity.claim_pk(), item::IDENTITY_CLAIM_SK, &identity.uid)?,
                 conflict,
             ),
         ];
@@ -116,25 +112,50 @@ impl DynamoStore {
 
 #[async_trait::async_trait]
 impl Identities for DynamoStore {
-    /// One `GetItem` (strongly consistent).
+    /// One `BatchGetItem` (strongly consistent) of the issuer's claim key and the key of
+    /// before issuers were keyed; the issuer's wins. One `GetItem` without an issuer.
     async fn get_identity_claim(
         &self,
         provider: &str,
+        issuer: &str,
         provider_uid: &str,
     ) -> Result<Option<IdentityClaimItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                item::identity_claim_pk(provider, provider_uid),
-                item::IDENTITY_CLAIM_SK,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.item.map(from_item).transpose()
+        let keyed = item::identity_claim_pk(provider, issuer, provider_uid);
+        let legacy = item::identity_claim_pk(provider, "", provider_uid);
+        let mut keys = vec![key(keyed.clone(), item::IDENTITY_CLAIM_SK)];
+        if legacy != keyed {
+            keys.push(key(legacy, item::IDENTITY_CLAIM_SK));
+        }
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(internal)?,
+        );
+        let mut found: Vec<IdentityClaimItem> = vec![];
+        while let Some(req) = request.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for it in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                found.push(from_item(it)?);
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        found.sort_by_key(|c| c.pk != keyed);
+        Ok(found.into_iter().next())
     }
 
     /// One `Query` (strongly consistent) of the user's `IDENTITY#` items.
@@ -216,7 +237,7 @@ impl Identities for DynamoStore {
         match w.identity {
             IdentityWrite::New(identity) => {
                 let claim = IdentityClaimItem {
-                    pk: item::identity_claim_pk(&identity.provider, &identity.provider_uid),
+                    pk: identity.claim_pk(),
                     sk: item::IDENTITY_CLAIM_SK.into(),
                     uid: identity.uid.clone(),
                     identity_id: identity.id.clone(),
@@ -230,6 +251,20 @@ impl Identities for DynamoStore {
             IdentityWrite::Update(old, new) => {
                 if let Some(up) = self.update_item_tx(old.pk.clone(), &old.sk, old, new)? {
                     items.push((up, Conflict::Identity));
+                }
+                // A claim of before issuers were keyed moves to the issuer's key.
+                if old.claim_pk() != new.claim_pk() {
+                    let claim = IdentityClaimItem {
+                        pk: new.claim_pk(),
+                        sk: item::IDENTITY_CLAIM_SK.into(),
+                        uid: new.uid.clone(),
+                        identity_id: new.id.clone(),
+                    };
+                    items.push((
+                        self.delete_key(old.claim_pk(), item::IDENTITY_CLAIM_SK, &old.uid)?,
+                        Conflict::Identity,
+                    ));
+                    items.push((self.put_new(to_item(&claim)?)?, Conflict::Identity));
                 }
                 let same = old.provider_email == new.provider_email;
                 if reserved(old) && (!same || !reserved(new)) {

@@ -1,0 +1,139 @@
+//! Message budgets: nobody can pump email or SMS through the project (docs/security.md,
+//! "Message pumping"). Every message counts, before it is sent, against three budgets of its
+//! channel: the client's address (an IPv6 client per /64) per hour, the recipient per day, and
+//! the whole project per hour (`config::MessageBudget`). Each is a fixed-window counter item
+//! (`RL#…`, as the route limits) raised by one conditional `UpdateItem`, the three in parallel:
+//! one round trip. A refusal is Appwrite's 429.
+//!
+//! A message refused by one budget may already have counted against another, and a send that
+//! fails after admission stays counted: a budget may count a message it did not send, never
+//! send one it did not count.
+
+use crate::context::Ctx;
+use crate::crypto::sha256_hex;
+use crate::error::{Error, ErrorType, Result};
+
+/// The channel a message goes out on: each has its own budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+const HOUR: u32 = 3600;
+const DAY: u32 = 86_400;
+
+/// The budget key of a client address: an IPv4 address as it is, an IPv6 address by its /64
+/// (one subscriber usually holds a whole /64), an IPv4-mapped IPv6 address as its IPv4 address.
+/// A value that is no address (a misconfigured proxy header) keys as itself.
+pub fn client_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(ip) => ip.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The SMS country allow-list (`SMS_COUNTRIES`): 400 for a number outside it, before anything is
+/// written or sent.
+pub fn sms_country_allowed(cx: &Ctx<'_, '_>, number: &str) -> Result<()> {
+    let allowed = &cx.app.config.sms_countries;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if allowed.iter().any(|code| digits.starts_with(code.as_str())) {
+        return Ok(());
+    }
+    Err(Error::with_message(
+        ErrorType::ArgumentInvalid,
+        "This project does not send SMS to numbers of this country.",
+    ))
+}
+
+/// Count one message to `recipient` on `channel` against its three budgets; 429 when any is
+/// spent. Budgets are kept with the rate limits: `RATE_LIMITS=disabled` turns them off.
+pub async fn admit(cx: &Ctx<'_, '_>, channel: Channel, recipient: &str) -> Result<()> {
+    let config = &cx.app.config;
+    if !config.rate_limits_enabled {
+        return Ok(());
+    }
+    if channel == Channel::Sms {
+        sms_country_allowed(cx, recipient)?;
+    }
+    let b = &config.message_budget;
+    let project = match channel {
+        Channel::Email => b.email_hour,
+        Channel::Sms => b.sms_hour,
+    };
+    let c = channel.as_str();
+    let budgets = [
+        (
+            format!("msg:{c}:ip:{}", client_key(&cx.client.ip)),
+            b.ip_hour,
+            HOUR,
+            false,
+        ),
+        (
+            format!("msg:{c}:to:{recipient}"),
+            b.recipient_day,
+            DAY,
+            false,
+        ),
+        (format!("msg:{c}:project"), project, HOUR, true),
+    ];
+    let hits = budgets.iter().filter(|(_, limit, _, _)| *limit > 0).map(
+        |(key, limit, period, project_wide)| async move {
+            let (start, end) = crate::dates::window(cx.now, *period);
+            let counter = format!("RL#{}#{start}", sha256_hex(key));
+            let hit = cx.app.store.hit_counter(&counter, *limit, end).await?;
+            Ok::<_, Error>((hit.is_some(), *project_wide))
+        },
+    );
+    let mut refused = false;
+    for r in futures_util::future::join_all(hits).await {
+        let (admitted, project_wide) = r?;
+        if !admitted && project_wide {
+            // The alarm's metric filter matches this line (template.yaml, MessageBudgetAlarm).
+            tracing::error!(
+                channel = c,
+                event = "message_budget_exhausted",
+                "the project's hourly message budget is spent: messages are refused"
+            );
+        }
+        refused |= !admitted;
+    }
+    match refused {
+        true => Err(Error::new(ErrorType::RateLimitExceeded)),
+        false => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        assert_eq!(client_key("2001:db8:1:2::a"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+        assert_ne!(client_key("2001:db8:1:3::1"), client_key("2001:db8:1:2::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+    }
+}
