@@ -67,14 +67,16 @@ pub fn sms_country_allowed(cx: &Ctx<'_, '_>, number: &str) -> Result<()> {
 }
 
 /// Count one message to `recipient` on `channel` against its three budgets; 429 when any is
-/// spent. Budgets are kept with the rate limits: `RATE_LIMITS=disabled` turns them off.
+/// spent. Budgets are kept with the rate limits: `RATE_LIMITS=disabled` turns them off (the SMS
+/// country allow-list stays).
 pub async fn admit(cx: &Ctx<'_, '_>, channel: Channel, recipient: &str) -> Result<()> {
     let config = &cx.app.config;
-    if !config.rate_limits_enabled {
-        return Ok(());
-    }
+    // The country allow-list is configuration, not a rate limit: it holds either way.
     if channel == Channel::Sms {
         sms_country_allowed(cx, recipient)?;
+    }
+    if !config.rate_limits_enabled {
+        return Ok(());
     }
     let b = &config.message_budget;
     let project = match channel {

@@ -487,3 +487,108 @@ async fn a_forged_forwarded_entry_never_becomes_the_client_address() {
         assert_eq!(r.json["ip"], want, "{header}");
     }
 }
+
+/// Threat 6 (the mail's text): a name is the one text a stranger chooses in our mail. One that
+/// carries a link or an advertisement is not printed, in the body or in the `To:` display name.
+#[tokio::test]
+async fn a_name_cannot_carry_a_link_into_our_mail() {
+    let s = Server::start().await;
+    let email = unique_email();
+    let spam = "Cheap pills at evil.example";
+    let r = s
+        .post(
+            "/account",
+            json!({"userId": "unique()", "email": email, "password": "password1234", "name": spam}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (cookie, _) = s.login(&email, "password1234").await;
+    let r = s
+        .call(
+            Method::POST,
+            "/account/verifications/email",
+            Some(&cookie),
+            Some(json!({"url": "http://localhost/verify"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let all = sent().await;
+    let mail = all
+        .emails
+        .iter()
+        .rev()
+        .find(|m| {
+            m["destinations"]["ToAddresses"]
+                .to_string()
+                .contains(&email)
+        })
+        .expect("the verification mail");
+    assert!(!mail.to_string().contains("evil.example"), "{mail}");
+}
+
+/// Threat 6 (SMS countries): with `SMS_COUNTRIES`, a number of another country gets a clear 400
+/// before anything is written or sent; a number of an allowed country is texted.
+#[tokio::test]
+async fn sms_go_only_to_the_countries_the_project_serves() {
+    use shared::store::Accounts;
+    let s = Server::with_config(|c| c.sms_countries = vec!["44".into()]).await;
+    let us = unique_phone();
+    let before = texts_to(std::slice::from_ref(&us)).await;
+    let r = s
+        .post(
+            "/account/tokens/phone",
+            json!({"userId": "unique()", "phone": us}),
+        )
+        .await;
+    r.assert_error(400, "general_argument_invalid");
+    assert!(s.dynamo.get_phone(&us).await.unwrap().is_none(), "no user");
+    assert_eq!(texts_to(std::slice::from_ref(&us)).await, before, "no SMS");
+    let uk = format!("+447700{}", &us[us.len() - 6..]);
+    let r = s
+        .post(
+            "/account/tokens/phone",
+            json!({"userId": "unique()", "phone": uk}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(last_sms(&uk).await.is_some());
+}
+
+/// A refusal by a budget is decided before the token is written: the user's last link stays
+/// live (a stranger who spends an address's budget does not also cancel its pending link).
+#[tokio::test]
+async fn a_refused_message_leaves_the_last_link_live() {
+    let s = limited(|b| {
+        b.recipient_day = 1;
+        b.ip_hour = 10_000;
+    })
+    .await;
+    let email = unique_email();
+    let ask = |ip: &'static str| {
+        from(
+            &s,
+            ip,
+            Method::POST,
+            "/account/tokens/magic-url",
+            None,
+            Some(json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"})),
+        )
+    };
+    let first = ask("192.0.2.10").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let (_, body) = last_email(&email).await.expect("the magic link");
+    let secret = link_param(&body, "secret").expect("secret");
+    ask("192.0.2.11")
+        .await
+        .assert_error(429, "general_rate_limit_exceeded");
+    let r = from(
+        &s,
+        "192.0.2.10",
+        Method::POST,
+        "/account/sessions/token",
+        None,
+        Some(json!({"userId": first.json["userId"], "secret": secret})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "the first link still works: {}", r.body);
+}
