@@ -818,7 +818,8 @@ impl<'a> Limiter<'a> {
                     // The route template only: the Host header is the client's to choose, and one
                     // deployment serves one API host anyway.
                     "url" => Some(route.paths[0].to_owned()),
-                    "ip" => Some(ip.clone()),
+                    // An IPv6 client counts per /64, as in the message budgets.
+                    "ip" => Some(crate::budget::client_key(&ip)),
                     "userId" => Some(uid.clone()),
                     "projectId" => Some(app.config.project_id.clone()),
                     "method" => Some(route.method.to_owned()),
@@ -863,6 +864,7 @@ fn client_of(req: &ApiRequest, caller: &Caller, ip: String) -> Client {
         ip,
         device: device::parse(&user_agent),
         user_agent,
+        server: matches!(caller, Caller::Key(_)),
     }
 }
 

@@ -2,12 +2,13 @@
 //! "Message pumping"). Every message counts, before it is sent, against three budgets of its
 //! channel: the client's address (an IPv6 client per /64) per hour, the recipient per day, and
 //! the whole project per hour (`config::MessageBudget`). Each is a fixed-window counter item
-//! (`RL#…`, as the route limits) raised by one conditional `UpdateItem`, the three in parallel:
-//! one round trip. A refusal is Appwrite's 429.
+//! (`RL#…`, as the route limits); the three are raised together in one transaction of
+//! conditional updates, all or none, so a message refused by one budget (say, an address past
+//! its own) counts against none of the others (the project's). A refusal is Appwrite's 429.
+//! Requests with an API key skip the per-address budget (their address is the app's server).
 //!
-//! A message refused by one budget may already have counted against another, and a send that
-//! fails after admission stays counted: a budget may count a message it did not send, never
-//! send one it did not count.
+//! A send that fails after admission stays counted: a budget may count a message it did not
+//! send, never send one it did not count.
 
 use crate::context::Ctx;
 use crate::crypto::sha256_hex;
@@ -84,45 +85,43 @@ pub async fn admit(cx: &Ctx<'_, '_>, channel: Channel, recipient: &str) -> Resul
         Channel::Sms => b.sms_hour,
     };
     let c = channel.as_str();
-    let budgets = [
-        (
-            format!("msg:{c}:ip:{}", client_key(&cx.client.ip)),
-            b.ip_hour,
-            HOUR,
-            false,
-        ),
-        (
-            format!("msg:{c}:to:{recipient}"),
-            b.recipient_day,
-            DAY,
-            false,
-        ),
-        (format!("msg:{c}:project"), project, HOUR, true),
-    ];
-    let hits = budgets.iter().filter(|(_, limit, _, _)| *limit > 0).map(
-        |(key, limit, period, project_wide)| async move {
-            let (start, end) = crate::dates::window(cx.now, *period);
-            let counter = format!("RL#{}#{start}", sha256_hex(key));
-            let hit = cx.app.store.hit_counter(&counter, *limit, end).await?;
-            Ok::<_, Error>((hit.is_some(), *project_wide))
-        },
-    );
-    let mut refused = false;
-    for r in futures_util::future::join_all(hits).await {
-        let (admitted, project_wide) = r?;
-        if !admitted && project_wide {
-            // The alarm's metric filter matches this line (template.yaml, MessageBudgetAlarm).
-            tracing::error!(
-                channel = c,
-                event = "message_budget_exhausted",
-                "the project's hourly message budget is spent: messages are refused"
-            );
-        }
-        refused |= !admitted;
+    let window = |period: u32| crate::dates::window(cx.now, period);
+    let counter = |key: String, period: u32| {
+        let (start, end) = window(period);
+        (format!("RL#{}#{start}", sha256_hex(&key)), end)
+    };
+    // (counter, limit, expires_at, project-wide); a server's API-key requests have no client
+    // address of their own to budget.
+    let mut budgets = vec![];
+    if !cx.client.server {
+        let (k, end) = counter(format!("msg:{c}:ip:{}", client_key(&cx.client.ip)), HOUR);
+        budgets.push((k, b.ip_hour, end, false));
     }
-    match refused {
-        true => Err(Error::new(ErrorType::RateLimitExceeded)),
-        false => Ok(()),
+    let (k, end) = counter(format!("msg:{c}:to:{recipient}"), DAY);
+    budgets.push((k, b.recipient_day, end, false));
+    let (k, end) = counter(format!("msg:{c}:project"), HOUR);
+    budgets.push((k, project, end, true));
+    budgets.retain(|(_, limit, _, _)| *limit > 0);
+    let counters: Vec<(String, u32, i64)> = budgets
+        .iter()
+        .map(|(k, limit, end, _)| (k.clone(), *limit, *end))
+        .collect();
+    match cx.app.store.hit_counters(&counters).await? {
+        None => Ok(()),
+        Some(i) => {
+            if budgets
+                .get(i)
+                .is_some_and(|(_, _, _, project_wide)| *project_wide)
+            {
+                // The alarm's metric filter matches this line (template.yaml, MessageBudgetAlarm).
+                tracing::error!(
+                    channel = c,
+                    event = "message_budget_exhausted",
+                    "the project's hourly message budget is spent: messages are refused"
+                );
+            }
+            Err(Error::new(ErrorType::RateLimitExceeded))
+        }
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Client {
     pub ip: String,
     pub user_agent: String,
     pub device: Device,
+    /// The request carries an API key: a server acting for its users, whose address is not a
+    /// client's (exempt from per-address budgets, as from Appwrite's abuse limits).
+    pub server: bool,
 }
 
 /// What a request learned about its limit: headers to send and whether it may proceed.

@@ -360,8 +360,11 @@ pub fn identity_claim_pk(provider: &str, issuer: &str, provider_uid: &str) -> St
 pub const IDENTITY_EMAIL_SK: &str = "IDENTITY";
 
 /// `IDEMAIL#<lower-case email>` / `IDENTITY`: which user's identities carry this provider email,
-/// verified by a trusted provider (`uid`, and the string set `ids` of those identities). Sign-up, email changes and new-user
-/// tokens refuse an address another user's identity uses; OAuth2 rule (d) finds its user.
+/// verified by a trusted provider (`uid`, the string set `ids` of those identities, and the mark
+/// `v`). Sign-up, email changes and new-user tokens refuse an address another user's identity
+/// reserves; OAuth2 rule (d) finds its user. A reservation without `v` was made before only
+/// verified addresses were reserved: it binds nobody, and the next verified reservation of the
+/// address takes it over.
 pub fn identity_email_pk(email: &str) -> String {
     format!("IDEMAIL#{email}")
 }
@@ -388,9 +391,8 @@ pub struct IdentityItem {
     /// Whether a provider trusted to verify addresses (`OAUTH2_<KEY>_TRUSTED_EMAIL`) said the
     /// address is verified. Only then is it reserved (`IDEMAIL#`) and used to find an account;
     /// otherwise it is shown as `providerEmail` and nothing else. Identities stored before the
-    /// flag existed reserved their address: they read as verified until their next sign-in
-    /// decides again.
-    #[serde(default = "stored_before_the_flag")]
+    /// flag existed read as unverified; their next sign-in decides again.
+    #[serde(default)]
     pub provider_email_verified: bool,
     #[serde(default)]
     pub access_token_sealed: String,
@@ -400,10 +402,6 @@ pub struct IdentityItem {
     pub access_token_expiry: Option<Millis>,
     pub created: Millis,
     pub updated: Millis,
-}
-
-fn stored_before_the_flag() -> bool {
-    true
 }
 
 impl IdentityItem {

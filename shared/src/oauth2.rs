@@ -1002,6 +1002,10 @@ async fn sign_in(
 fn sign_in_error(e: WriteError) -> Error {
     match e {
         WriteError::Conflict(Conflict::ProfileCondition) => Error::new(ErrorType::UserBlocked),
+        WriteError::Conflict(Conflict::Session) => Error::with_message(
+            ErrorType::UserUnauthorized,
+            "The session that started this sign-in has ended. Sign in and link the provider again.",
+        ),
         WriteError::Conflict(Conflict::UserLimit) => Error::new(ErrorType::UserCountExceeded),
         WriteError::Conflict(_) => Error::new(ErrorType::UserAlreadyExists),
         WriteError::Other(e) => e,

@@ -273,10 +273,11 @@ pub const PROVIDERS: &[Provider] = &[
     oidc("google", Some("https://accounts.google.com"), true),
     oidc("huggingface", Some("https://huggingface.co"), true),
     oidc("paypal", Some("https://www.paypal.com"), true),
+    // Anyone can make sandbox accounts with any address: not trusted to verify addresses.
     oidc(
         "paypalSandbox",
         Some("https://www.sandbox.paypal.com"),
-        true,
+        false,
     ),
     oidc("zoho", Some("https://accounts.zoho.com"), false),
     oidc("gitlab", Some("https://gitlab.com"), true),

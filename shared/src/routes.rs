@@ -554,7 +554,7 @@ pub static ROUTES: &[Route] = &[
         admit: InHandler,
         // The code's guessing budget per user is the short-code guard (token.rs); the route's
         // own key must not let a stranger spend the owner's requests.
-        rate_limit: limit(10, &["ip:{ip},userId:{param-userId}"]),
+        rate_limit: limit(10, &["url:{url},ip:{ip},userId:{param-userId}"]),
     },
     Route {
         id: RouteId::CreateRecovery,

@@ -102,6 +102,7 @@ impl World {
                 ip: "203.0.113.7".into(),
                 user_agent: "test".into(),
                 device: Default::default(),
+                server: false,
             },
             open: Gate::open(),
         }

@@ -371,27 +371,20 @@ async fn login_token<Fut>(
 where
     Fut: std::future::Future<Output = Result<Option<String>>>,
 {
-    // The message's budgets are counted beside the first lookup (no added latency); a mock
-    // number's fixed code sends nothing.
+    // The message's budgets are counted once the route's own limit has let the request
+    // through, before the token is written; a mock number's fixed code sends nothing.
     let channel = match token.kind.by_phone() {
         true => Channel::Sms,
         false => Channel::Email,
     };
-    let budget = async {
-        match token.fixed_secret {
-            None => crate::budget::admit(cx, channel, token.target).await,
-            Some(_) => Ok(()),
-        }
-    };
-    let (first, admitted) = tokio::join!(owner(), budget);
-    admitted?;
-    let mut first = Some(first);
+    let mut admitted = token.fixed_secret.is_some();
     for _ in 0..ADDRESS_LOOKUPS {
-        let owner = match first.take() {
-            Some(o) => o?,
-            None => owner().await?,
-        };
+        let owner = owner().await?;
         cx.gate.pass().await?;
+        if !admitted {
+            crate::budget::admit(cx, channel, token.target).await?;
+            admitted = true;
+        }
         let stored = match owner {
             Some(uid) => try_store(cx.app, NewToken { uid: &uid, ..token }, cx.now).await?,
             None => {
@@ -651,11 +644,15 @@ async fn reread(app: &App, found: &Found) -> Result<UserItem> {
 }
 
 /// What an ownership proof takes from whoever held the account before: the password, the MFA
-/// authenticator and recovery codes (the owner sets new ones), and the other address, verified or
-/// not (its holder could log back in through it; the owner can add it again). Returns the claim
-/// changes that go in the same transaction.
+/// authenticator and recovery codes (the owner sets new ones), the other address, verified or
+/// not (its holder could log back in through it; the owner can add it again), and a live OAuth2
+/// token-mode secret (a linked provider account's sign-in in flight). Returns the claim changes
+/// that go in the same transaction; the identities themselves go too (`Redemption`).
 fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
-    let mut claims = Claims::default();
+    let mut claims = Claims {
+        revoke_tokens: vec![Kind::OAuth2.as_str()],
+        ..Claims::default()
+    };
     changed.password = None;
     changed.totp = None;
     changed.recovery_codes = None;
@@ -665,7 +662,7 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
             changed.email_verification = false;
             changed.targets.retain(|t| t.provider_type != "email");
             claims.delete_email = Some(email);
-            claims.revoke_tokens = EMAIL_KINDS.to_vec();
+            claims.revoke_tokens.extend(EMAIL_KINDS);
         }
     } else {
         if let Some(email) = &changed.email {
@@ -675,7 +672,7 @@ fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
             changed.phone_verification = false;
             changed.targets.retain(|t| t.provider_type != "sms");
             claims.delete_phone = Some(phone);
-            claims.revoke_tokens = PHONE_KINDS.to_vec();
+            claims.revoke_tokens.extend(PHONE_KINDS);
         }
     }
     claims
@@ -724,6 +721,9 @@ async fn oauth2_session(
     let r = Redemption {
         session: Some(&new.item),
         user_change: Some((&found.user, &changed)),
+        // An ownership proof committed since the secret was found revoked it; this condition
+        // also refuses a secret whose identity the proof deleted after it was read.
+        expect: vec![Expect::Accessed(found.user.accessed)],
         ..Redemption::default()
     };
     let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);

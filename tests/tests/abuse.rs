@@ -592,3 +592,65 @@ async fn a_refused_message_leaves_the_last_link_live() {
     .await;
     assert_eq!(r.status, 201, "the first link still works: {}", r.body);
 }
+
+/// The three budgets count together or not at all: requests an address's own budget refuses do
+/// not spend the project's, so one address cannot stop the project's mail.
+#[tokio::test]
+async fn one_address_cannot_spend_the_projects_budget() {
+    let s = limited(|b| {
+        b.ip_hour = 3;
+        b.email_hour = 5;
+    })
+    .await;
+    let magic = |ip: &'static str| {
+        let email = unique_email();
+        let s = &s;
+        async move {
+            from(
+                s,
+                ip,
+                Method::POST,
+                "/account/tokens/magic-url",
+                None,
+                Some(
+                    json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"}),
+                ),
+            )
+            .await
+            .status
+        }
+    };
+    let mut one = vec![];
+    for _ in 0..10 {
+        one.push(magic("192.0.2.30").await);
+    }
+    assert_eq!(one, [[201; 3].as_slice(), &[429; 7]].concat());
+    // Two of the project's five remain for everybody else.
+    let others = vec![
+        magic("192.0.2.31").await,
+        magic("192.0.2.32").await,
+        magic("192.0.2.33").await,
+    ];
+    assert_eq!(others, vec![201, 201, 429]);
+}
+
+/// A server acting for its users with an API key has no client address of its own: the
+/// per-address budget does not apply to it (the recipient and project budgets do).
+#[tokio::test]
+async fn api_key_requests_skip_the_per_address_budget() {
+    use shared::clock::{OsEntropy, SystemClock};
+    let s = limited(|b| b.ip_hour = 2).await;
+    let scopes = vec!["sessions.write".to_owned()];
+    let now = SystemClock.now_ms();
+    let (item, key) = shared::keys::generate("ssr", &scopes, None, now, &OsEntropy).unwrap();
+    s.app.store.put_api_key(&item).await.unwrap();
+    for _ in 0..4 {
+        let r = s
+            .req(Method::POST, "/account/tokens/magic-url")
+            .header("X-Forwarded-For", "192.0.2.40")
+            .header("X-Appwrite-Key", &key)
+            .json(&json!({"userId": "unique()", "email": unique_email(), "url": "http://localhost/magic"}));
+        let r = Reply::read(r.send().await.unwrap()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+}

@@ -288,3 +288,94 @@ async fn an_untrusted_provider_never_links_by_address() {
         "linked by address"
     );
 }
+
+/// Threat 4 with data of before this policy: a reservation made when every provider address was
+/// reserved (no verified mark) binds nobody. The owner signs up with the address, and the owner's
+/// verified sign-in is not linked to the account that claimed it then.
+#[tokio::test]
+async fn a_reservation_from_before_the_policy_binds_nobody() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let _turn = PROVIDER.lock().await;
+    let s = server().await;
+    let (attacker_id, _) = sign_up_as(&s, &unique_email()).await;
+    let victim_email = unique_email();
+    // The old code's item: `ids` and `uid`, no `v`.
+    s.dynamo
+        .client()
+        .put_item()
+        .table_name(s.dynamo.table())
+        .item("PK", A::S(format!("IDEMAIL#{victim_email}")))
+        .item("SK", A::S("IDENTITY".into()))
+        .item("uid", A::S(attacker_id.clone()))
+        .item("ids", A::Ss(vec!["old-identity".into()]))
+        .send()
+        .await
+        .unwrap();
+    let owner = provider_sign_in(&s, &sub(), &victim_email, true).await;
+    assert!(owner.is_some());
+    assert_ne!(
+        owner.as_deref(),
+        Some(attacker_id.as_str()),
+        "captured by an old reservation"
+    );
+    let other = unique_email();
+    s.dynamo
+        .client()
+        .put_item()
+        .table_name(s.dynamo.table())
+        .item("PK", A::S(format!("IDEMAIL#{other}")))
+        .item("SK", A::S("IDENTITY".into()))
+        .item("uid", A::S(attacker_id.clone()))
+        .item("ids", A::Ss(vec!["old-identity".into()]))
+        .send()
+        .await
+        .unwrap();
+    let r = s
+        .post(
+            "/account",
+            json!({"userId": "unique()", "email": other, "password": "password1234"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "blocked by an old reservation: {}", r.body);
+}
+
+/// Threat 2, in flight: the attacker holds an unredeemed token-mode secret of the linked provider
+/// account when the owner proves the address. The proof revokes it with the identity.
+#[tokio::test]
+async fn the_ownership_proof_revokes_a_token_mode_secret_in_flight() {
+    let _turn = PROVIDER.lock().await;
+    let s = server().await;
+    let victim_email = unique_email();
+    let (account, login) = sign_up_as(&s, &victim_email).await;
+    let (att_sub, att_email) = (sub(), unique_email());
+    next_login(&att_sub, &att_email, true).await;
+    let mut attacker = Browser::new(&s.base);
+    attacker.keep_session(&login, PROJECT);
+    assert_eq!(
+        attacker.follow(&start(&s, "sessions"), &issuer()).await,
+        "http://localhost/ok"
+    );
+    // A token-mode sign-in with the linked account, its secret kept for later.
+    next_login(&att_sub, &att_email, true).await;
+    let landed = Browser::new(&s.base)
+        .follow(&start(&s, "tokens"), &issuer())
+        .await;
+    let u = url::Url::parse(&landed).unwrap();
+    let get = |n: &str| {
+        u.query_pairs()
+            .find(|(k, _)| k == n)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    assert_eq!(get("userId"), account);
+    // The owner's code login proves the address.
+    s.otp_login(&victim_email).await;
+    let r = s
+        .post(
+            "/account/sessions/token",
+            json!({"userId": get("userId"), "secret": get("secret")}),
+        )
+        .await;
+    r.assert_error(401, "user_invalid_token");
+}

@@ -1381,6 +1381,23 @@ async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>)
     linked.provider_email = g.clone();
     let w = link(&u.id, IdentityWrite::New(&linked), now);
     assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    // A second provider account with the same verified address (one release for both), and
+    // more identities than one transaction holds.
+    let mut twin = identity(&u.id, &ctx.id("pi-i2"), &ctx.id("pi-p2"), now);
+    twin.provider_email = g.clone();
+    let w = link(&u.id, IdentityWrite::New(&twin), now);
+    assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    for n in 0..crate::store::MAX_IDENTITIES_IN_TRANSACTION + 2 {
+        let mut more = identity(
+            &u.id,
+            &ctx.id(&format!("pi-m{n}")),
+            &ctx.id(&format!("pi-q{n}")),
+            now,
+        );
+        more.provider_email = ctx.email(&format!("pi-m{n}"));
+        let w = link(&u.id, IdentityWrite::New(&more), now);
+        assert_eq!(conflict(store.oauth2_sign_in(w).await), None);
+    }
     let email = u.email.clone().unwrap();
     let t = token(&u.id, "magic-url", "hpi", &email, now, 60_000);
     store.issue_token(&t, None).await.unwrap();
@@ -1406,6 +1423,15 @@ async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>)
         .unwrap()
         .is_none());
     assert_eq!(store.identity_email_owner(&g).await.unwrap(), None);
+    // A link whose session the proof deleted meanwhile is refused, and writes nothing.
+    let late = identity(&u.id, &ctx.id("pi-late"), &ctx.id("pi-pl"), now);
+    let mut w = link(&u.id, IdentityWrite::New(&late), now);
+    w.delete_session = Some("gone");
+    assert_eq!(
+        conflict(store.oauth2_sign_in(w).await),
+        Some(Conflict::Session)
+    );
+    assert!(store.list_identities(&u.id).await.unwrap().is_empty());
 }
 
 /// The project's user limit holds under parallel sign-ups, and a withdrawn user frees its

@@ -39,7 +39,7 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
         })
         .collect();
     let reserves = |i: &Value| {
-        i.get("providerEmailVerified").and_then(Value::as_bool) != Some(false)
+        i.get("providerEmailVerified").and_then(Value::as_bool) == Some(true)
             && !text(i, "providerEmail").is_empty()
     };
     let mut out = vec![];
@@ -113,7 +113,8 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
             if !has(&item::user_pk(&text(i, "uid")), &identity) {
                 out.push(format!("{pk}: claim of a missing identity {identity}"));
             }
-        } else if let Some(address) = pk.strip_prefix("IDEMAIL#") {
+        } else if let Some(address) = pk.strip_prefix("IDEMAIL#").filter(|_| i.get("v").is_some()) {
+            // (Unmarked reservations predate the verified flag and bind nobody.)
             let uid = text(i, "uid");
             let ids = i
                 .get("ids")
@@ -193,7 +194,7 @@ mod tests {
             json!({"PK": "USER#u1", "SK": "TOKEN#oauth2", "target": "github"}),
             json!({"PK": "USER#u1", "SK": "IDENTITY#i1", "provider": "github", "providerUid": "42", "providerEmail": "a@example.com", "providerEmailVerified": true}),
             json!({"PK": "OAUTH#github#42", "SK": "IDENTITY", "uid": "u1", "identityId": "i1"}),
-            json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"]}),
+            json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"], "v": true}),
             json!({"PK": "LOG#u1", "SK": "001#l1"}),
             json!({"PK": "META#USERS", "SK": "COUNT", "n": 1}),
         ]

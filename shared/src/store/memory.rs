@@ -144,6 +144,7 @@ fn identity_email_free(email: &str, owner: Option<&str>) -> Write {
         condition: Some(Box::new(move |r| {
             r.is_none_or(|r| {
                 r.get("ids").is_none()
+                    || r.get("v").is_none()
                     || owner.as_deref().is_some_and(|o| text(r, "uid") == Some(o))
             })
         })),
@@ -176,34 +177,17 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
     let (owner, id) = (uid.to_owned(), id.to_owned());
     let k = key(item::identity_email_pk(email), item::IDENTITY_EMAIL_SK);
     if !add {
-        return Write {
-            key: k,
-            condition: None,
-            change: Box::new(move |r| {
-                let mut r = r?;
-                let left: Vec<Value> = match r.get("ids") {
-                    Some(Value::Array(ids)) => ids
-                        .iter()
-                        .filter(|v| v.as_str() != Some(id.as_str()))
-                        .cloned()
-                        .collect(),
-                    _ => vec![],
-                };
-                if left.is_empty() {
-                    r.remove("ids");
-                } else {
-                    r.insert("ids".into(), Value::Array(left));
-                }
-                Some(r)
-            }),
-            conflict,
-        };
+        return identity_email_release(email, vec![id], conflict);
     }
     let cond_owner = owner.clone();
     update(
         k,
         move |r| {
-            r.is_none_or(|r| r.get("ids").is_none() || text(r, "uid") == Some(cond_owner.as_str()))
+            r.is_none_or(|r| {
+                r.get("ids").is_none()
+                    || r.get("v").is_none()
+                    || text(r, "uid") == Some(cond_owner.as_str())
+            })
         },
         move |r| {
             let mut ids = match r.get("ids") {
@@ -215,6 +199,7 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
             }
             r.insert("ids".into(), Value::Array(ids));
             r.insert("uid".into(), Value::from(owner));
+            r.insert("v".into(), Value::Bool(true));
         },
         conflict,
     )
@@ -252,6 +237,58 @@ fn reserve_identity_email(identity: &IdentityItem, email_written: Option<&str>) 
         writes.push(email_free_for(e, &identity.uid));
     }
     writes
+}
+
+/// The writes that delete `identities` inside a larger transaction, one release per reserved
+/// address (the twin of `identities_delete_items`).
+fn identities_deletes(identities: &[IdentityItem], conflict: Conflict) -> Vec<Write> {
+    let mut writes = vec![];
+    let mut releases: Vec<(&str, Vec<String>)> = vec![];
+    for identity in identities {
+        let mut w = identity_deletes(identity, false, conflict);
+        if reserved(identity) {
+            // The single release below takes its place.
+            w.pop();
+            match releases
+                .iter_mut()
+                .find(|(e, _)| *e == identity.provider_email)
+            {
+                Some((_, ids)) => ids.push(identity.id.clone()),
+                None => releases.push((&identity.provider_email, vec![identity.id.clone()])),
+            }
+        }
+        writes.extend(w);
+    }
+    for (email, ids) in releases {
+        writes.push(identity_email_release(email, ids, conflict));
+    }
+    writes
+}
+
+/// Take `ids` out of the address's reservation, in one write.
+fn identity_email_release(email: &str, ids: Vec<String>, conflict: Conflict) -> Write {
+    Write {
+        key: key(item::identity_email_pk(email), item::IDENTITY_EMAIL_SK),
+        condition: None,
+        change: Box::new(move |r| {
+            let mut r = r?;
+            let left: Vec<Value> = match r.get("ids") {
+                Some(Value::Array(held)) => held
+                    .iter()
+                    .filter(|v| !ids.iter().any(|id| v.as_str() == Some(id.as_str())))
+                    .cloned()
+                    .collect(),
+                _ => vec![],
+            };
+            if left.is_empty() {
+                r.remove("ids");
+            } else {
+                r.insert("ids".into(), Value::Array(left));
+            }
+            Some(r)
+        }),
+        conflict,
+    }
 }
 
 /// The writes that delete an identity (the twin of `identity_delete_items`).
@@ -901,13 +938,15 @@ impl Tokens for MemoryStore {
         if let Some(g) = &r.clear_guard {
             writes.push(delete(key(item::user_pk(&token.uid), g), Conflict::Token));
         }
-        for identity in &r.delete_identities {
-            writes.extend(identity_deletes(
-                identity,
-                false,
-                Conflict::ProfileCondition,
-            ));
+        let (inline, early) = r.delete_identities.split_at(
+            r.delete_identities
+                .len()
+                .min(super::MAX_IDENTITIES_IN_TRANSACTION),
+        );
+        for identity in early {
+            self.delete_identity(identity).await?;
         }
+        writes.extend(identities_deletes(inline, Conflict::ProfileCondition));
         let room = super::session_room(&r);
         writes.extend(Self::session_deletes(
             &token.uid,
@@ -1019,6 +1058,31 @@ impl Security for MemoryStore {
         Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
+    async fn hit_counters(&self, counters: &[(String, u32, i64)]) -> Result<Option<usize>> {
+        let writes = counters
+            .iter()
+            .enumerate()
+            .map(|(i, (counter, limit, expires_at))| {
+                let (limit, expires_at) = (i64::from(*limit), *expires_at);
+                update(
+                    key(counter.clone(), "RL"),
+                    move |r| r.and_then(|r| num(r, "n")).is_none_or(|n| n < limit),
+                    move |r| {
+                        add(r, "n", 1);
+                        r.entry("expires_at").or_insert(Value::from(expires_at));
+                    },
+                    Conflict::Counter(i),
+                )
+            })
+            .collect();
+        match self.transact(writes) {
+            Ok(()) => Ok(None),
+            Err(WriteError::Conflict(Conflict::Counter(i))) => Ok(Some(i)),
+            Err(WriteError::Conflict(c)) => Err(internal(format!("{c:?}"))),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
     async fn delete_counters(&self, counters: &[String]) -> Result<()> {
         let mut rows = self.rows.lock().map_err(internal)?;
         for c in counters {
@@ -1105,7 +1169,7 @@ impl Identities for MemoryStore {
             item::IDENTITY_EMAIL_SK,
         ))?;
         Ok(row
-            .filter(|r| r.get("ids").is_some())
+            .filter(|r| r.get("ids").is_some() && r.get("v").is_some())
             .and_then(|r| text(&r, "uid").map(str::to_owned)))
     }
 
@@ -1197,10 +1261,12 @@ impl Identities for MemoryStore {
             writes.push(put(to_row(t)?, Conflict::Token)?);
         }
         if let (Some(sid), Some(uid)) = (w.delete_session, w.existing) {
-            writes.push(delete(
-                key(item::user_pk(uid), &item::session_sk(sid)),
-                Conflict::ProfileCondition,
-            ));
+            writes.push(Write {
+                key: key(item::user_pk(uid), &item::session_sk(sid)),
+                condition: Some(Box::new(|r| r.is_some())),
+                change: Box::new(|_| None),
+                conflict: Conflict::Session,
+            });
         }
         self.transact(writes)
     }

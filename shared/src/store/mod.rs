@@ -45,6 +45,11 @@ pub enum Conflict {
     Identity,
     /// Another user's OAuth2 identity uses the email.
     IdentityEmail,
+    /// The session the write relies on is gone (an OAuth2 link whose session an ownership proof
+    /// deleted meanwhile).
+    Session,
+    /// The counter at this position of a multi-counter hit is at its limit.
+    Counter(usize),
 }
 
 #[derive(Debug)]
@@ -138,8 +143,13 @@ pub const ITEMS_PER_IDENTITY: usize = 3;
 /// How many of a redemption's session deletes fit in its transaction beside its identity
 /// deletes; the rest are deleted right after it.
 pub fn session_room(r: &Redemption<'_>) -> usize {
-    MAX_SESSIONS_IN_TRANSACTION.saturating_sub(r.delete_identities.len() * ITEMS_PER_IDENTITY)
+    let identities = r.delete_identities.len().min(MAX_IDENTITIES_IN_TRANSACTION);
+    MAX_SESSIONS_IN_TRANSACTION.saturating_sub(identities * ITEMS_PER_IDENTITY)
 }
+
+/// At most this many identities are deleted inside a redemption's transaction; more (nobody
+/// links that many provider accounts but an attacker) are deleted just before it.
+pub const MAX_IDENTITIES_IN_TRANSACTION: usize = 8;
 
 /// Profiles and their unique-key claims (email, phone): reads, creation, changes.
 #[async_trait::async_trait]
@@ -316,6 +326,10 @@ pub trait Security: Send + Sync {
     /// already reached (the hit is not counted).
     async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>>;
 
+    /// Count a hit on every one of `counters` (`(counter, limit, expires_at)`), all or none:
+    /// `Some(i)` when counter `i` was at its limit and nothing was counted. One transaction.
+    async fn hit_counters(&self, counters: &[(String, u32, i64)]) -> Result<Option<usize>>;
+
     async fn delete_counters(&self, counters: &[String]) -> Result<()>;
 
     async fn get_api_key(&self, id: &str) -> Result<Option<KeyItem>>;
@@ -367,7 +381,8 @@ pub struct OAuthSignIn<'a> {
     pub session: Option<&'a SessionItem>,
     /// Token mode: the one-time secret, replacing the user's earlier one.
     pub token: Option<&'a TokenItem>,
-    /// Rule (a): the session that linked the identity, deleted with the sign-in.
+    /// Rule (a): the session that linked the identity, deleted with the sign-in; refused as
+    /// `Session` when it is gone already.
     pub delete_session: Option<&'a str>,
     pub now: Millis,
 }

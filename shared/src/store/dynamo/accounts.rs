@@ -46,10 +46,16 @@ impl DynamoStore {
                 item::identity_email_pk(email),
                 item::IDENTITY_EMAIL_SK,
             )));
+        // Unmarked reservations (no `v`) were made before only verified addresses were
+        // reserved: they bind nobody (`item::identity_email_pk`).
         check = match owner {
-            None => check.condition_expression("attribute_not_exists(ids)"),
+            None => {
+                check.condition_expression("attribute_not_exists(ids) OR attribute_not_exists(v)")
+            }
             Some(uid) => check
-                .condition_expression("attribute_not_exists(ids) OR uid = :owner")
+                .condition_expression(
+                    "attribute_not_exists(ids) OR attribute_not_exists(v) OR uid = :owner",
+                )
                 .expression_attribute_values(":owner", s(uid)),
         };
         Ok(TransactWriteItem::builder()

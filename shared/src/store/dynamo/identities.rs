@@ -19,23 +19,70 @@ impl DynamoStore {
         id: &str,
         add: bool,
     ) -> Result<TransactWriteItem> {
-        let mut up = Update::builder()
+        match add {
+            true => {
+                let up = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        item::identity_email_pk(email),
+                        item::IDENTITY_EMAIL_SK,
+                    )))
+                    .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_owned()]))
+                    .update_expression("ADD ids :id SET uid = :uid, v = :v")
+                    .condition_expression(
+                        "attribute_not_exists(ids) OR attribute_not_exists(v) OR uid = :uid",
+                    )
+                    .expression_attribute_values(":uid", s(uid))
+                    .expression_attribute_values(":v", AttributeValue::Bool(true))
+                    .build()
+                    .map_err(internal)?;
+                Ok(TransactWriteItem::builder().update(up).build())
+            }
+            false => self.identity_email_release(email, vec![id.to_owned()]),
+        }
+    }
+
+    /// Take identities `ids` out of the address's reservation (one operation per address, however
+    /// many of a user's identities carry it: a transaction may touch an item once).
+    fn identity_email_release(&self, email: &str, ids: Vec<String>) -> Result<TransactWriteItem> {
+        let up = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
                 item::identity_email_pk(email),
                 item::IDENTITY_EMAIL_SK,
             )))
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_owned()]));
-        up = if add {
-            up.update_expression("ADD ids :id SET uid = :uid")
-                .condition_expression("attribute_not_exists(ids) OR uid = :uid")
-                .expression_attribute_values(":uid", s(uid))
-        } else {
-            up.update_expression("DELETE ids :id")
-        };
-        Ok(TransactWriteItem::builder()
-            .update(up.build().map_err(internal)?)
-            .build())
+            .expression_attribute_values(":id", AttributeValue::Ss(ids))
+            .update_expression("DELETE ids :id")
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(up).build())
+    }
+
+    /// The writes that delete `identities` inside a larger transaction (an ownership proof):
+    /// each link and its claim, and one release per reserved address.
+    pub(super) fn identities_delete_items(
+        &self,
+        identities: &[IdentityItem],
+        conflict: Conflict,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut items = vec![];
+        let mut releases: Vec<(&str, Vec<String>)> = vec![];
+        for identity in identities {
+            items.extend(self.identity_delete_items(identity, false, conflict, false)?);
+            if reserved(identity) {
+                match releases
+                    .iter_mut()
+                    .find(|(e, _)| *e == identity.provider_email)
+                {
+                    Some((_, ids)) => ids.push(identity.id.clone()),
+                    None => releases.push((&identity.provider_email, vec![identity.id.clone()])),
+                }
+            }
+        }
+        for (email, ids) in releases {
+            items.push((self.identity_email_release(email, ids)?, conflict));
+        }
+        Ok(items)
     }
 
     /// A reservation of `email` for `uid` may only stand while no other user's email claim holds
@@ -70,12 +117,14 @@ impl DynamoStore {
     }
 
     /// The writes that delete an identity: the link (refused as `conflict` when `must_exist` and
-    /// it is gone), its claim (only while it is the user's) and its address reservation.
-    pub(super) fn identity_delete_items(
+    /// it is gone), its claim (only while it is the user's) and, with `release`, its address
+    /// reservation.
+    fn identity_delete_items(
         &self,
         identity: &IdentityItem,
         must_exist: bool,
         conflict: Conflict,
+        release: bool,
     ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
         let mut gone = Delete::builder()
             .table_name(&self.table)
@@ -95,7 +144,7 @@ impl DynamoStore {
                 conflict,
             ),
         ];
-        if reserved(identity) {
+        if release && reserved(identity) {
             items.push((
                 self.identity_email_item(
                     &identity.provider_email,
@@ -189,17 +238,18 @@ impl Identities for DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        // An empty string set is removed by DynamoDB: `ids` present means in use.
+        // An empty string set is removed by DynamoDB: `ids` present means in use; an unmarked
+        // reservation (no `v`) is from before only verified addresses were reserved.
         Ok(out
             .item
-            .filter(|i| i.get("ids").is_some())
+            .filter(|i| i.get("ids").is_some() && i.get("v").is_some())
             .and_then(|i| i.get("uid").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     /// One `TransactWriteItems`: the identity (if it still exists) and its claim (if still
     /// the user's).
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
-        let items = self.identity_delete_items(identity, true, Conflict::Identity)?;
+        let items = self.identity_delete_items(identity, true, Conflict::Identity, true)?;
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(WriteError::Conflict(_)) => Ok(false),
@@ -293,9 +343,17 @@ impl Identities for DynamoStore {
             ));
         }
         if let (Some(sid), Some(uid)) = (w.delete_session, w.existing) {
+            // The linking session must still exist: an ownership proof that deleted it since it
+            // was read (the provider round trip takes seconds) refuses the link.
+            let gone = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(internal)?;
             items.push((
-                self.delete_item(item::user_pk(uid), &item::session_sk(sid))?,
-                Conflict::ProfileCondition,
+                TransactWriteItem::builder().delete(gone).build(),
+                Conflict::Session,
             ));
         }
         self.transact(items).await

@@ -28,7 +28,7 @@ mod tokens;
 
 use super::{
     Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
-    Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
+    Tokens, WriteError, MAX_IDENTITIES_IN_TRANSACTION, MAX_SESSIONS_IN_TRANSACTION,
 };
 pub use recorder::{Recorder, Sent};
 

@@ -43,6 +43,37 @@ impl Security for DynamoStore {
         }
     }
 
+    /// One `TransactWriteItems` of conditional `ADD n 1` updates (the message budgets: a
+    /// message refused by one budget counts against none).
+    async fn hit_counters(&self, counters: &[(String, u32, i64)]) -> Result<Option<usize>> {
+        let mut items = vec![];
+        for (i, (counter, limit, expires_at)) in counters.iter().enumerate() {
+            let up = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(counter.clone(), "RL")))
+                .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
+                .condition_expression("attribute_not_exists(n) OR n < :limit")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().update(up).build(),
+                Conflict::Counter(i),
+            ));
+        }
+        if items.is_empty() {
+            return Ok(None);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(None),
+            Err(WriteError::Conflict(Conflict::Counter(i))) => Ok(Some(i)),
+            Err(WriteError::Conflict(c)) => Err(Error::internal(format!("{c:?}"))),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
     /// `BatchWriteItem` deleting rate-limit counters (reset on success).
     async fn delete_counters(&self, counters: &[String]) -> Result<()> {
         if counters.is_empty() {

@@ -1,6 +1,7 @@
 //! One-time secrets (magic URL, OTPs, verification, recovery) and MFA challenges.
 
 use super::*;
+use crate::store::Identities;
 
 impl DynamoStore {
     fn consume_token_item(&self, token: &TokenItem, now: Millis) -> Result<TransactWriteItem> {
@@ -171,13 +172,15 @@ impl Tokens for DynamoStore {
                 Conflict::Token,
             ));
         }
-        for identity in &r.delete_identities {
-            items.extend(self.identity_delete_items(
-                identity,
-                false,
-                Conflict::ProfileCondition,
-            )?);
+        // Identities beyond what the transaction holds go first, each in its own transaction:
+        // they are on their way out whatever happens to the redemption.
+        let (inline, early) = r
+            .delete_identities
+            .split_at(r.delete_identities.len().min(MAX_IDENTITIES_IN_TRANSACTION));
+        for identity in early {
+            self.delete_identity(identity).await?;
         }
+        items.extend(self.identities_delete_items(inline, Conflict::ProfileCondition)?);
         let room = crate::store::session_room(&r);
         for sid in r.delete_sessions.iter().take(room) {
             items.push((
