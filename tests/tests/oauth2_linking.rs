@@ -300,17 +300,18 @@ async fn a_reservation_from_before_the_policy_binds_nobody() {
     let (attacker_id, _) = sign_up_as(&s, &unique_email()).await;
     let victim_email = unique_email();
     // The old code's item: `ids` and `uid`, no `v`.
-    s.dynamo
-        .client()
-        .put_item()
-        .table_name(s.dynamo.table())
-        .item("PK", A::S(format!("IDEMAIL#{victim_email}")))
-        .item("SK", A::S("IDENTITY".into()))
-        .item("uid", A::S(attacker_id.clone()))
-        .item("ids", A::Ss(vec!["old-identity".into()]))
-        .send()
-        .await
-        .unwrap();
+    let plant = |email: String| {
+        s.dynamo
+            .client()
+            .put_item()
+            .table_name(s.dynamo.table())
+            .item("PK", A::S(format!("IDEMAIL#{email}")))
+            .item("SK", A::S("IDENTITY".into()))
+            .item("uid", A::S(attacker_id.clone()))
+            .item("ids", A::Ss(vec!["old-identity".into()]))
+            .send()
+    };
+    plant(victim_email.clone()).await.unwrap();
     let owner = provider_sign_in(&s, &sub(), &victim_email, true).await;
     assert!(owner.is_some());
     assert_ne!(
@@ -319,17 +320,7 @@ async fn a_reservation_from_before_the_policy_binds_nobody() {
         "captured by an old reservation"
     );
     let other = unique_email();
-    s.dynamo
-        .client()
-        .put_item()
-        .table_name(s.dynamo.table())
-        .item("PK", A::S(format!("IDEMAIL#{other}")))
-        .item("SK", A::S("IDENTITY".into()))
-        .item("uid", A::S(attacker_id.clone()))
-        .item("ids", A::Ss(vec!["old-identity".into()]))
-        .send()
-        .await
-        .unwrap();
+    plant(other.clone()).await.unwrap();
     let r = s
         .post(
             "/account",

@@ -175,34 +175,12 @@ impl Identities for DynamoStore {
         if legacy != keyed {
             keys.push(key(legacy, item::IDENTITY_CLAIM_SK));
         }
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(internal)?,
-        );
-        let mut found: Vec<IdentityClaimItem> = vec![];
-        while let Some(req) = request.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, req)
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                found.push(from_item(it)?);
-            }
-            request = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys.is_empty());
-        }
+        let mut found: Vec<IdentityClaimItem> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
         found.sort_by_key(|c| c.pk != keyed);
         Ok(found.into_iter().next())
     }

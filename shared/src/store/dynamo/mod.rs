@@ -159,6 +159,24 @@ impl DynamoStore {
                 keys.push(k);
             }
         }
+        let (mut user, mut others) = (None, vec![]);
+        for it in self.batch_get(keys).await? {
+            let profile = it
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk == item::PROFILE_SK);
+            if profile {
+                user = Some(from_item(it)?);
+            } else {
+                others.push(from_item(it)?);
+            }
+        }
+        Ok((user, others))
+    }
+
+    /// The items at `keys` (at most 100), strongly consistent: one `BatchGetItem`, and another
+    /// only for keys DynamoDB left unprocessed.
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
         let mut request = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(keys))
@@ -166,7 +184,7 @@ impl DynamoStore {
                 .build()
                 .map_err(internal)?,
         );
-        let (mut user, mut others) = (None, vec![]);
+        let mut found = vec![];
         while let Some(req) = request.take() {
             let out = self
                 .client
@@ -175,27 +193,17 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(sdk_err)?;
-            for it in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let profile = it
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| sk == item::PROFILE_SK);
-                if profile {
-                    user = Some(from_item(it)?);
-                } else {
-                    others.push(from_item(it)?);
-                }
-            }
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
             request = out
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(&self.table))
                 .filter(|k| !k.keys.is_empty());
         }
-        Ok((user, others))
+        Ok(found)
     }
 
     /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
