@@ -45,6 +45,31 @@ async fn sign_up_as(s: &Server, email: &str) -> (String, Reply) {
     (r.json["$id"].as_str().unwrap().to_owned(), login)
 }
 
+/// In a browser signed in with `login`, link the provider account (`sub`, `email`) in cookie
+/// mode: the flow is started by that session in that browser. The browser, signed in again.
+async fn link_from(s: &Server, login: &Reply, sub: &str, email: &str, verified: bool) -> Browser {
+    next_login(sub, email, verified).await;
+    let mut b = Browser::new(&s.base);
+    b.keep_session(login, PROJECT);
+    let landed = b.follow(&start(s, "sessions"), &issuer()).await;
+    assert_eq!(
+        landed, "http://localhost/ok",
+        "linking from one's own session"
+    );
+    b
+}
+
+/// The owner can sign up with `email` (nothing reserves it).
+async fn can_sign_up(s: &Server, email: &str) {
+    let r = s
+        .post(
+            "/account",
+            json!({"userId": "unique()", "email": email, "password": "password1234"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the address is reserved: {}", r.body);
+}
+
 /// Threat 1: the attacker stops its own token-mode sign-in at the callback and gets the
 /// signed-in victim's browser to open it. Without the binding cookie the finish is signed out:
 /// the attacker's provider account is not linked to the victim, and the victim keeps their
@@ -128,14 +153,7 @@ async fn the_ownership_proof_removes_a_linked_identity() {
     let victim_email = unique_email();
     let (account, login) = sign_up_as(&s, &victim_email).await;
     let (att_sub, att_email) = (sub(), unique_email());
-    next_login(&att_sub, &att_email, true).await;
-    let mut attacker = Browser::new(&s.base);
-    attacker.keep_session(&login, PROJECT);
-    let landed = attacker.follow(&start(&s, "sessions"), &issuer()).await;
-    assert_eq!(
-        landed, "http://localhost/ok",
-        "linking from one's own session works"
-    );
+    let mut attacker = link_from(&s, &login, &att_sub, &att_email, true).await;
     let attacker_cookie = attacker.session(PROJECT).unwrap();
     let ids = s.get("/account/identities", Some(&attacker_cookie)).await;
     assert_eq!(ids.json["total"], 1, "{}", ids.body);
@@ -217,13 +235,7 @@ async fn an_unverified_provider_address_is_neither_reserved_nor_linked() {
     let victim_email = unique_email();
     // Claimed unverified while signed in to the attacker's own account.
     let (attacker_id, login) = sign_up_as(&s, &unique_email()).await;
-    next_login(&sub(), &victim_email, false).await;
-    let mut attacker = Browser::new(&s.base);
-    attacker.keep_session(&login, PROJECT);
-    assert_eq!(
-        attacker.follow(&start(&s, "sessions"), &issuer()).await,
-        "http://localhost/ok"
-    );
+    link_from(&s, &login, &sub(), &victim_email, false).await;
     // The owner signs in with their own, verified, provider account.
     let owner = provider_sign_in(&s, &sub(), &victim_email, true).await;
     assert!(owner.is_some());
@@ -236,13 +248,7 @@ async fn an_unverified_provider_address_is_neither_reserved_nor_linked() {
     // Another address claimed unverified by a new provider account: the owner signs up with it.
     let free = unique_email();
     assert!(provider_sign_in(&s, &sub(), &free, false).await.is_some());
-    let r = s
-        .post(
-            "/account",
-            json!({"userId": "unique()", "email": free, "password": "password1234"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "the address was reserved: {}", r.body);
+    can_sign_up(&s, &free).await;
 }
 
 /// Threat 4, second half: a provider that later reports another user's address for a linked
@@ -321,13 +327,7 @@ async fn a_reservation_from_before_the_policy_binds_nobody() {
     );
     let other = unique_email();
     plant(other.clone()).await.unwrap();
-    let r = s
-        .post(
-            "/account",
-            json!({"userId": "unique()", "email": other, "password": "password1234"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "blocked by an old reservation: {}", r.body);
+    can_sign_up(&s, &other).await;
 }
 
 /// Threat 2, in flight: the attacker holds an unredeemed token-mode secret of the linked provider
@@ -339,13 +339,7 @@ async fn the_ownership_proof_revokes_a_token_mode_secret_in_flight() {
     let victim_email = unique_email();
     let (account, login) = sign_up_as(&s, &victim_email).await;
     let (att_sub, att_email) = (sub(), unique_email());
-    next_login(&att_sub, &att_email, true).await;
-    let mut attacker = Browser::new(&s.base);
-    attacker.keep_session(&login, PROJECT);
-    assert_eq!(
-        attacker.follow(&start(&s, "sessions"), &issuer()).await,
-        "http://localhost/ok"
-    );
+    link_from(&s, &login, &att_sub, &att_email, true).await;
     // A token-mode sign-in with the linked account, its secret kept for later.
     next_login(&att_sub, &att_email, true).await;
     let landed = Browser::new(&s.base)
