@@ -67,10 +67,27 @@ pub fn sms_country_allowed(cx: &Ctx<'_, '_>, number: &str) -> Result<()> {
     ))
 }
 
-/// Count one message to `recipient` on `channel` against its three budgets; 429 when any is
-/// spent. Budgets are kept with the rate limits: `RATE_LIMITS=disabled` turns them off (the SMS
+/// Who asked for a message, which decides whether the recipient's daily budget applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// Anyone (a login code, a link, a verification of an address not yet proven): all three
+    /// budgets, so strangers cannot flood an inbox from many addresses.
+    Anyone,
+    /// The signed-in owner, to their own verified address or number (an MFA code): the
+    /// recipient's budget does not apply, so a stranger who spent it cannot keep the owner from
+    /// their second factor.
+    Owner,
+}
+
+/// Count one message to `recipient` on `channel` against its budgets; 429 when any is spent.
+/// Budgets are kept with the rate limits: `RATE_LIMITS=disabled` turns them off (the SMS
 /// country allow-list stays).
-pub async fn admit(cx: &Ctx<'_, '_>, channel: Channel, recipient: &str) -> Result<()> {
+pub async fn admit(
+    cx: &Ctx<'_, '_>,
+    channel: Channel,
+    recipient: &str,
+    requester: Requester,
+) -> Result<()> {
     let config = &cx.app.config;
     // The country allow-list is configuration, not a rate limit: it holds either way.
     if channel == Channel::Sms {
@@ -97,8 +114,10 @@ pub async fn admit(cx: &Ctx<'_, '_>, channel: Channel, recipient: &str) -> Resul
         let (k, end) = counter(format!("msg:{c}:ip:{}", client_key(&cx.client.ip)), HOUR);
         budgets.push((k, b.ip_hour, end, false));
     }
-    let (k, end) = counter(format!("msg:{c}:to:{recipient}"), DAY);
-    budgets.push((k, b.recipient_day, end, false));
+    if requester == Requester::Anyone {
+        let (k, end) = counter(format!("msg:{c}:to:{recipient}"), DAY);
+        budgets.push((k, b.recipient_day, end, false));
+    }
     let (k, end) = counter(format!("msg:{c}:project"), HOUR);
     budgets.push((k, project, end, true));
     budgets.retain(|(_, limit, _, _)| *limit > 0);

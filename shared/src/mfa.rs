@@ -320,15 +320,17 @@ pub async fn create_challenge(
         }
         _ => {}
     }
-    // Within the message budgets, before the challenge is stored (nothing to withdraw).
+    // Within the message budgets, before the challenge is stored (nothing to withdraw). The
+    // factor is the signed-in owner's own verified one: the recipient's budget does not apply.
+    use crate::budget::{admit, Channel, Requester::Owner};
     match factor {
         Factor::Email => {
             let to = user.email.as_deref().unwrap_or_default();
-            crate::budget::admit(cx, crate::budget::Channel::Email, to).await?;
+            admit(cx, Channel::Email, to, Owner).await?;
         }
         Factor::Phone => {
             let to = user.phone.as_deref().unwrap_or_default();
-            crate::budget::admit(cx, crate::budget::Channel::Sms, to).await?;
+            admit(cx, Channel::Sms, to, Owner).await?;
         }
         _ => {}
     }

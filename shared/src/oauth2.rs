@@ -133,6 +133,14 @@ pub struct State {
     c: Option<String>,
 }
 
+impl State {
+    /// Whether the session credential with this [`session_mark`] started the flow: only then
+    /// is the signed-in user worth reading at the finish (nobody else can link).
+    pub fn started_by(&self, mark: Option<&str>) -> bool {
+        matches!((&self.c, mark), (Some(c), Some(m)) if crypto::ct_eq(c, m))
+    }
+}
+
 pub struct StartRequest<'a> {
     pub provider: &'a str,
     pub success: String,
@@ -360,10 +368,8 @@ pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> 
     }
     // Linking needs both proofs: this browser started the flow (the cookie), and the session
     // signed in now is the one that started it. Anything less finishes signed out.
-    let linking = match (&r.current, r.binding, &state.c) {
-        (Some((user, sid, mark)), Some(_), Some(started)) if crypto::ct_eq(mark, started) => {
-            Some((*user, *sid))
-        }
+    let linking = match (&r.current, r.binding) {
+        (Some((user, sid, mark)), Some(_)) if state.started_by(Some(mark)) => Some((*user, *sid)),
         _ => None,
     };
     if let Some(e) = r.error {

@@ -123,7 +123,14 @@ pub async fn store_for_existing_user(
 pub async fn alert(cx: &Ctx<'_, '_>, email: &str, name: &str, session: &SessionItem) {
     let app = cx.app;
     let mail = crate::messages::session_alert(&app.config.project_name, email, name, session);
-    let sent = match crate::budget::admit(cx, crate::budget::Channel::Email, email).await {
+    let sent = match crate::budget::admit(
+        cx,
+        crate::budget::Channel::Email,
+        email,
+        crate::budget::Requester::Anyone,
+    )
+    .await
+    {
         Ok(()) => app.outbox.email(&mail).await,
         Err(e) => Err(e),
     };

@@ -27,7 +27,7 @@
 //! ```
 
 use crate::app::App;
-use crate::budget::Channel;
+use crate::budget::{Channel, Requester::Anyone};
 use crate::clock::{Entropy, Millis};
 use crate::context::{Ctx, Gate};
 use crate::error::{Error, ErrorType, Result};
@@ -382,7 +382,7 @@ where
         let owner = owner().await?;
         cx.gate.pass().await?;
         if !admitted {
-            crate::budget::admit(cx, channel, token.target).await?;
+            crate::budget::admit(cx, channel, token.target, Anyone).await?;
             admitted = true;
         }
         let stored = match owner {
@@ -872,7 +872,7 @@ pub async fn create_email_verification(
     let mut user = user.clone();
     if let Some(email) = user.email.as_deref().filter(|_| !user.email_verification) {
         // Before the token is written: a refusal leaves the last link live.
-        crate::budget::admit(cx, Channel::Email, email).await?;
+        crate::budget::admit(cx, Channel::Email, email, Anyone).await?;
     }
     for _ in 0..ADDRESS_LOOKUPS {
         let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
@@ -913,7 +913,7 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
         }
         if mock.is_none() && !admitted {
             // Before the code is stored: a refusal leaves the last code live.
-            crate::budget::admit(cx, Channel::Sms, &phone).await?;
+            crate::budget::admit(cx, Channel::Sms, &phone, Anyone).await?;
             admitted = true;
         }
         let fixed = mock.as_deref();
@@ -1028,7 +1028,7 @@ pub async fn create_recovery(cx: &Ctx<'_, '_>, email: &str, url: &url::Url) -> R
         return Err(Error::new(ErrorType::UserBlocked));
     }
     // Before the link is stored: a refusal leaves the last link live.
-    crate::budget::admit(cx, Channel::Email, email).await?;
+    crate::budget::admit(cx, Channel::Email, email, Anyone).await?;
     let log = crate::audit::for_user(cx, crate::audit::event::RECOVERY_CREATE, &user);
     let send = async {
         let issued = store_recovery(app, &user, email, now).await?;

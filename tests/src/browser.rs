@@ -73,11 +73,19 @@ impl Browser {
     /// Follow redirects from `url` until one leaves the API and every origin in `through` (the
     /// provider), and return that URL: the app's success or failure page.
     pub async fn follow(&mut self, url: &str, through: &str) -> String {
+        let (api, provider) = (self.origin.clone(), origin_of(through));
+        self.walk(url, |at| {
+            let o = origin_of(at);
+            o != api && o != provider
+        })
+        .await
+    }
+
+    /// Follow redirects from `url` until `done` says a URL is the end, and return it unvisited.
+    async fn walk(&mut self, url: &str, done: impl Fn(&str) -> bool) -> String {
         let mut at = url.to_owned();
-        let provider = origin_of(through);
         for _ in 0..15 {
-            let o = origin_of(&at);
-            if o != self.origin && o != provider {
+            if done(&at) {
                 return at;
             }
             let (status, location, body) = self.step(&at).await;
@@ -116,17 +124,6 @@ impl Browser {
     /// Follow redirects from `url` until the next one would reach a URL containing `stop`, and
     /// return that URL unvisited (an attacker who stops at the callback and keeps its code).
     pub async fn follow_until(&mut self, url: &str, stop: &str) -> String {
-        let mut at = url.to_owned();
-        for _ in 0..15 {
-            if at.contains(stop) {
-                return at;
-            }
-            let (status, location, body) = self.step(&at).await;
-            match location {
-                Some(l) if (300..400).contains(&status) => at = l,
-                _ => panic!("stopped at {at}: {status} {body}"),
-            }
-        }
-        panic!("too many redirects")
+        self.walk(url, |at| at.contains(stop)).await
     }
 }

@@ -641,3 +641,43 @@ async fn api_key_requests_skip_the_per_address_budget() {
         assert_eq!(r.status, 201, "{}", r.body);
     }
 }
+
+/// A stranger who spends an address's daily budget (asking for links to it) does not keep its
+/// signed-in owner from an MFA code to that verified address: the owner's own codes skip the
+/// recipient's budget (the per-address and project budgets still apply).
+#[tokio::test]
+async fn a_spent_recipient_budget_does_not_block_the_owners_mfa_code() {
+    let s = limited(|b| {
+        b.recipient_day = 2;
+        b.ip_hour = 10_000;
+    })
+    .await;
+    let (uid, email, _, cookie) = s.user().await;
+    s.verify_email(&cookie, &uid, &email).await;
+    let link = || {
+        from(
+            &s,
+            "198.51.100.50",
+            Method::POST,
+            "/account/tokens/magic-url",
+            None,
+            Some(json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"})),
+        )
+    };
+    assert_eq!(link().await.status, 201);
+    link()
+        .await
+        .assert_error(429, "general_rate_limit_exceeded");
+    let before = emails_to(std::slice::from_ref(&email)).await;
+    let r = from(
+        &s,
+        "203.0.113.51",
+        Method::POST,
+        "/account/mfa/challenges",
+        Some(&cookie),
+        Some(json!({"factor": "email"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(emails_to(std::slice::from_ref(&email)).await, before + 1);
+}

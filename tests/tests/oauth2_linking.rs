@@ -345,14 +345,7 @@ async fn the_ownership_proof_revokes_a_token_mode_secret_in_flight() {
     let landed = Browser::new(&s.base)
         .follow(&start(&s, "tokens"), &issuer())
         .await;
-    let u = url::Url::parse(&landed).unwrap();
-    let get = |n: &str| {
-        u.query_pairs()
-            .find(|(k, _)| k == n)
-            .unwrap()
-            .1
-            .into_owned()
-    };
+    let get = |n: &str| link_param(&landed, n).expect(n);
     assert_eq!(get("userId"), account);
     // The owner's code login proves the address.
     s.otp_login(&victim_email).await;

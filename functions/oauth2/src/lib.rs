@@ -154,7 +154,13 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
     let binding = call
         .req
         .cookie(&oauth2::binding_cookie(&config.project_id, call.req.secure));
-    let me = call.session_user().await?;
+    // The signed-in user matters only to a flow this same session started (linking): any other
+    // finish is signed out and reads no session.
+    let mark = session_mark(call);
+    let me = match state.started_by(mark.as_deref()) {
+        true => call.session_user().await?,
+        false => None,
+    };
     let result = oauth2::finish(
         &cx,
         FinishRequest {
@@ -164,7 +170,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
             binding: binding.as_deref(),
             current: me
                 .as_ref()
-                .zip(session_mark(call))
+                .zip(mark)
                 .map(|(a, mark)| (&a.user, a.session.id.as_str(), mark)),
             origin: &origin,
         },
