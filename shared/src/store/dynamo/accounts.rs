@@ -218,9 +218,10 @@ impl Accounts for DynamoStore {
     /// idempotent: an attempt that stalled, was retried, and reached DynamoDB after a later
     /// change (disabling MFA after the user enabled it again, say) would undo that change. A
     /// stamped attempt arriving late is refused instead. When the condition refuses the live
-    /// attempt (a concurrent change stamped at or after it, or our own earlier attempt whose
-    /// answer was lost), the change is applied again on the profile DynamoDB returns, stamped
-    /// after it: the same outcome as an unconditional write, one more round trip.
+    /// attempt and the profile DynamoDB returns is this very write (our earlier attempt, its
+    /// answer lost), that is the result; after a concurrent change stamped at or after it, the
+    /// change is applied again on the returned profile, stamped after it: the same outcome as an
+    /// unconditional write, one more round trip.
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
         if diff(old, new)?.is_none() {
             return Ok(Some(new.clone()));
@@ -260,6 +261,10 @@ impl Accounts for DynamoStore {
                             return Ok(None);
                         };
                         let stored: UserItem = from_item(stored)?;
+                        // Our own attempt, landed and resent: the stamp names the write.
+                        if diff(&stamped, &stored)?.is_none() {
+                            return Ok(Some(stored));
+                        }
                         stamp = stamp.max(stored.updated + 1);
                     }
                     _ => return Err(sdk_err(e)),
@@ -316,7 +321,7 @@ impl Accounts for DynamoStore {
     ) -> Result<bool> {
         let res = self
             .send_update(
-                self            .client
+                self.client
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(key(item::email_pk(email), item::EMAIL_SK)))
@@ -330,7 +335,7 @@ impl Accounts for DynamoStore {
                     .expression_attribute_values(":th", AttributeValue::N(threshold.to_string()))
                     .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
             )
-            .await;
-        admitted(res)
+            .await?;
+        Ok(res.is_some())
     }
 }

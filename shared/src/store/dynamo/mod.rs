@@ -38,6 +38,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     user_limit: u32,
+    timeouts: Timeouts,
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> Error {
@@ -95,11 +96,14 @@ fn dynamodb_timeouts(t: Timeouts) -> aws_smithy_types::timeout::TimeoutConfig {
         .build()
 }
 
-/// Standard retries (throttling and transient errors), 3 attempts, short back-off: a request
-/// waits for DynamoDB, not for a schedule built for batch jobs.
+/// Standard retries (throttling, 500s, timeouts, dropped connections), up to 5 attempts within
+/// the operation timeout, short back-off: a request waits for DynamoDB, not for a schedule built
+/// for batch jobs. Every write is safe to resend (README "Timeouts"): a transaction carries one
+/// `ClientRequestToken` for all its attempts, a single-item conditional write leaves its nonce
+/// ([`NONCE`]) and recognises it, and the rest are idempotent as written.
 fn dynamodb_retries() -> aws_smithy_types::retry::RetryConfig {
     aws_smithy_types::retry::RetryConfig::standard()
-        .with_max_attempts(3)
+        .with_max_attempts(5)
         .with_initial_backoff(std::time::Duration::from_millis(20))
         .with_max_backoff(std::time::Duration::from_millis(200))
 }
@@ -249,74 +253,66 @@ type UpdateResult = std::result::Result<
     aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
 >;
 
-/// Retries after losing a race with a concurrent transaction, and the pause before each.
+/// Resends after losing a race with a concurrent transaction (or meeting our own attempt still
+/// in progress), and the pause before each.
 const RACE_RETRIES: u32 = 3;
 
-/// The SDK's retries off, for a write that must not land twice.
+/// Resends of a write that resends itself, as many as the SDK's own attempts allow.
+const MAX_RESENDS: u32 = 4;
+
+/// The attribute in which a single-item conditional write leaves its nonce: a resend of an
+/// attempt that landed (its answer lost to a 500, a timeout, a dropped connection) fails its
+/// condition `#rq <> :rq`, and the item DynamoDB returns with the failure names the writer.
+pub(super) const NONCE: &str = "rq";
+
+/// A fresh name for one logical write: a transaction's `ClientRequestToken` (at most 36
+/// characters) or a single-item write's [`NONCE`]. Drawn here, as the SDK draws its own
+/// idempotency tokens: it identifies a request and protects nothing, so it is not the injected
+/// entropy secrets come from.
+fn write_token() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(internal)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The SDK's retries off, for a write that resends itself ([`DynamoStore::delete_session`]).
 fn no_retries() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::default()
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
 }
 
-/// Send a write once, and again (up to [`RACE_RETRIES`] times) only when DynamoDB certainly
-/// wrote nothing ([`unwritten`]).
-async fn send_once<T, E, R, Fut>(
-    mut send: impl FnMut() -> Fut,
-) -> std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>
+/// Whether an error leaves the write's outcome unknown or was refused before it ran, so that a
+/// resend is the way on: throttles, 500s, timeouts, dropped connections.
+fn transient<E>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool
 where
-    Fut: std::future::Future<
-        Output = std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
-    >,
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
-                attempt += 1;
-                race_pause(attempt).await;
-            }
-            res => return res,
+    use aws_sdk_dynamodb::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error()
+                || e.as_service_error()
+                    .and_then(|s| s.code())
+                    .is_some_and(|c| {
+                        matches!(
+                            c,
+                            "ProvisionedThroughputExceededException"
+                                | "RequestLimitExceeded"
+                                | "ThrottlingException"
+                        )
+                    })
         }
+        _ => false,
     }
-}
-
-/// Errors after which DynamoDB has certainly written nothing: the request met a transaction in
-/// progress, or was throttled before it ran. Only these make a send-once write safe to resend.
-fn unwritten<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "TransactionConflictException"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "ThrottlingException"
-            )
-        })
 }
 
 async fn race_pause(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
-}
-
-/// Whether a conditional `UpdateItem` was admitted: `false` when its condition failed (a budget
-/// spent, a lock in force).
-fn admitted(res: UpdateResult) -> Result<bool> {
-    match res {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(sdk_err(e)),
-    }
 }
 
 /// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
@@ -441,6 +437,7 @@ impl DynamoStore {
             client: Client::from_conf(conf.build()),
             table: table.to_owned(),
             user_limit: 0,
+            timeouts,
         }
     }
 
@@ -538,14 +535,25 @@ impl DynamoStore {
             .enabled(true)
             .attribute_name("expires_at")
             .build();
-        self.client
+        let ttl = self
+            .client
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(ttl.map_err(internal)?)
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match ttl {
+            Ok(_) => Ok(()),
+            // DynamoDB refuses to enable TTL twice: the process that created the table did.
+            Err(e)
+                if e.as_service_error()
+                    .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::message)
+                    .is_some_and(|m| m.contains("already enabled")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
     fn put_new(&self, it: Item) -> Result<TransactWriteItem> {
@@ -572,12 +580,18 @@ impl DynamoStore {
     /// Run a transaction; map a cancelled one to the [`Conflict`] of the first failed condition.
     async fn transact(&self, items: Vec<(TransactWriteItem, Conflict)>) -> Result<(), WriteError> {
         let (writes, reasons): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        // One token for every attempt and resend of this write: DynamoDB applies a repeat of a
+        // transaction that succeeded once (for 10 minutes) and answers it as a success, so a
+        // resend after a 500 or a timeout cannot apply twice nor fail on its own first write. A
+        // cancelled transaction leaves no record, so a resend after a race runs afresh.
+        let token = write_token().map_err(WriteError::Other)?;
         let mut attempt = 0;
         loop {
             let res = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(writes.clone()))
+                .client_request_token(&token)
                 .send()
                 .await;
             let Err(e) = res else { return Ok(()) };
@@ -609,9 +623,16 @@ impl DynamoStore {
                     ..Error::new(crate::error::ErrorType::Unavailable)
                 }));
             }
-            let raced = codes
-                .iter()
-                .any(|c| c.as_deref() == Some("TransactionConflict"));
+            // Our own earlier attempt, still in progress under the same token, answers
+            // `TransactionInProgressException`: wait for it like for a race.
+            let in_progress = e
+                .as_service_error()
+                .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+                .is_some_and(|c| c == "TransactionInProgressException");
+            let raced = in_progress
+                || codes
+                    .iter()
+                    .any(|c| c.as_deref() == Some("TransactionConflict"));
             if raced && attempt < RACE_RETRIES {
                 attempt += 1;
                 race_pause(attempt).await;
@@ -621,22 +642,51 @@ impl DynamoStore {
         }
     }
 
-    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter) without the
-    /// SDK's retries: a retried attempt whose first try did land, late, would count twice or
-    /// read its own write as a spent budget. A timeout then answers 503, outcome unknown. It is
-    /// sent again only when DynamoDB said it wrote nothing ([`unwritten`]).
+    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter, an attempt),
+    /// with the SDK's retries, made safe to repeat: the write leaves a fresh [`NONCE`] and is
+    /// refused where that nonce already is. A resend of an attempt that landed (its answer lost)
+    /// is therefore refused, and the item DynamoDB returns with the refusal shows our nonce:
+    /// applied once, counted once. Returns the item after the write, or `None` when the
+    /// condition refused it. Should another write have moved the item between our attempt and
+    /// its resend, the nonce is gone and the resend counts again: a limit counted twice errs on
+    /// the safe side, and a success is never counted twice.
     async fn send_update(
         &self,
         update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-    ) -> UpdateResult {
-        send_once(|| {
-            update
-                .clone()
-                .customize()
-                .config_override(no_retries())
-                .send()
-        })
-        .await
+    ) -> Result<Option<Item>> {
+        let nonce = write_token()?;
+        let mut expression = update.get_update_expression().clone().unwrap_or_default();
+        match expression.find("SET ") {
+            Some(i) => expression.insert_str(i + 4, "#rq = :rq, "),
+            None => expression.push_str(" SET #rq = :rq"),
+        }
+        let condition = match update.get_condition_expression() {
+            Some(c) => format!("({c}) AND (attribute_not_exists(#rq) OR #rq <> :rq)"),
+            None => "attribute_not_exists(#rq) OR #rq <> :rq".to_owned(),
+        };
+        let res = update
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_names("#rq", NONCE)
+            .expression_attribute_values(":rq", s(nonce.clone()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(f)) => {
+                    let ours = f
+                        .item
+                        .as_ref()
+                        .and_then(|i| i.get(NONCE))
+                        .is_some_and(|v| v.as_s().is_ok_and(|n| *n == nonce));
+                    Ok(ours.then(|| f.item.clone().unwrap_or_default()))
+                }
+                _ => Err(sdk_err(e)),
+            },
+        }
     }
 
     /// A transaction `Update` of the attributes that differ between two versions of an item,

@@ -19,28 +19,15 @@ impl Security for DynamoStore {
                     .condition_expression("attribute_not_exists(n) OR n < :limit")
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
                     .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-                    .return_values(ReturnValue::UpdatedNew),
+                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string())),
             )
-            .await;
-        match res {
-            Ok(out) => Ok(Some(
-                out.attributes
-                    .and_then(|a| {
-                        a.get("n")
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|n| n.parse().ok())
-                    })
-                    .unwrap_or(limit),
-            )),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+            .await?;
+        Ok(res.map(|it| {
+            it.get("n")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(limit)
+        }))
     }
 
     /// One `TransactWriteItems` of conditional `ADD n 1` updates (the message budgets: a

@@ -105,7 +105,9 @@ impl Sessions for DynamoStore {
         updated(res)
     }
 
-    /// One `DeleteItem`: returns whether the session existed.
+    /// One `DeleteItem`: returns whether the session existed. Resent by hand after a transient
+    /// failure (the SDK's retries off): a resend of a delete that landed finds nothing, and that
+    /// must still read as "deleted" (the caller read the session just before), not as 404.
     async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
         let delete = self
             .client
@@ -113,17 +115,30 @@ impl Sessions for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
             .return_values(ReturnValue::AllOld);
-        // Once: a retry after a late success would report the session as already gone.
-        let out = send_once(|| {
-            delete
+        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
+        let mut unknown = false;
+        let mut attempt = 0;
+        loop {
+            let res = delete
                 .clone()
                 .customize()
                 .config_override(no_retries())
                 .send()
-        })
-        .await
-        .map_err(sdk_err)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+                .await;
+            match res {
+                Ok(out) => return Ok(unknown || out.attributes.is_some_and(|a| !a.is_empty())),
+                Err(e)
+                    if transient(&e)
+                        && attempt < MAX_RESENDS
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    unknown = true;
+                    attempt += 1;
+                    race_pause(attempt).await;
+                }
+                Err(e) => return Err(sdk_err(e)),
+            }
+        }
     }
 
     /// `BatchWriteItem` deletes, 25 keys per call, batches in parallel.

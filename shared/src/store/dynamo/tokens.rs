@@ -143,8 +143,8 @@ impl Tokens for DynamoStore {
                     .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
                     .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string())),
             )
-            .await;
-        admitted(res)
+            .await?;
+        Ok(res.is_some())
     }
 
     /// One `TransactWriteItems`: consume the token (only if it is still this secret and
@@ -265,10 +265,9 @@ impl Tokens for DynamoStore {
                         ":max",
                         AttributeValue::N(max_attempts.to_string()),
                     )
-                    .return_values(ReturnValue::AllNew),
             )
-            .await;
-        updated(res)
+            .await?;
+        res.map(from_item).transpose()
     }
 
     /// One `TransactWriteItems` undoing a token issue that also created its user: the token, the
