@@ -1,7 +1,8 @@
 """Drive the API with a mix of flows while scripts/fault_proxy.py injects faults, and judge every
 answer (the fault lane of scripts/test).
 
-    python3 scripts/fault_drive.py API_URL PROJECT --users N --mode MODE --table TABLE --moto URL
+    python3 scripts/fault_drive.py API_URL PROJECT --users N --mode MODE --table TABLE
+        --dynamodb URL [--min-ok FRACTION] [--max-ms MS]
 
 Each user signs up, logs in, reads the account, changes prefs and name, asks for an email code
 and for a phone code to a new number, creates and deletes sessions, and changes email. MODE says
@@ -11,8 +12,10 @@ what may fail:
              token (nor the user a first phone code created)
   any        anything, but every failure is Appwrite's envelope (code = HTTP status, 5xx only as
              500 or 503), and no security-log entry claims an action that did not succeed
-The table is read directly (boto3 on the emulator, not through the proxy). Prints a summary;
-exits 1 on any violation.
+Whatever the mode, at least --min-ok of the requests must succeed (the caller derives it from
+the injected rates), so a server that answers 503 to everything fails the run; in messaging mode
+some sends must have failed (else nothing was tested). The table is read directly (boto3 on
+DynamoDB Local, not through the proxy). Prints a summary; exits 1 on any violation.
 """
 
 import argparse
@@ -37,13 +40,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=3)
     p.add_argument("--mode", choices=["clean", "messaging", "any"], required=True)
     p.add_argument("--table", required=True)
-    p.add_argument("--moto", required=True)
+    p.add_argument("--dynamodb", required=True)
+    p.add_argument("--min-ok", type=float, default=1.0, help="fraction of requests that must succeed")
     p.add_argument("--max-ms", type=float, default=0, help="fail any request slower than this")
     args = p.parse_args()
     api = urllib.parse.urlsplit(args.api)
-    ddb = boto3.client("dynamodb", endpoint_url=args.moto)
+    ddb = boto3.client("dynamodb", endpoint_url=args.dynamodb)
     lock = threading.Lock()
-    stats = {"requests": 0, "ok": 0, "clean_errors": 0, "slowest_ms": 0.0}
+    stats = {"requests": 0, "ok": 0, "clean_errors": 0, "failed_sends": 0, "slowest_ms": 0.0}
     violations: list[str] = []
     successes: dict[str, dict[str, int]] = {}  # uid -> event -> count
     run = uuid.uuid4().hex[:8]
@@ -130,6 +134,8 @@ def main() -> None:
             st, raw, _ = call("POST", path, body)
             if judge(what, st, raw, (201,), args.mode != "clean") is not None or args.mode != "messaging":
                 return
+            with lock:
+                stats["failed_sends"] += 1
             if st != 503:
                 violations.append(f"{what}: a failed send answered {st}, not 503")
             key = {"PK": {"S": leftover[0]}, "SK": {"S": leftover[1]}}
@@ -196,8 +202,18 @@ def main() -> None:
             if n > events.get(e, 0):
                 violations.append(f"LOG#{uid}: {n} {e} entries, {events.get(e, 0)} such actions succeeded")
 
+    # Every user makes 13 requests when nothing fails; a failed sign-up or login ends its flow.
+    if stats["requests"] < args.users:
+        violations.append(f"only {stats['requests']} requests for {args.users} users")
+    floor = args.min_ok * stats["requests"]
+    if stats["ok"] < floor:
+        violations.append(f"{stats['ok']} of {stats['requests']} requests succeeded, under the floor of "
+                          f"{args.min_ok:.0%} ({floor:.0f})")
+    if args.mode == "messaging" and stats["failed_sends"] == 0:
+        violations.append("no send failed: the messaging faults were not exercised")
     print(f"fault drive ({args.mode}): {stats['requests']} requests, {stats['ok']} succeeded, "
-          f"{stats['clean_errors']} clean errors, slowest {stats['slowest_ms']:.0f} ms, {len(violations)} violations")
+          f"{stats['clean_errors']} clean errors, {stats['failed_sends']} failed sends, "
+          f"slowest {stats['slowest_ms']:.0f} ms, {len(violations)} violations")
     for v in violations[:30]:
         print("  " + v)
     sys.exit(1 if violations else 0)
