@@ -112,7 +112,10 @@ pub mod aws {
     struct ServiceEndpoints;
 
     impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
-        fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
             if key.env() != "AWS_ENDPOINT_URL" {
                 return None;
             }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 pub mod browser;
 pub mod fake_github;
+pub mod lost_answer;
 pub mod oidc;
 
 pub const PROJECT: &str = "itest";

@@ -64,7 +64,8 @@ fn conflict(r: Result<(), WriteError>) -> Option<Conflict> {
     }
 }
 
-fn session(uid: &str, sid: &str, created: Millis, expire: Millis) -> SessionItem {
+/// A password session of `uid`, for tests of the store.
+pub fn session(uid: &str, sid: &str, created: Millis, expire: Millis) -> SessionItem {
     SessionItem {
         pk: item::user_pk(uid),
         sk: item::session_sk(sid),

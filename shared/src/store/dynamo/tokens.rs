@@ -264,7 +264,7 @@ impl Tokens for DynamoStore {
                     .expression_attribute_values(
                         ":max",
                         AttributeValue::N(max_attempts.to_string()),
-                    )
+                    ),
             )
             .await?;
         res.map(from_item).transpose()
