@@ -631,7 +631,10 @@ async fn pipeline(
     };
     match route.admit {
         Admit::Before => {
-            *verdict = admission.clone().await?;
+            *verdict = match &params {
+                Err(e) => unless_param_error(admission.clone().await, e)?,
+                Ok(_) => admission.clone().await?,
+            };
             if verdict.as_ref().is_some_and(|v| !v.allowed) {
                 return Err(Error::new(ErrorType::RateLimitExceeded));
             }
@@ -648,19 +651,40 @@ async fn pipeline(
             let params = match params {
                 Ok(p) => p,
                 Err(e) => {
-                    *verdict = admission.clone().await?;
+                    *verdict = unless_param_error(admission.clone().await, &e)?;
                     return Err(e);
                 }
             };
             // The counter and the handler's first read run concurrently; the handler awaits the
             // verdict (`Gate::pass`) before it writes anything.
             let (rl, result) = tokio::join!(admission.clone(), handler(call(params)));
-            *verdict = rl?;
+            *verdict = match &result {
+                Err(e) => unless_param_error(rl, e)?,
+                Ok(_) => rl?,
+            };
             if verdict.as_ref().is_some_and(|v| !v.allowed) {
                 return Err(Error::new(ErrorType::RateLimitExceeded));
             }
             result
         }
+    }
+}
+
+/// The rate-limit verdict of a request that failed with `e`, except that a counter which could
+/// not be counted (DynamoDB failing after every resend) does not turn a parameter error into a
+/// 503: that answer does not depend on the table. The contract counts the limit first (§1.9
+/// step 8), so a 429 still wins over the 400 whenever the counter answered.
+fn unless_param_error(rl: Result<Option<Verdict>>, e: &Error) -> Result<Option<Verdict>> {
+    let param_error = matches!(
+        e.kind,
+        ErrorType::ArgumentInvalid | ErrorType::BadRequest | ErrorType::QueryInvalid
+    );
+    match rl {
+        Err(failed) if param_error => {
+            tracing::warn!(error = %failed, "rate-limit counter failed; the parameter error stands");
+            Ok(None)
+        }
+        rl => rl,
     }
 }
 

@@ -20,6 +20,8 @@ struct State {
     /// Every operation forwarded, in order.
     forwarded: Vec<String>,
     lost: Vec<String>,
+    /// Operations answered 500 every time, without reaching DynamoDB.
+    broken: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -60,6 +62,11 @@ impl LostAnswers {
         self.state.lock().unwrap().armed.push(operation.to_owned());
     }
 
+    /// Answer every request of `operation` with a 500 from now on, without forwarding it.
+    pub fn break_all(&self, operation: &str) {
+        self.state.lock().unwrap().broken.push(operation.to_owned());
+    }
+
     /// How many requests of `operation` reached DynamoDB.
     pub fn forwarded(&self, operation: &str) -> usize {
         let st = self.state.lock().unwrap();
@@ -91,6 +98,9 @@ async fn forward(
         .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
         .unwrap_or_default()
         .to_owned();
+    if state.lock().unwrap().broken.contains(&op) {
+        return Ok(internal_server_error());
+    }
     let mut out = http.post(&upstream).body(body.clone());
     for (k, v) in &parts.headers {
         if k != "host" && k != "content-length" {
@@ -119,13 +129,7 @@ async fn forward(
         }
     };
     if lose {
-        let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost by the test proxy"}"#;
-        return Ok(hyper::Response::builder()
-            .status(500)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amzn-errortype", "InternalServerError")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap());
+        return Ok(internal_server_error());
     }
     let mut b = hyper::Response::builder().status(status);
     for (k, v) in &headers {
@@ -134,4 +138,14 @@ async fn forward(
         }
     }
     Ok(b.body(Full::new(answer)).unwrap())
+}
+
+fn internal_server_error() -> hyper::Response<Full<Bytes>> {
+    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#;
+    hyper::Response::builder()
+        .status(500)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-errortype", "InternalServerError")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
 }

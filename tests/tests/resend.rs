@@ -5,10 +5,14 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::lost_answer::LostAnswers;
+use integration_tests::{Reply, PROJECT};
+use shared::clock::{OsEntropy, SystemClock};
+use shared::config::Config;
 use shared::config::Timeouts;
 use shared::item::{self, ChallengeItem, EmailItem, UserItem};
 use shared::store::{conformance, Accounts, DynamoStore, Security, Sessions, Storage, Tokens};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 fn now() -> i64 {
     let d = std::time::SystemTime::now()
@@ -262,4 +266,62 @@ async fn a_session_delete_whose_answer_was_lost_reports_the_session_deleted() {
             .await
             .is_none()
     );
+}
+
+/// A parameter error does not depend on the table: with the rate-limit counter failing on every
+/// resend, a login without a password and a sign-up with a malformed address still get their
+/// 400, while a well-formed login, which needs the counter, gets the 503.
+#[tokio::test]
+async fn a_parameter_error_survives_a_failing_rate_limit_counter() {
+    let proxy = LostAnswers::start().await;
+    let store = store(&proxy, "params").await;
+    let config = Config {
+        project_id: PROJECT.into(),
+        rate_limits_enabled: true,
+        ..Config::default()
+    };
+    let app = Arc::new(shared::App::new(
+        config,
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+    ));
+    let addr = devserver::spawn(app, "127.0.0.1:0").await.unwrap();
+    let base = format!("http://{addr}/v1");
+    // The counters are conditional UpdateItems; nothing else here updates.
+    proxy.break_all("UpdateItem");
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .header("X-Appwrite-Project", PROJECT)
+            .json(&body)
+            .send()
+    };
+    let empty = post(
+        "/account/sessions/email",
+        serde_json::json!({"email": "a@example.com", "password": ""}),
+    )
+    .await
+    .unwrap();
+    Reply::read(empty)
+        .await
+        .assert_error(400, "general_argument_invalid");
+    let malformed = post(
+        "/account",
+        serde_json::json!({"userId": "unique()", "email": "not-an-address", "password": "password1234"}),
+    )
+    .await
+    .unwrap();
+    Reply::read(malformed)
+        .await
+        .assert_error(400, "general_argument_invalid");
+    let login = post(
+        "/account/sessions/email",
+        serde_json::json!({"email": "a@example.com", "password": "password1234"}),
+    )
+    .await
+    .unwrap();
+    Reply::read(login)
+        .await
+        .assert_error(503, "general_server_error");
 }

@@ -52,7 +52,6 @@ fn sdk_err<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> Error
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
 {
-    use aws_sdk_dynamodb::error::SdkError;
     let transient_code = e
         .as_service_error()
         .and_then(|s| s.code())
@@ -67,13 +66,7 @@ where
                     | "TransactionInProgressException"
             )
         });
-    // A dispatch failure is transient only when the network failed (timeout, I/O); missing
-    // credentials or a bad endpoint are ours to fix (500).
-    let network = match &e {
-        SdkError::TimeoutError(_) => true,
-        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
-        _ => false,
-    };
+    let network = network_failure(&e);
     let unavailable = transient_code || network;
     let detail = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
     if unavailable {
@@ -83,6 +76,21 @@ where
         }
     } else {
         Error::internal(detail)
+    }
+}
+
+/// Whether the network failed under a call: a timeout, an I/O error, a connection closed before
+/// the answer (the SDK's "transient" connector errors), or an answer cut off. Missing credentials
+/// or a bad endpoint are ours to fix, not the network's.
+fn network_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    use aws_sdk_dynamodb::error::SdkError;
+    use aws_smithy_types::retry::ErrorKind;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => {
+            d.is_timeout() || d.is_io() || d.as_other() == Some(ErrorKind::TransientError)
+        }
+        _ => false,
     }
 }
 
@@ -291,9 +299,6 @@ where
 {
     use aws_sdk_dynamodb::error::SdkError;
     match e {
-        SdkError::TimeoutError(_) => true,
-        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
-        SdkError::ResponseError(_) => true,
         SdkError::ServiceError(s) => {
             s.raw().status().is_server_error()
                 || e.as_service_error()
@@ -307,7 +312,7 @@ where
                         )
                     })
         }
-        _ => false,
+        _ => network_failure(e),
     }
 }
 
