@@ -212,9 +212,9 @@ impl AuthMethod {
 /// How long DynamoDB may take (README "Timeouts"). In production single-item calls answer in
 /// milliseconds, so an attempt that has not answered in 1 s is stalled and is retried, and the
 /// whole operation, retries included, gets 3 s: a request fails fast and still renders Appwrite's
-/// envelope inside its Lambda's 12 s. Retries of a timed-out transaction are safe on DynamoDB
-/// (the SDK's idempotency token) but not on the emulator, which is also serialised: it is given
-/// far more (`DYNAMODB_*_TIMEOUT_MS` in `scripts/dev`, `scripts/test`).
+/// envelope inside its Lambda's 12 s. Every write is safe to retry (`store::dynamo`). Locally the
+/// emulators share two cores with the builds and tests, so they are given far more
+/// (`DYNAMODB_*_TIMEOUT_MS` in `scripts/dev`, `scripts/test`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub attempt: std::time::Duration,

@@ -1,5 +1,6 @@
 //! Test harness: an in-process local server (the same `devserver` code `scripts/dev` runs) on a
-//! free port, talking to the emulator at `AWS_ENDPOINT_URL` through the real AWS SDK, and a
+//! free port, talking to the emulators (DynamoDB Local at `AWS_ENDPOINT_URL_DYNAMODB`, moto at
+//! `AWS_ENDPOINT_URL` for SES, SNS and SSM) through the real AWS SDK, and a
 //! small HTTP client that speaks to it the way the Appwrite SDKs do.
 
 use base64::Engine;

@@ -1,5 +1,5 @@
-//! The storage conformance suite (`shared::store::conformance`) against DynamoDB, as moto
-//! implements it: the same checks `cargo test -p shared` runs against the in-memory twin.
+//! The storage conformance suite (`shared::store::conformance`) against DynamoDB, as AWS's
+//! DynamoDB Local implements it: the same checks `cargo test -p shared` runs against the in-memory twin.
 
 use shared::store::{conformance, DynamoStore, Storage};
 
