@@ -74,16 +74,17 @@ def main():
     # Email OTP login through the SDK models (Token, Session).
     token = guest.create_email_token(user_id=ID.unique(), email=email)
     assert token.secret == ""
-    if MOTO:
-        code = last_email_code(email)
-        otp_session = admin.create_session(user_id=token.userid, secret=code)
-        assert otp_session.provider == "token"
-        # The first code login proves an unverified address: earlier sessions and the password
-        # are revoked (README "Where we differ": ownership proof).
-        expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
-        expect_error(lambda: guest.create_email_password_session(email=email, password="python-pass-1"), 401, "user_invalid_credentials")
-        me = Account(client(session=otp_session.secret))
-        assert me.get().emailverification is True
+    # Required, not skipped: without the outbox this part would silently prove nothing.
+    assert MOTO, "MOTO_URL missing: run through scripts/test, which starts the emulator"
+    code = last_email_code(email)
+    otp_session = admin.create_session(user_id=token.userid, secret=code)
+    assert otp_session.provider == "token"
+    # The first code login proves an unverified address: earlier sessions and the password
+    # are revoked (README "Where we differ": ownership proof).
+    expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
+    expect_error(lambda: guest.create_email_password_session(email=email, password="python-pass-1"), 401, "user_invalid_credentials")
+    me = Account(client(session=otp_session.secret))
+    assert me.get().emailverification is True
     me.delete_sessions()
     expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
     print("python sdk: 1 passed, 0 failed")
