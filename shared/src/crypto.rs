@@ -10,7 +10,6 @@ use argon2::{
     Algorithm, Argon2, Params, Version,
 };
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
 pub const ARGON2_M_KIB: u32 = 19_456;
@@ -38,27 +37,31 @@ pub fn hash_password(password: &str, entropy: &dyn Entropy) -> Result<String, St
 /// A malformed hash verifies as false.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => {
+            VERIFICATIONS.with(|n| n.set(n.get() + 1));
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        }
         Err(_) => false,
     }
 }
 
-/// A fixed hash with the production parameters, verified when the account does not exist so an
-/// unknown email costs the same Argon2 work as a wrong password.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let salt = SaltString::encode_b64(b"timing-equaliser").ok();
-        salt.and_then(|s| {
-            hasher()
-                .hash_password(b"not-a-password", &s)
-                .ok()
-                .map(|h| h.to_string())
-        })
-        .unwrap_or_default()
-    })
+/// A fixed hash with the production parameters (of "not-a-password", salt "timing-equaliser"),
+/// verified when the account does not exist so an unknown email costs the same Argon2 work as a
+/// wrong password. A constant, so that no failure can leave it empty: an empty or malformed hash
+/// would verify as false at once, and make unknown emails fast (an enumeration oracle).
+const DUMMY_PHC: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$dGltaW5nLWVxdWFsaXNlcg$EWUwvg8nLIOr0o3ZaE//AUzP1GBM7WQu0qNypv29bj0";
+
+thread_local! {
+    /// Argon2 verifications actually run on this thread (tests count the work, never time it).
+    static VERIFICATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Argon2 verifications run so far on the calling thread.
+pub fn verifications_on_this_thread() -> u64 {
+    VERIFICATIONS.with(std::cell::Cell::get)
 }
 
 /// Verify against `phc`, or burn the same work against a dummy hash when there is none.
@@ -66,7 +69,7 @@ pub fn verify_password_or_dummy(password: &str, phc: Option<&str>) -> bool {
     match phc {
         Some(phc) => verify_password(password, phc),
         None => {
-            let _ = verify_password(password, dummy_hash());
+            let _ = verify_password(password, DUMMY_PHC);
             false
         }
     }
@@ -168,8 +171,24 @@ mod tests {
     }
 
     #[test]
-    fn dummy_never_matches() {
-        assert!(!verify_password_or_dummy("not-a-password", None));
+    fn an_unknown_account_costs_one_real_verification_at_production_cost() {
+        let before = verifications_on_this_thread();
+        assert!(!verify_password_or_dummy("any password", None));
+        assert_eq!(
+            verifications_on_this_thread(),
+            before + 1,
+            "no Argon2 work was done"
+        );
+        // The same cost as a real hash: the production algorithm and parameters.
+        let dummy = PasswordHash::new(DUMMY_PHC).unwrap();
+        assert_eq!(dummy.algorithm, Algorithm::Argon2id.ident());
+        let params = Params::try_from(&dummy).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (ARGON2_M_KIB, ARGON2_T, ARGON2_P)
+        );
+        // And it is the hash of what it says, so it is a hash Argon2 really computes.
+        assert!(verify_password("not-a-password", DUMMY_PHC));
     }
 
     #[test]

@@ -342,7 +342,23 @@ async fn password_change_keeps_sessions_when_not_invalidating() {
 async fn email_change_and_anonymous_conversion() {
     let s = Server::start().await;
     let (_, taken_email, _, _) = s.user().await;
-    let (_, _, password, c) = s.user().await;
+    let (_, old_email, password, c) = s.user().await;
+    let sign_up = |email: String| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::POST,
+                "/account",
+                None,
+                Some(json!({"userId": "unique()", "email": email, "password": "password1234"})),
+            )
+            .await
+        }
+    };
+    // Control: while the user holds it, the address cannot be signed up.
+    sign_up(old_email.clone())
+        .await
+        .assert_error(409, "user_already_exists");
     s.call(Method::PATCH, "/account/email", Some(&c), Some(json!({})))
         .await
         .assert_error(400, "general_argument_invalid");
@@ -416,11 +432,10 @@ async fn email_change_and_anonymous_conversion() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.json["passwordUpdate"].as_str().unwrap().is_empty());
     s.login(&conv, "anonpass123").await;
-    // The old email is free again.
-    assert_eq!(
-        s.call(Method::POST, "/account", None, Some(json!({"userId": "unique()", "email": taken_email.replace("user", "fresh"), "password": "password1234"}))).await.status,
-        201
-    );
+    // The user's old email is free again.
+    let again = sign_up(old_email.clone()).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.json["email"], old_email);
 }
 
 #[tokio::test]

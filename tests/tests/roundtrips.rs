@@ -158,7 +158,7 @@ async fn writes_cost_their_floor() {
 }
 
 #[tokio::test]
-async fn rate_limit_counter_runs_beside_the_first_read() {
+async fn rate_limits_add_only_their_counters_beside_the_first_read() {
     let s = Server::with_config(|c| c.rate_limits_enabled = true).await;
     let email = unique_email();
     let password = "password1234".to_string();
@@ -168,12 +168,18 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
     // The counter is checked while the password hashes, then one transaction ‖ its log.
     assert_eq!(ops, ["PutItem", "TransactWriteItems", "UpdateItem"]);
     let login = json!({"email": email, "password": password});
+    s.recorder.take_overlaps();
     let (ops, r) = ops_for(
         &s,
         s.call(Method::POST, "/account/sessions/email", None, Some(login)),
     )
     .await;
     assert_eq!(r.status, 201);
+    let pairs = s.recorder.take_overlaps();
+    assert!(
+        overlapped(&pairs, "UpdateItem", "GetItem"),
+        "the counter runs beside the email read: {pairs:?}"
+    );
     assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
     // + the email counter and the per-IP guard (in parallel with GetItem), the lockout
     // reservation (in parallel with Argon2), and the counter reset after the 201.
@@ -191,6 +197,7 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
         ]
     );
     let c = r.session_cookie().unwrap();
+    s.recorder.take_overlaps();
     let (ops, r) = ops_for(
         &s,
         s.call(Method::PATCH, "/account/sessions/current", Some(&c), None),
@@ -199,6 +206,11 @@ async fn rate_limit_counter_runs_beside_the_first_read() {
     assert_eq!(r.status, 200);
     // Counter ‖ auth read, then the extension ‖ its log.
     assert_eq!(ops, ["BatchGetItem", "PutItem", "UpdateItem", "UpdateItem"]);
+    let pairs = s.recorder.take_overlaps();
+    assert!(
+        overlapped(&pairs, "UpdateItem", "BatchGetItem"),
+        "the counter runs beside the auth read: {pairs:?}"
+    );
 }
 
 /// Whether `a` and `b` were on the wire at the same time.

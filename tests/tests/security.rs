@@ -72,11 +72,9 @@ async fn jwt_happy_path_and_rules() {
         .await
         .assert_error(404, "user_session_not_found");
     let list = with_jwt(&s, Method::GET, "/account/sessions", &jwt).await;
-    assert!(list.json["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|x| x["current"] == false));
+    let sessions = list.json["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{}", list.body);
+    assert!(sessions.iter().all(|x| x["current"] == false));
     // A JWT cannot mint a JWT; a session and a JWT together are refused.
     with_jwt(&s, Method::POST, "/account/jwts", &jwt)
         .await
@@ -612,29 +610,44 @@ async fn security_logs_newest_first_with_paging() {
 #[tokio::test]
 async fn failed_actions_leave_no_log() {
     let s = Server::start().await;
-    let (_, email, _, c) = s.user().await;
-    let (_, other, password2, c2) = s.user().await;
-    let _ = (email, password2);
-    // A conflicting email change fails: no user.update entry.
+    let (_, taken, _, _) = s.user().await;
+    let (_, _, password, c) = s.user().await;
+    let updates = || async {
+        let logs = s.get("/account/logs", Some(&c)).await;
+        assert_eq!(logs.status, 200, "{}", logs.body);
+        let all = logs.json["logs"].as_array().unwrap().clone();
+        all.iter().filter(|l| l["event"] == "user.update").count()
+    };
+    // A conflicting email change (the right password, an address another user holds) fails,
+    // and so does one with a wrong password: no user.update entry for either.
     s.call(
         Method::PATCH,
         "/account/email",
-        Some(&c2),
-        Some(json!({"email": other, "password": "wrongpassword"})),
+        Some(&c),
+        Some(json!({"email": taken, "password": password})),
+    )
+    .await
+    .assert_error(409, "user_target_already_exists");
+    s.call(
+        Method::PATCH,
+        "/account/email",
+        Some(&c),
+        Some(json!({"email": unique_email(), "password": "wrongpassword"})),
     )
     .await
     .assert_error(401, "user_invalid_credentials");
-    let logs = s.get("/account/logs", Some(&c2)).await;
-    assert!(
-        logs.json["logs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|l| l["event"] != "user.update"),
-        "{}",
-        logs.body
-    );
-    let _ = c;
+    assert_eq!(updates().await, 0);
+    // Control: a change that succeeds is logged, once.
+    let r = s
+        .call(
+            Method::PATCH,
+            "/account/name",
+            Some(&c),
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(updates().await, 1);
 }
 
 fn url_encode_query(s: &str) -> String {
@@ -687,6 +700,7 @@ async fn disabled_auth_methods_answer_501() {
     );
     let body = json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
     let r = s.call(Method::POST, "/account", None, Some(body)).await;
+    r.assert_error(501, "user_auth_method_unsupported");
     assert_eq!(
         r.json["message"],
         "Email / Password authentication is disabled for this project"
@@ -699,19 +713,23 @@ async fn disabled_auth_methods_answer_501() {
     )
     .await
     .assert_error(501, "user_auth_method_unsupported");
-    // Email OTP is still on, and servers are exempt.
-    let email = unique_email();
-    assert_eq!(
-        s.call(
+    // Email OTP is still on (a session from a code), and JWTs are off for that session.
+    let session = s.otp_login(&unique_email()).await;
+    let cookie = session.session_cookie().expect("a session cookie");
+    let r = s
+        .call(
             Method::POST,
-            "/account/tokens/email",
-            None,
-            Some(json!({"userId": "unique()", "email": email}))
+            "/account/jwts",
+            Some(&cookie),
+            Some(json!({})),
         )
-        .await
-        .status,
-        201
+        .await;
+    r.assert_error(501, "user_auth_method_unsupported");
+    assert_eq!(
+        r.json["message"],
+        "JWT authentication is disabled for this project"
     );
+    // Servers are exempt.
     let key = key_with(&s, &["sessions.write"], None).await;
     assert_eq!(
         as_key(&s, &key, Method::POST, "/account/sessions/anonymous", None)

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +63,15 @@ impl Recorder {
     }
 }
 
+/// The operation an attempt put on the wire, kept in the attempt's config bag: the finaliser that
+/// takes it off again no longer sees the request (it was consumed by the send).
+#[derive(Debug, Clone)]
+struct OnWire(String);
+
+impl Storable for OnWire {
+    type Storer = StoreReplace<Self>;
+}
+
 /// `X-Amz-Target: DynamoDB_20120810.GetItem` names the operation.
 fn target_name(headers: &aws_smithy_runtime_api::http::Headers) -> String {
     headers
@@ -90,9 +99,10 @@ impl Intercept for Recorder {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let name = target_name(context.request().headers());
+        cfg.interceptor_state().store_put(OnWire(name.clone()));
         if let (Ok(mut now), Ok(mut overlaps)) = (self.on_wire.lock(), self.overlaps.lock()) {
             for other in now.iter() {
                 overlaps.push((name.clone(), other.clone()));
@@ -126,13 +136,12 @@ impl Intercept for Recorder {
 
     fn read_after_attempt(
         &self,
-        context: &FinalizerInterceptorContextRef<'_>,
+        _context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let (Some(req), Ok(mut now)) = (context.request(), self.on_wire.lock()) {
-            let name = target_name(req.headers());
-            if let Some(i) = now.iter().position(|n| *n == name) {
+        if let (Some(OnWire(name)), Ok(mut now)) = (cfg.load::<OnWire>(), self.on_wire.lock()) {
+            if let Some(i) = now.iter().position(|n| n == name) {
                 now.remove(i);
             }
         }
