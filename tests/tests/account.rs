@@ -556,46 +556,99 @@ async fn identities_are_empty_without_oauth() {
 
 #[tokio::test]
 async fn user_limit_is_enforced_on_every_sign_up_path() {
+    use integration_tests::oidc;
+    let _turn = oidc::PROVIDER.lock().await;
     // A table of its own: the limit counts every user in the table.
-    let table = format!(
-        "itest-limit-{}-{}",
-        std::process::id(),
-        unique_email().len()
-    );
-    let s = Server::with_config(|c| {
-        c.user_limit = 3;
-        c.table_name = table;
+    let table = format!("itest-limit-{}-{}", std::process::id(), oidc::sub());
+    let s = oidc::server_with(&[], |o| {
+        o.config.user_limit = 6;
+        o.config.table_name = table;
     })
     .await;
-    for _ in 0..2 {
-        let body =
-            json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
+    let sign_up =
+        || json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
+    let email_token = || json!({"userId": "unique()", "email": unique_email()});
+    let phone_token = || json!({"userId": "unique()", "phone": unique_phone()});
+    let oauth2_sign_in = || async {
+        oidc::next_login(&oidc::sub(), &unique_email(), true).await;
+        integration_tests::browser::Browser::new(&s.base)
+            .follow(&oidc::start(&s, "sessions"), &oidc::issuer())
+            .await
+    };
+    // Six users, one by each path that creates one: every path counts.
+    let created = [
+        s.call(Method::POST, "/account", None, Some(sign_up()))
+            .await,
+        s.call(Method::POST, "/account/sessions/anonymous", None, None)
+            .await,
+        s.call(
+            Method::POST,
+            "/account/tokens/email",
+            None,
+            Some(email_token()),
+        )
+        .await,
+        s.call(
+            Method::POST,
+            "/account/tokens/magic-url",
+            None,
+            Some(email_token()),
+        )
+        .await,
+        s.call(
+            Method::POST,
+            "/account/tokens/phone",
+            None,
+            Some(phone_token()),
+        )
+        .await,
+    ];
+    for (i, r) in created.iter().enumerate() {
+        assert_eq!(r.status, 201, "path {i}: {}", r.body);
+    }
+    assert_eq!(oauth2_sign_in().await, "http://localhost/ok");
+    assert_eq!(
+        s.number(
+            shared::item::USER_COUNTER_PK,
+            shared::item::USER_COUNTER_SK,
+            "n"
+        )
+        .await,
+        Some(6)
+    );
+    // At the limit, every path refuses a seventh user.
+    for (what, path, body) in [
+        ("sign-up", "/account", Some(sign_up())),
+        ("anonymous", "/account/sessions/anonymous", None),
+        ("email token", "/account/tokens/email", Some(email_token())),
+        (
+            "magic URL",
+            "/account/tokens/magic-url",
+            Some(email_token()),
+        ),
+        ("phone token", "/account/tokens/phone", Some(phone_token())),
+    ] {
+        let r = s.call(Method::POST, path, None, body).await;
         assert_eq!(
-            s.call(Method::POST, "/account", None, Some(body))
-                .await
-                .status,
-            201
+            (r.status, r.json["type"].as_str()),
+            (400, Some("user_count_exceeded")),
+            "{what}: {}",
+            r.body
         );
     }
-    assert_eq!(
-        s.call(Method::POST, "/account/sessions/anonymous", None, None)
-            .await
-            .status,
-        201
+    let landed = oauth2_sign_in().await;
+    assert!(
+        landed.starts_with("http://localhost/fail?error=")
+            && landed.contains("user_count_exceeded"),
+        "OAuth2: {landed}"
     );
-    let body = json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
-    s.call(Method::POST, "/account", None, Some(body))
-        .await
-        .assert_error(400, "user_count_exceeded");
-    s.call(Method::POST, "/account/sessions/anonymous", None, None)
-        .await
-        .assert_error(400, "user_count_exceeded");
-    s.call(
-        Method::POST,
-        "/account/tokens/email",
-        None,
-        Some(json!({"userId": "unique()", "email": unique_email()})),
-    )
-    .await
-    .assert_error(400, "user_count_exceeded");
+    assert_eq!(
+        s.number(
+            shared::item::USER_COUNTER_PK,
+            shared::item::USER_COUNTER_SK,
+            "n"
+        )
+        .await,
+        Some(6)
+    );
 }
