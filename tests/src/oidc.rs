@@ -13,8 +13,9 @@ pub fn issuer() -> String {
         .expect("OIDC_ISSUER is not set: run the tests through scripts/test, which starts the OpenID provider")
 }
 
-/// A server with the `oidc` provider enabled for a freshly registered client; `extra` adds
-/// configuration (`OAUTH2_OIDC_TRUSTED_EMAIL`, …) and `o` is adjusted before it starts.
+/// A server with the `oidc` provider enabled for a freshly registered client; `extra` adds or
+/// overrides configuration (`OAUTH2_OIDC_TRUSTED_EMAIL`, a wrong client secret, …) and `o` is
+/// adjusted before it starts.
 pub async fn server_with(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Options)) -> Server {
     let issuer = issuer();
     let listen = free_address();
@@ -41,23 +42,17 @@ pub async fn server_with(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Option
             .to_owned(),
     );
     let lookup = |k: &str| -> Option<String> {
+        if let Some((_, v)) = extra.iter().find(|(n, _)| *n == k) {
+            return Some((*v).to_owned());
+        }
         match k {
             "OAUTH2_PROVIDERS" => Some("oidc".into()),
             "OAUTH2_OIDC_CLIENT_ID" => Some(id.clone()),
             "OAUTH2_OIDC_CLIENT_SECRET" => Some(secret.clone()),
             "OAUTH2_OIDC_ISSUER" => Some(issuer.clone()),
             // The test provider verifies what it says: trusted unless a test says otherwise.
-            "OAUTH2_OIDC_TRUSTED_EMAIL" => Some(
-                extra
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map_or("true", |(_, v)| *v)
-                    .into(),
-            ),
-            _ => extra
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned()),
+            "OAUTH2_OIDC_TRUSTED_EMAIL" => Some("true".into()),
+            _ => None,
         }
     };
     let mut o = Options {

@@ -79,33 +79,33 @@ async fn an_unverified_oidc_email_does_not_reach_an_existing_account() {
 
 #[tokio::test]
 async fn a_client_the_provider_does_not_know_fails_cleanly() {
-    // The secret is wrong: the provider refuses the code exchange, and nothing of its answer
-    // reaches the failure URL but Appwrite's error.
-    let issuer = issuer();
-    let lookup = |k: &str| -> Option<String> {
-        match k {
-            "OAUTH2_PROVIDERS" => Some("oidc".into()),
-            "OAUTH2_OIDC_CLIENT_ID" => Some("nobody".into()),
-            "OAUTH2_OIDC_CLIENT_SECRET" => Some("nothing".into()),
-            "OAUTH2_OIDC_ISSUER" => Some(issuer.clone()),
-            _ => None,
-        }
-    };
-    let mut o = Options {
-        public_origin: true,
-        ..Options::default()
-    };
-    o.config.oauth2 = shared::config::Config::from_lookup(lookup).unwrap().oauth2;
-    let s = Server::with(o).await;
+    // A registered client with the wrong secret: the provider lets the user sign in and sends
+    // the code to our callback, then refuses our code exchange. The browser lands on the failure
+    // URL with Appwrite's error and nothing of the provider's answer; no session, no user.
+    let _turn = PROVIDER.lock().await;
+    let s = server_with(&[("OAUTH2_OIDC_CLIENT_SECRET", "not-the-secret")], |_| {}).await;
+    let email = unique_email();
+    next_login(&sub(), &email, true).await;
     let mut b = Browser::new(&s.base);
-    // The provider shows its own error page for an unknown client: the flow ends there.
-    let (status, location, _) = b.step(&start(&s, "sessions")).await;
-    assert_eq!(status, 301);
-    let (provider_status, _, _) = b.step(&location.unwrap()).await;
-    assert_eq!(
-        provider_status, 400,
-        "the provider refuses an unknown client"
+    let landed = b.follow(&start(&s, "sessions"), &issuer()).await;
+    assert!(
+        landed.starts_with("http://localhost/fail?error="),
+        "{landed}"
     );
+    assert!(landed.contains("user_oauth2_provider_failure"), "{landed}");
+    assert!(
+        !landed.contains("invalid_client"),
+        "the provider's answer leaked: {landed}"
+    );
+    assert!(b.session(PROJECT).is_none(), "no session");
+    assert!(s.dynamo_email_unclaimed(&email).await, "no user");
+    // Control: the same flow with the client's real secret signs in.
+    let s = server().await;
+    next_login(&sub(), &email, true).await;
+    let landed = Browser::new(&s.base)
+        .follow(&start(&s, "sessions"), &issuer())
+        .await;
+    assert_eq!(landed, "http://localhost/ok");
 }
 
 /// The next token response carries a broken ID token.
