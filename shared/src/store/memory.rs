@@ -46,6 +46,13 @@ pub struct MemoryStore {
     user_limit: u32,
 }
 
+/// Every operation yields before it runs, as a network call does: futures a test joins then
+/// interleave at every store call (each call itself atomic, as one DynamoDB call is), so
+/// "parallel" requests really race on the twin: twenty guesses all read before any writes.
+async fn turn() {
+    tokio::task::yield_now().await;
+}
+
 fn internal<E: std::fmt::Display>(e: E) -> Error {
     Error::internal(e)
 }
@@ -419,6 +426,14 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
+    /// One stored item as JSON (tests that read a counter or a guard).
+    pub fn item(&self, pk: &str, sk: &str) -> Option<Value> {
+        self.get(&key(pk.to_owned(), sk))
+            .ok()
+            .flatten()
+            .map(Value::Object)
+    }
+
     /// How many items the table holds (tests of "nothing half-written").
     pub fn len(&self) -> usize {
         self.rows.lock().map(|r| r.len()).unwrap_or(0)
@@ -608,6 +623,7 @@ impl Accounts for MemoryStore {
         uid: &str,
         sids: &[&str],
     ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        turn().await;
         let sks: Vec<String> = sids.iter().map(|s| item::session_sk(s)).collect();
         self.profile_and(uid, &sks)
     }
@@ -616,6 +632,7 @@ impl Accounts for MemoryStore {
         &self,
         uid: &str,
     ) -> Result<(Option<UserItem>, Vec<SessionItem>)> {
+        turn().await;
         let user = self.get_as(&key(item::user_pk(uid), item::PROFILE_SK))?;
         let mut sessions: Vec<SessionItem> = self.query(&item::user_pk(uid), |sk| {
             sk.starts_with(item::SESSION_PREFIX)
@@ -625,10 +642,12 @@ impl Accounts for MemoryStore {
     }
 
     async fn get_email(&self, email: &str) -> Result<Option<EmailItem>> {
+        turn().await;
         self.get_as(&key(item::email_pk(email), item::EMAIL_SK))
     }
 
     async fn get_phone(&self, phone: &str) -> Result<Option<PhoneItem>> {
+        turn().await;
         self.get_as(&key(item::phone_pk(phone), item::PHONE_SK))
     }
 
@@ -639,6 +658,7 @@ impl Accounts for MemoryStore {
         phone: Option<&PhoneItem>,
         session: Option<&SessionItem>,
     ) -> Result<(), WriteError> {
+        turn().await;
         let mut writes = self.new_user_writes(user, email, phone, true)?;
         if let Some(s) = session {
             writes.push(put_new(to_row(s)?, Conflict::User)?);
@@ -647,6 +667,7 @@ impl Accounts for MemoryStore {
     }
 
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
+        turn().await;
         let Some(changes) = diff_change(old, new)? else {
             return Ok(Some(new.clone()));
         };
@@ -678,6 +699,7 @@ impl Accounts for MemoryStore {
         expect: &[Expect],
         sessions: &[String],
     ) -> Result<(), WriteError> {
+        turn().await;
         let mut writes = vec![];
         if let Some(w) = user_update(old, new, expect, Conflict::ProfileCondition)? {
             writes.push(w);
@@ -702,6 +724,7 @@ impl Accounts for MemoryStore {
         cutoff: Millis,
         now: Millis,
     ) -> Result<bool> {
+        turn().await;
         let th = i64::from(threshold);
         self.write(update(
             key(item::email_pk(email), item::EMAIL_SK),
@@ -723,6 +746,7 @@ impl Accounts for MemoryStore {
 #[async_trait::async_trait]
 impl Sessions for MemoryStore {
     async fn session_index(&self, uid: &str) -> Result<Vec<(String, Millis)>> {
+        turn().await;
         let sessions: Vec<SessionItem> = self.query(&item::user_pk(uid), |sk| {
             sk.starts_with(item::SESSION_PREFIX)
         })?;
@@ -735,6 +759,7 @@ impl Sessions for MemoryStore {
         clear_lockout: Option<&str>,
         expect_password: Option<&str>,
     ) -> Result<(), WriteError> {
+        turn().await;
         let password = expect_password.map(str::to_owned);
         let created = session.created;
         let mut writes = vec![
@@ -776,6 +801,7 @@ impl Sessions for MemoryStore {
         expire: Millis,
         now: Millis,
     ) -> Result<Option<SessionItem>> {
+        turn().await;
         let k = key(item::user_pk(uid), &item::session_sk(sid));
         let written = self.write(update(
             k.clone(),
@@ -794,11 +820,13 @@ impl Sessions for MemoryStore {
     }
 
     async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
+        turn().await;
         let k = key(item::user_pk(uid), &item::session_sk(sid));
         Ok(self.rows.lock().map_err(internal)?.remove(&k).is_some())
     }
 
     async fn delete_sessions(&self, uid: &str, sids: &[String]) -> Result<()> {
+        turn().await;
         let mut rows = self.rows.lock().map_err(internal)?;
         for sid in sids {
             rows.remove(&key(item::user_pk(uid), &item::session_sk(sid)));
@@ -813,6 +841,7 @@ impl Sessions for MemoryStore {
         consume: Option<(&ChallengeItem, Millis)>,
         expect: &[Expect],
     ) -> Result<(), WriteError> {
+        turn().await;
         let mut writes = vec![];
         if let Some((c, now)) = consume {
             writes.push(Write {
@@ -862,6 +891,7 @@ impl Tokens for MemoryStore {
         token: &TokenItem,
         new_user: Option<(&UserItem, Option<&EmailItem>, Option<&PhoneItem>)>,
     ) -> Result<(), WriteError> {
+        turn().await;
         let mut writes = match new_user {
             Some((user, email, phone)) => self.new_user_writes(user, email, phone, true)?,
             None => vec![token_target_check(token)],
@@ -871,6 +901,7 @@ impl Tokens for MemoryStore {
     }
 
     async fn delete_token(&self, token: &TokenItem) -> Result<()> {
+        turn().await;
         let hash = token.secret_hash.clone();
         self.write(Write {
             key: key(token.pk.clone(), &token.sk),
@@ -884,6 +915,7 @@ impl Tokens for MemoryStore {
     }
 
     async fn get_redeemable(&self, uid: &str, kinds: &[&str]) -> Result<Redeemable> {
+        turn().await;
         let sks: Vec<String> = kinds.iter().map(|k| item::token_sk(k)).collect();
         let (user, tokens) = self.profile_and(uid, &sks)?;
         Ok(Redeemable { user, tokens })
@@ -896,6 +928,7 @@ impl Tokens for MemoryStore {
         limit: u32,
         expires_at: i64,
     ) -> Result<bool> {
+        turn().await;
         let limit = i64::from(limit);
         self.write(update(
             key(item::user_pk(uid), guard_sk),
@@ -914,6 +947,7 @@ impl Tokens for MemoryStore {
         now: Millis,
         r: Redemption<'_>,
     ) -> Result<(), WriteError> {
+        turn().await;
         let hash = token.secret_hash.clone();
         let mut writes = vec![Write {
             key: key(token.pk.clone(), &token.sk),
@@ -961,6 +995,7 @@ impl Tokens for MemoryStore {
     }
 
     async fn put_challenge(&self, c: &ChallengeItem) -> Result<()> {
+        turn().await;
         let row = to_row(c)?;
         let k = key_of(&row)?;
         if !self.write(put_new(row.clone(), Conflict::Token)?)? && self.get(&k)? != Some(row) {
@@ -970,6 +1005,7 @@ impl Tokens for MemoryStore {
     }
 
     async fn delete_challenge(&self, c: &ChallengeItem) -> Result<()> {
+        turn().await;
         self.write(delete(key(c.pk.clone(), &c.sk), Conflict::Token))?;
         Ok(())
     }
@@ -981,6 +1017,7 @@ impl Tokens for MemoryStore {
         max_attempts: u32,
         now: Millis,
     ) -> Result<Option<ChallengeItem>> {
+        turn().await;
         let k = key(item::user_pk(uid), &item::challenge_sk(id));
         let max = i64::from(max_attempts);
         let written = self.write(update(
@@ -1004,6 +1041,7 @@ impl Tokens for MemoryStore {
     }
 
     async fn withdraw_new_user(&self, user: &UserItem, token: &TokenItem) -> Result<()> {
+        turn().await;
         let mut writes = vec![
             delete(key(token.pk.clone(), &token.sk), Conflict::Token),
             delete(
@@ -1040,6 +1078,7 @@ impl Tokens for MemoryStore {
 #[async_trait::async_trait]
 impl Security for MemoryStore {
     async fn hit_counter(&self, counter: &str, limit: u32, expires_at: i64) -> Result<Option<u32>> {
+        turn().await;
         let k = key(counter.to_owned(), "RL");
         let limit = i64::from(limit);
         let written = self.write(update(
@@ -1059,6 +1098,7 @@ impl Security for MemoryStore {
     }
 
     async fn hit_counters(&self, counters: &[(String, u32, i64)]) -> Result<Option<usize>> {
+        turn().await;
         let writes = counters
             .iter()
             .enumerate()
@@ -1084,6 +1124,7 @@ impl Security for MemoryStore {
     }
 
     async fn delete_counters(&self, counters: &[String]) -> Result<()> {
+        turn().await;
         let mut rows = self.rows.lock().map_err(internal)?;
         for c in counters {
             rows.remove(&key(c.clone(), "RL"));
@@ -1092,20 +1133,24 @@ impl Security for MemoryStore {
     }
 
     async fn get_api_key(&self, id: &str) -> Result<Option<KeyItem>> {
+        turn().await;
         self.get_as(&key(keys::key_pk(id), keys::KEY_SK))
     }
 
     async fn put_api_key(&self, k: &KeyItem) -> Result<()> {
+        turn().await;
         self.write(put(to_row(k)?, Conflict::Token)?)?;
         Ok(())
     }
 
     async fn delete_api_key(&self, id: &str) -> Result<bool> {
+        turn().await;
         let k = key(keys::key_pk(id), keys::KEY_SK);
         Ok(self.rows.lock().map_err(internal)?.remove(&k).is_some())
     }
 
     async fn list_api_keys(&self) -> Result<Vec<KeyItem>> {
+        turn().await;
         let rows = self.rows.lock().map_err(internal)?;
         rows.iter()
             .filter(|((pk, sk), _)| pk.starts_with("KEY#") && sk == keys::KEY_SK)
@@ -1114,6 +1159,7 @@ impl Security for MemoryStore {
     }
 
     async fn put_logs(&self, logs: &[LogItem]) -> Result<()> {
+        turn().await;
         for l in logs {
             self.write(put(to_row(l)?, Conflict::Token)?)?;
         }
@@ -1128,6 +1174,7 @@ impl Security for MemoryStore {
         with_total: bool,
         count_cap: usize,
     ) -> Result<(Vec<LogItem>, usize)> {
+        turn().await;
         let mut all: Vec<LogItem> = self.query(&item::log_pk(uid), |_| true)?;
         all.reverse();
         let total = if with_total {
@@ -1147,6 +1194,7 @@ impl Identities for MemoryStore {
         issuer: &str,
         provider_uid: &str,
     ) -> Result<Option<IdentityClaimItem>> {
+        turn().await;
         let keyed = item::identity_claim_pk(provider, issuer, provider_uid);
         match self.get_as(&key(keyed, item::IDENTITY_CLAIM_SK))? {
             Some(c) => Ok(Some(c)),
@@ -1158,12 +1206,14 @@ impl Identities for MemoryStore {
     }
 
     async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>> {
+        turn().await;
         self.query(&item::user_pk(uid), |sk| {
             sk.starts_with(item::IDENTITY_PREFIX)
         })
     }
 
     async fn identity_email_owner(&self, email: &str) -> Result<Option<String>> {
+        turn().await;
         let row = self.get(&key(
             item::identity_email_pk(email),
             item::IDENTITY_EMAIL_SK,
@@ -1174,6 +1224,7 @@ impl Identities for MemoryStore {
     }
 
     async fn delete_identity(&self, identity: &IdentityItem) -> Result<bool> {
+        turn().await;
         let writes = identity_deletes(identity, true, Conflict::Identity);
         match self.transact(writes) {
             Ok(()) => Ok(true),
@@ -1183,6 +1234,7 @@ impl Identities for MemoryStore {
     }
 
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError> {
+        turn().await;
         let mut writes = vec![];
         let new_email = w
             .new_user
