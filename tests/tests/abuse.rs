@@ -35,12 +35,15 @@ async fn limited(budget: impl FnOnce(&mut MessageBudget)) -> Server {
     s
 }
 
-/// Move a fixed-clock server to `offset_secs` into the current window of `period_secs`, so the
-/// test's requests never straddle two windows.
+/// Move a fixed-clock server to `offset_secs` into the next window of `period_secs`, so the
+/// test's requests never straddle two windows. Forward, never back: an item written under a
+/// clock set in the past carries an `expires_at` in the real past, and DynamoDB (DynamoDB Local
+/// too) may delete it by TTL at any moment.
 fn align(s: &Server, period_secs: i64, offset_secs: i64) {
     let clock = s.clock.as_ref().unwrap();
     let now = clock.now_ms();
-    clock.set(now - now.rem_euclid(period_secs * 1000) + offset_secs * 1000);
+    let period = period_secs * 1000;
+    clock.set(now - now.rem_euclid(period) + period + offset_secs * 1000);
 }
 
 /// A request from client address `ip`, with session `cookie` and JSON `body` if given.
