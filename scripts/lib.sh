@@ -31,11 +31,17 @@ CHROMIUM_VERSION="148.0.7778.167-1~deb12u1"
 ensure_chromium() {
   if [ -x /usr/bin/chromium ]; then return; fi
   log "installing Debian's chromium $CHROMIUM_VERSION (browser lane)"
+  apt_install "chromium=$CHROMIUM_VERSION" chromium
+}
+
+# Install a Debian package: the pinned version if the mirror still has it, else after an update
+# the distribution's current one.
+apt_install() { # pinned-spec package
   local sudo=""
   if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -qq "chromium=$CHROMIUM_VERSION" >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+  $sudo apt-get install -y -qq "$1" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null; }
 }
 
 # Dummy credentials and region: the AWS SDK needs them even against the emulator, and must never
@@ -65,11 +71,7 @@ PY
 ensure_java() {
   if command -v java >/dev/null 2>&1; then return; fi
   log "installing Debian's Java 17 runtime (DynamoDB Local)"
-  local sudo=""
-  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+  apt_install openjdk-17-jre-headless openjdk-17-jre-headless
 }
 
 DYNAMODB_PID=""
@@ -87,13 +89,20 @@ start_dynamodb_local() {
     -inMemory -sharedDb -disableTelemetry -port "$port" > "$STATE/dynamodb-local.log" 2>&1 &
   DYNAMODB_PID=$!
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  # Any answer will do: DynamoDB Local answers a bare GET with an error.
+  wait_until_up "DynamoDB Local" "$AWS_ENDPOINT_URL_DYNAMODB" "$DYNAMODB_PID" "$STATE/dynamodb-local.log" -s
+}
+
+# Wait up to a minute for `url` to answer (curl with `flags`), unless process `pid` dies first;
+# else show its log and stop the script.
+wait_until_up() { # name url pid log flags
   for _ in $(seq 300); do
-    if curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then return; fi
-    if ! kill -0 "$DYNAMODB_PID" 2>/dev/null; then break; fi
+    if curl "$5" -o /dev/null "$2"; then return; fi
+    if ! kill -0 "$3" 2>/dev/null; then break; fi
     sleep 0.2
   done
-  cat "$STATE/dynamodb-local.log" >&2
-  echo "DynamoDB Local did not start" >&2
+  cat "$4" >&2
+  echo "$1 did not start" >&2
   exit 1
 }
 
@@ -116,14 +125,7 @@ start_emulator() {
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   start_dynamodb_local
-  for _ in $(seq 150); do
-    if curl -sf -o /dev/null "$AWS_ENDPOINT_URL/moto-api/data.json"; then return; fi
-    if ! kill -0 "$MOTO_PID" 2>/dev/null; then break; fi
-    sleep 0.2
-  done
-  cat "$STATE/moto.log" >&2
-  echo "moto did not start" >&2
-  exit 1
+  wait_until_up moto "$AWS_ENDPOINT_URL/moto-api/data.json" "$MOTO_PID" "$STATE/moto.log" -sf
 }
 
 stop_emulator() {

@@ -420,6 +420,24 @@ async fn aws_config_load() -> shared::aws::SdkConfig {
     shared::aws::load().await
 }
 
+/// A local server over a store the test built itself (through a fault proxy, at a black hole),
+/// for project [`PROJECT`] on the system clock; its API base URL.
+pub async fn serve_store(store: DynamoStore, rate_limits_enabled: bool) -> String {
+    let config = Config {
+        project_id: PROJECT.into(),
+        rate_limits_enabled,
+        ..Config::default()
+    };
+    let app = Arc::new(App::new(
+        config,
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+    ));
+    let addr = devserver::spawn(app, "127.0.0.1:0").await.expect("bind");
+    format!("http://{addr}/v1")
+}
+
 /// Messages the emulator has accepted (`/moto-api/outbox.json`, see `scripts/moto_server.py`).
 pub struct Sent {
     pub emails: Vec<Value>,

@@ -344,16 +344,10 @@ async fn email_change_and_anonymous_conversion() {
     let (_, taken_email, _, _) = s.user().await;
     let (_, old_email, password, c) = s.user().await;
     let sign_up = |email: String| {
-        let s = &s;
-        async move {
-            s.call(
-                Method::POST,
-                "/account",
-                None,
-                Some(json!({"userId": "unique()", "email": email, "password": "password1234"})),
-            )
-            .await
-        }
+        s.post(
+            "/account",
+            json!({"userId": "unique()", "email": email, "password": "password1234"}),
+        )
     };
     // Control: while the user holds it, the address cannot be signed up.
     sign_up(old_email.clone())
@@ -569,6 +563,13 @@ async fn user_limit_is_enforced_on_every_sign_up_path() {
         || json!({"userId": "unique()", "email": unique_email(), "password": "password1234"});
     let email_token = || json!({"userId": "unique()", "email": unique_email()});
     let phone_token = || json!({"userId": "unique()", "phone": unique_phone()});
+    let users = || {
+        s.number(
+            shared::item::USER_COUNTER_PK,
+            shared::item::USER_COUNTER_SK,
+            "n",
+        )
+    };
     let oauth2_sign_in = || async {
         oidc::next_login(&oidc::sub(), &unique_email(), true).await;
         integration_tests::browser::Browser::new(&s.base)
@@ -607,15 +608,7 @@ async fn user_limit_is_enforced_on_every_sign_up_path() {
         assert_eq!(r.status, 201, "path {i}: {}", r.body);
     }
     assert_eq!(oauth2_sign_in().await, "http://localhost/ok");
-    assert_eq!(
-        s.number(
-            shared::item::USER_COUNTER_PK,
-            shared::item::USER_COUNTER_SK,
-            "n"
-        )
-        .await,
-        Some(6)
-    );
+    assert_eq!(users().await, Some(6));
     // At the limit, every path refuses a seventh user.
     for (what, path, body) in [
         ("sign-up", "/account", Some(sign_up())),
@@ -642,13 +635,5 @@ async fn user_limit_is_enforced_on_every_sign_up_path() {
             && landed.contains("user_count_exceeded"),
         "OAuth2: {landed}"
     );
-    assert_eq!(
-        s.number(
-            shared::item::USER_COUNTER_PK,
-            shared::item::USER_COUNTER_SK,
-            "n"
-        )
-        .await,
-        Some(6)
-    );
+    assert_eq!(users().await, Some(6));
 }

@@ -4,8 +4,6 @@
 //! an attempt timed out, well inside the Lambda's 12 s.
 
 use integration_tests::*;
-use shared::clock::{OsEntropy, SystemClock};
-use shared::config::Config;
 use shared::store::DynamoStore as Store;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -61,21 +59,8 @@ async fn a_stalled_table_answers_503_with_the_envelope() {
     shared::init_logging();
     let (endpoint, accepted) = black_hole().await;
     let sdk = shared::aws::load_with_endpoint(&endpoint).await;
-    let config = Config {
-        project_id: PROJECT.into(),
-        rate_limits_enabled: false,
-        ..Config::default()
-    };
-    let store = Store::new(&sdk, "stalled");
-    let app = Arc::new(shared::App::new(
-        config,
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsEntropy),
-    ));
-    let addr = devserver::spawn(app, "127.0.0.1:0").await.unwrap();
+    let base = serve_store(Store::new(&sdk, "stalled"), false).await;
     let http = reqwest::Client::new();
-    let base = format!("http://{addr}/v1");
     // A sign-in reads the email claim first; an authenticated read, the profile and session.
     let login = http
         .post(format!("{base}/account/sessions/email"))

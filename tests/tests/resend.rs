@@ -6,13 +6,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::lost_answer::LostAnswers;
 use integration_tests::{Reply, PROJECT};
-use shared::clock::{OsEntropy, SystemClock};
-use shared::config::Config;
 use shared::config::Timeouts;
 use shared::item::{self, ChallengeItem, EmailItem, UserItem};
 use shared::store::{conformance, Accounts, DynamoStore, Security, Sessions, Storage, Tokens};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 fn now() -> i64 {
     let d = std::time::SystemTime::now()
@@ -275,19 +272,7 @@ async fn a_session_delete_whose_answer_was_lost_reports_the_session_deleted() {
 async fn a_parameter_error_survives_a_failing_rate_limit_counter() {
     let proxy = LostAnswers::start().await;
     let store = store(&proxy, "params").await;
-    let config = Config {
-        project_id: PROJECT.into(),
-        rate_limits_enabled: true,
-        ..Config::default()
-    };
-    let app = Arc::new(shared::App::new(
-        config,
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsEntropy),
-    ));
-    let addr = devserver::spawn(app, "127.0.0.1:0").await.unwrap();
-    let base = format!("http://{addr}/v1");
+    let base = integration_tests::serve_store(store, true).await;
     // The counters are conditional UpdateItems; nothing else here updates.
     proxy.break_all("UpdateItem");
     let http = reqwest::Client::new();
