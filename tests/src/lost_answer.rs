@@ -22,6 +22,9 @@ struct State {
     lost: Vec<String>,
     /// Operations answered 500 every time, without reaching DynamoDB.
     broken: Vec<String>,
+    /// Operations whose next request is refused with `TransactionConflictException` (the item
+    /// is in a transaction in flight), without reaching DynamoDB.
+    conflicted: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -62,6 +65,16 @@ impl LostAnswers {
         self.state.lock().unwrap().armed.push(operation.to_owned());
     }
 
+    /// Refuse the next request of `operation` as DynamoDB refuses a single-item write that meets
+    /// a transaction in flight on its item: `TransactionConflictException`, nothing written.
+    pub fn conflict_next(&self, operation: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .conflicted
+            .push(operation.to_owned());
+    }
+
     /// Answer every request of `operation` with a 500 from now on, without forwarding it.
     pub fn break_all(&self, operation: &str) {
         self.state.lock().unwrap().broken.push(operation.to_owned());
@@ -98,8 +111,21 @@ async fn forward(
         .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
         .unwrap_or_default()
         .to_owned();
-    if state.lock().unwrap().broken.contains(&op) {
-        return Ok(internal_server_error());
+    {
+        let mut st = state.lock().unwrap();
+        if st.broken.contains(&op) {
+            return Ok(internal_server_error());
+        }
+        if let Some(i) = st.conflicted.iter().position(|o| *o == op) {
+            st.conflicted.remove(i);
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+            return Ok(hyper::Response::builder()
+                .status(400)
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amzn-errortype", "TransactionConflictException")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap());
+        }
     }
     let mut out = http.post(&upstream).body(body.clone());
     for (k, v) in &parts.headers {

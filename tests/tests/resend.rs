@@ -310,3 +310,31 @@ async fn a_parameter_error_survives_a_failing_rate_limit_counter() {
         .await
         .assert_error(503, "general_server_error");
 }
+
+/// A single-item write that meets a transaction in flight on its item is refused with
+/// `TransactionConflictException` (nothing written), which the SDK's retries do not resend: the
+/// store sends it again. A counter counts once; a session delete reports what it found.
+#[tokio::test]
+async fn a_write_meeting_a_transaction_in_flight_is_sent_again() {
+    let proxy = LostAnswers::start().await;
+    let store = store(&proxy, "conflict").await;
+    let t = now();
+    proxy.conflict_next("UpdateItem");
+    assert_eq!(
+        store
+            .hit_counter("RL#conflict", 5, t / 1000 + 60)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        number(&stored(&store, "RL#conflict", "RL").await.unwrap(), "n"),
+        1
+    );
+    let (_, _) = user(&store, "u-cf", t).await;
+    proxy.conflict_next("DeleteItem");
+    assert!(store.delete_session("u-cf", "s1").await.unwrap());
+    // Refused, then found nothing: a session that was not there is still "not found".
+    proxy.conflict_next("DeleteItem");
+    assert!(!store.delete_session("u-cf", "s1").await.unwrap());
+}

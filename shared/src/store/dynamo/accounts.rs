@@ -234,7 +234,7 @@ impl Accounts for DynamoStore {
             let Some(d) = diff(old, &stamped)? else {
                 return Ok(Some(stamped));
             };
-            let res = self
+            let update = self
                 .client
                 .update_item()
                 .table_name(&self.table)
@@ -250,9 +250,8 @@ impl Accounts for DynamoStore {
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
+                );
+            let res = past_transactions(|| update.clone().send()).await;
             match res {
                 Ok(out) => return out.attributes.map(from_item).transpose(),
                 Err(e) => match e.as_service_error() {

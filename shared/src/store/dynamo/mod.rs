@@ -64,6 +64,7 @@ where
                     | "InternalServerError"
                     | "ServiceUnavailable"
                     | "TransactionInProgressException"
+                    | "TransactionConflictException"
             )
         });
     let network = network_failure(&e);
@@ -289,30 +290,56 @@ fn no_retries() -> aws_sdk_dynamodb::config::Builder {
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
 }
 
+type SdkError<E> =
+    aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>;
+
 /// Whether an error leaves the write's outcome unknown or was refused before it ran, so that a
-/// resend is the way on: throttles, 500s, timeouts, dropped connections.
-fn transient<E>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    use aws_sdk_dynamodb::error::SdkError;
+/// resend is the way on: [`unwritten`] refusals, 500s, timeouts, dropped connections.
+fn transient<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     match e {
-        SdkError::ServiceError(s) => {
-            s.raw().status().is_server_error()
-                || e.as_service_error()
-                    .and_then(|s| s.code())
-                    .is_some_and(|c| {
-                        matches!(
-                            c,
-                            "ProvisionedThroughputExceededException"
-                                | "RequestLimitExceeded"
-                                | "ThrottlingException"
-                        )
-                    })
+        aws_sdk_dynamodb::error::SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || unwritten(e)
         }
         _ => network_failure(e),
+    }
+}
+
+/// Refusals after which DynamoDB certainly wrote nothing: throttling, and a single-item write
+/// meeting a transaction in flight on its item (`TransactionConflictException`, which the SDK's
+/// own retries do not resend).
+fn unwritten<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.as_service_error()
+        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "ThrottlingException"
+                    | "TransactionConflictException"
+            )
+        })
+}
+
+/// Send a single-item write, and again (up to [`RACE_RETRIES`] times) while it meets a
+/// transaction in flight on its item: nothing was written, and the write is the same request
+/// (its nonce or stamp included), so the resend is safe. The SDK's retries cover the rest.
+async fn past_transactions<T, E, Fut>(
+    mut send: impl FnMut() -> Fut,
+) -> std::result::Result<T, SdkError<E>>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E>>>,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
+                attempt += 1;
+                race_pause(attempt).await;
+            }
+            res => return res,
+        }
     }
 }
 
@@ -647,8 +674,8 @@ impl DynamoStore {
         }
     }
 
-    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter, an attempt),
-    /// with the SDK's retries, made safe to repeat: the write leaves a fresh [`NONCE`] and is
+    /// Send a counting, conditional `UpdateItem` (a budget reservation, a counter, an attempt;
+    /// its expression `ADD …` or `ADD … SET …`), with the SDK's retries, made safe to repeat: the write leaves a fresh [`NONCE`] and is
     /// refused where that nonce already is. A resend of an attempt that landed (its answer lost)
     /// is therefore refused, and the item DynamoDB returns with the refusal shows our nonce:
     /// applied once, counted once. Returns the item after the write, or `None` when the
@@ -669,15 +696,14 @@ impl DynamoStore {
             Some(c) => format!("({c}) AND (attribute_not_exists(#rq) OR #rq <> :rq)"),
             None => "attribute_not_exists(#rq) OR #rq <> :rq".to_owned(),
         };
-        let res = update
+        let update = update
             .update_expression(expression)
             .condition_expression(condition)
             .expression_attribute_names("#rq", NONCE)
             .expression_attribute_values(":rq", s(nonce.clone()))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let res = past_transactions(|| update.clone().send()).await;
         match res {
             Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
             Err(e) => match e.as_service_error() {
@@ -691,6 +717,43 @@ impl DynamoStore {
                 }
                 _ => Err(sdk_err(e)),
             },
+        }
+    }
+
+    /// One `DeleteItem` that reports whether the item existed, resent by hand (the SDK's retries
+    /// off) after a transient failure: a resend of a delete that landed finds nothing, and that
+    /// must still read as "deleted" (the caller read the item just before), not as "not found".
+    /// A refusal that certainly wrote nothing ([`unwritten`]) leaves the answer to the resend.
+    async fn delete_reporting(&self, k: Item) -> Result<bool> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .return_values(ReturnValue::AllOld);
+        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
+        let mut unknown = false;
+        let mut attempt = 0;
+        loop {
+            let res = delete
+                .clone()
+                .customize()
+                .config_override(no_retries())
+                .send()
+                .await;
+            match res {
+                Ok(out) => return Ok(unknown || out.attributes.is_some_and(|a| !a.is_empty())),
+                Err(e)
+                    if transient(&e)
+                        && attempt < MAX_RESENDS
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    unknown |= !unwritten(&e);
+                    attempt += 1;
+                    race_pause(attempt).await;
+                }
+                Err(e) => return Err(sdk_err(e)),
+            }
         }
     }
 

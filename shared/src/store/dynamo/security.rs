@@ -109,16 +109,8 @@ impl Security for DynamoStore {
 
     /// Returns whether the key existed.
     async fn delete_api_key(&self, id: &str) -> Result<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(crate::keys::key_pk(id), crate::keys::KEY_SK)))
-            .return_values(ReturnValue::AllOld)
-            .send()
+        self.delete_reporting(key(crate::keys::key_pk(id), crate::keys::KEY_SK))
             .await
-            .map_err(sdk_err)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
     /// Every API key: a filtered `Scan` (operator CLI only, never on a request path).

@@ -89,7 +89,7 @@ impl Sessions for DynamoStore {
         expire: Millis,
         now: Millis,
     ) -> Result<Option<SessionItem>> {
-        let res = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -99,46 +99,14 @@ impl Sessions for DynamoStore {
             .expression_attribute_values(":e", AttributeValue::N(expire.to_string()))
             .expression_attribute_values(":ttl", AttributeValue::N((expire / 1000).to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated(res)
+            .return_values(ReturnValue::AllNew);
+        updated(past_transactions(|| update.clone().send()).await)
     }
 
-    /// One `DeleteItem`: returns whether the session existed. Resent by hand after a transient
-    /// failure (the SDK's retries off): a resend of a delete that landed finds nothing, and that
-    /// must still read as "deleted" (the caller read the session just before), not as 404.
+    /// One `DeleteItem`: returns whether the session existed (see [`DynamoStore::delete_reporting`]).
     async fn delete_session(&self, uid: &str, sid: &str) -> Result<bool> {
-        let delete = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(uid), &item::session_sk(sid))))
-            .return_values(ReturnValue::AllOld);
-        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
-        let mut unknown = false;
-        let mut attempt = 0;
-        loop {
-            let res = delete
-                .clone()
-                .customize()
-                .config_override(no_retries())
-                .send()
-                .await;
-            match res {
-                Ok(out) => return Ok(unknown || out.attributes.is_some_and(|a| !a.is_empty())),
-                Err(e)
-                    if transient(&e)
-                        && attempt < MAX_RESENDS
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    unknown = true;
-                    attempt += 1;
-                    race_pause(attempt).await;
-                }
-                Err(e) => return Err(sdk_err(e)),
-            }
-        }
+        self.delete_reporting(key(item::user_pk(uid), &item::session_sk(sid)))
+            .await
     }
 
     /// `BatchWriteItem` deletes, 25 keys per call, batches in parallel.
