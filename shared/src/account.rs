@@ -132,7 +132,15 @@ pub async fn block(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<UserItem> {
 
 /// Check `password` against the user's current one, or hash it as the first password.
 /// Returns the PHC string the user will have.
-async fn confirm_or_set_password(app: &App, user: &UserItem, password: &str) -> Result<String> {
+/// The account's password confirmed, or, for an account without one (an anonymous account
+/// converting), `password` set as its first: then it must meet the project's password policy,
+/// personal data included (`after` is the account as the change leaves it), as at sign-up.
+async fn confirm_or_set_password(
+    app: &App,
+    user: &UserItem,
+    after: &UserItem,
+    password: &str,
+) -> Result<String> {
     match &user.password {
         Some(phc) => {
             if crypto::verify_password_async(password.to_owned(), Some(phc.clone())).await {
@@ -141,7 +149,12 @@ async fn confirm_or_set_password(app: &App, user: &UserItem, password: &str) -> 
                 Err(Error::new(ErrorType::UserInvalidCredentials))
             }
         }
-        None => hash(app, password).await,
+        None => {
+            let policy = &app.config.password_policy;
+            policy.check("password", password)?;
+            policy.check_personal(password, after)?;
+            hash(app, password).await
+        }
     }
 }
 
@@ -165,10 +178,10 @@ pub async fn update_email(
 ) -> Result<UserItem> {
     let app = cx.app;
     let now = cx.now;
-    let phc = confirm_or_set_password(app, user, password).await?;
     let mut new = user.clone();
-    let first_password = user.password.is_none();
     new.email = Some(email.to_owned());
+    let phc = confirm_or_set_password(app, user, &new, password).await?;
+    let first_password = user.password.is_none();
     new.email_verification = user.email.as_deref() == Some(email) && user.email_verification;
     new.password = Some(phc.clone());
     if first_password {
@@ -202,10 +215,10 @@ pub async fn update_phone(
 ) -> Result<UserItem> {
     let app = cx.app;
     let now = cx.now;
-    let phc = confirm_or_set_password(app, user, password).await?;
-    let first_password = user.password.is_none();
     let mut new = user.clone();
     new.phone = Some(phone.to_owned());
+    let phc = confirm_or_set_password(app, user, &new, password).await?;
+    let first_password = user.password.is_none();
     new.phone_verification = user.phone.as_deref() == Some(phone) && user.phone_verification;
     new.password = Some(phc.clone());
     if first_password {

@@ -55,6 +55,8 @@ test('update name, prefs and password', async () => {
   assert.deepEqual(plain(await account.getPrefs()), prefs);
 
   await rejects(account.updatePassword({ password: 'brand-new-pass' }), 401, 'user_invalid_credentials');
+  // Appwrite validates a given oldPassword as a password: a short one is the parameter error.
+  await rejects(account.updatePassword({ password: 'brand-new-pass', oldPassword: 'short' }), 400, 'general_argument_invalid');
   await account.updatePassword({ password: 'brand-new-pass', oldPassword: password });
   await rejects(guest().account.createEmailPasswordSession({ email, password }), 401, 'user_invalid_credentials');
   const again = await login(email, 'brand-new-pass');

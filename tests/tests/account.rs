@@ -637,3 +637,39 @@ async fn user_limit_is_enforced_on_every_sign_up_path() {
     );
     assert_eq!(users().await, Some(6));
 }
+
+/// An anonymous account that converts with an email or a phone sets its first password: the
+/// project's password policy applies as at sign-up (dictionary, personal data).
+#[tokio::test]
+async fn anonymous_conversion_meets_the_password_policy() {
+    let s = Server::with_config(|c| {
+        c.password_policy.dictionary = true;
+        c.password_policy.personal_data = true;
+    })
+    .await;
+    let anon = s.post("/account/sessions/anonymous", json!({})).await;
+    assert_eq!(anon.status, 201, "{}", anon.body);
+    let c = anon.session_cookie().unwrap();
+    let email = unique_email();
+    let local = email.split('@').next().unwrap().to_owned();
+    let change =
+        |body: serde_json::Value| s.call(Method::PATCH, "/account/email", Some(&c), Some(body));
+    change(json!({"email": email, "password": "12345678"}))
+        .await
+        .assert_error(400, "general_argument_invalid");
+    change(json!({"email": email, "password": format!("{local}!x")}))
+        .await
+        .assert_error(400, "password_personal_data");
+    let phone_change = s
+        .call(
+            Method::PATCH,
+            "/account/phone",
+            Some(&c),
+            Some(json!({"phone": unique_phone(), "password": "password"})),
+        )
+        .await;
+    phone_change.assert_error(400, "general_argument_invalid");
+    // A password the policy accepts converts the account.
+    let ok = change(json!({"email": email, "password": "correct horse battery"})).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}

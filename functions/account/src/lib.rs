@@ -128,14 +128,13 @@ async fn update_password(call: &UserCall<'_>) -> Result<Reply> {
     let cx = call.cx();
     let password =
         validate::new_password_param(&call.app.config.password_policy, &call.params, "password")?;
+    // Appwrite validates a given `oldPassword` as a password (8 to 256 characters): a shorter
+    // one is the 400 parameter error, not a wrong password.
     let old = call
         .params
-        .optional_str("oldPassword", &validate::text_description(256))?;
-    if old.is_some_and(|o| o.len() > 256) {
-        return Err(Error::invalid_param(
-            "oldPassword",
-            &validate::text_description(256),
-        ));
+        .optional_str("oldPassword", validate::PASSWORD_DESCRIPTION)?;
+    if let Some(o) = old {
+        validate::password("oldPassword", o)?;
     }
     let auth = &call.me;
     let change = account::PasswordChange {
