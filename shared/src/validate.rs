@@ -325,12 +325,12 @@ pub fn jwt_duration(v: Option<&serde_json::Value>) -> Result<i64> {
     }
 }
 
-/// Appwrite's cap on offsets and counts (`APP_LIMIT_COUNT`): a page never costs more than
-/// reading this many log items, and `total` stops counting here.
+/// Appwrite's cap on limits, offsets and counts (`APP_LIMIT_COUNT`): a page never costs more
+/// than reading twice this many log items (offset and limit), and `total` stops counting here.
 pub const MAX_LOG_OFFSET: usize = 5000;
 
-/// Paging of `GET /account/logs`: `queries` may hold only `limit` (1–100, default 25) and
-/// `offset` (≥ 0); `total=false` skips counting.
+/// Paging of `GET /account/logs`: `queries` may hold only `limit` (1–5000, default 25, as
+/// Appwrite's limit validator) and `offset` (0–5000); `total=false` skips counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogPage {
     pub limit: usize,
@@ -363,7 +363,7 @@ pub fn log_queries(p: &crate::params::Params) -> Result<LogPage> {
             .and_then(Value::as_u64)
             .map(|n| n as usize);
         match (parsed["method"].as_str(), n) {
-            (Some("limit"), Some(n)) if (1..=100).contains(&n) => page.limit = n,
+            (Some("limit"), Some(n)) if (1..=MAX_LOG_OFFSET).contains(&n) => page.limit = n,
             (Some("offset"), Some(n)) if n <= MAX_LOG_OFFSET => page.offset = n,
             _ => return Err(Error::invalid_param("queries", desc)),
         }

@@ -131,6 +131,14 @@ test('security logs', async () => {
   assert.equal(one.logs[0].time, logs.logs[0].time);
   const none = await account.listLogs({ total: false });
   assert.equal(none.total, 0);
+  // Appwrite's limit goes up to 5000, not 100: a page of 500 holds all 112 entries.
+  for (let i = 0; i < 110; i++) await account.updateName({ name: `n${i}` });
+  const big = await account.listLogs({ queries: [Query.limit(500)] });
+  assert.equal(big.logs.length, 112);
+  assert.equal(big.total, 112);
+  assert.equal(big.logs[0].event, 'user.update');
+  assert.equal(big.logs[111].event, 'user.create');
+  await rejects(account.listLogs({ queries: [Query.limit(5001)] }), 400, 'general_argument_invalid');
   await rejects(guest().account.listLogs(), 401, 'general_unauthorized_scope');
 });
 
