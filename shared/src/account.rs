@@ -130,11 +130,10 @@ pub async fn block(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<UserItem> {
     save(app, user, new).await
 }
 
-/// Check `password` against the user's current one, or hash it as the first password.
-/// Returns the PHC string the user will have.
-/// The account's password confirmed, or, for an account without one (an anonymous account
-/// converting), `password` set as its first: then it must meet the project's password policy,
-/// personal data included (`after` is the account as the change leaves it), as at sign-up.
+/// The PHC string the user will have: the account's password confirmed against `password`, or,
+/// for an account without one (an anonymous account converting), `password` hashed as its
+/// first, which must then meet the project's password policy, personal data included (`after`
+/// is the account as the change leaves it), as at sign-up.
 async fn confirm_or_set_password(
     app: &App,
     user: &UserItem,

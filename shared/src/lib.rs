@@ -84,10 +84,11 @@ pub mod aws {
     pub use aws_config::SdkConfig;
 
     /// What a function needs and nothing more: region, credentials and `AWS_ENDPOINT_URL` (and
-    /// `AWS_ENDPOINT_URL_<SERVICE>`, as the standard chain reads them) from the environment, where Lambda puts the region and the role's credentials. The standard
-    /// chain ([`load`]: profiles, SSO, web identity, IMDS, container credentials) stays with the
-    /// operator CLI and the tests; leaving it out keeps the STS client and the profile parser
-    /// out of every function binary (README "Binary size").
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, as the standard chain reads them) from the environment,
+    /// where Lambda puts the region and the role's credentials. The standard chain ([`load`]:
+    /// profiles, SSO, web identity, IMDS, container credentials) stays with the operator CLI
+    /// and the tests; leaving it out keeps the STS client and the profile parser out of every
+    /// function binary (README "Binary size").
     pub fn from_environment() -> SdkConfig {
         use aws_config::environment::EnvironmentVariableCredentialsProvider;
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
