@@ -409,6 +409,16 @@ impl IdentityItem {
     pub fn claim_pk(&self) -> String {
         identity_claim_pk(&self.provider, &self.issuer, &self.provider_uid)
     }
+
+    /// This identity's claim: its provider account belongs to its user.
+    pub fn claim(&self) -> IdentityClaimItem {
+        IdentityClaimItem {
+            pk: self.claim_pk(),
+            sk: IDENTITY_CLAIM_SK.into(),
+            uid: self.uid.clone(),
+            identity_id: self.id.clone(),
+        }
+    }
 }
 
 /// `OAUTH#<provider>#<providerUid>` / `IDENTITY`: one provider account belongs to one user; the

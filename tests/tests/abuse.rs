@@ -65,6 +65,19 @@ async fn from(
     Reply::read(r.send().await.unwrap()).await
 }
 
+/// `POST /account/tokens/magic-url` for `email` (a new or existing user), from `ip`.
+async fn magic_link(s: &Server, ip: &str, email: &str) -> Reply {
+    from(
+        s,
+        ip,
+        Method::POST,
+        "/account/tokens/magic-url",
+        None,
+        Some(json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"})),
+    )
+    .await
+}
+
 /// `POST /account/verifications/email` for the user behind `cookie`, from `ip`.
 async fn verification_mail(s: &Server, ip: &str, cookie: &str) -> Reply {
     from(
@@ -554,16 +567,7 @@ async fn a_refused_message_leaves_the_last_link_live() {
     })
     .await;
     let email = unique_email();
-    let ask = |ip: &'static str| {
-        from(
-            &s,
-            ip,
-            Method::POST,
-            "/account/tokens/magic-url",
-            None,
-            Some(json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"})),
-        )
-    };
+    let ask = |ip: &'static str| magic_link(&s, ip, &email);
     let first = ask("192.0.2.10").await;
     assert_eq!(first.status, 201, "{}", first.body);
     let (_, body) = last_email(&email).await.expect("the magic link");
@@ -593,22 +597,8 @@ async fn one_address_cannot_spend_the_projects_budget() {
     })
     .await;
     let magic = |ip: &'static str| {
-        let email = unique_email();
         let s = &s;
-        async move {
-            from(
-                s,
-                ip,
-                Method::POST,
-                "/account/tokens/magic-url",
-                None,
-                Some(
-                    json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"}),
-                ),
-            )
-            .await
-            .status
-        }
+        async move { magic_link(s, ip, &unique_email()).await.status }
     };
     let mut one = vec![];
     for _ in 0..10 {
@@ -657,16 +647,7 @@ async fn a_spent_recipient_budget_does_not_block_the_owners_mfa_code() {
     .await;
     let (uid, email, _, cookie) = s.user().await;
     s.verify_email(&cookie, &uid, &email).await;
-    let link = || {
-        from(
-            &s,
-            "198.51.100.50",
-            Method::POST,
-            "/account/tokens/magic-url",
-            None,
-            Some(json!({"userId": "unique()", "email": email, "url": "http://localhost/magic"})),
-        )
-    };
+    let link = || magic_link(&s, "198.51.100.50", &email);
     assert_eq!(link().await.status, 201);
     link()
         .await

@@ -277,36 +277,28 @@ async fn a_parameter_error_survives_a_failing_rate_limit_counter() {
     proxy.break_all("UpdateItem");
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
-        http.post(format!("{base}{path}"))
+        let req = http
+            .post(format!("{base}{path}"))
             .header("X-Appwrite-Project", PROJECT)
-            .json(&body)
-            .send()
+            .json(&body);
+        async move { Reply::read(req.send().await.unwrap()).await }
     };
-    let empty = post(
-        "/account/sessions/email",
-        serde_json::json!({"email": "a@example.com", "password": ""}),
-    )
-    .await
-    .unwrap();
-    Reply::read(empty)
+    let login = |password: &str| {
+        post(
+            "/account/sessions/email",
+            serde_json::json!({"email": "a@example.com", "password": password}),
+        )
+    };
+    login("")
         .await
         .assert_error(400, "general_argument_invalid");
-    let malformed = post(
+    post(
         "/account",
         serde_json::json!({"userId": "unique()", "email": "not-an-address", "password": "password1234"}),
     )
     .await
-    .unwrap();
-    Reply::read(malformed)
-        .await
-        .assert_error(400, "general_argument_invalid");
-    let login = post(
-        "/account/sessions/email",
-        serde_json::json!({"email": "a@example.com", "password": "password1234"}),
-    )
-    .await
-    .unwrap();
-    Reply::read(login)
+    .assert_error(400, "general_argument_invalid");
+    login("password1234")
         .await
         .assert_error(503, "general_server_error");
 }

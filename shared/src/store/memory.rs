@@ -1256,12 +1256,7 @@ impl Identities for MemoryStore {
         }
         match w.identity {
             IdentityWrite::New(identity) => {
-                let claim = IdentityClaimItem {
-                    pk: identity.claim_pk(),
-                    sk: item::IDENTITY_CLAIM_SK.into(),
-                    uid: identity.uid.clone(),
-                    identity_id: identity.id.clone(),
-                };
+                let claim = identity.claim();
                 writes.push(put_new(to_row(identity)?, Conflict::Identity)?);
                 writes.push(put_new(to_row(&claim)?, Conflict::Identity)?);
                 if reserved(identity) {
@@ -1278,12 +1273,7 @@ impl Identities for MemoryStore {
                     ));
                 }
                 if old.claim_pk() != new.claim_pk() {
-                    let claim = IdentityClaimItem {
-                        pk: new.claim_pk(),
-                        sk: item::IDENTITY_CLAIM_SK.into(),
-                        uid: new.uid.clone(),
-                        identity_id: new.id.clone(),
-                    };
+                    let claim = new.claim();
                     writes.push(delete_claim(
                         key(old.claim_pk(), item::IDENTITY_CLAIM_SK),
                         &old.uid,

@@ -264,12 +264,7 @@ impl Identities for DynamoStore {
         }
         match w.identity {
             IdentityWrite::New(identity) => {
-                let claim = IdentityClaimItem {
-                    pk: identity.claim_pk(),
-                    sk: item::IDENTITY_CLAIM_SK.into(),
-                    uid: identity.uid.clone(),
-                    identity_id: identity.id.clone(),
-                };
+                let claim = identity.claim();
                 items.push((self.put_new(to_item(identity)?)?, Conflict::Identity));
                 items.push((self.put_new(to_item(&claim)?)?, Conflict::Identity));
                 if reserved(identity) {
@@ -282,12 +277,7 @@ impl Identities for DynamoStore {
                 }
                 // A claim of before issuers were keyed moves to the issuer's key.
                 if old.claim_pk() != new.claim_pk() {
-                    let claim = IdentityClaimItem {
-                        pk: new.claim_pk(),
-                        sk: item::IDENTITY_CLAIM_SK.into(),
-                        uid: new.uid.clone(),
-                        identity_id: new.id.clone(),
-                    };
+                    let claim = new.claim();
                     items.push((
                         self.delete_key(old.claim_pk(), item::IDENTITY_CLAIM_SK, &old.uid)?,
                         Conflict::Identity,
