@@ -14,11 +14,11 @@ from pathlib import Path
 LAYERS = {
     "foundation": [
         "error", "address", "clock", "dates", "ids", "crypto", "keyring", "seal", "device", "templates",
-        "credential", "jwt", "item", "keys", "password", "providers", "config",
+        "credential", "jwt", "item", "keys", "password", "providers", "apple", "config",
     ],
     "ports": ["store", "outbox", "outbound", "messages", "app"],
     "domain": [
-        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
+        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "oauth2_plain", "testkit",
         "domain_tests",
     ],
     "edge": [

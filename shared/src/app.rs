@@ -166,6 +166,12 @@ fn fill_oauth2_secrets(
     for p in &mut config.oauth2 {
         if let Some(name) = &p.secret_param {
             p.client_secret = required(found, name)?;
+            crate::config::check_secret(p.provider, &p.client_secret).map_err(|why| {
+                crate::Error::internal(format!(
+                    "SSM parameter {name} cannot serve {}: {why}",
+                    p.provider.key
+                ))
+            })?;
         }
     }
     Ok(())

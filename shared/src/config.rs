@@ -126,12 +126,13 @@ pub struct OAuth2Provider {
     /// `OAUTH2_<KEY>_ISSUER`: the OpenID issuer (required for tenant providers and `oidc`;
     /// overrides the built-in one otherwise).
     pub issuer: Option<String>,
-    /// `OAUTH2_<KEY>_AUTHORIZE_URL`, `…_TOKEN_URL`, `…_USERINFO_URL`, `…_EMAILS_URL`: overrides of
-    /// a plain OAuth2 provider's endpoints (GitHub Enterprise, test doubles).
+    /// `OAUTH2_<KEY>_AUTHORIZE_URL`, `…_TOKEN_URL`, `…_USERINFO_URL`, and `…_<NAME>_URL` for each
+    /// of its extra reads (`…_EMAILS_URL`): overrides of a plain OAuth2 provider's endpoints
+    /// (GitHub Enterprise, test doubles).
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub userinfo_url: Option<String>,
-    pub emails_url: Option<String>,
+    pub extra_urls: Vec<(&'static str, String)>,
     /// `OAUTH2_<KEY>_TRUSTED_EMAIL`: whether the provider's "verified" addresses are taken as
     /// verified (linking by address, the account's own email). Default: the provider entry's
     /// [`trusts_email`](crate::providers::Provider::trusts_email), and false whenever the issuer
@@ -538,6 +539,10 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
                 ))
             }
         };
+        if !client_secret.is_empty() {
+            check_secret(provider, &client_secret)
+                .map_err(|why| bad(&var("CLIENT_SECRET"), &format!("({why})")))?;
+        }
         let url = |suffix: &str| -> Result<Option<String>, Error> {
             env.text(&var(suffix))
                 .map(|v| endpoint(&var(suffix), &v))
@@ -557,16 +562,19 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
             return Err(bad(&var("ISSUER"), "(required for this provider)"));
         }
         let (authorize_url, token_url) = (url("AUTHORIZE_URL")?, url("TOKEN_URL")?);
-        let (userinfo_url, emails_url) = (url("USERINFO_URL")?, url("EMAILS_URL")?);
-        let overridden = [
-            &issuer,
-            &authorize_url,
-            &token_url,
-            &userinfo_url,
-            &emails_url,
-        ]
-        .iter()
-        .any(|o| o.is_some());
+        let userinfo_url = url("USERINFO_URL")?;
+        let mut extra_urls = vec![];
+        if let crate::providers::Protocol::OAuth2(plain) = provider.protocol {
+            for (name, _) in plain.extra {
+                if let Some(u) = url(&format!("{}_URL", name.to_ascii_uppercase()))? {
+                    extra_urls.push((*name, u));
+                }
+            }
+        }
+        let overridden = [&issuer, &authorize_url, &token_url, &userinfo_url]
+            .iter()
+            .any(|o| o.is_some())
+            || !extra_urls.is_empty();
         let trusted_email =
             env.flag(&var("TRUSTED_EMAIL"), provider.trusts_email && !overridden)?;
         out.push(OAuth2Provider {
@@ -578,11 +586,20 @@ fn oauth2_providers(env: &Env<'_>) -> Result<Vec<OAuth2Provider>, Error> {
             authorize_url,
             token_url,
             userinfo_url,
-            emails_url,
+            extra_urls,
             trusted_email,
         });
     }
     Ok(out)
+}
+
+/// Whether `secret` can serve `provider` (Apple's must sign its client secrets); the reason
+/// never quotes the secret.
+pub fn check_secret(provider: &crate::providers::Provider, secret: &str) -> Result<(), String> {
+    match provider.secret {
+        crate::providers::Secret::Configured => Ok(()),
+        crate::providers::Secret::AppleJwt => crate::apple::check_secret(secret),
+    }
 }
 
 fn message_budget(env: &Env<'_>, d: MessageBudget) -> Result<MessageBudget, Error> {

@@ -33,13 +33,12 @@ use crate::error::{Error, ErrorType, Result};
 use crate::item::{self, EmailItem, IdentityItem, SessionItem, TokenItem, UserItem};
 use crate::keyring::{Keyring, Purpose};
 use crate::outbound::{HttpClient, OutboundError};
-use crate::providers::{Protocol, Verified};
+use crate::providers::{Protocol, Secret};
 use crate::seal;
 use crate::session::{self, NewSession};
 use crate::store::{Conflict, IdentityWrite, OAuthSignIn, WriteError};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::{Mutex, OnceLock};
 
 pub use crate::providers::APPWRITE_KEYS as PROVIDERS;
@@ -101,7 +100,7 @@ fn http() -> Result<&'static HttpClient> {
 }
 
 /// The adapter the protocol crates call for every request.
-async fn send(
+pub(crate) async fn send(
     req: openidconnect::HttpRequest,
 ) -> std::result::Result<openidconnect::HttpResponse, OutboundError> {
     match http() {
@@ -225,17 +224,29 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
             if conf.provider.pkce {
                 req = req.set_pkce_challenge(challenge);
             }
+            if conf.provider.form_post {
+                req = req.add_extra_param("response_mode", "form_post");
+            }
             req.url().0.to_string()
         }
-        Protocol::OAuth2 { authorize, .. } => {
-            let auth = conf.authorize_url.as_deref().unwrap_or(authorize);
+        Protocol::OAuth2(plain) => {
+            let auth = conf.authorize_url.as_deref().unwrap_or(plain.authorize);
             let client =
                 oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
                     .set_auth_uri(oauth2::AuthUrl::new(auth.to_owned()).map_err(Error::internal)?)
                     .set_redirect_uri(redirect);
             let mut req = client.authorize_url(move || oauth2::CsrfToken::new(sealed));
-            for s in scopes {
-                req = req.add_scope(oauth2::Scope::new(s));
+            // The crate joins scopes with spaces; a provider that wants another separator
+            // (Disqus: commas) gets them joined already.
+            if plain.scope_separator == " " {
+                for s in scopes {
+                    req = req.add_scope(oauth2::Scope::new(s));
+                }
+            } else if !scopes.is_empty() {
+                req = req.add_scope(oauth2::Scope::new(scopes.join(plain.scope_separator)));
+            }
+            for (k, v) in plain.authorize_params {
+                req = req.add_extra_param(*k, *v);
             }
             if conf.provider.pkce {
                 req = req.set_pkce_challenge(challenge);
@@ -257,30 +268,40 @@ type OidcClient = openidconnect::core::CoreClient<
 >;
 
 async fn oidc_client(conf: &OAuth2Provider, now: Millis) -> Result<OidcClient> {
-    Ok(openidconnect::core::CoreClient::from_provider_metadata(
-        metadata(conf, now).await?,
+    use openidconnect::core::CoreClientAuthMethod as Method;
+    let meta = metadata(conf, now).await?;
+    // OpenID Connect's default is HTTP Basic; a provider that lists only `client_secret_post`
+    // (Apple) gets the secret in the body.
+    let methods = meta.token_endpoint_auth_methods_supported();
+    let post_only = methods.is_some_and(|m| {
+        m.contains(&Method::ClientSecretPost) && !m.contains(&Method::ClientSecretBasic)
+    });
+    let client = openidconnect::core::CoreClient::from_provider_metadata(
+        meta,
         openidconnect::ClientId::new(conf.client_id.clone()),
-        Some(openidconnect::ClientSecret::new(conf.client_secret.clone())),
-    ))
+        Some(openidconnect::ClientSecret::new(client_secret(conf, now)?)),
+    );
+    Ok(match post_only {
+        true => client.set_auth_type(openidconnect::AuthType::RequestBody),
+        false => client,
+    })
 }
 
-/// A plain OAuth2 client of `conf` at its token endpoint (client secret in the request body, as
-/// GitHub and most plain providers expect).
-type TokenClient = oauth2::basic::BasicClient<
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
->;
-
-fn token_client(conf: &OAuth2Provider, token_url: &str) -> Result<TokenClient> {
-    Ok(
-        oauth2::basic::BasicClient::new(oauth2::ClientId::new(conf.client_id.clone()))
-            .set_client_secret(oauth2::ClientSecret::new(conf.client_secret.clone()))
-            .set_token_uri(oauth2::TokenUrl::new(token_url.to_owned()).map_err(Error::internal)?)
-            .set_auth_type(oauth2::AuthType::RequestBody),
-    )
+/// The secret the client presents at the token endpoint: the configured one, or for Apple a
+/// fresh ES256 JWT signed with the team's key for the issuer.
+fn client_secret(conf: &OAuth2Provider, now: Millis) -> Result<String> {
+    match conf.provider.secret {
+        Secret::Configured => Ok(conf.client_secret.clone()),
+        Secret::AppleJwt => {
+            let audience = match (&conf.issuer, conf.provider.protocol) {
+                (Some(i), _) => i.as_str(),
+                (None, Protocol::Oidc { issuer: Some(i) }) => i,
+                _ => crate::apple::AUDIENCE,
+            };
+            crate::apple::client_secret(&conf.client_secret, &conf.client_id, audience, now)
+                .map_err(Error::internal)
+        }
+    }
 }
 
 /// When an access token that lives `expires_in` from `now` expires.
@@ -318,6 +339,9 @@ pub struct FinishRequest<'a> {
     pub state: &'a State,
     pub code: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// The `user` JSON a form-posting provider (Apple) sends on a first authorization: the only
+    /// place its user's name is given.
+    pub user: Option<&'a str>,
     /// The binding cookie the browser presented.
     pub binding: Option<&'a str>,
     /// The user already signed in in this browser, the session they used, and its
@@ -395,28 +419,22 @@ pub async fn finish(cx: &Ctx<'_, '_>, r: FinishRequest<'_>) -> Result<Finished> 
     let redirect = redirect_uri(r.origin, conf, &app.config.project_id)?;
     let profile = match conf.provider.protocol {
         Protocol::Oidc { .. } => oidc_profile(cx, conf, redirect, code, state).await?,
-        Protocol::OAuth2 {
-            token,
-            userinfo,
-            emails,
-            mapping,
-            ..
-        } => {
-            let endpoints = Endpoints {
-                token: conf.token_url.as_deref().unwrap_or(token),
-                userinfo: conf.userinfo_url.as_deref().unwrap_or(userinfo),
-                emails: conf.emails_url.as_deref().or(emails),
-            };
-            oauth2_profile(cx, conf, redirect, code, state, endpoints, mapping).await?
-        }
+        Protocol::OAuth2(plain) => oauth2_profile(cx, conf, plain, redirect, code, state).await?,
     };
     if profile.id.is_empty() {
         return Err(Error::new(ErrorType::UserMissingId));
     }
+    let mut profile = profile;
+    if profile.name.is_empty() && conf.provider.form_post {
+        profile.name = r
+            .user
+            .and_then(crate::apple::posted_name)
+            .unwrap_or_default();
+    }
     sign_in(cx, conf, state, profile, linking).await
 }
 
-fn provider_failure(why: impl std::fmt::Display) -> Error {
+pub(crate) fn provider_failure(why: impl std::fmt::Display) -> Error {
     Error {
         source: Some(format!("OAuth2 provider: {why}")),
         ..Error::new(ErrorType::OAuth2ProviderFailure)
@@ -502,8 +520,9 @@ async fn oidc_profile(
         .and_then(|e| crate::address::email(e.as_str()));
     let mut verified = claims.email_verified().unwrap_or(false);
     // Conforming providers may keep scope claims out of the ID token when an access token is
-    // issued (OpenID Connect Core 1.0, section 5.4): ask the UserInfo endpoint, for the same subject.
-    if email.is_none() {
+    // issued (OpenID Connect Core 1.0, section 5.4): ask the UserInfo endpoint, for the same
+    // subject, if there is one (Apple has none: its ID token is all there is).
+    if email.is_none() && client.user_info_url().is_some() {
         let info: openidconnect::core::CoreUserInfoClaims = client
             .user_info(
                 tokens.access_token().clone(),
@@ -542,109 +561,35 @@ fn chrono_now(now: Millis) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(now).unwrap_or_default()
 }
 
-struct Endpoints<'a> {
-    token: &'a str,
-    userinfo: &'a str,
-    emails: Option<&'a str>,
-}
-
 async fn oauth2_profile(
     cx: &Ctx<'_, '_>,
     conf: &OAuth2Provider,
+    plain: &crate::providers::Plain,
     redirect: oauth2::RedirectUrl,
     code: &str,
     state: &State,
-    endpoints: Endpoints<'_>,
-    mapping: crate::providers::Mapping,
 ) -> Result<Profile> {
-    use oauth2::TokenResponse;
-    let client = token_client(conf, endpoints.token)?.set_redirect_uri(redirect);
-    let mut exchange = client.exchange_code(oauth2::AuthorizationCode::new(code.to_owned()));
+    let mut grant = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", redirect.as_str().to_owned()),
+    ];
     if conf.provider.pkce {
-        exchange = exchange.set_pkce_verifier(oauth2::PkceCodeVerifier::new(state.v.clone()));
+        grant.push(("code_verifier", state.v.clone()));
     }
-    let tokens = exchange
-        .request_async(&send)
-        .await
-        .map_err(provider_failure)?;
-    let access = tokens.access_token().secret().clone();
-    let user = get_json(endpoints.userinfo, &access).await?;
-    let text = |ptr: &str| match user.pointer(ptr) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
-    let mut email = crate::address::email(&text(mapping.email));
-    let verified = match mapping.verified {
-        Verified::Field(ptr) => user.pointer(ptr) == Some(&Value::Bool(true)),
-        Verified::Never => false,
-        Verified::EmailsEndpoint => match endpoints.emails {
-            None => false,
-            Some(url) => {
-                let list = get_json(url, &access).await?;
-                let entries = list.as_array().cloned().unwrap_or_default();
-                let entry = |e: &Value| {
-                    (
-                        e.get("email")
-                            .and_then(Value::as_str)
-                            .and_then(crate::address::email),
-                        e.get("verified") == Some(&Value::Bool(true)),
-                        e.get("primary") == Some(&Value::Bool(true)),
-                    )
-                };
-                // The profile's email if listed, else the primary address.
-                let chosen = entries
-                    .iter()
-                    .map(entry)
-                    .find(|(e, _, _)| e.is_some() && *e == email)
-                    .or_else(|| entries.iter().map(entry).find(|(_, _, primary)| *primary));
-                match chosen {
-                    Some((Some(e), v, _)) => {
-                        email = Some(e);
-                        v
-                    }
-                    _ => false,
-                }
-            }
-        },
-    };
-    let name = mapping
-        .name
-        .iter()
-        .map(|p| text(p))
-        .find(|n| !n.is_empty())
-        .unwrap_or_default();
+    let url = conf.token_url.as_deref().unwrap_or(plain.token);
+    let tokens = crate::oauth2_plain::token(conf, plain, url, grant).await?;
+    let json = crate::oauth2_plain::user_json(conf, plain, &tokens.access).await?;
+    let user = crate::oauth2_plain::map_user(&json, &plain.mapping);
     Ok(Profile {
-        id: text(mapping.id),
-        email,
-        verified,
-        name,
-        access_token: access,
-        refresh_token: tokens
-            .refresh_token()
-            .map(|t| t.secret().clone())
-            .unwrap_or_default(),
-        expires_at: expiry(cx.now, tokens.expires_in()),
+        id: user.id,
+        email: user.email,
+        verified: user.verified,
+        name: user.name,
+        access_token: tokens.access,
+        refresh_token: tokens.refresh.unwrap_or_default(),
+        expires_at: expiry(cx.now, tokens.expires_in),
     })
-}
-
-/// A provider API call with the access token; any non-2xx answer is a provider failure (its
-/// body goes to the log only).
-async fn get_json(url: &str, access_token: &str) -> Result<Value> {
-    let req = http::Request::get(url)
-        .header("authorization", format!("Bearer {access_token}"))
-        .header("accept", "application/json")
-        .header("user-agent", "appwrite-account-lambda")
-        .body(vec![])
-        .map_err(Error::internal)?;
-    let resp = send(req).await.map_err(provider_failure)?;
-    if !resp.status().is_success() {
-        return Err(provider_failure(format!(
-            "{url} answered {}",
-            resp.status()
-        )));
-    }
-    serde_json::from_slice(resp.body()).map_err(provider_failure)
 }
 
 fn seal_token(cx: &Ctx<'_, '_>, token: &str) -> Result<String> {
@@ -701,19 +646,14 @@ pub async fn refresh_tokens(
                 t.expires_in(),
             )
         }
-        Protocol::OAuth2 { token, .. } => {
-            use oauth2::TokenResponse;
-            let url = conf.token_url.as_deref().unwrap_or(token);
-            let t = token_client(conf, url)?
-                .exchange_refresh_token(&grant)
-                .request_async(&send)
-                .await
-                .map_err(provider_failure)?;
-            (
-                t.access_token().secret().clone(),
-                t.refresh_token().map(|r| r.secret().clone()),
-                t.expires_in(),
-            )
+        Protocol::OAuth2(plain) => {
+            let url = conf.token_url.as_deref().unwrap_or(plain.token);
+            let grant = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh.clone()),
+            ];
+            let t = crate::oauth2_plain::token(conf, plain, url, grant).await?;
+            (t.access, t.refresh, t.expires_in)
         }
     };
     Ok(Some(session::ProviderTokens {
@@ -814,8 +754,8 @@ fn issuer_key(conf: &OAuth2Provider) -> String {
     match (conf.provider.protocol, &conf.issuer, &conf.token_url) {
         (_, Some(issuer), _) => issuer.clone(),
         (Protocol::Oidc { issuer: Some(i) }, None, _) => i.to_owned(),
-        (Protocol::OAuth2 { .. }, None, Some(token)) => token.clone(),
-        (Protocol::OAuth2 { token, .. }, None, None) => token.to_owned(),
+        (Protocol::OAuth2(_), None, Some(token)) => token.clone(),
+        (Protocol::OAuth2(plain), None, None) => plain.token.to_owned(),
         (Protocol::Oidc { issuer: None }, None, _) => String::new(),
     }
 }
@@ -1154,11 +1094,23 @@ async fn resolve(
     }
 }
 
-/// Relay `pairs` to the redirect route on this host, adding `project`.
+/// Relay `pairs` to the redirect route on this host, adding `project`. What would put a
+/// credential or an address in a URL stays behind: an ID token a provider posted (we take ours
+/// from the token endpoint), and of Apple's `user` JSON all but the name.
 pub fn callback_location(provider: &str, project: &str, pairs: &[(String, String)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
-        q.append_pair(k, v);
+        match k.as_str() {
+            "project" | "id_token" => {}
+            "user" => {
+                if let Some(user) = crate::apple::relayed_user(v) {
+                    q.append_pair(k, &user);
+                }
+            }
+            _ => {
+                q.append_pair(k, v);
+            }
+        }
     }
     q.append_pair("project", project);
     let provider: String = url::form_urlencoded::byte_serialize(provider.as_bytes()).collect();
@@ -1354,6 +1306,29 @@ mod tests {
         assert_eq!(
             l,
             "/v1/account/sessions/oauth2/github/redirect?code=a+b&state=%7B%7D&project=p1"
+        );
+        // Apple's form post: its ID token and the address in `user` stay behind, and so does a
+        // `project` the sender chose.
+        let l = callback_location(
+            "apple",
+            "p1",
+            &[
+                ("code".into(), "c".into()),
+                ("id_token".into(), "eyJ.x.y".into()),
+                ("project".into(), "other".into()),
+                (
+                    "user".into(),
+                    r#"{"name":{"firstName":"A","lastName":"B"},"email":"a@privaterelay.appleid.com"}"#.into(),
+                ),
+            ],
+        );
+        assert!(
+            !l.contains("eyJ") && !l.contains("privaterelay") && !l.contains("other"),
+            "{l}"
+        );
+        assert!(
+            l.contains("user=%7B%22name%22") && l.ends_with("&project=p1"),
+            "{l}"
         );
     }
 }

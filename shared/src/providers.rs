@@ -61,10 +61,20 @@ pub const APPWRITE_KEYS: &[&str] = &[
 /// How a provider tells that an email address is verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
-    /// A boolean field of the user JSON (JSON pointer).
+    /// A field of the user JSON (JSON pointer): `true`, `1` or `"true"` (Zoom answers `1`).
     Field(&'static str),
-    /// GitHub: the `verified` flag of the matching entry of `/user/emails`.
-    EmailsEndpoint,
+    /// An entry of a list of addresses (GitHub `/user/emails`, Bitbucket, Bitly, Podio): the one
+    /// equal to the profile's address if it has one, else the primary one. Its address becomes
+    /// the email and its flag the verified state. Fields are names within an entry.
+    List {
+        list: &'static str,
+        address: &'static str,
+        primary: &'static str,
+        verified: &'static str,
+    },
+    /// The provider returns an address only once its owner confirmed it (X's
+    /// `confirmed_email`).
+    Present,
     /// The provider gives no flag: its emails never count as verified, so they never link to or
     /// take over an existing account.
     Never,
@@ -73,12 +83,90 @@ pub enum Verified {
 /// Where a plain OAuth2 provider's user JSON keeps what we need (JSON pointers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
+    /// A string or a number (numbers become their decimal text).
     pub id: &'static str,
+    /// `""` when the address comes only from a [`Verified::List`].
     pub email: &'static str,
     pub verified: Verified,
-    /// Tried in order; the first non-empty string is the name.
-    pub name: &'static [&'static str],
+    /// Tried in order; each is one or more fields joined by a space (first and last names); the
+    /// first non-empty one is the name.
+    pub name: &'static [&'static [&'static str]],
 }
+
+/// How the client proves itself at a plain provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the body (RFC 6749 section 2.3.1's alternative).
+    Body,
+    /// HTTP Basic with the form-encoded ID and secret (RFC 6749 section 2.3.1).
+    Basic,
+    /// Only `client_id` in the body: the provider knows the client by PKCE (Etsy).
+    IdOnly,
+}
+
+/// Where a plain provider's API wants the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIn {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `Authorization: <scheme> <token>` (Podio: `OAuth2`).
+    Scheme(&'static str),
+    /// A query parameter (Disqus: `access_token`).
+    Query(&'static str),
+}
+
+/// A plain OAuth2 provider, as its API documentation describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plain {
+    pub authorize: &'static str,
+    pub token: &'static str,
+    /// The user's profile.
+    pub userinfo: &'static str,
+    /// Further reads, each put into the user JSON under its name before the mapping reads it
+    /// (GitHub's `emails`, Podio's `profile`); `{id}` in a URL is the ID read so far (Etsy).
+    /// Configuration may move each (`OAUTH2_<KEY>_<NAME>_URL`).
+    pub extra: &'static [(&'static str, &'static str)],
+    pub client_auth: ClientAuth,
+    /// The token request's body as JSON rather than a form (Notion).
+    pub json_body: bool,
+    /// Where the token response keeps the access token (Yammer nests it).
+    pub access_token: &'static str,
+    pub token_in: TokenIn,
+    /// The profile read is a POST without a body (Dropbox's RPC style).
+    pub post_userinfo: bool,
+    /// Headers and query parameters every API read carries; `{client_id}` and `{client_secret}`
+    /// in a value are the client's (Etsy's `x-api-key`, Disqus's `api_key`).
+    pub headers: &'static [(&'static str, &'static str)],
+    pub query: &'static [(&'static str, &'static str)],
+    /// Parameters every authorization request carries (Dropbox's `token_access_type=offline`).
+    pub authorize_params: &'static [(&'static str, &'static str)],
+    /// How the authorization request joins scopes (Disqus: commas).
+    pub scope_separator: &'static str,
+    pub mapping: Mapping,
+}
+
+/// The common case: body credentials, a form, a Bearer token, one GET.
+const PLAIN: Plain = Plain {
+    authorize: "",
+    token: "",
+    userinfo: "",
+    extra: &[],
+    client_auth: ClientAuth::Body,
+    json_body: false,
+    access_token: "/access_token",
+    token_in: TokenIn::Bearer,
+    post_userinfo: false,
+    headers: &[],
+    query: &[],
+    authorize_params: &[],
+    scope_separator: " ",
+    mapping: Mapping {
+        id: "/id",
+        email: "/email",
+        verified: Verified::Never,
+        name: &[&["/name"]],
+    },
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -86,14 +174,7 @@ pub enum Protocol {
     /// token. `None`: the issuer comes from configuration (tenants, self-hosted, generic `oidc`).
     Oidc { issuer: Option<&'static str> },
     /// Plain OAuth2: fixed endpoints (each overridable by configuration) and a user mapping.
-    OAuth2 {
-        authorize: &'static str,
-        token: &'static str,
-        userinfo: &'static str,
-        /// GitHub's list of addresses with their verified flags.
-        emails: Option<&'static str>,
-        mapping: Mapping,
-    },
+    OAuth2(&'static Plain),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +190,21 @@ pub struct Provider {
     /// accounts nobody else administers: the default of `OAUTH2_<KEY>_TRUSTED_EMAIL`. Workforce
     /// and self-hosted providers (a tenant administrator sets users' addresses) are not.
     pub trusts_email: bool,
+    /// What the client presents as its secret at the token endpoint.
+    pub secret: Secret,
+    /// Whether the provider answers by posting a form to the callback
+    /// (`response_mode=form_post`), with the user's name in a `user` field (Apple).
+    pub form_post: bool,
+}
+
+/// What a provider takes as the client secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// The configured secret, as it is.
+    Configured,
+    /// Apple: a short-lived ES256 JWT signed with the team's key, which the configured secret
+    /// holds (`apple.rs`).
+    AppleJwt,
 }
 
 const OIDC_SCOPES: &[&str] = &["openid", "email", "profile"];
@@ -120,156 +216,582 @@ const fn oidc(key: &'static str, issuer: Option<&'static str>, trusts_email: boo
         scopes: OIDC_SCOPES,
         pkce: true,
         trusts_email,
+        secret: Secret::Configured,
+        form_post: false,
     }
 }
 
-pub const PROVIDERS: &[Provider] = &[
+/// Tradeshift and its sandbox, by host.
+macro_rules! tradeshift {
+    ($host:literal) => {
+        Plain {
+            authorize: concat!($host, "/tradeshift/auth/login"),
+            token: concat!($host, "/tradeshift/auth/token"),
+            userinfo: concat!($host, "/tradeshift/rest/external/account/info/user"),
+            client_auth: ClientAuth::Basic,
+            mapping: mapping(
+                "/Id",
+                "/Username",
+                Verified::Never,
+                &[&["/FirstName", "/LastName"], &["/Username"]],
+            ),
+            ..PLAIN
+        }
+    };
+}
+
+/// A plain OAuth2 provider entry.
+const fn plain(
+    key: &'static str,
+    plain: &'static Plain,
+    scopes: &'static [&'static str],
+    pkce: bool,
+    trusts_email: bool,
+) -> Provider {
     Provider {
-        key: "github",
-        protocol: Protocol::OAuth2 {
+        key,
+        protocol: Protocol::OAuth2(plain),
+        scopes,
+        pkce,
+        trusts_email,
+        secret: Secret::Configured,
+        form_post: false,
+    }
+}
+
+const fn mapping(
+    id: &'static str,
+    email: &'static str,
+    verified: Verified,
+    name: &'static [&'static [&'static str]],
+) -> Mapping {
+    Mapping {
+        id,
+        email,
+        verified,
+        name,
+    }
+}
+
+/// The entries. Each plain one names the documentation its shapes come from; where a provider
+/// documents no verified flag (or a flag that means something else), `Verified::Never`.
+pub const PROVIDERS: &[Provider] = &[
+    // developer.apple.com/documentation/signinwithapplerestapi: OpenID Connect (discovery at
+    // appleid.apple.com/.well-known/openid-configuration, ID tokens, `client_secret_post`), with
+    // a signed client secret, a form post, and no PKCE in its documentation. Apple verifies the
+    // addresses it gives, private-relay ones included.
+    Provider {
+        key: "apple",
+        protocol: Protocol::Oidc {
+            issuer: Some("https://appleid.apple.com"),
+        },
+        scopes: &["openid", "name", "email"],
+        pkce: false,
+        trusts_email: true,
+        secret: Secret::AppleJwt,
+        form_post: true,
+    },
+    // docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps,
+    // docs.github.com/en/rest/users/emails
+    plain(
+        "github",
+        &Plain {
             authorize: "https://github.com/login/oauth/authorize",
             token: "https://github.com/login/oauth/access_token",
             userinfo: "https://api.github.com/user",
-            emails: Some("https://api.github.com/user/emails"),
-            mapping: Mapping {
-                id: "/id",
-                email: "/email",
-                verified: Verified::EmailsEndpoint,
-                name: &["/name", "/login"],
-            },
+            extra: &[("emails", "https://api.github.com/user/emails")],
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::List {
+                    list: "/emails",
+                    address: "email",
+                    primary: "primary",
+                    verified: "verified",
+                },
+                &[&["/name"], &["/login"]],
+            ),
+            ..PLAIN
         },
-        scopes: &["read:user", "user:email"],
-        pkce: true,
-        trusts_email: true,
-    },
-    Provider {
-        key: "discord",
-        protocol: Protocol::OAuth2 {
+        &["read:user", "user:email"],
+        true,
+        true,
+    ),
+    // discord.com/developers/docs/topics/oauth2, discord.com/developers/docs/resources/user
+    plain(
+        "discord",
+        &Plain {
             authorize: "https://discord.com/oauth2/authorize",
             token: "https://discord.com/api/oauth2/token",
             userinfo: "https://discord.com/api/users/@me",
-            emails: None,
-            mapping: Mapping {
-                id: "/id",
-                email: "/email",
-                verified: Verified::Field("/verified"),
-                name: &["/global_name", "/username"],
-            },
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::Field("/verified"),
+                &[&["/global_name"], &["/username"]],
+            ),
+            ..PLAIN
         },
-        scopes: &["identify", "email"],
-        pkce: true,
-        trusts_email: true,
-    },
-    Provider {
-        key: "spotify",
-        protocol: Protocol::OAuth2 {
+        &["identify", "email"],
+        true,
+        true,
+    ),
+    // developer.spotify.com/documentation/web-api/reference/get-current-users-profile
+    plain(
+        "spotify",
+        &Plain {
             authorize: "https://accounts.spotify.com/authorize",
             token: "https://accounts.spotify.com/api/token",
             userinfo: "https://api.spotify.com/v1/me",
-            emails: None,
-            mapping: Mapping {
-                id: "/id",
-                email: "/email",
-                verified: Verified::Never,
-                name: &["/display_name"],
-            },
+            mapping: mapping("/id", "/email", Verified::Never, &[&["/display_name"]]),
+            ..PLAIN
         },
-        scopes: &["user-read-email"],
-        pkce: true,
-        trusts_email: false,
-    },
-    Provider {
-        key: "amazon",
-        protocol: Protocol::OAuth2 {
+        &["user-read-email"],
+        true,
+        false,
+    ),
+    // developer.amazon.com/docs/login-with-amazon/obtain-customer-profile.html
+    plain(
+        "amazon",
+        &Plain {
             authorize: "https://www.amazon.com/ap/oa",
             token: "https://api.amazon.com/auth/o2/token",
             userinfo: "https://api.amazon.com/user/profile",
-            emails: None,
-            mapping: Mapping {
-                id: "/user_id",
-                email: "/email",
-                verified: Verified::Never,
-                name: &["/name"],
-            },
+            mapping: mapping("/user_id", "/email", Verified::Never, &[&["/name"]]),
+            ..PLAIN
         },
-        scopes: &["profile"],
-        pkce: true,
-        trusts_email: false,
-    },
-    Provider {
-        key: "facebook",
-        protocol: Protocol::OAuth2 {
+        &["profile"],
+        true,
+        false,
+    ),
+    // developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow. Facebook returns
+    // confirmed addresses only, but says so nowhere in the answer: not taken on trust.
+    plain(
+        "facebook",
+        &Plain {
             authorize: "https://www.facebook.com/v19.0/dialog/oauth",
             token: "https://graph.facebook.com/v19.0/oauth/access_token",
             userinfo: "https://graph.facebook.com/v19.0/me?fields=id,name,email",
-            emails: None,
-            // Facebook returns confirmed addresses only, but says so nowhere in the answer: we
-            // do not take it on trust.
-            mapping: Mapping {
-                id: "/id",
-                email: "/email",
-                verified: Verified::Never,
-                name: &["/name"],
-            },
+            mapping: mapping("/id", "/email", Verified::Never, &[&["/name"]]),
+            ..PLAIN
         },
-        scopes: &["email", "public_profile"],
-        pkce: true,
-        trusts_email: false,
-    },
-    Provider {
-        key: "wordpress",
-        protocol: Protocol::OAuth2 {
+        &["email", "public_profile"],
+        true,
+        false,
+    ),
+    // developer.wordpress.com/docs/oauth2/, developer.wordpress.com/docs/api/1.1/get/me/
+    plain(
+        "wordpress",
+        &Plain {
             authorize: "https://public-api.wordpress.com/oauth2/authorize",
             token: "https://public-api.wordpress.com/oauth2/token",
             userinfo: "https://public-api.wordpress.com/rest/v1/me",
-            emails: None,
-            mapping: Mapping {
-                id: "/ID",
-                email: "/email",
-                verified: Verified::Field("/email_verified"),
-                name: &["/display_name", "/username"],
-            },
+            mapping: mapping(
+                "/ID",
+                "/email",
+                Verified::Field("/email_verified"),
+                &[&["/display_name"], &["/username"]],
+            ),
+            ..PLAIN
         },
-        scopes: &["auth"],
-        pkce: false,
-        trusts_email: true,
-    },
-    Provider {
-        key: "yandex",
-        protocol: Protocol::OAuth2 {
+        &["auth"],
+        false,
+        true,
+    ),
+    // yandex.com/dev/id/doc/en/user-information
+    plain(
+        "yandex",
+        &Plain {
             authorize: "https://oauth.yandex.com/authorize",
             token: "https://oauth.yandex.com/token",
             userinfo: "https://login.yandex.ru/info?format=json",
-            emails: None,
-            mapping: Mapping {
-                id: "/id",
-                email: "/default_email",
-                verified: Verified::Never,
-                name: &["/real_name", "/display_name", "/login"],
-            },
+            mapping: mapping(
+                "/id",
+                "/default_email",
+                Verified::Never,
+                &[&["/real_name"], &["/display_name"], &["/login"]],
+            ),
+            ..PLAIN
         },
-        scopes: &["login:email", "login:info"],
-        pkce: true,
-        trusts_email: false,
-    },
-    Provider {
-        key: "box",
-        protocol: Protocol::OAuth2 {
+        &["login:email", "login:info"],
+        true,
+        false,
+    ),
+    // developer.box.com/reference/get-users-me/
+    plain(
+        "box",
+        &Plain {
             authorize: "https://account.box.com/api/oauth2/authorize",
             token: "https://api.box.com/oauth2/token",
             userinfo: "https://api.box.com/2.0/users/me",
-            emails: None,
-            mapping: Mapping {
-                id: "/id",
-                email: "/login",
-                verified: Verified::Never,
-                name: &["/name"],
-            },
+            mapping: mapping("/id", "/login", Verified::Never, &[&["/name"]]),
+            ..PLAIN
         },
-        scopes: &[],
-        pkce: false,
+        &[],
+        false,
+        false,
+    ),
+    // developer.atlassian.com/cloud/bitbucket/oauth-2/ (HTTP Basic at the token endpoint),
+    // developer.atlassian.com/cloud/bitbucket/rest/api-group-users/ (`/user`, `/user/emails`
+    // with `is_primary` and `is_confirmed`). Permissions are the consumer's, not scopes.
+    plain(
+        "bitbucket",
+        &Plain {
+            authorize: "https://bitbucket.org/site/oauth2/authorize",
+            token: "https://bitbucket.org/site/oauth2/access_token",
+            userinfo: "https://api.bitbucket.org/2.0/user",
+            extra: &[("emails", "https://api.bitbucket.org/2.0/user/emails")],
+            client_auth: ClientAuth::Basic,
+            mapping: mapping(
+                "/uuid",
+                "",
+                Verified::List {
+                    list: "/emails/values",
+                    address: "email",
+                    primary: "is_primary",
+                    verified: "is_confirmed",
+                },
+                &[&["/display_name"], &["/nickname"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        false,
+        true,
+    ),
+    // dev.bitly.com/docs/getting-started/authentication/ (its token answer has no
+    // `token_type`), dev.bitly.com/api-reference/#getUser (`emails` with `is_primary` and
+    // `is_verified`).
+    plain(
+        "bitly",
+        &Plain {
+            authorize: "https://bitly.com/oauth/authorize",
+            token: "https://api-ssl.bitly.com/oauth/access_token",
+            userinfo: "https://api-ssl.bitly.com/v4/user",
+            mapping: mapping(
+                "/login",
+                "",
+                Verified::List {
+                    list: "/emails",
+                    address: "email",
+                    primary: "is_primary",
+                    verified: "is_verified",
+                },
+                &[&["/name"], &["/login"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        false,
+        true,
+    ),
+    // developers.dailymotion.com/guides/platform-api-authentication/,
+    // developers.dailymotion.com/guides/api-scopes/. Its `verified` marks a verified partner
+    // account, not an address: no flag.
+    plain(
+        "dailymotion",
+        &Plain {
+            authorize: "https://www.dailymotion.com/oauth/authorize",
+            token: "https://api.dailymotion.com/oauth/token",
+            userinfo:
+                "https://api.dailymotion.com/user/me?fields=id,email,fullname,screenname,username",
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::Never,
+                &[&["/fullname"], &["/screenname"], &["/username"]],
+            ),
+            ..PLAIN
+        },
+        &["userinfo", "email"],
+        false,
+        false,
+    ),
+    // disqus.com/api/docs/auth/ (comma-separated scopes), disqus.com/api/docs/requests/ (the
+    // token and the API key as query parameters), disqus.com/api/docs/users/details/.
+    plain(
+        "disqus",
+        &Plain {
+            authorize: "https://disqus.com/api/oauth/2.0/authorize/",
+            token: "https://disqus.com/api/oauth/2.0/access_token/",
+            userinfo: "https://disqus.com/api/3.0/users/details.json",
+            token_in: TokenIn::Query("access_token"),
+            query: &[
+                ("api_key", "{client_id}"),
+                ("api_secret", "{client_secret}"),
+            ],
+            scope_separator: ",",
+            mapping: mapping(
+                "/response/id",
+                "/response/email",
+                Verified::Never,
+                &[&["/response/name"], &["/response/username"]],
+            ),
+            ..PLAIN
+        },
+        &["read", "email"],
+        false,
+        false,
+    ),
+    // developers.dropbox.com/oauth-guide (PKCE, `token_access_type=offline` for a refresh
+    // token), dropbox.com/developers/documentation/http/documentation#users-get_current_account
+    // (a POST without a body). Scopes are the app's, set in its console.
+    plain(
+        "dropbox",
+        &Plain {
+            authorize: "https://www.dropbox.com/oauth2/authorize",
+            token: "https://api.dropboxapi.com/oauth2/token",
+            userinfo: "https://api.dropboxapi.com/2/users/get_current_account",
+            post_userinfo: true,
+            authorize_params: &[("token_access_type", "offline")],
+            mapping: mapping(
+                "/account_id",
+                "/email",
+                Verified::Field("/email_verified"),
+                &[&["/name/display_name"], &["/name/familiar_name"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        true,
+        true,
+    ),
+    // developers.etsy.com/documentation/essentials/authentication/ (PKCE required, no client
+    // secret at the token endpoint), .../essentials/requests (`x-api-key` on every request),
+    // developers.etsy.com/documentation/reference#operation/getMe and #operation/getUser.
+    plain(
+        "etsy",
+        &Plain {
+            authorize: "https://www.etsy.com/oauth/connect",
+            token: "https://api.etsy.com/v3/public/oauth/token",
+            userinfo: "https://api.etsy.com/v3/application/users/me",
+            extra: &[("user", "https://api.etsy.com/v3/application/users/{id}")],
+            client_auth: ClientAuth::IdOnly,
+            headers: &[("x-api-key", "{client_id}:{client_secret}")],
+            mapping: mapping(
+                "/user_id",
+                "/user/primary_email",
+                Verified::Never,
+                &[&["/user/first_name", "/user/last_name"]],
+            ),
+            ..PLAIN
+        },
+        &["email_r", "profile_r"],
+        true,
+        false,
+    ),
+    // developers.notion.com/reference/create-a-token (HTTP Basic, a JSON body),
+    // developers.notion.com/reference/get-self (`Notion-Version`; the bot's owner is the user).
+    plain(
+        "notion",
+        &Plain {
+            authorize: "https://api.notion.com/v1/oauth/authorize",
+            token: "https://api.notion.com/v1/oauth/token",
+            userinfo: "https://api.notion.com/v1/users/me",
+            client_auth: ClientAuth::Basic,
+            json_body: true,
+            headers: &[("Notion-Version", "2022-06-28")],
+            authorize_params: &[("owner", "user")],
+            mapping: mapping(
+                "/bot/owner/user/id",
+                "/bot/owner/user/person/email",
+                Verified::Never,
+                &[&["/bot/owner/user/name"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        false,
+        false,
+    ),
+    // developers.podio.com/authentication/server_side (token v2, a JSON body),
+    // developers.podio.com/authentication (`Authorization: OAuth2 <token>`),
+    // developers.podio.com/doc/users (`/user/` with `mails`, `/user/profile/` with the name).
+    plain(
+        "podio",
+        &Plain {
+            authorize: "https://podio.com/oauth/authorize",
+            token: "https://api.podio.com/oauth/token/v2",
+            userinfo: "https://api.podio.com/user/",
+            extra: &[("profile", "https://api.podio.com/user/profile/")],
+            json_body: true,
+            token_in: TokenIn::Scheme("OAuth2"),
+            mapping: mapping(
+                "/user_id",
+                "/mail",
+                Verified::List {
+                    list: "/mails",
+                    address: "mail",
+                    primary: "primary",
+                    verified: "verified",
+                },
+                &[&["/profile/name"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        false,
+        true,
+    ),
+    // docs.stripe.com/connect/oauth-standard-accounts (the platform's secret key is the client
+    // secret), docs.stripe.com/api/accounts/retrieve and /object (no top-level name).
+    plain(
+        "stripe",
+        &Plain {
+            authorize: "https://connect.stripe.com/oauth/authorize",
+            token: "https://connect.stripe.com/oauth/token",
+            userinfo: "https://api.stripe.com/v1/account",
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::Never,
+                &[
+                    &["/business_profile/name"],
+                    &["/settings/dashboard/display_name"],
+                ],
+            ),
+            ..PLAIN
+        },
+        &["read_write"],
+        false,
+        false,
+    ),
+    // api.tradeshift.com/tradeshift/rest/external/doc (`account/info/user`), HTTP Basic at the
+    // token endpoint; `tradeshiftBox` is the same on the sandbox host.
+    plain(
+        "tradeshift",
+        &tradeshift!("https://api.tradeshift.com"),
+        &["openid", "offline"],
+        false,
+        false,
+    ),
+    plain(
+        "tradeshiftBox",
+        &tradeshift!("https://api-sandbox.tradeshift.com"),
+        &["openid", "offline"],
+        false,
+        false,
+    ),
+    // learn.microsoft.com/en-us/rest/api/yammer/oauth-2 (the token answer nests the token:
+    // `access_token.token`), learn.microsoft.com/en-us/rest/api/yammer/users-current-json.
+    plain(
+        "yammer",
+        &Plain {
+            authorize: "https://www.yammer.com/oauth2/authorize",
+            token: "https://www.yammer.com/oauth2/access_token",
+            userinfo: "https://www.yammer.com/api/v1/users/current.json",
+            access_token: "/access_token/token",
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::Never,
+                &[&["/full_name"], &["/name"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        false,
+        false,
+    ),
+    // developers.zoom.us/docs/integrations/oauth/ (HTTP Basic), .../integrations/PKCE/,
+    // developers.zoom.us/docs/api/users/#tag/users/GET/users/{userId} (`verified`: 1 or 0).
+    // Scopes are the app's (`user:read:user`), set in the Marketplace.
+    plain(
+        "zoom",
+        &Plain {
+            authorize: "https://zoom.us/oauth/authorize",
+            token: "https://zoom.us/oauth/token",
+            userinfo: "https://api.zoom.us/v2/users/me",
+            client_auth: ClientAuth::Basic,
+            mapping: mapping(
+                "/id",
+                "/email",
+                Verified::Field("/verified"),
+                &[&["/display_name"], &["/first_name", "/last_name"]],
+            ),
+            ..PLAIN
+        },
+        &[],
+        true,
+        true,
+    ),
+    // docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code (PKCE required, HTTP
+    // Basic), docs.x.com/x-api/users/get-me (`confirmed_email`: given only once confirmed).
+    plain(
+        "x",
+        &Plain {
+            authorize: "https://x.com/i/oauth2/authorize",
+            token: "https://api.x.com/2/oauth2/token",
+            userinfo: "https://api.x.com/2/users/me?user.fields=confirmed_email",
+            client_auth: ClientAuth::Basic,
+            mapping: mapping(
+                "/data/id",
+                "/data/confirmed_email",
+                Verified::Present,
+                &[&["/data/name"], &["/data/username"]],
+            ),
+            ..PLAIN
+        },
+        &["tweet.read", "users.read", "users.email", "offline.access"],
+        true,
+        true,
+    ),
+    // developers.figma.com/docs/rest-api/authentication/ (HTTP Basic),
+    // developers.figma.com/docs/rest-api/users-endpoints/ (`/v1/me`).
+    plain(
+        "figma",
+        &Plain {
+            authorize: "https://www.figma.com/oauth",
+            token: "https://api.figma.com/v1/oauth/token",
+            userinfo: "https://api.figma.com/v1/me",
+            client_auth: ClientAuth::Basic,
+            mapping: mapping("/id", "/email", Verified::Never, &[&["/handle"]]),
+            ..PLAIN
+        },
+        &["current_user:read"],
+        false,
+        false,
+    ),
+    // docs.kick.com/getting-started/generating-tokens-oauth2-flow (PKCE required),
+    // docs.kick.com/apis/users (the caller is `data[0]`).
+    plain(
+        "kick",
+        &Plain {
+            authorize: "https://id.kick.com/oauth/authorize",
+            token: "https://id.kick.com/oauth/token",
+            userinfo: "https://api.kick.com/public/v1/users",
+            mapping: mapping(
+                "/data/0/user_id",
+                "/data/0/email",
+                Verified::Never,
+                &[&["/data/0/name"]],
+            ),
+            ..PLAIN
+        },
+        &["user:read"],
+        true,
+        false,
+    ),
+    // aps.autodesk.com/en/docs/oauth/v2/reference/http/openid-GET: OpenID Connect (its v1
+    // endpoints are retired); a workforce provider (company administrators set addresses).
+    Provider {
+        key: "autodesk",
+        protocol: Protocol::Oidc {
+            issuer: Some("https://developer.api.autodesk.com"),
+        },
+        scopes: &["openid", "user-profile:read"],
+        pkce: true,
         trusts_email: false,
+        secret: Secret::Configured,
+        form_post: false,
     },
+    // Appwrite Cloud's own OpenID provider for its console accounts (Appwrite's adapter
+    // `Appwrite.php` names this issuer).
+    oidc(
+        "appwrite",
+        Some("https://cloud.appwrite.io/v1/oauth2/console"),
+        true,
+    ),
     oidc("google", Some("https://accounts.google.com"), true),
     oidc("huggingface", Some("https://huggingface.co"), true),
     oidc("paypal", Some("https://www.paypal.com"), true),
@@ -314,5 +836,16 @@ mod tests {
             );
             assert_eq!(find(p.key), Some(p));
         }
+    }
+
+    #[test]
+    fn every_provider_of_the_contract_has_an_entry() {
+        let missing: Vec<&str> = APPWRITE_KEYS
+            .iter()
+            .filter(|k| !k.starts_with("mock") && find(k).is_none())
+            .copied()
+            .collect();
+        assert_eq!(missing, Vec::<&str>::new());
+        assert_eq!(PROVIDERS.len(), APPWRITE_KEYS.len() - 2);
     }
 }

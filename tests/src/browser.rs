@@ -37,8 +37,45 @@ impl Browser {
 
     /// One GET; `(status, absolute Location, body)`.
     pub async fn step(&mut self, url: &str) -> (u16, Option<String>, String) {
+        self.send(url, None).await
+    }
+
+    /// Submit the first form of an HTML page as a browser does: its inputs, form-encoded,
+    /// POSTed to its action (`form_post` providers). Returns the step's answer.
+    pub async fn submit_form(&mut self, html: &str) -> (u16, Option<String>, String) {
+        let attr = |tag: &str, name: &str| -> Option<String> {
+            let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            let end = tag[at..].find('"')? + at;
+            Some(
+                tag[at..end]
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&"),
+            )
+        };
+        let form = html.split("<form").nth(1).expect("a form");
+        let action = attr(form.split('>').next().unwrap(), "action").expect("an action");
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for input in form.split("<input").skip(1) {
+            let tag = input.split('>').next().unwrap();
+            if let (Some(k), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+                body.append_pair(&k, &v);
+            }
+        }
+        self.send(&action, Some(body.finish())).await
+    }
+
+    async fn send(&mut self, url: &str, form: Option<String>) -> (u16, Option<String>, String) {
         let origin = origin_of(url);
-        let mut req = self.http.get(url);
+        let mut req = match form {
+            None => self.http.get(url),
+            Some(body) => self
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        };
         if let Some(jar) = self.jars.get(&origin).filter(|j| !j.is_empty()) {
             let pairs: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
             req = req.header("cookie", pairs.join("; "));
@@ -88,7 +125,12 @@ impl Browser {
             if done(&at) {
                 return at;
             }
-            let (status, location, body) = self.step(&at).await;
+            let (mut status, mut location, mut body) = self.step(&at).await;
+            // A page that submits its form on load (a `form_post` provider), as a browser with
+            // scripts on does.
+            if status == 200 && body.contains("document.forms[0].submit()") {
+                (status, location, body) = self.submit_form(&body).await;
+            }
             match location {
                 Some(l) if (300..400).contains(&status) => at = l,
                 _ => panic!("stopped at {at}: {status} {body}"),

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub mod browser;
+pub mod fake_apple;
 pub mod fake_github;
+pub mod fake_provider;
 pub mod lost_answer;
 pub mod oidc;
 

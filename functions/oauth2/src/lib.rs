@@ -123,7 +123,6 @@ fn relay(call: &Call<'_>, provider: &str) -> String {
             .into_owned()
             .collect()
     };
-    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "project").collect();
     oauth2::callback_location(provider, call.path_param("projectId"), &pairs)
 }
 
@@ -167,6 +166,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
             state: &state,
             code: param("code")?,
             error: param("error")?,
+            user: param("user")?,
             binding: binding.as_deref(),
             current: me
                 .as_ref()
