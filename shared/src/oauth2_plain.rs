@@ -215,9 +215,15 @@ pub async fn user_json(conf: &OAuth2Provider, plain: &Plain, access: &str) -> Re
             .iter()
             .find(|(n, _)| n == name)
             .map_or(*default, |(_, u)| u.as_str());
-        let id: String =
-            url::form_urlencoded::byte_serialize(text(&user, plain.mapping.id).as_bytes())
-                .collect();
+        let raw = text(&user, plain.mapping.id);
+        // An ID is one path segment: never empty or a dot segment that would move the read.
+        if raw.is_empty() || raw.chars().all(|c| c == '.') {
+            return Err(failure(format!(
+                "{}: no usable ID for {name}",
+                shown(userinfo)
+            )));
+        }
+        let id: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
         let url = url.replace("{id}", &id).replace("%7Bid%7D", &id);
         let extra = read(conf, plain, &url, access, false).await?;
         if let Value::Object(fields) = &mut user {

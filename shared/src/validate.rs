@@ -386,10 +386,109 @@ const IDENTITY_ATTRIBUTES: &[&str] = &[
     "$sequence",
 ];
 
+/// Appwrite's limit on one query string (`APP_LIMIT_ARRAY_ELEMENT_SIZE`).
+const MAX_QUERY_CHARS: usize = 4096;
+/// Appwrite's limit on the values of one filter.
+const MAX_QUERY_VALUES: usize = 100;
+
+/// One filter of a list query: a condition on an attribute, or a group of filters.
+#[derive(Debug, Clone, PartialEq)]
+enum Filter {
+    Cond {
+        method: String,
+        attr: String,
+        values: Vec<Value>,
+    },
+    Or(Vec<Filter>),
+    And(Vec<Filter>),
+}
+
+/// Appwrite's order of two attribute values: strings by bytes, numbers by value.
+fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// A model's value of `attr` (`$sequence` orders as `$createdAt`: both follow creation).
+fn attribute(v: &Value, attr: &str) -> Value {
+    let attr = if attr == "$sequence" {
+        "$createdAt"
+    } else {
+        attr
+    };
+    v.get(attr).cloned().unwrap_or(Value::Null)
+}
+
+/// Full-text search as a fulltext index answers it: every word of the term begins a word of the
+/// value, ignoring case.
+fn search(value: &str, term: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let have = words(value);
+    let want = words(term);
+    !want.is_empty()
+        && want
+            .iter()
+            .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+}
+
+impl Filter {
+    fn matches(&self, v: &Value) -> bool {
+        let (method, attr, values) = match self {
+            Filter::Or(all) => return all.iter().any(|f| f.matches(v)),
+            Filter::And(all) => return all.iter().all(|f| f.matches(v)),
+            Filter::Cond {
+                method,
+                attr,
+                values,
+            } => (method, attr, values),
+        };
+        let x = attribute(v, attr);
+        let text = x.as_str().unwrap_or_default();
+        let strings = || values.iter().filter_map(Value::as_str);
+        let empty = x.is_null() || x == Value::String(String::new());
+        let between = || match (values.first(), values.get(1)) {
+            (Some(lo), Some(hi)) => compare(&x, lo).is_ge() && compare(&x, hi).is_le(),
+            _ => false,
+        };
+        match method.as_str() {
+            "equal" => values.contains(&x),
+            "notEqual" => !values.contains(&x),
+            "isNull" => empty,
+            "isNotNull" => !empty,
+            "lessThan" => values.iter().all(|y| compare(&x, y).is_lt()),
+            "lessThanEqual" => values.iter().all(|y| compare(&x, y).is_le()),
+            "greaterThan" => values.iter().all(|y| compare(&x, y).is_gt()),
+            "greaterThanEqual" => values.iter().all(|y| compare(&x, y).is_ge()),
+            "between" => between(),
+            "notBetween" => !between(),
+            "startsWith" => x.is_string() && strings().any(|y| text.starts_with(y)),
+            "notStartsWith" => !strings().any(|y| text.starts_with(y)),
+            "endsWith" => x.is_string() && strings().any(|y| text.ends_with(y)),
+            "notEndsWith" => !strings().any(|y| text.ends_with(y)),
+            "contains" => x.is_string() && strings().any(|y| text.contains(y)),
+            "notContains" => !strings().any(|y| text.contains(y)),
+            "search" => strings().any(|y| search(text, y)),
+            "notSearch" => !strings().any(|y| search(text, y)),
+            _ => false,
+        }
+    }
+}
+
 /// One list query over rendered models: filters, order, cursor, page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
-    filters: Vec<(String, String, Vec<Value>)>,
+    filters: Vec<Filter>,
     order: Option<(String, bool)>,
     cursor: Option<(String, bool)>,
     pub limit: usize,
@@ -401,51 +500,13 @@ pub struct ListQuery {
 impl ListQuery {
     /// `(total, page)` of `items` (rendered models, in their natural order).
     pub fn apply(&self, items: Vec<Value>) -> Result<(usize, Vec<Value>)> {
-        let key = |v: &Value, attr: &str| {
-            let attr = if attr == "$sequence" {
-                "$createdAt"
-            } else {
-                attr
-            };
-            v.get(attr).cloned().unwrap_or(Value::Null)
-        };
-        let cmp = |a: &Value, b: &Value| match (a, b) {
-            (Value::String(x), Value::String(y)) => x.cmp(y),
-            (Value::Number(x), Value::Number(y)) => x
-                .as_f64()
-                .partial_cmp(&y.as_f64())
-                .unwrap_or(std::cmp::Ordering::Equal),
-            _ => std::cmp::Ordering::Equal,
-        };
         let mut matched: Vec<Value> = items
             .into_iter()
-            .filter(|v| {
-                self.filters.iter().all(|(method, attr, values)| {
-                    let x = key(v, attr);
-                    let has = values.contains(&x);
-                    match method.as_str() {
-                        "equal" => has,
-                        "notEqual" => !has,
-                        "isNull" => x.is_null() || x == Value::String(String::new()),
-                        "isNotNull" => !(x.is_null() || x == Value::String(String::new())),
-                        "lessThan" => values.iter().all(|y| cmp(&x, y).is_lt()),
-                        "lessThanEqual" => values.iter().all(|y| cmp(&x, y).is_le()),
-                        "greaterThan" => values.iter().all(|y| cmp(&x, y).is_gt()),
-                        "greaterThanEqual" => values.iter().all(|y| cmp(&x, y).is_ge()),
-                        "startsWith" => values.iter().any(|y| {
-                            matches!((&x, y), (Value::String(a), Value::String(b)) if a.starts_with(b.as_str()))
-                        }),
-                        "endsWith" => values.iter().any(|y| {
-                            matches!((&x, y), (Value::String(a), Value::String(b)) if a.ends_with(b.as_str()))
-                        }),
-                        _ => false,
-                    }
-                })
-            })
+            .filter(|v| self.filters.iter().all(|f| f.matches(v)))
             .collect();
         if let Some((attr, asc)) = &self.order {
             matched.sort_by(|a, b| {
-                let o = cmp(&key(a, attr), &key(b, attr));
+                let o = compare(&attribute(a, attr), &attribute(b, attr));
                 if *asc {
                     o
                 } else {
@@ -509,6 +570,12 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
     }
     for item in items {
         let text = item.as_str().unwrap_or_default();
+        if text.is_empty() || text.chars().count() > MAX_QUERY_CHARS {
+            return Err(Error::invalid_param(
+                "queries",
+                "Value must a valid array no longer than 100 items and Value must be a valid string and at least 1 chars and no longer than 4096 chars",
+            ));
+        }
         let invalid = |why: &str| {
             Error::with_message(ErrorType::QueryInvalid, format!("Invalid query: {why}"))
         };
@@ -549,22 +616,90 @@ pub fn identity_queries(p: &crate::params::Params) -> Result<ListQuery> {
                     .ok_or_else(|| invalid(text))?;
                 q.cursor = Some((id.to_owned(), method == "cursorAfter"));
             }
-            "equal" | "notEqual" | "lessThan" | "lessThanEqual" | "greaterThan"
-            | "greaterThanEqual" | "startsWith" | "endsWith" => {
-                if values.is_empty() {
-                    return Err(invalid(text));
-                }
-                q.filters
-                    .push((method.to_owned(), known(attribute)?, values));
-            }
-            "isNull" | "isNotNull" => {
-                q.filters
-                    .push((method.to_owned(), known(attribute)?, vec![]));
-            }
-            other => return Err(invalid(&format!("Query method not valid: {other}"))),
+            _ => q
+                .filters
+                .push(filter(&parsed).map_err(|why| invalid(&why))?),
         }
     }
     Ok(q)
+}
+
+/// A filter query (a condition on an allowed attribute, or `or`/`and` of at least two filters),
+/// or why it is not one, in Appwrite's words.
+fn filter(q: &Value) -> std::result::Result<Filter, String> {
+    let method = q["method"].as_str().unwrap_or_default();
+    let attr = q["attribute"].as_str().unwrap_or_default();
+    let values = q["values"].as_array().cloned().unwrap_or_default();
+    if values.len() > MAX_QUERY_VALUES {
+        return Err(format!(
+            "Query on attribute has greater than {MAX_QUERY_VALUES} values: {attr}"
+        ));
+    }
+    let known = || {
+        if IDENTITY_ATTRIBUTES.contains(&attr) {
+            Ok(attr.to_owned())
+        } else {
+            Err(format!("Attribute not found in schema: {attr}"))
+        }
+    };
+    let cond = |values: Vec<Value>| {
+        Ok(Filter::Cond {
+            method: method.to_owned(),
+            attr: known()?,
+            values,
+        })
+    };
+    match method {
+        "equal" | "notEqual" | "lessThan" | "lessThanEqual" | "greaterThan"
+        | "greaterThanEqual" | "startsWith" | "notStartsWith" | "endsWith" | "notEndsWith"
+        | "contains" | "notContains" | "search" | "notSearch" => {
+            if values.is_empty() {
+                return Err(format!("{method} queries require at least one value."));
+            }
+            cond(values)
+        }
+        "between" | "notBetween" => {
+            if values.len() != 2 {
+                return Err(format!("{method} queries require exactly two values."));
+            }
+            cond(values)
+        }
+        "isNull" | "isNotNull" => cond(vec![]),
+        "or" | "and" => {
+            let nested = values
+                .iter()
+                .map(|v| match v {
+                    Value::Object(_) => filter(v),
+                    _ => Err(format!("Invalid query: {v}")),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| match e.starts_with("Query method not valid") {
+                    true => format!(
+                        "{} queries can only contain filter queries",
+                        capital(method)
+                    ),
+                    false => e,
+                })?;
+            if nested.len() < 2 {
+                return Err(format!(
+                    "{} queries require at least two queries",
+                    capital(method)
+                ));
+            }
+            Ok(match method {
+                "or" => Filter::Or(nested),
+                _ => Filter::And(nested),
+            })
+        }
+        other => Err(format!("Query method not valid: {other}")),
+    }
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// A required, valid email param (lower-cased).
@@ -599,6 +734,100 @@ pub fn phone_param(p: &crate::params::Params, name: &str) -> Result<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn identities_query(queries: &[Value]) -> Result<ListQuery> {
+        let pairs: Vec<(String, String)> = queries
+            .iter()
+            .map(|q| ("queries[]".to_owned(), q.to_string()))
+            .collect();
+        identity_queries(&crate::params::Params::from_query(&pairs))
+    }
+
+    #[test]
+    fn identity_filters_group_and_match_as_appwrite() {
+        let items = vec![
+            json!({"$id": "a", "provider": "github", "providerEmail": "ada.lovelace@example.com", "$createdAt": "2026-01-01"}),
+            json!({"$id": "b", "provider": "oidc", "providerEmail": "", "$createdAt": "2026-06-01"}),
+            json!({"$id": "c", "provider": "apple", "providerEmail": "x@privaterelay.appleid.com", "$createdAt": "2026-12-01"}),
+        ];
+        let ids = |queries: &[Value]| -> Vec<String> {
+            let (_, page) = identities_query(queries)
+                .unwrap()
+                .apply(items.clone())
+                .unwrap();
+            page.iter()
+                .map(|v| v["$id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let q = |m: &str, a: &str, v: Value| json!({"method": m, "attribute": a, "values": v});
+        assert_eq!(
+            ids(&[q(
+                "between",
+                "$createdAt",
+                json!(["2026-01-01", "2026-06-01"])
+            )]),
+            ["a", "b"]
+        );
+        assert_eq!(
+            ids(&[q(
+                "notBetween",
+                "$createdAt",
+                json!(["2026-01-01", "2026-06-01"])
+            )]),
+            ["c"]
+        );
+        assert_eq!(
+            ids(&[q("contains", "providerEmail", json!(["relay", "love"]))]),
+            ["a", "c"]
+        );
+        assert_eq!(
+            ids(&[q("notContains", "providerEmail", json!(["relay"]))]),
+            ["a", "b"]
+        );
+        // Search: every word of the term begins a word of the value, in any case.
+        assert_eq!(
+            ids(&[q("search", "providerEmail", json!(["LOVE ada"]))]),
+            ["a"]
+        );
+        assert_eq!(
+            ids(&[q("search", "providerEmail", json!(["ove"]))]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ids(&[q("notSearch", "providerEmail", json!(["privaterelay"]))]),
+            ["a", "b"]
+        );
+        let or = json!({"method": "or", "values": [q("equal", "provider", json!(["apple"])), q("isNull", "providerEmail", json!([]))]});
+        assert_eq!(ids(&[or.clone()]), ["b", "c"]);
+        let and =
+            json!({"method": "and", "values": [or, q("startsWith", "provider", json!(["a"]))]});
+        assert_eq!(ids(&[and]), ["c"]);
+    }
+
+    #[test]
+    fn identity_queries_refuse_what_appwrite_refuses() {
+        let q = |m: &str, a: &str, v: Value| json!({"method": m, "attribute": a, "values": v});
+        let kind = |queries: &[Value]| identities_query(queries).unwrap_err().kind;
+        let one = json!({"method": "or", "values": [q("equal", "provider", json!(["x"]))]});
+        let page = json!({"method": "and", "values": [q("limit", "", json!([1])), q("equal", "provider", json!(["x"]))]});
+        let secret = json!({"method": "or", "values": [q("equal", "providerAccessToken", json!(["x"])), q("equal", "provider", json!(["x"]))]});
+        for bad in [
+            one,
+            page,
+            secret,
+            q("between", "$createdAt", json!(["a"])),
+            q("contains", "provider", json!([])),
+            q("equal", "provider", json!(vec!["x"; 101])),
+            q("regexp", "provider", json!(["x"])),
+        ] {
+            assert_eq!(kind(&[bad.clone()]), ErrorType::QueryInvalid, "{bad}");
+        }
+        // 4096 characters fit; one more is the parameter error.
+        let fill = |n: usize| q("equal", "provider", json!(["x".repeat(n)]));
+        let base = fill(0).to_string().len();
+        assert!(identities_query(&[fill(4096 - base)]).is_ok());
+        assert_eq!(kind(&[fill(4097 - base)]), ErrorType::ArgumentInvalid);
+    }
 
     #[test]
     fn emails() {

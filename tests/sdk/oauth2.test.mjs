@@ -4,8 +4,8 @@
 // and the app's server exchanges the secret the success URL received with createSession.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OAuthProvider } from 'node-appwrite';
-import { guest, uniqueEmail, rejects } from './helpers.mjs';
+import { Account, Client, OAuthProvider, Query } from 'node-appwrite';
+import { guest, uniqueEmail, rejects, last, endpoint, project } from './helpers.mjs';
 
 const issuer = process.env.OIDC_ISSUER;
 assert.ok(issuer, 'OIDC_ISSUER is not set: run through scripts/test, which starts the OpenID provider');
@@ -76,4 +76,45 @@ test('OAuth2: the same provider account signs in to the same user', async () => 
   const second = await browse(await start());
   assert.equal(second.searchParams.get('userId'), first.searchParams.get('userId'));
   assert.notEqual(second.searchParams.get('secret'), first.searchParams.get('secret'));
+});
+
+test('OAuth2: identities answer every filter method Appwrite accepts, grouped or not', async () => {
+  const email = uniqueEmail();
+  await nextLogin(`sdk-q-${Date.now()}`, email, true);
+  const { account: g } = guest();
+  const landed = await browse(await g.createOAuth2Token({ provider: OAuthProvider.Oidc, success: 'http://localhost/ok' }));
+  await g.createSession({ userId: landed.searchParams.get('userId'), secret: landed.searchParams.get('secret') });
+  const credential = JSON.parse(last()['x-fallback-cookies'])[`a_session_${project}`];
+  const account = new Account(new Client().setEndpoint(endpoint).setProject(project).setSession(credential));
+  const [local, domain] = email.split('@');
+  const total = async (...queries) => (await account.listIdentities({ queries })).total;
+  const past = '2000-01-01T00:00:00.000+00:00';
+  const future = '2999-01-01T00:00:00.000+00:00';
+  assert.equal(await total(Query.between('$createdAt', past, future)), 1);
+  assert.equal(await total(Query.between('$createdAt', future, future)), 0);
+  assert.equal(await total(Query.notBetween('$createdAt', future, future)), 1);
+  assert.equal(await total(Query.contains('providerEmail', [domain])), 1);
+  assert.equal(await total(Query.contains('providerEmail', ['nobody.example'])), 0);
+  assert.equal(await total(Query.notContains('providerEmail', [domain])), 0);
+  assert.equal(await total(Query.search('providerEmail', local)), 1);
+  assert.equal(await total(Query.search('providerEmail', 'zzzz')), 0);
+  assert.equal(await total(Query.notStartsWith('provider', 'oi'), Query.notEndsWith('provider', 'x')), 0);
+  assert.equal(await total(Query.or([Query.equal('provider', ['github']), Query.equal('provider', ['oidc'])])), 1);
+  assert.equal(await total(Query.or([Query.equal('provider', ['github']), Query.equal('provider', ['google'])])), 0);
+  assert.equal(
+    await total(Query.and([Query.equal('provider', ['oidc']), Query.or([Query.startsWith('providerEmail', local), Query.isNull('providerUid')])])),
+    1,
+  );
+  assert.equal(await total(Query.and([Query.equal('provider', ['oidc']), Query.equal('providerEmail', ['x@y.z'])])), 0);
+  // A group of one, a group holding a page query, an attribute outside the schema, a token.
+  await rejects(account.listIdentities({ queries: [Query.or([Query.equal('provider', ['oidc'])])] }), 400, 'general_query_invalid');
+  await rejects(account.listIdentities({ queries: [Query.and([Query.limit(1), Query.equal('provider', ['oidc'])])] }), 400, 'general_query_invalid');
+  await rejects(account.listIdentities({ queries: [Query.or([Query.equal('secret', ['x']), Query.equal('provider', ['oidc'])])] }), 400, 'general_query_invalid');
+  await rejects(account.listIdentities({ queries: [Query.contains('providerAccessToken', ['a'])] }), 400, 'general_query_invalid');
+  // Appwrite's cap on one query string: 4096 characters.
+  const long = Query.equal('provider', ['x'.repeat(4096)]);
+  await rejects(account.listIdentities({ queries: [long] }), 400, 'general_argument_invalid');
+  const fits = Query.equal('provider', ['x'.repeat(4096 - Query.equal('provider', ['']).length)]);
+  assert.equal(fits.length, 4096);
+  assert.equal(await total(fits), 0);
 });
