@@ -798,7 +798,7 @@ mod tests {
             ["a", "b"]
         );
         let or = json!({"method": "or", "values": [q("equal", "provider", json!(["apple"])), q("isNull", "providerEmail", json!([]))]});
-        assert_eq!(ids(&[or.clone()]), ["b", "c"]);
+        assert_eq!(ids(std::slice::from_ref(&or)), ["b", "c"]);
         let and =
             json!({"method": "and", "values": [or, q("startsWith", "provider", json!(["a"]))]});
         assert_eq!(ids(&[and]), ["c"]);
@@ -820,7 +820,11 @@ mod tests {
             q("equal", "provider", json!(vec!["x"; 101])),
             q("regexp", "provider", json!(["x"])),
         ] {
-            assert_eq!(kind(&[bad.clone()]), ErrorType::QueryInvalid, "{bad}");
+            assert_eq!(
+                kind(std::slice::from_ref(&bad)),
+                ErrorType::QueryInvalid,
+                "{bad}"
+            );
         }
         // 4096 characters fit; one more is the parameter error.
         let fill = |n: usize| q("equal", "provider", json!(["x".repeat(n)]));
