@@ -739,6 +739,44 @@ async fn expired_tokens_are_refused_before_ttl() {
 }
 
 #[tokio::test]
+async fn phone_verification_codes_live_fifteen_minutes() {
+    let s = Server::with(Options {
+        fixed_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let (uid, _, password, c) = s.user().await;
+    let phone = unique_phone();
+    let r = s.change(&c, "phone", &phone, &password).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let verify = |code: String| {
+        s.call(
+            Method::PUT,
+            "/account/verifications/phone",
+            None,
+            Some(json!({"userId": uid, "secret": code})),
+        )
+    };
+    let sent = s
+        .call(Method::POST, "/account/verifications/phone", Some(&c), None)
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let now = shared::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
+    assert_eq!(sent.json["$createdAt"], shared::dates::format(now));
+    assert_eq!(sent.json["expire"], shared::dates::format(now + 900_000));
+    // One second past the 15 minutes: refused, though the item is still there.
+    let code = last_sms(&phone).await.unwrap();
+    s.clock.as_ref().unwrap().advance_secs(901);
+    verify(code).await.assert_error(401, "user_invalid_token");
+    // A fresh code one second short of them verifies.
+    s.call(Method::POST, "/account/verifications/phone", Some(&c), None)
+        .await;
+    let code = last_sms(&phone).await.unwrap();
+    s.clock.as_ref().unwrap().advance_secs(899);
+    assert_eq!(verify(code).await.status, 200);
+}
+
+#[tokio::test]
 async fn undeliverable_mail_is_a_clear_5xx_and_leaves_no_token() {
     let mut o = Options {
         verify_sender: false,
