@@ -147,6 +147,15 @@ pub fn random_hex(entropy: &dyn Entropy, n_bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// `n` random bytes as unpadded base64url (`ceil(4n/3)` chars): the same strength in fewer
+/// characters, where a secret must fit a length limit.
+pub fn random_b64url(entropy: &dyn Entropy, n_bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; n_bytes];
+    entropy.fill(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

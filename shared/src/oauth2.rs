@@ -853,7 +853,7 @@ fn grant(
         built.item.provider_access_token_expiry = tokens.expiry;
         return Grant::Session(Box::new(built));
     }
-    let secret = crypto::random_hex(app.entropy.as_ref(), 32);
+    let secret = crate::token::Kind::OAuth2.new_secret(app.entropy.as_ref());
     let expire = cx.now + TOKEN_SECS * 1000;
     let kind = crate::token::Kind::OAuth2.as_str();
     let item = TokenItem {

@@ -98,9 +98,12 @@ impl Kind {
         }
     }
 
-    fn new_secret(self, entropy: &dyn Entropy) -> String {
+    pub fn new_secret(self, entropy: &dyn Entropy) -> String {
         match self {
-            Self::MagicUrl | Self::OAuth2 => crypto::random_hex(entropy, 32),
+            Self::MagicUrl => crypto::random_hex(entropy, 32),
+            // Wrapped in a JWT with the provider key, which must stay within Appwrite's 256
+            // characters for `secret` (see `wrap_oauth2_secret`).
+            Self::OAuth2 => crypto::random_b64url(entropy, 32),
             Self::EmailOtp | Self::Phone | Self::VerifyPhone => otp(entropy),
             Self::VerifyEmail | Self::Recovery => crypto::random_hex(entropy, 128),
         }
@@ -1203,6 +1206,18 @@ pub fn unwrap_oauth2_secret(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wrapped_secret_fits_appwrites_secret_param_for_every_provider() {
+        // The longest key ID a ring accepts, every provider key, a real secret.
+        let k = Keyring::parse("abcdefghijklmnop:0123456789abcdef0123456789abcdef").unwrap();
+        let secret = Kind::OAuth2.new_secret(&crate::clock::OsEntropy);
+        assert_eq!(secret.len(), 43);
+        for key in crate::providers::APPWRITE_KEYS {
+            let w = wrap_oauth2_secret(&k, &secret, key, 4_102_444_800_000).unwrap();
+            assert!(w.len() <= 256, "{key}: {} characters", w.len());
+        }
+    }
+
     #[test]
     fn token_secrets_are_ours_and_expire() {
         let k = Keyring::parse("k1:0123456789abcdef0123456789abcdef").unwrap();

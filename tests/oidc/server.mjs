@@ -41,6 +41,9 @@ const provider = new Provider(issuer, {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name'],
+    // Autodesk's profile scope, which carries the address and the name there
+    // (aps.autodesk.com/en/docs/oauth/v2/developers_guide/scopes).
+    'user-profile:read': ['email', 'email_verified', 'name'],
   },
   async findAccount(ctx, sub) {
     const claims = accounts.get(sub);

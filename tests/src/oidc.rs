@@ -17,9 +17,19 @@ pub fn issuer() -> String {
 /// overrides configuration (`OAUTH2_OIDC_TRUSTED_EMAIL`, a wrong client secret, …) and `o` is
 /// adjusted before it starts.
 pub async fn server_with(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Options)) -> Server {
+    server_for("oidc", extra, adjust).await
+}
+
+/// [`server_with`] for the provider `key` (any OpenID Connect entry, its issuer moved to the
+/// test provider); `extra` names its variables as `OAUTH2_OIDC_*`.
+pub async fn server_for(
+    key: &str,
+    extra: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Options),
+) -> Server {
     let issuer = issuer();
     let listen = free_address();
-    let callback = format!("http://{listen}/v1/account/sessions/oauth2/callback/oidc/{PROJECT}");
+    let callback = format!("http://{listen}/v1/account/sessions/oauth2/callback/{key}/{PROJECT}");
     let reg: Value = reqwest::Client::new()
         .post(format!("{issuer}/reg"))
         .json(&json!({
@@ -41,12 +51,18 @@ pub async fn server_with(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Option
             .expect("client_secret")
             .to_owned(),
     );
+    let upper = format!("OAUTH2_{}_", key.to_ascii_uppercase());
     let lookup = |k: &str| -> Option<String> {
+        let k = match k.strip_prefix(&upper) {
+            Some(rest) => format!("OAUTH2_OIDC_{rest}"),
+            None => k.to_owned(),
+        };
+        let k = k.as_str();
         if let Some((_, v)) = extra.iter().find(|(n, _)| *n == k) {
             return Some((*v).to_owned());
         }
         match k {
-            "OAUTH2_PROVIDERS" => Some("oidc".into()),
+            "OAUTH2_PROVIDERS" => Some(key.to_owned()),
             "OAUTH2_OIDC_CLIENT_ID" => Some(id.clone()),
             "OAUTH2_OIDC_CLIENT_SECRET" => Some(secret.clone()),
             "OAUTH2_OIDC_ISSUER" => Some(issuer.clone()),
@@ -85,8 +101,13 @@ pub async fn next_login(sub: &str, email: &str, verified: bool) {
 
 /// The start URL of a sign-in (`mode`: `sessions` or `tokens`).
 pub fn start(s: &Server, mode: &str) -> String {
+    start_for(s, "oidc", mode)
+}
+
+/// [`start`] for the provider `key`.
+pub fn start_for(s: &Server, key: &str, mode: &str) -> String {
     format!(
-        "{}/account/{mode}/oauth2/oidc?project={PROJECT}&success=http%3A%2F%2Flocalhost%2Fok&failure=http%3A%2F%2Flocalhost%2Ffail",
+        "{}/account/{mode}/oauth2/{key}?project={PROJECT}&success=http%3A%2F%2Flocalhost%2Fok&failure=http%3A%2F%2Flocalhost%2Ffail",
         s.base
     )
 }

@@ -147,3 +147,56 @@ async fn an_id_token_with_a_bad_signature_audience_or_nonce_is_refused() {
         .await;
     assert_eq!(landed, "http://localhost/ok");
 }
+
+/// Every OpenID Connect entry of the provider table (all but Apple, which has its own
+/// provider double) signs in through the real OpenID Provider, its issuer moved there: cookie
+/// mode makes the user with the provider's key on the identity, token mode finds the same user.
+#[tokio::test]
+async fn every_openid_connect_key_signs_in_in_both_modes() {
+    use shared::providers::{Protocol, Secret, PROVIDERS};
+    let _turn = PROVIDER.lock().await;
+    let keys: Vec<&str> = PROVIDERS
+        .iter()
+        .filter(|p| matches!(p.protocol, Protocol::Oidc { .. }) && p.secret == Secret::Configured)
+        .map(|p| p.key)
+        .collect();
+    assert!(keys.len() >= 20, "{keys:?}");
+    for key in keys {
+        let s = server_for(key, &[], |_| {}).await;
+        let (sub, email) = (sub(), unique_email());
+        next_login(&sub, &email, true).await;
+        let mut b = Browser::new(&s.base);
+        let landed = b.follow(&start_for(&s, key, "sessions"), &issuer()).await;
+        assert_eq!(landed, "http://localhost/ok", "{key}");
+        let cookie = b.session(PROJECT).expect("session cookie");
+        let me = s.get("/account", Some(&cookie)).await;
+        assert_eq!(me.json["email"], email.as_str(), "{key}");
+        let ids = s.get("/account/identities", Some(&cookie)).await;
+        assert_eq!(ids.json["identities"][0]["provider"], key);
+        assert_eq!(ids.json["identities"][0]["providerUid"], sub.as_str());
+
+        next_login(&sub, &email, true).await;
+        let landed = Browser::new(&s.base)
+            .follow(&start_for(&s, key, "tokens"), &issuer())
+            .await;
+        let u = url::Url::parse(&landed).unwrap();
+        let get = |n: &str| {
+            u.query_pairs()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(
+            get("userId").as_deref(),
+            me.json["$id"].as_str(),
+            "{key}: {landed}"
+        );
+        let r = s
+            .post(
+                "/account/sessions/token",
+                json!({"userId": get("userId"), "secret": get("secret")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{key}: {} {landed}", r.json);
+        assert_eq!(r.json["provider"], key);
+    }
+}

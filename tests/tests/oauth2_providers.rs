@@ -1,8 +1,8 @@
 //! Every plain OAuth2 provider entry against a fake that behaves as that provider documents
 //! itself (`fake_provider`): its client authentication, token body, PKCE, token answer, where
 //! its API takes the token, its required headers and parameters, and the documented JSON of
-//! its user reads. Each case is a full sign-in through the browser; the account it makes must
-//! carry the documented ID, address, verified state and name.
+//! its user reads. Each case is a full sign-in through the browser, in cookie mode then token
+//! mode; the account it makes must carry the documented ID, address, verified state and name.
 //!
 //! The shapes are copied from each provider's documentation page (named per case), not from our
 //! provider table: a wrong entry fails here.
@@ -480,6 +480,182 @@ fn cases(tag: &str) -> Vec<(Case, String)> {
         },
         m,
     ));
+    // discord.com/developers/docs/topics/oauth2, .../resources/user#user-object
+    let m = mail("discord");
+    let mut discord = spec(
+        "discord",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"id": "80351110224678912", "username": "nelly", "discriminator": "0",
+            "global_name": "Nelly", "avatar": "8342729096ea3675442027381ff50dfe", "verified": true,
+            "email": m, "flags": 64, "premium_type": 1, "public_flags": 64}),
+        )],
+    );
+    discord.pkce = true;
+    discord.authorize = vec![("scope", "identify email")];
+    out.push((
+        Case {
+            spec: discord,
+            extra: &[],
+            uid: "80351110224678912",
+            email: None,
+            verified: true,
+            name: "Nelly",
+        },
+        m,
+    ));
+    // developer.spotify.com/documentation/web-api/reference/get-current-users-profile
+    let m = mail("spotify");
+    let mut spotify = spec(
+        "spotify",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"country": "SE", "display_name": "Jane Doe", "email": m,
+            "explicit_content": {"filter_enabled": false, "filter_locked": false},
+            "external_urls": {"spotify": "https://open.spotify.com/user/smedjan"},
+            "followers": {"href": null, "total": 0}, "href": "https://api.spotify.com/v1/users/smedjan",
+            "id": "smedjan", "images": [], "product": "premium", "type": "user",
+            "uri": "spotify:user:smedjan"}),
+        )],
+    );
+    spotify.pkce = true;
+    spotify.authorize = vec![("scope", "user-read-email")];
+    out.push((
+        Case {
+            spec: spotify,
+            extra: &[],
+            uid: "smedjan",
+            email: None,
+            verified: false,
+            name: "Jane Doe",
+        },
+        m,
+    ));
+    // developer.amazon.com/docs/login-with-amazon/obtain-customer-profile.html
+    let m = mail("amazon");
+    let mut amazon = spec(
+        "amazon",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"user_id": "amznl.account.K2LI23KL2LK2", "email": m,
+            "name": "Mork Hashimoto", "postal_code": "98052"}),
+        )],
+    );
+    amazon.pkce = true;
+    amazon.authorize = vec![("scope", "profile")];
+    out.push((
+        Case {
+            spec: amazon,
+            extra: &[],
+            uid: "amznl.account.K2LI23KL2LK2",
+            email: None,
+            verified: false,
+            name: "Mork Hashimoto",
+        },
+        m,
+    ));
+    // developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow, Graph API /me
+    let m = mail("facebook");
+    let mut facebook = spec(
+        "facebook",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"id": "10158289532948541", "name": "Jane Doe", "email": m}),
+        )],
+    );
+    facebook.pkce = true;
+    facebook.authorize = vec![("scope", "email public_profile")];
+    out.push((
+        Case {
+            spec: facebook,
+            extra: &[],
+            uid: "10158289532948541",
+            email: None,
+            verified: false,
+            name: "Jane Doe",
+        },
+        m,
+    ));
+    // developer.wordpress.com/docs/oauth2/, developer.wordpress.com/docs/api/1.1/get/me/
+    let m = mail("wordpress");
+    let mut wordpress = spec(
+        "wordpress",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"ID": 12345678, "display_name": "Jane Doe", "username": "janedoe",
+            "email": m, "primary_blog": 123, "language": "en", "email_verified": true,
+            "verified": true}),
+        )],
+    );
+    wordpress.authorize = vec![("scope", "auth")];
+    wordpress.token_answer = |a, _| {
+        json!({"access_token": a, "token_type": "bearer",
+        "blog_id": "0", "blog_url": null, "scope": "auth"})
+    };
+    out.push((
+        Case {
+            spec: wordpress,
+            extra: &[],
+            uid: "12345678",
+            email: None,
+            verified: true,
+            name: "Jane Doe",
+        },
+        m,
+    ));
+    // yandex.com/dev/id/doc/en/user-information
+    let m = mail("yandex");
+    let mut yandex = spec(
+        "yandex",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"login": "ivan", "id": "1000034426", "client_id": "4760187d81bc4b7799476b42b5103713",
+            "psuid": "1.AAceCw.tbHgw5DtJ9_zeqPrk-Ba2w.qPWSRC5v2t2IaksPJgnge", "default_email": m,
+            "emails": [m], "real_name": "Ivan Ivanov", "display_name": "Ivan",
+            "first_name": "Ivan", "last_name": "Ivanov", "sex": "male"}),
+        )],
+    );
+    yandex.pkce = true;
+    yandex.authorize = vec![("scope", "login:email login:info")];
+    out.push((
+        Case {
+            spec: yandex,
+            extra: &[],
+            uid: "1000034426",
+            email: None,
+            verified: false,
+            name: "Ivan Ivanov",
+        },
+        m,
+    ));
+    // developer.box.com/guides/authentication/oauth2/, developer.box.com/reference/get-users-me/
+    let m = mail("box");
+    let boxed = spec(
+        "box",
+        Client::Body,
+        vec![(
+            "/user",
+            json!({"id": "11446498", "type": "user", "name": "Aaron Levie", "login": m,
+            "created_at": "2012-12-12T10:53:43-08:00", "language": "en", "status": "active"}),
+        )],
+    );
+    out.push((
+        Case {
+            spec: boxed,
+            extra: &[],
+            uid: "11446498",
+            email: None,
+            verified: false,
+            name: "Aaron Levie",
+        },
+        m,
+    ));
     out
 }
 
@@ -487,7 +663,19 @@ fn cases(tag: &str) -> Vec<(Case, String)> {
 async fn every_plain_provider_signs_in_as_documented() {
     let tag = unique_email().split('@').next().unwrap().replace('.', "");
     let mut failures = vec![];
-    for (case, address) in cases(&tag) {
+    let cases = cases(&tag);
+    // Every plain entry has its case (GitHub's double is `fake_github`, `oauth2_flows.rs`).
+    let mut covered: Vec<&str> = cases.iter().map(|(c, _)| c.spec.key).collect();
+    covered.push("github");
+    covered.sort_unstable();
+    let mut plain: Vec<&str> = shared::providers::PROVIDERS
+        .iter()
+        .filter(|p| matches!(p.protocol, shared::providers::Protocol::OAuth2(_)))
+        .map(|p| p.key)
+        .collect();
+    plain.sort_unstable();
+    assert_eq!(covered, plain);
+    for (case, address) in cases {
         let key = case.spec.key;
         let fake = FakeProvider::start(case.spec).await;
         let mut o = Options {
@@ -534,6 +722,25 @@ async fn every_plain_provider_signs_in_as_documented() {
         );
         if got != want {
             failures.push(format!("{key}: got {got:?}, want {want:?}"));
+        }
+        // Token mode: the same provider account reaches the same user, through the secret.
+        let landed = Browser::new(&s.base)
+            .follow(&start.replace("/sessions/", "/tokens/"), &fake.base)
+            .await;
+        let u = url::Url::parse(&landed).unwrap();
+        let get = |n: &str| {
+            u.query_pairs()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.into_owned())
+        };
+        let r = s
+            .post(
+                "/account/sessions/token",
+                json!({"userId": get("userId"), "secret": get("secret")}),
+            )
+            .await;
+        if r.status != 201 || r.json["userId"] != me.json["$id"] || r.json["provider"] != key {
+            failures.push(format!("{key}: token mode landed at {landed}: {}", r.json));
         }
         if !fake.problems().is_empty() {
             failures.push(format!("{key}: the fake saw {:?}", fake.problems()));
