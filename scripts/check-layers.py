@@ -22,7 +22,7 @@ LAYERS = {
         "domain_tests",
     ],
     "edge": [
-        "http", "params", "validate", "routes", "ratelimit", "model", "api", "lambda",
+        "http", "params", "validate", "routes", "ratelimit", "model", "pages", "api", "lambda",
     ],
 }
 # The crate root re-exports and may name anything.

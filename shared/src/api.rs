@@ -545,6 +545,16 @@ async fn serve(
             route.paths[0],
         );
     };
+    if let Some((headers, body)) = crate::pages::render(route.id) {
+        return (
+            ApiResponse {
+                status: 200,
+                headers,
+                body,
+            },
+            route.paths[0],
+        );
+    }
     let mut verdict = None;
     let result = pipeline(app, req, route, path, handler, &mut verdict).await;
     if let (Ok(reply), Some(v), Some(rl)) = (&result, &verdict, route.rate_limit) {
@@ -757,7 +767,7 @@ async fn identify(
     let load = match route.access {
         Access::User(load) => Some(load),
         Access::GuestOnly => Some(Load::Session),
-        Access::Guest | Access::Public => None,
+        Access::Guest | Access::Public | Access::Page => None,
     };
     let path_session = path
         .iter()

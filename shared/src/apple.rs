@@ -82,7 +82,8 @@ pub fn client_secret(
     let (key, signing) = team_key(secret)?;
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.key_id.trim().to_owned());
-    let iat = now.div_euclid(1000);
+    // A minute back: a clock a little ahead of Apple's must not make a secret from the future.
+    let iat = now.div_euclid(1000) - 60;
     let claims = SecretClaims {
         iss: key.team_id.trim(),
         iat,
@@ -124,12 +125,21 @@ pub fn posted_name(user: &str) -> Option<String> {
 }
 
 /// What of the `user` JSON travels on from the callback to the redirect route (a URL): the
-/// name only, never the address.
+/// name only, rebuilt from its two parts, each capped; never the address or anything else.
 pub fn relayed_user(user: &str) -> Option<String> {
-    posted_name(user).map(|_| {
-        let user: serde_json::Value = serde_json::from_str(user).unwrap_or_default();
-        serde_json::json!({ "name": user.get("name") }).to_string()
-    })
+    posted_name(user)?;
+    let name = serde_json::from_str::<User>(user).ok()?.name?;
+    let cap = |s: &str| -> String {
+        s.trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(NAME_CHARS)
+            .collect()
+    };
+    Some(
+        serde_json::json!({"name": {"firstName": cap(&name.first_name), "lastName": cap(&name.last_name)}})
+            .to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -167,8 +177,8 @@ W1ZED1PVcqRGGMVB4aTiWkL6ASPeFCc/FwbZbjfoIKdOhPOPXDSzcfP4
             .unwrap()
             .claims;
         assert_eq!(claims["sub"], "com.example.web");
-        assert_eq!(claims["iat"], 1_700_000_000);
-        assert_eq!(claims["exp"], 1_700_000_000 + SECRET_SECS);
+        assert_eq!(claims["iat"], 1_700_000_000 - 60);
+        assert_eq!(claims["exp"], 1_700_000_000 - 60 + SECRET_SECS);
     }
 
     #[test]
@@ -194,7 +204,15 @@ W1ZED1PVcqRGGMVB4aTiWkL6ASPeFCc/FwbZbjfoIKdOhPOPXDSzcfP4
         assert_eq!(posted_name(user).as_deref(), Some("Ada Lovelace"));
         assert_eq!(
             relayed_user(user).unwrap(),
-            r#"{"name":{"firstName":" Ada ","lastName":"Lovelace"}}"#
+            r#"{"name":{"firstName":"Ada","lastName":"Lovelace"}}"#
+        );
+        let stuffed = format!(
+            r#"{{"name":{{"firstName":"A","lastName":"B","extra":"{}"}},"email":"a@b.c"}}"#,
+            "x".repeat(5000)
+        );
+        assert_eq!(
+            relayed_user(&stuffed).unwrap(),
+            r#"{"name":{"firstName":"A","lastName":"B"}}"#
         );
         assert_eq!(
             posted_name(r#"{"name":{"firstName":"Ada"}}"#).as_deref(),

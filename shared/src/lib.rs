@@ -30,6 +30,7 @@ pub mod oauth2;
 pub mod oauth2_plain;
 pub mod outbound;
 pub mod outbox;
+pub mod pages;
 pub mod params;
 pub mod password;
 pub mod providers;

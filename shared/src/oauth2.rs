@@ -647,7 +647,11 @@ pub async fn refresh_tokens(
             )
         }
         Protocol::OAuth2(plain) => {
-            let url = conf.token_url.as_deref().unwrap_or(plain.token);
+            // A moved token endpoint (a test double, an enterprise host) moves refreshes too.
+            let url = conf
+                .token_url
+                .as_deref()
+                .unwrap_or(plain.refresh.unwrap_or(plain.token));
             let grant = vec![
                 ("grant_type", "refresh_token".to_owned()),
                 ("refresh_token", refresh.clone()),

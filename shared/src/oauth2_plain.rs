@@ -223,7 +223,10 @@ pub async fn user_json(conf: &OAuth2Provider, plain: &Plain, access: &str) -> Re
                 shown(userinfo)
             )));
         }
-        let id: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        // Form encoding escapes every reserved character; a space is `%20` in a path.
+        let id = url::form_urlencoded::byte_serialize(raw.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
         let url = url.replace("{id}", &id).replace("%7Bid%7D", &id);
         let extra = read(conf, plain, &url, access, false).await?;
         if let Value::Object(fields) = &mut user {

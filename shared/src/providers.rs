@@ -131,6 +131,8 @@ pub struct Plain {
     pub json_body: bool,
     /// Where the token response keeps the access token (Yammer nests it).
     pub access_token: &'static str,
+    /// A refresh endpoint apart from the token endpoint (Figma).
+    pub refresh: Option<&'static str>,
     pub token_in: TokenIn,
     /// The profile read is a POST without a body (Dropbox's RPC style).
     pub post_userinfo: bool,
@@ -154,6 +156,7 @@ const PLAIN: Plain = Plain {
     client_auth: ClientAuth::Body,
     json_body: false,
     access_token: "/access_token",
+    refresh: None,
     token_in: TokenIn::Bearer,
     post_userinfo: false,
     headers: &[],
@@ -440,7 +443,10 @@ pub const PROVIDERS: &[Provider] = &[
             authorize: "https://bitbucket.org/site/oauth2/authorize",
             token: "https://bitbucket.org/site/oauth2/access_token",
             userinfo: "https://api.bitbucket.org/2.0/user",
-            extra: &[("emails", "https://api.bitbucket.org/2.0/user/emails")],
+            extra: &[(
+                "emails",
+                "https://api.bitbucket.org/2.0/user/emails?pagelen=100",
+            )],
             client_auth: ClientAuth::Basic,
             mapping: mapping(
                 "/uuid",
@@ -695,7 +701,8 @@ pub const PROVIDERS: &[Provider] = &[
     ),
     // developers.zoom.us/docs/integrations/oauth/ (HTTP Basic), .../integrations/PKCE/,
     // developers.zoom.us/docs/api/users/#tag/users/GET/users/{userId} (`verified`: 1 or 0).
-    // Scopes are the app's (`user:read:user`), set in the Marketplace.
+    // Scopes are the app's (`user:read:user`), set in the Marketplace. A workforce service
+    // (account administrators provision users and SSO sets addresses): not trusted by default.
     plain(
         "zoom",
         &Plain {
@@ -736,13 +743,14 @@ pub const PROVIDERS: &[Provider] = &[
         true,
         true,
     ),
-    // developers.figma.com/docs/rest-api/authentication/ (HTTP Basic),
+    // developers.figma.com/docs/rest-api/authentication/ (HTTP Basic, refresh at its own URL),
     // developers.figma.com/docs/rest-api/users-endpoints/ (`/v1/me`).
     plain(
         "figma",
         &Plain {
             authorize: "https://www.figma.com/oauth",
             token: "https://api.figma.com/v1/oauth/token",
+            refresh: Some("https://api.figma.com/v1/oauth/refresh"),
             userinfo: "https://api.figma.com/v1/me",
             client_auth: ClientAuth::Basic,
             mapping: mapping("/id", "/email", Verified::Never, &[&["/handle"]]),

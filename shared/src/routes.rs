@@ -82,6 +82,8 @@ pub enum Access {
     GuestOnly,
     /// Anyone but API keys (scope `public`): guests and users alike.
     Public,
+    /// A static page (`pages.rs`) outside the API: no project, no caller, no counter.
+    Page,
 }
 
 impl Access {
@@ -90,7 +92,7 @@ impl Access {
         match self {
             Access::User(_) => "account",
             Access::Guest | Access::GuestOnly => "sessions.write",
-            Access::Public => "public",
+            Access::Public | Access::Page => "public",
         }
     }
 }
@@ -223,7 +225,9 @@ route_ids! {
             GetAccount, UpdateEmail, UpdateName, UpdatePassword, UpdatePhone, GetPrefs,
             UpdatePrefs, UpdateStatus, ListLogs, ListIdentities, DeleteIdentity,
         ],
-        open AccountOpenRoute: [CreateAccount],
+        open AccountOpenRoute: [
+            CreateAccount, MagicUrlPage, OAuth2SuccessPage, OAuth2FailurePage,
+        ],
     }
     Sessions => SessionsRoute {
         user SessionsUserRoute: [
@@ -321,6 +325,32 @@ use Admit::*;
 use Load::*;
 
 pub static ROUTES: &[Route] = &[
+    // The pages behind the default URLs (magic links without `url`, OAuth2 without `success`
+    // or `failure`), on the API's own origin.
+    Route {
+        id: RouteId::MagicUrlPage,
+        method: "GET",
+        paths: &["/auth/magic-url"],
+        access: Page,
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: RouteId::OAuth2SuccessPage,
+        method: "GET",
+        paths: &["/auth/oauth2/success"],
+        access: Page,
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: RouteId::OAuth2FailurePage,
+        method: "GET",
+        paths: &["/auth/oauth2/failure"],
+        access: Page,
+        admit: Before,
+        rate_limit: None,
+    },
     Route {
         id: RouteId::GetAccount,
         method: "GET",

@@ -403,16 +403,19 @@ enum Filter {
     And(Vec<Filter>),
 }
 
-/// Appwrite's order of two attribute values: strings by bytes, numbers by value.
-fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+/// Appwrite's order of two attribute values: strings by bytes, numbers by value; `None` when
+/// they cannot be compared (a null, or a string against a number), which no range matches.
+fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(std::cmp::Ordering::Equal),
-        _ => std::cmp::Ordering::Equal,
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        _ => None,
     }
+}
+
+/// [`order`] for sorting: incomparable values keep their places.
+fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+    order(a, b).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// A model's value of `attr` (`$sequence` orders as `$createdAt`: both follow creation).
@@ -457,21 +460,25 @@ impl Filter {
         let text = x.as_str().unwrap_or_default();
         let strings = || values.iter().filter_map(Value::as_str);
         let empty = x.is_null() || x == Value::String(String::new());
+        let is = |y: &Value, f: fn(std::cmp::Ordering) -> bool| order(&x, y).is_some_and(f);
         let between = || match (values.first(), values.get(1)) {
-            (Some(lo), Some(hi)) => compare(&x, lo).is_ge() && compare(&x, hi).is_le(),
+            (Some(lo), Some(hi)) => {
+                is(lo, std::cmp::Ordering::is_ge) && is(hi, std::cmp::Ordering::is_le)
+            }
             _ => false,
         };
+        let comparable = || values.iter().all(|y| order(&x, y).is_some());
         match method.as_str() {
             "equal" => values.contains(&x),
             "notEqual" => !values.contains(&x),
             "isNull" => empty,
             "isNotNull" => !empty,
-            "lessThan" => values.iter().all(|y| compare(&x, y).is_lt()),
-            "lessThanEqual" => values.iter().all(|y| compare(&x, y).is_le()),
-            "greaterThan" => values.iter().all(|y| compare(&x, y).is_gt()),
-            "greaterThanEqual" => values.iter().all(|y| compare(&x, y).is_ge()),
+            "lessThan" => values.iter().all(|y| is(y, std::cmp::Ordering::is_lt)),
+            "lessThanEqual" => values.iter().all(|y| is(y, std::cmp::Ordering::is_le)),
+            "greaterThan" => values.iter().all(|y| is(y, std::cmp::Ordering::is_gt)),
+            "greaterThanEqual" => values.iter().all(|y| is(y, std::cmp::Ordering::is_ge)),
             "between" => between(),
-            "notBetween" => !between(),
+            "notBetween" => comparable() && !between(),
             "startsWith" => x.is_string() && strings().any(|y| text.starts_with(y)),
             "notStartsWith" => !strings().any(|y| text.starts_with(y)),
             "endsWith" => x.is_string() && strings().any(|y| text.ends_with(y)),
@@ -670,7 +677,7 @@ fn filter(q: &Value) -> std::result::Result<Filter, String> {
                 .iter()
                 .map(|v| match v {
                     Value::Object(_) => filter(v),
-                    _ => Err(format!("Invalid query: {v}")),
+                    _ => Err(v.to_string()),
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| match e.starts_with("Query method not valid") {
@@ -776,6 +783,14 @@ mod tests {
             )]),
             ["c"]
         );
+        // A null or a number against string bounds is in no range, and out of none.
+        let none = Vec::<String>::new();
+        assert_eq!(
+            ids(&[q("between", "providerAccessTokenExpiry", json!(["", "~"]))]),
+            none
+        );
+        assert_eq!(ids(&[q("notBetween", "$createdAt", json!([1, 2]))]), none);
+        assert_eq!(ids(&[q("lessThan", "$createdAt", json!([5]))]), none);
         assert_eq!(
             ids(&[q("contains", "providerEmail", json!(["relay", "love"]))]),
             ["a", "c"]

@@ -77,3 +77,79 @@ test('email/password sign-up, sign-in and sign-out from the page (CORS with cred
   await waitForUser(page, 'guest (general_unauthorized_scope)');
   await context.close();
 });
+
+// The pages behind the default URLs (shared/src/pages.rs), on the API's own origin.
+const { MOTO_URL } = process.env;
+
+async function lastLink(to) {
+  const data = JSON.parse(await (await fetch(`${MOTO_URL}/moto-api/outbox.json`)).text());
+  const m = (data.ses?.Message ?? []).filter((x) => (x.destinations?.ToAddresses ?? []).some((a) => a.includes(to))).at(-1);
+  assert.ok(m, `no mail to ${to}`);
+  return m.body.replaceAll('&amp;', '&').match(/https?:\/\/[^\s"<]+/)[0];
+}
+
+test('a magic link without url lands on our page, which signs in at the press of its button', async () => {
+  assert.ok(MOTO_URL, 'run through scripts/test');
+  const email = `browser-magic-${Date.now()}@example.com`;
+  const res = await fetch(`${API_ENDPOINT}/account/tokens/magic-url`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-appwrite-project': API_PROJECT },
+    body: JSON.stringify({ userId: 'unique()', email }),
+  });
+  assert.equal(res.status, 201);
+  const link = await lastLink(email);
+  assert.equal(new URL(link).origin + new URL(link).pathname, `${new URL(API_ENDPOINT).origin}/auth/magic-url`);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const opened = await page.goto(link);
+  assert.equal(opened.status(), 200);
+  assert.match(opened.headers()['content-security-policy'], /^default-src 'none'; script-src 'sha256-/);
+  assert.equal(opened.headers()['referrer-policy'], 'no-referrer');
+  // Opening the link spends nothing: the secret is spent only by the button.
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Press the button'));
+  await page.click('#go');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('You are signed in'), null, { timeout: 15000 });
+  assert.equal(new URL(page.url()).search, '', 'the secret left the address bar');
+  const me = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(me.email, email);
+  // The same link again: spent.
+  const again = await (await browser.newContext()).newPage();
+  await again.goto(link);
+  await again.click('#go');
+  await again.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sign-in failed'), null, { timeout: 15000 });
+  await context.close();
+});
+
+test('OAuth2 without success or failure: token mode finishes on our success page; failures show on our failure page as text', async () => {
+  const email = `browser-default-${Date.now()}@example.com`;
+  const res = await fetch(`${OIDC_ISSUER}/test/next`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: `browser-default-${Date.now()}`, email, email_verified: true, name: 'Default Pages' }),
+  });
+  assert.equal(res.status, 204);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${API_ENDPOINT}/account/tokens/oauth2/oidc?project=${API_PROJECT}`);
+  await page.waitForURL((u) => u.pathname === '/auth/oauth2/success', { timeout: 15000 });
+  await page.click('#go');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('You are signed in'), null, { timeout: 15000 });
+  const me = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(me.email, email);
+
+  // A failure without a failure URL: our page, the message as text (markup stays inert).
+  const error = JSON.stringify({ message: '<img src=x onerror="window.pwned=1">', type: 'user_oauth2_provider_error', code: 424 });
+  const failed = await context.newPage();
+  await failed.goto(`${new URL(API_ENDPOINT).origin}/auth/oauth2/failure?error=${encodeURIComponent(error)}`);
+  await failed.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sign-in failed'));
+  assert.equal(await failed.locator('img').count(), 0);
+  assert.equal(await failed.evaluate(() => window.pwned), undefined);
+  assert.match(await failed.locator('#status').textContent(), /<img src=x/);
+  await context.close();
+});

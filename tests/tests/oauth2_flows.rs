@@ -306,6 +306,54 @@ async fn a_provider_error_goes_to_the_failure_url_without_its_description() {
     );
 }
 
+/// Without `success` and `failure`, the flow ends on our own pages (`shared::pages`), which
+/// answer without a project header, with a page that runs only its own script.
+#[tokio::test]
+async fn without_urls_the_flow_ends_on_our_pages() {
+    let gh = FakeGithub::start().await;
+    let s = server(&gh, false).await;
+    let start = format!(
+        "{}/account/sessions/oauth2/github?project={PROJECT}",
+        s.base
+    );
+    let origin = s.base.trim_end_matches("/v1").to_owned();
+    gh.deny_next();
+    let landed = Browser::new(&s.base)
+        .follow_until(&start, "/auth/oauth2/")
+        .await;
+    assert!(
+        landed.starts_with(&format!(
+            "{origin}/auth/oauth2/failure?project={PROJECT}&error="
+        )),
+        "{landed}"
+    );
+    gh.next(account(unique_id(), &unique_email(), true));
+    let mut b = Browser::new(&s.base);
+    let landed = b.follow_until(&start, "/auth/oauth2/").await;
+    assert_eq!(
+        landed,
+        format!("{origin}/auth/oauth2/success?project={PROJECT}")
+    );
+    assert!(b.session(PROJECT).is_some());
+    for url in [
+        &landed,
+        &format!("{origin}/auth/magic-url?userId=u&secret=s"),
+    ] {
+        let r = reqwest::get(url.as_str()).await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'sha256-"),
+            "{csp}"
+        );
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(r.text().await.unwrap().contains("<script>"));
+    }
+}
+
 #[tokio::test]
 async fn an_unverified_provider_email_never_reaches_an_existing_account() {
     let gh = FakeGithub::start().await;

@@ -22,6 +22,12 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
     };
     match route.split() {
         Split::Open(AccountOpenRoute::CreateAccount) => create(&call).await,
+        // The pipeline answers page routes itself (`shared::pages`) before any handler.
+        Split::Open(
+            AccountOpenRoute::MagicUrlPage
+            | AccountOpenRoute::OAuth2SuccessPage
+            | AccountOpenRoute::OAuth2FailurePage,
+        ) => Err(Error::new(ErrorType::RouteNotFound)),
         Split::User(route) => user_route(route, &call.into_user()?).await,
     }
 }
