@@ -16,7 +16,7 @@ LAYERS = {
         "error", "address", "clock", "dates", "ids", "crypto", "keyring", "seal", "device", "templates",
         "credential", "jwt", "item", "keys", "password", "providers", "apple", "config",
     ],
-    "ports": ["store", "outbox", "outbound", "messages", "app"],
+    "ports": ["store", "outbox", "outbound", "geo", "messages", "app"],
     "domain": [
         "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "oauth2_plain", "testkit",
         "domain_tests",

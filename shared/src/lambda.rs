@@ -90,7 +90,14 @@ pub async fn run(function: Function, handler: Handler) -> Result<(), lambda_http
     let app = App::from_env()
         .await
         .map_err(|e| format!("configuration: {e}"))?;
-    app.store.warm_up().await;
+    // The functions that show countries (sessions, security logs) read the GeoIP database
+    // during Init, beside the connection warm-up.
+    let geo = async {
+        if function.shows_countries() {
+            let _ = tokio::task::spawn_blocking(crate::geo::preload).await;
+        }
+    };
+    tokio::join!(app.store.warm_up(), geo);
     let app = &app;
     let resolve = move |f: Function| (f == function).then_some(handler);
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {

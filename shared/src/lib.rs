@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod dates;
 pub mod device;
 pub mod error;
+pub mod geo;
 pub mod http;
 pub mod ids;
 pub mod item;

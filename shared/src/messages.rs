@@ -101,11 +101,12 @@ pub fn challenge_email(project: &str, locale: &str, to: &str, name: &str, code: 
 pub fn session_alert(project: &str, to: &str, name: &str, session: &SessionItem) -> Email {
     let name = printable_name(name);
     let greeting = if name.is_empty() { "there" } else { &name };
+    let (_, country) = crate::geo::of_session(&session.country_code, &session.ip);
     let vars = [
         ("project", project),
         ("name", greeting),
         ("ip", session.ip.as_str()),
-        ("country", "Unknown"),
+        ("country", country),
         ("client", session.device.client_name.as_str()),
         ("time", &crate::dates::format(session.created)),
     ];

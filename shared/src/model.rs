@@ -141,9 +141,10 @@ pub fn session(s: &SessionItem, current: bool, secret: &str) -> Value {
         "providerRefreshToken": s.provider_refresh_token,
         "ip": s.ip,
     });
+    let (country_code, country_name) = crate::geo::of_session(&s.country_code, &s.ip);
     let tail = json!({
-        "countryCode": if s.country_code.is_empty() { "--" } else { s.country_code.as_str() },
-        "countryName": if s.country_name.is_empty() { "Unknown" } else { s.country_name.as_str() },
+        "countryCode": country_code,
+        "countryName": country_name,
         "current": current,
         "factors": s.factors,
         "secret": secret,
@@ -199,9 +200,10 @@ pub fn log(l: &crate::item::LogItem) -> Value {
         "ip": l.ip,
         "time": dates::format(l.time),
     });
+    let (country_code, country_name) = crate::geo::of_address(&l.ip);
     let mut tail = Map::new();
-    tail.insert("countryCode".into(), json!("--"));
-    tail.insert("countryName".into(), json!("Unknown"));
+    tail.insert("countryCode".into(), json!(country_code));
+    tail.insert("countryName".into(), json!(country_name));
     with(with(head, device_fields(&l.device)), tail)
 }
 

@@ -46,6 +46,12 @@ impl Function {
         }
     }
 
+    /// Whether the function renders sessions or security logs (their `countryCode`): it reads
+    /// the GeoIP database at Init.
+    pub fn shows_countries(self) -> bool {
+        matches!(self, Self::Account | Self::Sessions | Self::Mfa)
+    }
+
     /// Logical ID of the function in `template.yaml`.
     pub fn resource(self) -> &'static str {
         match self {

@@ -431,3 +431,55 @@ async fn session_alerts_for_new_sessions_only() {
     assert_eq!(r.status, 201);
     assert_eq!(count().await, 1);
 }
+
+/// Sessions and security logs name the client's country from its address (the GeoIP database
+/// `scripts/test` installs and names in `GEOIP_DB`), as Appwrite does; a private address is
+/// unknown.
+#[tokio::test]
+async fn countries_come_from_the_client_address() {
+    assert!(
+        std::env::var("GEOIP_DB").is_ok(),
+        "GEOIP_DB is not set: run the tests through scripts/test, which installs the database"
+    );
+    let s = Server::with_config(|c| c.trusted_ip_header = Some("x-forwarded-for".into())).await;
+    let anonymous = |ip: &'static str| {
+        s.req(Method::POST, "/account/sessions/anonymous")
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    let r = Reply::read(anonymous("8.8.8.8").await.unwrap()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (
+            r.json["countryCode"].as_str(),
+            r.json["countryName"].as_str()
+        ),
+        (Some("us"), Some("United States"))
+    );
+    let cookie = r.session_cookie().unwrap();
+    let logs = s
+        .req(Method::GET, "/account/logs")
+        .header(
+            "Cookie",
+            format!("a_session_{PROJECT}={}", url_encode(&cookie)),
+        )
+        .header("X-Forwarded-For", "8.8.8.8")
+        .send()
+        .await
+        .unwrap();
+    let logs = Reply::read(logs).await;
+    let entry = &logs.json["logs"][0];
+    assert_eq!(entry["ip"], "8.8.8.8", "{}", logs.json);
+    assert_eq!(
+        (entry["countryCode"].as_str(), entry["countryName"].as_str()),
+        (Some("us"), Some("United States"))
+    );
+    let private = Reply::read(anonymous("10.1.2.3").await.unwrap()).await;
+    assert_eq!(
+        (
+            private.json["countryCode"].as_str(),
+            private.json["countryName"].as_str()
+        ),
+        (Some("--"), Some("Unknown"))
+    );
+}
