@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppwriteException } from 'node-appwrite';
-import { guest, login, signUp, rejects, last, project } from './helpers.mjs';
+import { guest, login, signUp, rejects, last, project, uniqueEmail, clientFromLastResponse } from './helpers.mjs';
 
 // node-appwrite parses with json-bigint (null-prototype objects): compare plain copies.
 const plain = (x) => JSON.parse(JSON.stringify(x));
@@ -106,6 +106,33 @@ test('anonymous session', async () => {
   const session = await account.createAnonymousSession();
   assert.equal(session.provider, 'anonymous');
   assert.equal(session.secret, '');
+});
+
+test('an anonymous account converts under the password policy (this server: the dictionary)', async () => {
+  await guest().account.createAnonymousSession();
+  const { account } = clientFromLastResponse();
+  const email = uniqueEmail();
+  await rejects(account.updateEmail({ email, password: 'password1234' }), 400, 'general_argument_invalid');
+  const user = await account.updateEmail({ email, password: 'sdk-password-1' });
+  assert.equal(user.email, email);
+});
+
+test('sessions and security logs name the country of the client address (GeoIP)', async () => {
+  const { client, account: g } = guest();
+  client.addHeader('X-Forwarded-For', '8.8.8.8');
+  const session = await g.createAnonymousSession();
+  assert.equal(session.countryCode, 'us');
+  assert.equal(session.countryName, 'United States');
+  const { client: c2, account } = clientFromLastResponse();
+  c2.addHeader('X-Forwarded-For', '8.8.8.8');
+  const logs = await account.listLogs();
+  assert.equal(logs.logs[0].countryCode, 'us');
+  // A private address is unknown, as in Appwrite.
+  const { client: c3, account: g3 } = guest();
+  c3.addHeader('X-Forwarded-For', '10.1.2.3');
+  const local = await g3.createAnonymousSession();
+  assert.equal(local.countryCode, '--');
+  assert.equal(local.countryName, 'Unknown');
 });
 
 test('unknown route is a JSON 404 the SDK understands', async () => {
