@@ -11,15 +11,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 
 pub const SERVICES_ID: &str = "com.example.web";
 pub const TEAM_ID: &str = "TEAM456789";
@@ -112,24 +107,13 @@ pub struct FakeApple {
 
 impl FakeApple {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let (state, issuer) = (inner.clone(), base.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (state, issuer) = (state.clone(), issuer.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (state, issuer) = (state.clone(), issuer.clone());
-                        async move { Ok::<_, Infallible>(route(&state, &issuer, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let state = inner.clone();
+        let base = crate::loopback::serve(move |issuer, req| {
+            let state = state.clone();
+            async move { route(&state, &issuer, req).await }
+        })
+        .await;
         Self { base, inner }
     }
 
@@ -177,11 +161,7 @@ impl FakeApple {
 }
 
 fn reply(status: u16, ctype: &str, body: String) -> hyper::Response<Full<Bytes>> {
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", ctype)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap()
+    crate::loopback::reply(status, &[], ctype, body)
 }
 
 fn json_reply(status: u16, body: Value) -> hyper::Response<Full<Bytes>> {

@@ -7,15 +7,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 
 pub const CLIENT_ID: &str = "gh-client";
 pub const CLIENT_SECRET: &str = "gh-secret";
@@ -53,24 +48,13 @@ pub struct FakeGithub {
 
 impl FakeGithub {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner::default()));
         let state = inner.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(route(&state, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let base = crate::loopback::serve(move |_, req| {
+            let state = state.clone();
+            async move { route(&state, req).await }
+        })
+        .await;
         Self { base, inner }
     }
 
@@ -123,13 +107,7 @@ impl FakeGithub {
 }
 
 fn reply(status: u16, headers: &[(&str, String)], body: Value) -> hyper::Response<Full<Bytes>> {
-    let mut b = hyper::Response::builder().status(status);
-    for (k, v) in headers {
-        b = b.header(*k, v);
-    }
-    b.header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
+    crate::loopback::json(status, headers, body)
 }
 
 /// A new access token and refresh token (GitHub's expiring user tokens).

@@ -9,15 +9,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 
 pub const CLIENT_ID: &str = "client-id";
 pub const CLIENT_SECRET: &str = "client secret/+=";
@@ -82,25 +77,14 @@ pub struct FakeProvider {
 
 impl FakeProvider {
     pub async fn start(spec: Spec) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner::default()));
         let spec = Arc::new(spec);
         let (state, sp) = (inner.clone(), spec.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (state, sp) = (state.clone(), sp.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (state, sp) = (state.clone(), sp.clone());
-                        async move { Ok::<_, Infallible>(route(&state, &sp, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let base = crate::loopback::serve(move |_, req| {
+            let (state, sp) = (state.clone(), sp.clone());
+            async move { route(&state, &sp, req).await }
+        })
+        .await;
         Self { base, spec, inner }
     }
 
@@ -151,13 +135,7 @@ impl FakeProvider {
 }
 
 fn reply(status: u16, headers: &[(&str, String)], body: Value) -> hyper::Response<Full<Bytes>> {
-    let mut b = hyper::Response::builder().status(status);
-    for (k, v) in headers {
-        b = b.header(*k, v);
-    }
-    b.header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
+    crate::loopback::json(status, headers, body)
 }
 
 fn refuse(s: &mut Inner, status: u16, problem: String) -> hyper::Response<Full<Bytes>> {

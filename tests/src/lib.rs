@@ -17,6 +17,7 @@ pub mod browser;
 pub mod fake_apple;
 pub mod fake_github;
 pub mod fake_provider;
+pub mod loopback;
 pub mod lost_answer;
 pub mod oidc;
 
@@ -402,6 +403,22 @@ impl Server {
     /// POST JSON without a session.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    /// The end of an OAuth2 token-mode sign-in: the `userId` and `secret` the success URL
+    /// `landed` received, exchanged with `POST /account/sessions/token`.
+    pub async fn redeem_landing(&self, landed: &str) -> Reply {
+        let u = url::Url::parse(landed).unwrap();
+        let get = |n: &str| {
+            u.query_pairs()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.into_owned())
+        };
+        self.post(
+            "/account/sessions/token",
+            serde_json::json!({"userId": get("userId"), "secret": get("secret")}),
+        )
+        .await
     }
 
     /// Sign up and log in.

@@ -132,17 +132,8 @@ async fn token_mode_through_the_form_post() {
     apple.next(p.clone(), Tamper::None);
     let mut b = Browser::new(&s.base);
     let landed = b.follow(&start_url(&s, "tokens"), &apple.base).await;
-    let (uid, secret) = (
-        query(&landed, "userId").expect(&landed),
-        query(&landed, "secret").unwrap(),
-    );
-    let r = s
-        .post(
-            "/account/sessions/token",
-            json!({"userId": uid, "secret": secret}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json);
+    let r = s.redeem_landing(&landed).await;
+    assert_eq!(r.status, 201, "{} {landed}", r.json);
     assert_eq!(r.json["provider"], "apple");
     assert_eq!(r.json["providerUid"], p.sub.as_str());
 }

@@ -179,24 +179,9 @@ async fn every_openid_connect_key_signs_in_in_both_modes() {
         let landed = Browser::new(&s.base)
             .follow(&start_for(&s, key, "tokens"), &issuer())
             .await;
-        let u = url::Url::parse(&landed).unwrap();
-        let get = |n: &str| {
-            u.query_pairs()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.into_owned())
-        };
-        assert_eq!(
-            get("userId").as_deref(),
-            me.json["$id"].as_str(),
-            "{key}: {landed}"
-        );
-        let r = s
-            .post(
-                "/account/sessions/token",
-                json!({"userId": get("userId"), "secret": get("secret")}),
-            )
-            .await;
+        let r = s.redeem_landing(&landed).await;
         assert_eq!(r.status, 201, "{key}: {} {landed}", r.json);
+        assert_eq!(r.json["userId"], me.json["$id"], "{key}");
         assert_eq!(r.json["provider"], key);
     }
 }

@@ -727,18 +727,7 @@ async fn every_plain_provider_signs_in_as_documented() {
         let landed = Browser::new(&s.base)
             .follow(&start.replace("/sessions/", "/tokens/"), &fake.base)
             .await;
-        let u = url::Url::parse(&landed).unwrap();
-        let get = |n: &str| {
-            u.query_pairs()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.into_owned())
-        };
-        let r = s
-            .post(
-                "/account/sessions/token",
-                json!({"userId": get("userId"), "secret": get("secret")}),
-            )
-            .await;
+        let r = s.redeem_landing(&landed).await;
         if r.status != 201 || r.json["userId"] != me.json["$id"] || r.json["provider"] != key {
             failures.push(format!("{key}: token mode landed at {landed}: {}", r.json));
         }
