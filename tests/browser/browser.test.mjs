@@ -153,3 +153,32 @@ test('OAuth2 without success or failure: token mode finishes on our success page
   assert.match(await failed.locator('#status').textContent(), /<img src=x/);
   await context.close();
 });
+
+test('Sign in with Apple: the provider\'s form post from another site, then the session in this browser', async () => {
+  const { APPLE_ISSUER } = process.env;
+  assert.ok(APPLE_ISSUER, 'run through scripts/test, which starts tests/browser/fake-apple.mjs');
+  const stamp = Date.now();
+  const email = `apple-${stamp}@privaterelay.appleid.com`;
+  const res = await fetch(`${APPLE_ISSUER}/test/next`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: `000${stamp}.apple`, email, first: 'Ada', last: 'Browser' }),
+  });
+  assert.equal(res.status, 200);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const success = encodeURIComponent(`${page0}/?signed-in`);
+  const failure = encodeURIComponent(`${page0}/?failed`);
+  // The provider is 127.0.0.1, the API localhost: its form post is a cross-site POST, after
+  // which the SameSite=Lax binding cookie must still come back on the relayed GET.
+  await page.goto(`${API_ENDPOINT}/account/sessions/oauth2/apple?project=${API_PROJECT}&success=${success}&failure=${failure}`);
+  await page.waitForURL(`${page0}/?signed-in`, { timeout: 15000 });
+  await waitForUser(page, email);
+  const me = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(me.name, 'Ada Browser');
+  assert.equal(me.emailVerification, true);
+  await context.close();
+});
