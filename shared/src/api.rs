@@ -698,11 +698,18 @@ fn unless_param_error(rl: Result<Option<Verdict>>, e: &Error) -> Result<Option<V
     }
 }
 
-/// Stage "origin" (contract §1.9 step 0): a browser's `Origin` must be a registered platform.
+/// Stage "origin" (contract §1.9 step 0): a browser's `Origin` must be a registered platform,
+/// or the API's own origin (its pages, `pages.rs`, which serve nothing but their own script).
 /// The OAuth2 callback is exempt: providers call it (Apple posts a form from its own origin).
 fn check_origin(config: &Config, req: &ApiRequest, route: &Route) -> Result<()> {
+    let own = url::Url::parse(&crate::oauth2::api_origin(
+        config,
+        req.gateway_domain.as_deref(),
+    ))
+    .map(|u| u.origin().ascii_serialization())
+    .unwrap_or_default();
     match req.header("origin").filter(|_| !route.id.project_in_path()) {
-        Some(origin) if !origin_allowed(config, origin) => Err(Error::with_message(
+        Some(origin) if origin != own && !origin_allowed(config, origin) => Err(Error::with_message(
             ErrorType::UnknownOrigin,
             format!("Invalid Origin. Register your new client ({origin}) as a new Web platform on your project console dashboard"),
         )),
@@ -1189,6 +1196,21 @@ mod stage_tests {
         let req = request(&[("origin", "https://appleid.apple.com")]);
         assert!(check_origin(&config, &req, callback.0).is_ok());
         assert!(check_project(&config, &req, callback.0, &callback.1).is_ok());
+        // The API's own origin (its pages exchange a magic link there) is allowed even when
+        // the platforms list only the app; a look-alike of it is not.
+        let own = Config {
+            public_url: Some("https://api.example.test".into()),
+            ..config.clone()
+        };
+        let redeem = route("POST", "/v1/account/sessions/token");
+        for (origin, ok) in [
+            ("https://api.example.test", true),
+            ("https://api.example.test.evil.example", false),
+            ("http://api.example.test", false),
+        ] {
+            let req = request(&[("origin", origin)]);
+            assert_eq!(check_origin(&own, &req, redeem).is_ok(), ok, "{origin}");
+        }
     }
 
     #[test]

@@ -39,7 +39,13 @@ fn reader() -> Option<&'static Reader> {
                     Some(r)
                 }
                 Err(e) => {
-                    tracing::info!(path, error = %e, "no GeoIP database: countries are unknown");
+                    // Expected only where nobody named or deployed one (a bare `cargo run`).
+                    let expected = std::env::var("GEOIP_DB").is_err()
+                        && std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_err();
+                    match expected {
+                        true => tracing::info!(path, error = %e, "no GeoIP database: countries are unknown"),
+                        false => tracing::warn!(path, error = %e, "no GeoIP database: countries are unknown"),
+                    }
                     None
                 }
             }
@@ -54,7 +60,8 @@ pub fn preload() {
 
 /// The lower-case country code of `ip`, if the database knows it.
 pub fn code(ip: &str) -> Option<String> {
-    let ip: IpAddr = ip.parse().ok()?;
+    // An IPv4 client written as IPv6 (`::ffff:a.b.c.d`, a dual-stack socket) is looked up as IPv4.
+    let ip = ip.parse::<IpAddr>().ok()?.to_canonical();
     let record: Record = reader()?.lookup(ip).ok()??;
     let code = record.country_code.to_ascii_lowercase();
     (code.len() == 2).then_some(code)

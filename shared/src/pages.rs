@@ -20,12 +20,17 @@ const SCRIPT: &str = r#"(function () {
   var say = function (t) { document.getElementById('status').textContent = t; };
   var page = document.body.getAttribute('data-page');
   if (page === 'failure') {
-    var e = {};
+    var e = null;
     try { e = JSON.parse(q.get('error') || '{}'); } catch (_) {}
+    e = e || {};
     say('Sign-in failed: ' + (e.message || 'unknown error') + (e.type ? ' (' + e.type + ')' : ''));
     return;
   }
   var userId = q.get('userId'), secret = q.get('secret'), project = q.get('project');
+  // The secret leaves the address bar (and the history) at once; the button uses the copy.
+  if (secret) history.replaceState(null, '', location.pathname);
+  // The API is beside these pages, whatever path PUBLIC_URL has.
+  var api = location.pathname.replace(/\/auth\/.*$/, '') + '/v1';
   if (!userId || !secret) {
     say(page === 'success' ? 'You are signed in. You can close this window.' : 'This link is incomplete: request a new one.');
     return;
@@ -37,15 +42,18 @@ const SCRIPT: &str = r#"(function () {
     button.disabled = true;
     var headers = { 'content-type': 'application/json' };
     if (project) headers['x-appwrite-project'] = project;
-    fetch('/v1/account/sessions/token', {
+    var json = function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b || {} }; }); };
+    fetch(api + '/account/sessions/token', {
       method: 'POST', credentials: 'include', headers: headers,
       body: JSON.stringify({ userId: userId, secret: secret })
-    }).then(function (r) {
-      return r.json().then(function (b) { return { ok: r.ok, body: b }; });
-    }).then(function (r) {
-      history.replaceState(null, '', location.pathname);
+    }).then(json).then(function (r) {
       button.hidden = true;
-      say(r.ok ? 'You are signed in. You can close this window.' : 'Sign-in failed: ' + (r.body.message || 'unknown error'));
+      if (!r.ok) return say('Sign-in failed: ' + (r.body.message || 'unknown error'));
+      // Say whose account this browser is now in: a link someone else sent signs in as them.
+      return fetch(api + '/account', { credentials: 'include', headers: headers }).then(json).then(function (me) {
+        var who = me.body.email || me.body.phone || me.body.name || me.body.$id || 'this account';
+        say('You are signed in as ' + who + '. If that is not you, sign out. You can close this window.');
+      });
     }).catch(function () { button.disabled = false; say('The server could not be reached. Try again.'); });
   });
 })();"#;

@@ -110,6 +110,8 @@ test('a magic link without url lands on our page, which signs in at the press of
   await page.click('#go');
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('You are signed in'), null, { timeout: 15000 });
   assert.equal(new URL(page.url()).search, '', 'the secret left the address bar');
+  // The page says whose account this browser is now in (a link someone else sent would be theirs).
+  assert.match(await page.locator('#status').textContent(), new RegExp(`signed in as ${email.replace(/[.+]/g, '\\$&')}`));
   const me = await page.evaluate(async ({ endpoint, project }) => {
     const r = await fetch(`${endpoint}/account`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
     return r.json();
