@@ -18,7 +18,7 @@ LAYERS = {
     ],
     "ports": ["store", "outbox", "outbound", "geo", "messages", "app"],
     "domain": [
-        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "oauth2_plain", "testkit",
+        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
         "domain_tests",
     ],
     "edge": [

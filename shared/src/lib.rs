@@ -28,7 +28,6 @@ pub mod messages;
 pub mod mfa;
 pub mod model;
 pub mod oauth2;
-pub mod oauth2_plain;
 pub mod outbound;
 pub mod outbox;
 pub mod pages;

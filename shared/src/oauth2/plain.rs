@@ -9,6 +9,7 @@
 //! Nothing a provider sends back is echoed to the caller, and no logged line carries a query
 //! string (Disqus takes the token and the API secret there).
 
+use super::{expiry, Ctx, Profile, State};
 use crate::config::OAuth2Provider;
 use crate::error::{Error, Result};
 use crate::providers::{ClientAuth, Mapping, Plain, TokenIn, Verified};
@@ -35,7 +36,7 @@ pub struct User {
 }
 
 fn failure(why: impl std::fmt::Display) -> Error {
-    super::oauth2::provider_failure(why)
+    super::provider_failure(why)
 }
 
 /// `{client_id}` and `{client_secret}` in a configured header or parameter value.
@@ -96,7 +97,7 @@ pub async fn token(
         }
         form.finish().into_bytes()
     };
-    let resp = super::oauth2::send(req.body(body).map_err(Error::internal)?)
+    let resp = super::send(req.body(body).map_err(Error::internal)?)
         .await
         .map_err(failure)?;
     let answer = parse_answer(resp.body());
@@ -191,7 +192,7 @@ async fn read(
     for (k, v) in plain.headers {
         req = req.header(*k, fill(v, conf));
     }
-    let resp = super::oauth2::send(req.body(vec![]).map_err(Error::internal)?)
+    let resp = super::send(req.body(vec![]).map_err(Error::internal)?)
         .await
         .map_err(failure)?;
     if !resp.status().is_success() {
@@ -318,6 +319,38 @@ pub fn map_user(user: &Value, mapping: &Mapping) -> User {
         verified,
         name,
     }
+}
+
+/// The user of a plain provider's sign-in: the code exchanged, then the API reads.
+pub(super) async fn oauth2_profile(
+    cx: &Ctx<'_, '_>,
+    conf: &OAuth2Provider,
+    plain: &crate::providers::Plain,
+    redirect: oauth2::RedirectUrl,
+    code: &str,
+    state: &State,
+) -> Result<Profile> {
+    let mut grant = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", redirect.as_str().to_owned()),
+    ];
+    if conf.provider.pkce {
+        grant.push(("code_verifier", state.v.clone()));
+    }
+    let url = conf.token_url.as_deref().unwrap_or(plain.token);
+    let tokens = token(conf, plain, url, grant).await?;
+    let json = user_json(conf, plain, &tokens.access).await?;
+    let user = map_user(&json, &plain.mapping);
+    Ok(Profile {
+        id: user.id,
+        email: user.email,
+        verified: user.verified,
+        name: user.name,
+        access_token: tokens.access,
+        refresh_token: tokens.refresh.unwrap_or_default(),
+        expires_at: expiry(cx.now, tokens.expires_in),
+    })
 }
 
 #[cfg(test)]
