@@ -53,7 +53,7 @@ fn reader() -> Option<&'static Reader> {
         .as_ref()
 }
 
-/// Read the database now (Init of the functions that show countries), not at a user's request.
+/// Map the database now (Init of the functions that show countries), not at a user's request.
 pub fn preload() {
     let _ = reader();
 }

@@ -51,7 +51,8 @@ const SCRIPT: &str = r#"(function () {
       if (!r.ok) return say('Sign-in failed: ' + (r.body.message || 'unknown error'));
       // Say whose account this browser is now in: a link someone else sent signs in as them.
       return fetch(api + '/account', { credentials: 'include', headers: headers }).then(json).then(function (me) {
-        var who = me.body.email || me.body.phone || me.body.name || me.body.$id || 'this account';
+        if (!me.ok) return say('You are signed in. The app will ask for your second factor.');
+        var who = me.body.email || me.body.phone || me.body.name || me.body.$id;
         say('You are signed in as ' + who + '. If that is not you, sign out. You can close this window.');
       });
     }).catch(function () { button.disabled = false; say('The server could not be reached. Try again.'); });
