@@ -19,9 +19,11 @@ use crate::keys::KeyItem;
 pub mod conformance;
 pub mod dynamo;
 pub mod invariants;
+#[cfg(any(test, feature = "twin"))]
 pub mod memory;
 
 pub use dynamo::{DynamoStore, Recorder, Sent, Timeouts};
+#[cfg(any(test, feature = "twin"))]
 pub use memory::MemoryStore;
 
 /// Why a write that claims unique keys was refused.
