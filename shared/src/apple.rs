@@ -47,10 +47,7 @@ fn team_key(secret: &str) -> Result<(TeamKey, EncodingKey), String> {
     }
     let not_a_key = || "p8 is not a PKCS#8 P-256 private key (the .p8 file's text)".to_owned();
     let der = pkcs8_der(&key.p8).ok_or_else(not_a_key)?;
-    // The signer checks the curve and the PKCS#8 structure; sign once to learn it here.
-    let signing = EncodingKey::from_ec_der(&der);
-    encode(&Header::new(Algorithm::ES256), &(), &signing).map_err(|_| not_a_key())?;
-    Ok((key, signing))
+    Ok((key, EncodingKey::from_ec_der(&der)))
 }
 
 /// The DER inside a `PRIVATE KEY` PEM block; pasted keys often carry escaped line breaks.
@@ -68,7 +65,11 @@ fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
 /// Whether `secret` is usable, checked when the configuration is read (a deployment that cannot
 /// sign a secret fails at Init, not at a user's sign-in). The message never quotes the secret.
 pub fn check_secret(secret: &str) -> Result<(), String> {
-    team_key(secret).map(|_| ())
+    let (_, signing) = team_key(secret)?;
+    // The signer checks the curve and the PKCS#8 structure: sign once, here, to learn it.
+    encode(&Header::new(Algorithm::ES256), &(), &signing)
+        .map(|_| ())
+        .map_err(|_| "p8 is not a PKCS#8 P-256 private key (the .p8 file's text)".to_owned())
 }
 
 /// The client secret for one token request of `client_id` (the Services ID), for the issuer

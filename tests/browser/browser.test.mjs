@@ -184,3 +184,37 @@ test('Sign in with Apple: the provider\'s form post from another site, then the 
   assert.equal(me.emailVerification, true);
   await context.close();
 });
+
+test('a signed-in victim who opens an attacker\'s magic link stays in their own account', async () => {
+  const stamp = Date.now();
+  const attacker = `browser-attacker-${stamp}@example.com`;
+  const victim = `browser-victim-${stamp}@example.com`;
+  const res = await fetch(`${API_ENDPOINT}/account/tokens/magic-url`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-appwrite-project': API_PROJECT },
+    body: JSON.stringify({ userId: 'unique()', email: attacker }),
+  });
+  assert.equal(res.status, 201);
+  const link = await lastLink(attacker);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(link);
+  // The victim is signed in in this browser (same origin as the page).
+  const signedIn = await page.evaluate(async ({ endpoint, project, email }) => {
+    const h = { 'content-type': 'application/json', 'x-appwrite-project': project };
+    await fetch(`${endpoint}/account`, { method: 'POST', credentials: 'include', headers: h,
+      body: JSON.stringify({ userId: 'unique()', email, password: 'victim-pass-1' }) });
+    const r = await fetch(`${endpoint}/account/sessions/email`, { method: 'POST', credentials: 'include', headers: h,
+      body: JSON.stringify({ email, password: 'victim-pass-1' }) });
+    return r.status;
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT, email: victim });
+  assert.equal(signedIn, 201);
+  await page.click('#go');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sign-in failed'), null, { timeout: 15000 });
+  const me = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(me.email, victim);
+  await context.close();
+});

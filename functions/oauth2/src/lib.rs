@@ -37,21 +37,6 @@ fn origin(call: &Call<'_>) -> String {
     oauth2::api_origin(&call.app.config, call.req.gateway_domain.as_deref())
 }
 
-/// Where success lands when the caller gives no URL (a page of ours, `shared::pages`), naming
-/// the project for the page's token exchange.
-fn default_success(origin: &str, project: &str) -> String {
-    format!("{origin}/auth/oauth2/success?project={}", encode(project))
-}
-
-/// Where failure lands when the caller gives no URL, as Appwrite's console failure page.
-fn default_failure(origin: &str, project: &str) -> String {
-    format!("{origin}/auth/oauth2/failure?project={}", encode(project))
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// The binding cookie: set by the start, gone after [`oauth2::FLOW_SECS`] or at the end of the
 /// flow. Over HTTPS a `__Host-` cookie (so `Path=/`); in plain-HTTP development it is sent back
 /// only to the OAuth2 routes of this host.
@@ -82,8 +67,10 @@ async fn start(call: &Call<'_>, provider: &str, token: bool) -> Result<Reply> {
             .map(|u| validate::redirect_url(name, u, config).map(|u| u.to_string()))
             .transpose()
     };
-    let success = url("success")?.unwrap_or_else(|| default_success(&origin, &config.project_id));
-    let failure = url("failure")?.unwrap_or_else(|| default_failure(&origin, &config.project_id));
+    let success = url("success")?
+        .unwrap_or_else(|| oauth2::default_page(&origin, "success", &config.project_id));
+    let failure = url("failure")?
+        .unwrap_or_else(|| oauth2::default_page(&origin, "failure", &config.project_id));
     let scopes = match p.get("scopes") {
         None => vec![],
         Some(serde_json::Value::Array(a))
@@ -147,7 +134,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
     let state = oauth2::open_state(&cx, provider, param("state")?)?;
     let origin = origin(call);
     // The URLs were valid at the start; configuration may have changed since.
-    let success = if state.s == default_success(&origin, &config.project_id) {
+    let success = if state.s == oauth2::default_page(&origin, "success", &config.project_id) {
         state.s.clone()
     } else {
         validate::redirect_url("success", &state.s, config)
@@ -158,7 +145,7 @@ async fn finish(call: &Call<'_>, provider: &str) -> Result<Reply> {
         .f
         .as_deref()
         .map(
-            |f| match f == default_failure(&origin, &config.project_id) {
+            |f| match f == oauth2::default_page(&origin, "failure", &config.project_id) {
                 true => url::Url::parse(f).map_err(|_| ()),
                 false => validate::redirect_url("failure", f, config).map_err(|_| ()),
             },

@@ -86,6 +86,14 @@ pub fn api_origin(config: &crate::config::Config, gateway_domain: Option<&str>) 
     }
 }
 
+/// Where a sign-in lands when the caller gives no URL (`end`: `success` or `failure`): our own
+/// page (`pages.rs`), as Appwrite's land on its console, naming the project for the page's
+/// token exchange.
+pub fn default_page(origin: &str, end: &str, project: &str) -> String {
+    let project: String = url::form_urlencoded::byte_serialize(project.as_bytes()).collect();
+    format!("{origin}/auth/oauth2/{end}?project={project}")
+}
+
 /// The redirect URI registered at the provider.
 pub fn callback_url(origin: &str, provider: &str, project: &str) -> String {
     format!("{origin}/v1/account/sessions/oauth2/callback/{provider}/{project}")
@@ -210,7 +218,9 @@ pub async fn start(cx: &Ctx<'_, '_>, r: StartRequest<'_>) -> Result<Started> {
     let location = match conf.provider.protocol {
         Protocol::Oidc { .. } => {
             use openidconnect::core::CoreAuthenticationFlow;
-            let client = oidc_client(conf, cx.now).await?.set_redirect_uri(redirect);
+            let client = oidc_client(conf, cx.now, false)
+                .await?
+                .set_redirect_uri(redirect);
             let nonce = state.n.clone();
             let mut req = client.authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,

@@ -13,7 +13,13 @@ pub(super) type OidcClient = openidconnect::core::CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-pub(super) async fn oidc_client(conf: &OAuth2Provider, now: Millis) -> Result<OidcClient> {
+/// `with_secret`: for the token endpoint. The authorization URL needs none, so starting a sign-in
+/// never signs Apple's secret.
+pub(super) async fn oidc_client(
+    conf: &OAuth2Provider,
+    now: Millis,
+    with_secret: bool,
+) -> Result<OidcClient> {
     use openidconnect::core::CoreClientAuthMethod as Method;
     let meta = metadata(conf, now).await?;
     // OpenID Connect's default is HTTP Basic; a provider that lists only `client_secret_post`
@@ -25,7 +31,10 @@ pub(super) async fn oidc_client(conf: &OAuth2Provider, now: Millis) -> Result<Oi
     let client = openidconnect::core::CoreClient::from_provider_metadata(
         meta,
         openidconnect::ClientId::new(conf.client_id.clone()),
-        Some(openidconnect::ClientSecret::new(client_secret(conf, now)?)),
+        match with_secret {
+            true => Some(openidconnect::ClientSecret::new(client_secret(conf, now)?)),
+            false => None,
+        },
     );
     Ok(match post_only {
         true => client.set_auth_type(openidconnect::AuthType::RequestBody),
@@ -95,7 +104,9 @@ pub(super) async fn oidc_profile(
     state: &State,
 ) -> Result<Profile> {
     use openidconnect::{OAuth2TokenResponse, TokenResponse};
-    let client = oidc_client(conf, cx.now).await?.set_redirect_uri(redirect);
+    let client = oidc_client(conf, cx.now, true)
+        .await?
+        .set_redirect_uri(redirect);
     let mut exchange = client
         .exchange_code(openidconnect::AuthorizationCode::new(code.to_owned()))
         .map_err(provider_failure)?;

@@ -49,7 +49,7 @@ pub async fn refresh_tokens(
     let (access, new_refresh, expires_in) = match conf.provider.protocol {
         Protocol::Oidc { .. } => {
             use openidconnect::OAuth2TokenResponse;
-            let t = oidc_client(conf, cx.now)
+            let t = oidc_client(conf, cx.now, true)
                 .await?
                 .exchange_refresh_token(&grant)
                 .map_err(provider_failure)?
