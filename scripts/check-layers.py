@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Layering check of the `shared` crate (docs/architecture.md, "Layers").
+"""Layering check inside `account-core` (docs/architecture.md, "Layers").
 
-Every module of shared/src is assigned to one layer below. A module may use modules of its own
-layer or of lower layers, never of a higher one, and the module graph has no cycles (test-only
-imports included). Unknown modules fail the check, so a new module must be placed explicitly.
-Exit 1 with one line per violation; print the layer summary otherwise.
+The crates enforce the outer layers: `account-core` cannot name the edge or the adapters (it
+does not depend on them), and the checks at the end keep the AWS SDK out of the core and the
+edge and HTTP server types out of the core. Inside the core, every module of shared/core/src is
+assigned to one of three layers below. A module may use modules of its own layer or of lower
+layers, never of a higher one, and the module graph has no cycles (test-only imports included).
+Unknown modules fail the check, so a new module must be placed explicitly. Exit 1 with one
+line per violation; print the layer summary otherwise.
 """
 import re
 import sys
@@ -21,14 +24,18 @@ LAYERS = {
         "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
         "domain_tests",
     ],
-    "edge": [
-        "http", "params", "validate", "routes", "ratelimit", "model", "pages", "api", "lambda",
-    ],
+}
+# Dependencies a crate must not have (its Cargo.toml, every table): what keeps the domain tests
+# free of the AWS SDK, and the core free of the HTTP server and of the Lambda runtime.
+FORBIDDEN = {
+    "core": ["account-adapters", "account-edge", "aws-", "lambda_http", "lambda_runtime", "hyper"],
+    "edge": ["account-adapters", "aws-sdk", "aws-config", "aws-smithy"],
 }
 # The crate root re-exports and may name anything.
 ROOT = "lib"
 
-SRC = Path(__file__).resolve().parent.parent / "shared" / "src"
+SHARED = Path(__file__).resolve().parent.parent / "shared"
+SRC = SHARED / "core" / "src"
 USE = re.compile(r"crate::(\{[^}]*\}|[a-z_][a-z0-9_]*)")
 
 
@@ -89,11 +96,21 @@ def cycles(graph):
     return out
 
 
+def forbidden_dependencies():
+    problems = []
+    for crate, banned in FORBIDDEN.items():
+        for line in (SHARED / crate / "Cargo.toml").read_text().splitlines():
+            name = line.split("=")[0].strip().split(".")[0]
+            if "=" in line and any(name.startswith(b) for b in banned) and not name.startswith("aws-lc"):
+                problems.append(f"shared/{crate}/Cargo.toml: must not depend on {name}")
+    return problems
+
+
 def main():
     rank = {m: i for i, layer in enumerate(LAYERS.values()) for m in layer}
     names = list(LAYERS)
     mods = modules()
-    problems = []
+    problems = forbidden_dependencies()
     graph = {}
     for mod, text in mods.items():
         if mod == ROOT:

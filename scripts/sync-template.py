@@ -1,6 +1,6 @@
 """Rewrite the `Events:` blocks of template.yaml from the route table.
 
-`admin routes sam-events` prints each function's block (shared::routes::sam_events); this splices
+`admin routes sam-events` prints each function's block (account_edge::routes::sam_events); this splices
 them into the template. tests/tests/template.rs fails while the two disagree.
 usage: python3 scripts/sync-template.py
 """

@@ -10,8 +10,9 @@
 //! admin routes sam-events      (the Events blocks of template.yaml, from the route table)
 //! ```
 
-use shared::clock::{Clock, OsEntropy, SystemClock};
-use shared::store::{DynamoStore as Store, Security};
+use account_adapters::dynamo::DynamoStore as Store;
+use account_core::clock::{Clock, OsEntropy, SystemClock};
+use account_core::store::Security;
 
 const USAGE: &str = "usage:
   admin keys create --name NAME --scope SCOPE [--scope SCOPE ...] [--expires-in-days N]
@@ -32,14 +33,19 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args == ["routes", "sam-events"] {
         // No AWS needed: the template's events come from the route table alone.
-        for f in shared::routes::Function::ALL {
-            print!("# {}\n{}", f.resource(), shared::routes::sam_events(*f));
+        for f in account_edge::routes::Function::ALL {
+            print!(
+                "# {}\n{}",
+                f.resource(),
+                account_edge::routes::sam_events(*f)
+            );
         }
         return;
     }
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "appwrite-account".into());
-    let timeouts = shared::config::Timeouts::from_env().unwrap_or_else(|e| fail(&e.to_string()));
-    let store = Store::with_timeouts(&shared::aws::load().await, &table, timeouts);
+    let timeouts =
+        account_core::config::Timeouts::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    let store = Store::with_timeouts(&account_adapters::aws::load().await, &table, timeouts);
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["keys", "create", rest @ ..] => create(&store, rest).await,
@@ -59,9 +65,9 @@ async fn main() {
 }
 
 /// Scan the table and report every broken invariant (`store::invariants`): exit 1 if any.
-async fn check(store: &Store, counted_users: bool) -> shared::Result<()> {
+async fn check(store: &Store, counted_users: bool) -> account_core::Result<()> {
     let items = store.scan_items().await?;
-    let broken = shared::store::invariants::check(&items, counted_users);
+    let broken = account_core::store::invariants::check(&items, counted_users);
     for b in &broken {
         println!("{b}");
     }
@@ -76,7 +82,7 @@ async fn check(store: &Store, counted_users: bool) -> shared::Result<()> {
     Ok(())
 }
 
-async fn create(store: &Store, rest: &[&str]) -> shared::Result<()> {
+async fn create(store: &Store, rest: &[&str]) -> account_core::Result<()> {
     let (mut name, mut scopes, mut days) = (None, vec![], None);
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -102,7 +108,7 @@ async fn create(store: &Store, rest: &[&str]) -> shared::Result<()> {
     }
     let now = SystemClock.now_ms();
     let expire = days.map(|d| now + d * 86_400_000);
-    let (item, key) = shared::keys::generate(&name, &scopes, expire, now, &OsEntropy)?;
+    let (item, key) = account_core::keys::generate(&name, &scopes, expire, now, &OsEntropy)?;
     store.put_api_key(&item).await?;
     println!(
         "created key {} ({}) with scopes {}",
@@ -115,11 +121,11 @@ async fn create(store: &Store, rest: &[&str]) -> shared::Result<()> {
     Ok(())
 }
 
-async fn list(store: &Store) -> shared::Result<()> {
+async fn list(store: &Store) -> account_core::Result<()> {
     for k in store.list_api_keys().await? {
         let expire = k
             .expire
-            .map_or_else(|| "never".to_owned(), shared::dates::format);
+            .map_or_else(|| "never".to_owned(), account_core::dates::format);
         println!(
             "{}  {}  scopes={}  expires={}",
             k.id,
@@ -131,7 +137,7 @@ async fn list(store: &Store) -> shared::Result<()> {
     Ok(())
 }
 
-async fn revoke(store: &Store, id: &str) -> shared::Result<()> {
+async fn revoke(store: &Store, id: &str) -> account_core::Result<()> {
     if store.delete_api_key(id).await? {
         println!("revoked {id}");
         Ok(())

@@ -11,12 +11,12 @@
 //! decoded, and a function that fails or answers nonsense is API Gateway's own
 //! `500 {"message":"Internal Server Error"}`.
 
+use account_edge::routes::{self, Function};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use serde_json::{json, Map, Value};
-use shared::routes::{self, Function};
 use std::net::SocketAddr;
 
 /// API Gateway's own limit on a payload.

@@ -3,16 +3,16 @@
 
 pub mod gateway;
 
+use account_core::App;
+use account_edge::api::{self, Handler};
+use account_edge::http::{ApiRequest, ApiResponse};
+use account_edge::routes::Function;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use shared::api::{self, Handler};
-use shared::http::{ApiRequest, ApiResponse};
-use shared::routes::Function;
-use shared::App;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,8 +69,8 @@ fn to_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
 }
 
 fn too_large() -> hyper::Response<Full<Bytes>> {
-    let body = shared::Error::with_message(
-        shared::ErrorType::ArgumentInvalid,
+    let body = account_core::Error::with_message(
+        account_core::ErrorType::ArgumentInvalid,
         "Request body too large.",
     )
     .envelope();

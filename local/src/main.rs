@@ -4,24 +4,25 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::init_logging();
+    account_edge::init_logging();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8787".into());
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     // STORE=memory: the in-memory twin instead of DynamoDB (scripts/bench-load measures our own
     // CPU per request apart from the emulator's). Nothing is kept when the process ends.
     let app = if std::env::var("STORE").is_ok_and(|s| s == "memory") {
-        let from_env = shared::App::from_env().await?;
-        let clock = std::sync::Arc::new(shared::clock::SystemClock);
-        shared::App::new(
+        let from_env = account_adapters::wiring::from_env().await?;
+        let clock = std::sync::Arc::new(account_core::clock::SystemClock);
+        account_core::App::new(
             (*from_env.config).clone(),
-            shared::store::MemoryStore::new(clock.clone()),
+            account_core::store::MemoryStore::new(clock.clone()),
             clock,
-            std::sync::Arc::new(shared::clock::OsEntropy),
+            std::sync::Arc::new(account_core::clock::OsEntropy),
         )
         .with_outbox(from_env.outbox.clone())
+        .with_fetch(from_env.fetch.clone())
     } else {
-        let app = shared::App::from_env().await?;
-        app.prepare_local().await?;
+        let app = account_adapters::wiring::from_env().await?;
+        account_adapters::wiring::prepare_local(&app).await?;
         app
     };
     let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;

@@ -138,7 +138,7 @@ impl FakeApple {
     }
 
     /// The configuration enabling `apple` at this provider, with `extra` on top.
-    pub fn configure(&self, c: &mut shared::config::Config, extra: &[(&str, &str)]) {
+    pub fn configure(&self, c: &mut account_core::config::Config, extra: &[(&str, &str)]) {
         let secret = team_secret();
         let lookup = |k: &str| -> Option<String> {
             if let Some((_, v)) = extra.iter().find(|(n, _)| *n == k) {
@@ -154,7 +154,7 @@ impl FakeApple {
                 _ => None,
             }
         };
-        c.oauth2 = shared::config::Config::from_lookup(lookup)
+        c.oauth2 = account_core::config::Config::from_lookup(lookup)
             .expect("provider configuration")
             .oauth2;
     }

@@ -80,7 +80,7 @@ impl FakeGithub {
     }
 
     /// The server configuration enabling this provider.
-    pub fn configure(&self, c: &mut shared::config::Config) {
+    pub fn configure(&self, c: &mut account_core::config::Config) {
         let lookup = |k: &str| -> Option<String> {
             match k {
                 "OAUTH2_PROVIDERS" => Some("github".into()),
@@ -100,7 +100,7 @@ impl FakeGithub {
                 _ => None,
             }
         };
-        c.oauth2 = shared::config::Config::from_lookup(lookup)
+        c.oauth2 = account_core::config::Config::from_lookup(lookup)
             .expect("provider configuration")
             .oauth2;
     }

@@ -99,7 +99,7 @@ impl FakeProvider {
 
     /// The configuration enabling this provider with every endpoint moved here; `extra` names
     /// the extra reads (`emails`, `profile`, …) and their path below the base.
-    pub fn configure(&self, c: &mut shared::config::Config, extra: &[(&str, &str)]) {
+    pub fn configure(&self, c: &mut account_core::config::Config, extra: &[(&str, &str)]) {
         let key = self.spec.key.to_ascii_uppercase();
         let mut vars: Vec<(String, String)> = vec![
             ("OAUTH2_PROVIDERS".into(), self.spec.key.into()),
@@ -128,7 +128,7 @@ impl FakeProvider {
             ));
         }
         let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        c.oauth2 = shared::config::Config::from_lookup(lookup)
+        c.oauth2 = account_core::config::Config::from_lookup(lookup)
             .expect("provider configuration")
             .oauth2;
     }

@@ -3,13 +3,13 @@
 //! `AWS_ENDPOINT_URL` for SES, SNS and SSM) through the real AWS SDK, and a
 //! small HTTP client that speaks to it the way the Appwrite SDKs do.
 
+use account_adapters::dynamo::{DynamoStore, Recorder};
+use account_core::clock::{FixedClock, OsEntropy, SystemClock};
+use account_core::config::Config;
+use account_core::App;
 use base64::Engine;
 use reqwest::{Method, Response};
 use serde_json::Value;
-use shared::clock::{FixedClock, OsEntropy, SystemClock};
-use shared::config::Config;
-use shared::store::{DynamoStore, Recorder};
-use shared::App;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -59,11 +59,11 @@ impl Default for Options {
             mock_numbers: vec![("+15555550123".into(), "123456".into())],
             // The emulator is serialised and shares two cores with the tests: the local
             // allowance of scripts/dev, not production's (store::Timeouts).
-            dynamodb_timeouts: shared::config::Timeouts {
+            dynamodb_timeouts: account_core::config::Timeouts {
                 attempt: std::time::Duration::from_millis(20_000),
                 operation: std::time::Duration::from_millis(30_000),
             },
-            messaging_timeouts: shared::config::Timeouts {
+            messaging_timeouts: account_core::config::Timeouts {
                 attempt: std::time::Duration::from_millis(20_000),
                 operation: std::time::Duration::from_millis(30_000),
             },
@@ -114,7 +114,7 @@ impl Server {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             o.config.table_name = format!("{}-rl{}-{}", o.config.table_name, std::process::id(), n);
         }
-        shared::init_logging();
+        account_edge::init_logging();
         // A port chosen before the app exists, so the app can know its own origin.
         let listen = match (o.public_origin, o.listen.take()) {
             (true, listen) => {
@@ -133,9 +133,9 @@ impl Server {
             &recorder,
         );
         let dynamo = store.clone();
-        let outbox = shared::app::outbox_from(&sdk, &o.config);
-        let (clock, fixed): (Arc<dyn shared::clock::Clock>, _) = if o.fixed_clock {
-            let now = shared::clock::Clock::now_ms(&SystemClock);
+        let outbox = account_adapters::wiring::outbox_from(&sdk, &o.config);
+        let (clock, fixed): (Arc<dyn account_core::clock::Clock>, _) = if o.fixed_clock {
+            let now = account_core::clock::Clock::now_ms(&SystemClock);
             let c = Arc::new(FixedClock::new(now));
             (c.clone(), Some(c))
         } else {
@@ -147,8 +147,12 @@ impl Server {
         if !verify {
             config.mail_from = None;
         }
-        let app = App::new(config, store, clock, Arc::new(OsEntropy)).with_outbox(outbox);
-        app.prepare_local().await.expect("prepare table and sender");
+        let app = App::new(config, store, clock, Arc::new(OsEntropy))
+            .with_outbox(outbox)
+            .with_fetch(account_adapters::https::providers());
+        account_adapters::wiring::prepare_local(&app)
+            .await
+            .expect("prepare table and sender");
         let mut app = app;
         if !verify {
             Arc::make_mut(&mut app.config).mail_from = from;
@@ -259,7 +263,7 @@ impl Server {
 
     /// Whether no user holds `email` (its claim item is absent).
     pub async fn dynamo_email_unclaimed(&self, email: &str) -> bool {
-        use shared::store::Accounts;
+        use account_core::store::Accounts;
         self.dynamo
             .get_email(email)
             .await
@@ -435,8 +439,8 @@ pub fn free_address() -> String {
     probe.local_addr().expect("addr").to_string()
 }
 
-async fn aws_config_load() -> shared::aws::SdkConfig {
-    shared::aws::load().await
+async fn aws_config_load() -> account_adapters::aws::SdkConfig {
+    account_adapters::aws::load().await
 }
 
 /// A local server over a store the test built itself (through a fault proxy, at a black hole),

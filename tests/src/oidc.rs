@@ -77,7 +77,7 @@ pub async fn server_for(
         fixed_clock: false,
         ..Options::default()
     };
-    o.config.oauth2 = shared::config::Config::from_lookup(lookup)
+    o.config.oauth2 = account_core::config::Config::from_lookup(lookup)
         .expect("configuration")
         .oauth2;
     adjust(&mut o);

@@ -11,11 +11,11 @@
 //!
 //! Every server here trusts `X-Forwarded-For`, so each request names its own client address.
 
+use account_core::clock::Clock;
+use account_core::config::MessageBudget;
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::clock::Clock;
-use shared::config::MessageBudget;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -533,7 +533,7 @@ async fn a_name_cannot_carry_a_link_into_our_mail() {
 /// before anything is written or sent; a number of an allowed country is texted.
 #[tokio::test]
 async fn sms_go_only_to_the_countries_the_project_serves() {
-    use shared::store::Accounts;
+    use account_core::store::Accounts;
     let s = Server::with_config(|c| c.sms_countries = vec!["44".into()]).await;
     let us = unique_phone();
     let before = texts_to(std::slice::from_ref(&us)).await;
@@ -618,11 +618,11 @@ async fn one_address_cannot_spend_the_projects_budget() {
 /// per-address budget does not apply to it (the recipient and project budgets do).
 #[tokio::test]
 async fn api_key_requests_skip_the_per_address_budget() {
-    use shared::clock::{OsEntropy, SystemClock};
+    use account_core::clock::{OsEntropy, SystemClock};
     let s = limited(|b| b.ip_hour = 2).await;
     let scopes = vec!["sessions.write".to_owned()];
     let now = SystemClock.now_ms();
-    let (item, key) = shared::keys::generate("ssr", &scopes, None, now, &OsEntropy).unwrap();
+    let (item, key) = account_core::keys::generate("ssr", &scopes, None, now, &OsEntropy).unwrap();
     s.app.store.put_api_key(&item).await.unwrap();
     for _ in 0..4 {
         let r = s

@@ -565,8 +565,8 @@ async fn user_limit_is_enforced_on_every_sign_up_path() {
     let phone_token = || json!({"userId": "unique()", "phone": unique_phone()});
     let users = || {
         s.number(
-            shared::item::USER_COUNTER_PK,
-            shared::item::USER_COUNTER_SK,
+            account_core::item::USER_COUNTER_PK,
+            account_core::item::USER_COUNTER_SK,
             "n",
         )
     };

@@ -1,7 +1,8 @@
-//! The storage conformance suite (`shared::store::conformance`) against DynamoDB, as AWS's
-//! DynamoDB Local implements it: the same checks `cargo test -p shared` runs against the in-memory twin.
+//! The storage conformance suite (`account_core::store::conformance`) against DynamoDB, as AWS's
+//! DynamoDB Local implements it: the same checks `cargo test -p account-core` runs against the in-memory twin.
 
-use shared::store::{conformance, DynamoStore, Storage};
+use account_adapters::dynamo::DynamoStore;
+use account_core::store::{conformance, Storage};
 
 fn millis() -> i64 {
     let d = std::time::SystemTime::now()
@@ -16,8 +17,8 @@ async fn fresh_store(name: &str) -> DynamoStore {
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "AWS_ENDPOINT_URL is not set: run the tests through scripts/test, which starts the emulator"
     );
-    let sdk = shared::aws::load().await;
-    let timeouts = shared::config::Timeouts {
+    let sdk = account_adapters::aws::load().await;
+    let timeouts = account_core::config::Timeouts {
         attempt: std::time::Duration::from_secs(20),
         operation: std::time::Duration::from_secs(30),
     };
@@ -44,11 +45,12 @@ async fn dynamo_store_user_limit() {
 /// after a later change, change nothing. Here the late one would have switched MFA off again.
 #[tokio::test]
 async fn a_late_profile_write_cannot_undo_a_later_change() {
-    use shared::item::UserItem;
-    use shared::store::{Accounts, Recorder};
+    use account_adapters::dynamo::Recorder;
+    use account_core::item::UserItem;
+    use account_core::store::Accounts;
     let recorder = Recorder::default();
-    let sdk = shared::aws::load().await;
-    let timeouts = shared::config::Timeouts {
+    let sdk = account_adapters::aws::load().await;
+    let timeouts = account_core::config::Timeouts {
         attempt: std::time::Duration::from_secs(20),
         operation: std::time::Duration::from_secs(30),
     };

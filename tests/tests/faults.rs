@@ -3,8 +3,8 @@
 //! the stalled calls were made (connections reached the black hole), and the answer came after
 //! an attempt timed out, well inside the Lambda's 12 s.
 
+use account_adapters::dynamo::DynamoStore as Store;
 use integration_tests::*;
-use shared::store::DynamoStore as Store;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,9 +56,9 @@ async fn stalled(req: reqwest::RequestBuilder, accepted: &AtomicUsize) {
 
 #[tokio::test]
 async fn a_stalled_table_answers_503_with_the_envelope() {
-    shared::init_logging();
+    account_edge::init_logging();
     let (endpoint, accepted) = black_hole().await;
-    let sdk = shared::aws::load_with_endpoint(&endpoint).await;
+    let sdk = account_adapters::aws::load_with_endpoint(&endpoint).await;
     let base = serve_store(Store::new(&sdk, "stalled"), false).await;
     let http = reqwest::Client::new();
     // A sign-in reads the email claim first; an authenticated read, the profile and session.

@@ -1,10 +1,10 @@
 //! Account-takeover paths: each test replays an attack that worked before the hardening (see
 //! `docs/security.md`, which maps every threat to its test) and asserts it no longer does.
 
+use account_core::clock::Clock;
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
-use shared::clock::Clock;
 use std::sync::Arc;
 
 /// Redirect URLs that the old validator read differently from the link builder, or that point
@@ -100,7 +100,7 @@ async fn parallel_code_guesses_admit_at_most_the_budget() {
     let s = Arc::new(
         Server::with(Options {
             fixed_clock: true,
-            config: shared::config::Config {
+            config: account_core::config::Config {
                 trusted_ip_header: Some("x-forwarded-for".into()),
                 rate_limits_enabled: true,
                 ..Options::default().config
@@ -139,7 +139,7 @@ async fn parallel_code_guesses_admit_at_most_the_budget() {
         .await;
     assert_eq!(
         attempts,
-        Some(i64::from(shared::token::CODE_ATTEMPTS_PER_HOUR))
+        Some(i64::from(account_core::token::CODE_ATTEMPTS_PER_HOUR))
     );
     // The right code, last: refused.
     redeem(&s, &uid, &code)
@@ -161,7 +161,7 @@ async fn a_new_code_revokes_the_last_and_links_keep_their_own_budget() {
     assert_eq!(redeem(&s, &uid, &second).await.status, 201);
     // An attacker spends the user's code budget...
     let (_, third) = s.email_code(&email).await;
-    for _ in 0..shared::token::CODE_ATTEMPTS_PER_HOUR {
+    for _ in 0..account_core::token::CODE_ATTEMPTS_PER_HOUR {
         redeem(&s, &uid, wrong_for(&third))
             .await
             .assert_error(401, "user_invalid_token");
@@ -283,7 +283,7 @@ async fn the_owners_first_passwordless_login_undoes_a_pre_registration() {
         )
         .await;
     let key = totp.json["secret"].as_str().unwrap().to_string();
-    let now = shared::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
+    let now = account_core::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
     let r = s
         .call(
             Method::PUT,

@@ -9,7 +9,7 @@ async fn fixed() -> Server {
 }
 
 fn now(s: &Server) -> i64 {
-    shared::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref())
+    account_core::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref())
 }
 
 async fn challenge(s: &Server, c: &str, factor: &str) -> String {
@@ -400,7 +400,7 @@ async fn a_challenge_burns_after_a_few_wrong_codes() {
     let id = challenge(&s, &c, "totp").await;
     let code = totp_code(&secret, now(&s));
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    for _ in 0..shared::mfa::MAX_CHALLENGE_ATTEMPTS {
+    for _ in 0..account_core::mfa::MAX_CHALLENGE_ATTEMPTS {
         answer(&s, &c, &id, wrong)
             .await
             .assert_error(401, "user_invalid_token");
@@ -417,7 +417,7 @@ async fn a_challenge_burns_after_a_few_wrong_codes() {
 async fn challenge_answers_are_limited_per_user() {
     let s = Server::with(Options {
         fixed_clock: true,
-        config: shared::config::Config {
+        config: account_core::config::Config {
             rate_limits_enabled: true,
             ..Options::default().config
         },
@@ -429,11 +429,11 @@ async fn challenge_answers_are_limited_per_user() {
     let mut statuses = vec![];
     for _ in 0..7 {
         let id = challenge(&s, &c, "totp").await;
-        for _ in 0..shared::mfa::MAX_CHALLENGE_ATTEMPTS {
+        for _ in 0..account_core::mfa::MAX_CHALLENGE_ATTEMPTS {
             statuses.push(answer(&s, &c, &id, "000000").await.status);
         }
     }
-    let allowed = shared::routes::CHALLENGE_VERIFY_PER_USER as usize;
+    let allowed = account_edge::routes::CHALLENGE_VERIFY_PER_USER as usize;
     assert!(
         statuses[..allowed].iter().all(|s| *s == 401),
         "{statuses:?}"

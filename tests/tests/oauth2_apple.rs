@@ -213,7 +213,7 @@ async fn a_team_key_that_cannot_sign_is_refused_at_configuration() {
                 _ => None,
             }
         };
-        let e = shared::config::Config::from_lookup(lookup).unwrap_err();
+        let e = account_core::config::Config::from_lookup(lookup).unwrap_err();
         assert!(e.message.contains("OAUTH2_APPLE_CLIENT_SECRET"), "{}", e.message);
         assert!(!e.message.contains("AAAA") && !e.message.contains("plain"), "{}", e.message);
     }

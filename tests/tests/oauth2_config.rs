@@ -2,7 +2,7 @@
 //! secrets are read once at start-up, never printed, and a missing one fails the start instead
 //! of a request.
 
-use shared::config::Config;
+use account_core::config::Config;
 
 fn unique() -> String {
     format!(
@@ -20,7 +20,7 @@ async fn client_secrets_come_from_ssm_parameters() {
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "run through scripts/test"
     );
-    let sdk = shared::aws::load().await;
+    let sdk = account_adapters::aws::load().await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let prefix = format!("/itest/oauth2/{}/", unique());
     ssm.put_parameter()
@@ -43,7 +43,7 @@ async fn client_secrets_come_from_ssm_parameters() {
     };
     let mut config = Config::from_lookup(env).unwrap();
     assert_eq!(config.oauth2[0].client_secret, "", "not read before Init");
-    shared::app::resolve_oauth2_secrets(&sdk, &mut config)
+    account_adapters::wiring::resolve_oauth2_secrets(&sdk, &mut config)
         .await
         .unwrap();
     let github = config.oauth2_provider("github").unwrap();
@@ -76,7 +76,9 @@ async fn client_secrets_come_from_ssm_parameters() {
         "SECRET_KEY_PARAM" => Some(ring_name.clone()),
         _ => env(k),
     };
-    let config = shared::app::load_config(&sdk, lambda).await.unwrap();
+    let config = account_adapters::wiring::load_config(&sdk, lambda)
+        .await
+        .unwrap();
     assert_eq!(config.keys.current_id(), "k7");
     assert_eq!(
         config.oauth2_provider("github").unwrap().client_secret,
@@ -93,7 +95,7 @@ async fn client_secrets_come_from_ssm_parameters() {
         }
     };
     let mut config = Config::from_lookup(missing).unwrap();
-    let err = shared::app::resolve_oauth2_secrets(&sdk, &mut config)
+    let err = account_adapters::wiring::resolve_oauth2_secrets(&sdk, &mut config)
         .await
         .unwrap_err();
     assert!(format!("{err:?}").contains("not found"), "{err:?}");
@@ -101,7 +103,7 @@ async fn client_secrets_come_from_ssm_parameters() {
 
 #[tokio::test]
 async fn the_key_ring_comes_from_ssm_and_lambda_takes_it_from_nowhere_else() {
-    let sdk = shared::aws::load().await;
+    let sdk = account_adapters::aws::load().await;
     let name = format!("/itest/secret-key/{}", unique());
     let ring = format!("k2:{},k1:{}", "a".repeat(40), "b".repeat(40));
     aws_sdk_ssm::Client::new(&sdk)
@@ -120,24 +122,26 @@ async fn the_key_ring_comes_from_ssm_and_lambda_takes_it_from_nowhere_else() {
             _ => None,
         }
     };
-    let config = shared::app::load_config(&sdk, lambda(Some(name.clone()), None))
+    let config = account_adapters::wiring::load_config(&sdk, lambda(Some(name.clone()), None))
         .await
         .unwrap();
     assert_eq!(config.keys.current_id(), "k2");
     assert!(config
         .keys
-        .get("k1", shared::keyring::Purpose::Totp)
+        .get("k1", account_core::keyring::Purpose::Totp)
         .is_some());
     assert!(
         !format!("{config:?}").contains(&"a".repeat(40)),
         "never printed"
     );
     // The old key still opens what it sealed; the new one seals.
-    let old = shared::keyring::Keyring::parse(&format!("k1:{}", "b".repeat(40))).unwrap();
-    let e = shared::clock::OsEntropy;
-    let sealed = shared::seal::seal(&old, shared::keyring::Purpose::Totp, b"x", &e).unwrap();
+    let old = account_core::keyring::Keyring::parse(&format!("k1:{}", "b".repeat(40))).unwrap();
+    let e = account_core::clock::OsEntropy;
+    let sealed =
+        account_core::seal::seal(&old, account_core::keyring::Purpose::Totp, b"x", &e).unwrap();
     assert_eq!(
-        shared::seal::open(&config.keys, shared::keyring::Purpose::Totp, &sealed).unwrap(),
+        account_core::seal::open(&config.keys, account_core::keyring::Purpose::Totp, &sealed)
+            .unwrap(),
         b"x"
     );
 
@@ -146,7 +150,7 @@ async fn the_key_ring_comes_from_ssm_and_lambda_takes_it_from_nowhere_else() {
         (None, Some(ring.clone()), "SECRET_KEY_PARAM"),
         (None, None, "SECRET_KEY_PARAM"),
     ] {
-        let err = shared::app::load_config(&sdk, lambda(param, plain))
+        let err = account_adapters::wiring::load_config(&sdk, lambda(param, plain))
             .await
             .unwrap_err();
         let shown = format!("{err:?}");

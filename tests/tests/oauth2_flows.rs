@@ -306,7 +306,7 @@ async fn a_provider_error_goes_to_the_failure_url_without_its_description() {
     );
 }
 
-/// Without `success` and `failure`, the flow ends on our own pages (`shared::pages`), which
+/// Without `success` and `failure`, the flow ends on our own pages (`account_edge::pages`), which
 /// answer without a project header, with a page that runs only its own script.
 #[tokio::test]
 async fn without_urls_the_flow_ends_on_our_pages() {

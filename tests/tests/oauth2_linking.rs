@@ -267,7 +267,7 @@ async fn a_provider_address_that_moves_to_another_users_address_is_not_reserved(
     // The provider now says the attacker's account has the victim's address, verified.
     let again = provider_sign_in(&s, &att_sub, &victim_email, true).await;
     assert_eq!(again.as_deref(), Some(attacker_id.as_str()));
-    use shared::store::Identities;
+    use account_core::store::Identities;
     let owner = s.dynamo.identity_email_owner(&victim_email).await.unwrap();
     assert_ne!(
         owner.as_deref(),

@@ -153,7 +153,7 @@ async fn an_id_token_with_a_bad_signature_audience_or_nonce_is_refused() {
 /// mode makes the user with the provider's key on the identity, token mode finds the same user.
 #[tokio::test]
 async fn every_openid_connect_key_signs_in_in_both_modes() {
-    use shared::providers::{Protocol, Secret, PROVIDERS};
+    use account_core::providers::{Protocol, Secret, PROVIDERS};
     let _turn = PROVIDER.lock().await;
     let keys: Vec<&str> = PROVIDERS
         .iter()

@@ -668,9 +668,9 @@ async fn every_plain_provider_signs_in_as_documented() {
     let mut covered: Vec<&str> = cases.iter().map(|(c, _)| c.spec.key).collect();
     covered.push("github");
     covered.sort_unstable();
-    let mut plain: Vec<&str> = shared::providers::PROVIDERS
+    let mut plain: Vec<&str> = account_core::providers::PROVIDERS
         .iter()
-        .filter(|p| matches!(p.protocol, shared::providers::Protocol::OAuth2(_)))
+        .filter(|p| matches!(p.protocol, account_core::providers::Protocol::OAuth2(_)))
         .map(|p| p.key)
         .collect();
     plain.sort_unstable();

@@ -3,12 +3,13 @@
 //! caller gets and that the change was applied once. Against DynamoDB Local, which honours
 //! transaction request tokens as DynamoDB does.
 
+use account_adapters::dynamo::DynamoStore;
+use account_core::config::Timeouts;
+use account_core::item::{self, ChallengeItem, EmailItem, UserItem};
+use account_core::store::{conformance, Accounts, Security, Sessions, Storage, Tokens};
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::lost_answer::LostAnswers;
 use integration_tests::{Reply, PROJECT};
-use shared::config::Timeouts;
-use shared::item::{self, ChallengeItem, EmailItem, UserItem};
-use shared::store::{conformance, Accounts, DynamoStore, Security, Sessions, Storage, Tokens};
 use std::collections::HashMap;
 
 fn now() -> i64 {
@@ -29,7 +30,7 @@ async fn store(proxy: &LostAnswers, name: &str) -> DynamoStore {
         std::env::var("TABLE_NAME").unwrap_or_else(|_| "test".into()),
         now()
     );
-    let sdk = shared::aws::load_with_endpoint(&proxy.url).await;
+    let sdk = account_adapters::aws::load_with_endpoint(&proxy.url).await;
     let timeouts = Timeouts {
         attempt: std::time::Duration::from_secs(20),
         operation: std::time::Duration::from_secs(30),

@@ -1,10 +1,10 @@
 //! Security controls: JWTs, API keys and the SSR flow, rate limits, password policy, lockout.
 
+use account_core::clock::{Clock, OsEntropy, SystemClock};
 use base64::Engine;
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::clock::{Clock, OsEntropy, SystemClock};
 
 async fn jwt_for(s: &Server, cookie: &str, body: Value) -> Reply {
     s.call(Method::POST, "/account/jwts", Some(cookie), Some(body))
@@ -144,7 +144,8 @@ async fn jwt_forgeries_are_rejected() {
 async fn key_with(s: &Server, scopes: &[&str], expire: Option<i64>) -> String {
     let now = SystemClock.now_ms();
     let scopes: Vec<String> = scopes.iter().map(|x| x.to_string()).collect();
-    let (item, key) = shared::keys::generate("test", &scopes, expire, now, &OsEntropy).unwrap();
+    let (item, key) =
+        account_core::keys::generate("test", &scopes, expire, now, &OsEntropy).unwrap();
     s.app.store.put_api_key(&item).await.unwrap();
     key
 }
@@ -437,7 +438,7 @@ async fn jwt_limit_headers() {
 #[tokio::test]
 async fn password_policy_errors() {
     let s = Server::with_config(|c| {
-        c.password_policy = shared::password::Policy {
+        c.password_policy = account_core::password::Policy {
             min_length: 12,
             uppercase: true,
             lowercase: true,
@@ -681,7 +682,7 @@ async fn jwt_limit_point_is_per_user() {
 #[tokio::test]
 async fn disabled_auth_methods_answer_501() {
     let s = Server::with_config(|c| {
-        use shared::config::AuthMethod;
+        use account_core::config::AuthMethod;
         c.auth_methods_disabled = vec![
             AuthMethod::Anonymous,
             AuthMethod::EmailPassword,
@@ -791,7 +792,7 @@ async fn look_alike_emails_share_one_login_limit() {
 async fn password_spraying_from_one_address_is_bounded() {
     let s = limited().await;
     let ip = test_ip();
-    for _ in 0..shared::routes::LOGIN_PER_IP {
+    for _ in 0..account_edge::routes::LOGIN_PER_IP {
         login_from(&s, &unique_email(), "password1234", &ip)
             .await
             .assert_error(401, "user_invalid_credentials");
@@ -823,7 +824,7 @@ async fn code_guesses_from_many_addresses_share_one_user_budget() {
             .json(&json!({"userId": uid, "secret": secret}));
         async move { Reply::read(r.send().await.unwrap()).await }
     };
-    for _ in 0..shared::token::CODE_ATTEMPTS_PER_HOUR {
+    for _ in 0..account_core::token::CODE_ATTEMPTS_PER_HOUR {
         let r = guess(wrong).await;
         r.assert_error(401, "user_invalid_token");
         assert_eq!(r.header("x-ratelimit-remaining"), Some("9"));
@@ -835,7 +836,7 @@ async fn code_guesses_from_many_addresses_share_one_user_budget() {
 async fn profile_writes_are_limited_per_user() {
     let s = limited().await;
     let (_, _, _, c) = s.user().await;
-    for i in 0..shared::routes::PROFILE_WRITES_PER_USER {
+    for i in 0..account_edge::routes::PROFILE_WRITES_PER_USER {
         let r = s
             .call(
                 Method::PATCH,

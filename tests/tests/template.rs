@@ -1,6 +1,6 @@
 //! The route table, the Lambda routers, the local server and `template.yaml` must agree.
 
-use shared::routes::{Function, ROUTES};
+use account_edge::routes::{Function, ROUTES};
 use std::collections::BTreeSet;
 
 type Triple = (String, String, String); // (resource, method, path)
@@ -60,9 +60,15 @@ fn template_routes_match_route_table() {
         let extra: Vec<_> = have.difference(&want).collect();
         let blocks: String = Function::ALL
             .iter()
-            .map(|f| format!("# {}\n{}", f.resource(), shared::routes::sam_events(*f)))
+            .map(|f| {
+                format!(
+                    "# {}\n{}",
+                    f.resource(),
+                    account_edge::routes::sam_events(*f)
+                )
+            })
             .collect();
-        panic!("template.yaml disagrees with shared::routes::ROUTES (run scripts/sync-template.py)\nmissing: {missing:#?}\nextra: {extra:#?}\nexpected events:\n{blocks}");
+        panic!("template.yaml disagrees with account_edge::routes::ROUTES (run scripts/sync-template.py)\nmissing: {missing:#?}\nextra: {extra:#?}\nexpected events:\n{blocks}");
     }
 }
 
@@ -73,7 +79,7 @@ fn template_events_are_the_generated_blocks() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     for f in Function::ALL {
-        let block = shared::routes::sam_events(*f);
+        let block = account_edge::routes::sam_events(*f);
         assert!(
             text.contains(&block),
             "{}: run scripts/sync-template.py",

@@ -326,7 +326,7 @@ async fn otp_guessing_is_bounded() {
     let (t, code) = email_otp(&s, &email, "unique()").await;
     let uid = t.json["userId"].as_str().unwrap();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    for _ in 0..shared::token::CODE_ATTEMPTS_PER_HOUR {
+    for _ in 0..account_core::token::CODE_ATTEMPTS_PER_HOUR {
         s.call(
             Method::POST,
             "/account/sessions/token",
@@ -761,9 +761,12 @@ async fn phone_verification_codes_live_fifteen_minutes() {
         .call(Method::POST, "/account/verifications/phone", Some(&c), None)
         .await;
     assert_eq!(sent.status, 201, "{}", sent.body);
-    let now = shared::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
-    assert_eq!(sent.json["$createdAt"], shared::dates::format(now));
-    assert_eq!(sent.json["expire"], shared::dates::format(now + 900_000));
+    let now = account_core::clock::Clock::now_ms(s.clock.as_ref().unwrap().as_ref());
+    assert_eq!(sent.json["$createdAt"], account_core::dates::format(now));
+    assert_eq!(
+        sent.json["expire"],
+        account_core::dates::format(now + 900_000)
+    );
     // One second past the 15 minutes: refused, though the item is still there.
     let code = last_sms(&phone).await.unwrap();
     s.clock.as_ref().unwrap().advance_secs(901);

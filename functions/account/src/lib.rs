@@ -1,12 +1,13 @@
 //! `account` function: sign-up, the profile endpoints and the security log. Handlers parse
-//! params, call the shared domain (`shared::account`) and render the model; each change is
-//! logged (`shared::audit`) in parallel with the write.
+//! params, call the domain (`account_core::account`) and render the model; each change is
+//! logged (`account_core::audit`) in parallel with the write.
 
-use shared::api::{Call, CookieAction, HandlerFuture, Reply, UserCall};
-use shared::audit::{self, event};
-use shared::item::UserItem;
-use shared::routes::{AccountOpenRoute, AccountUserRoute, RouteId, Split};
-use shared::{account, ids, model, validate, Error, ErrorType, Result};
+use account_core::audit::{self, event};
+use account_core::item::UserItem;
+use account_core::{account, ids, Error, ErrorType, Result};
+use account_edge::api::{Call, CookieAction, HandlerFuture, Reply, UserCall};
+use account_edge::routes::{AccountOpenRoute, AccountUserRoute, RouteId, Split};
+use account_edge::{model, validate};
 
 /// Entry point for the pipeline (local server and Lambda).
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
@@ -22,7 +23,7 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
     };
     match route.split() {
         Split::Open(AccountOpenRoute::CreateAccount) => create(&call).await,
-        // The pipeline answers page routes itself (`shared::pages`) before any handler.
+        // The pipeline answers page routes itself (`account_edge::pages`) before any handler.
         Split::Open(
             AccountOpenRoute::MagicUrlPage
             | AccountOpenRoute::OAuth2SuccessPage
@@ -45,7 +46,7 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
         AccountUserRoute::ListLogs => list_logs(call).await,
         AccountUserRoute::ListIdentities => {
             let query = validate::identity_queries(&call.params)?;
-            let items = shared::oauth2::identities(&call.cx(), &call.me.user)
+            let items = account_core::oauth2::identities(&call.cx(), &call.me.user)
                 .await?
                 .iter()
                 .map(|(i, access, refresh)| model::identity(i, access, refresh))
@@ -60,7 +61,7 @@ async fn user_route(route: AccountUserRoute, call: &UserCall<'_>) -> Result<Repl
             if !ids::is_valid_custom(id) {
                 return Err(Error::invalid_param("identityId", ids::UID_DESCRIPTION));
             }
-            shared::oauth2::delete_identity(&call.cx(), &call.me.user, id).await?;
+            account_core::oauth2::delete_identity(&call.cx(), &call.me.user, id).await?;
             Ok(Reply::no_content())
         }
     }

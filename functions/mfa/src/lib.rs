@@ -1,11 +1,12 @@
 //! `mfa` function: TOTP authenticators, challenges, recovery codes and the MFA switch. Handlers
-//! parse params, call `shared::mfa` and render the model.
+//! parse params, call `account_core::mfa` and render the model.
 
-use shared::api::{Call, HandlerFuture, Reply, UserCall};
-use shared::audit::{self, event};
-use shared::mfa::{self, Factor};
-use shared::routes::{MfaUserRoute, RouteId, Split};
-use shared::{model, validate, Error, ErrorType, Result};
+use account_core::audit::{self, event};
+use account_core::mfa::{self, Factor};
+use account_core::{Error, ErrorType, Result};
+use account_edge::api::{Call, HandlerFuture, Reply, UserCall};
+use account_edge::routes::{MfaUserRoute, RouteId, Split};
+use account_edge::{model, validate};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))

@@ -1,10 +1,11 @@
 //! `oauth2` function: OAuth2 sign-in (contract §4.6). Handlers validate Appwrite's parameters,
-//! call `shared::oauth2` and turn its answer into redirects and cookies.
+//! call `account_core::oauth2` and turn its answer into redirects and cookies.
 
-use shared::api::{Call, CookieAction, HandlerFuture, Reply};
-use shared::oauth2::{self, FinishRequest, Finished, StartRequest};
-use shared::routes::{Oauth2OpenRoute, RouteId, Split};
-use shared::{validate, Error, ErrorType, Result};
+use account_core::oauth2::{self, FinishRequest, Finished, StartRequest};
+use account_core::{Error, ErrorType, Result};
+use account_edge::api::{Call, CookieAction, HandlerFuture, Reply};
+use account_edge::routes::{Oauth2OpenRoute, RouteId, Split};
+use account_edge::validate;
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -55,7 +56,7 @@ fn binding_cookie(call: &Call<'_>, value: &str, max_age: i64) -> (String, String
 
 /// The [`oauth2::session_mark`] of the session credential this request presents, if any.
 fn session_mark(call: &Call<'_>) -> Option<String> {
-    shared::api::credential(call.req, &call.app.config.project_id)
+    account_edge::api::credential(call.req, &call.app.config.project_id)
         .map(|c| oauth2::session_mark(&c.secret))
 }
 

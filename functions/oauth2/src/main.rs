@@ -2,5 +2,10 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(shared::routes::Function::Oauth2, fn_oauth2::handler).await
+    account_edge::lambda::run(
+        account_edge::routes::Function::Oauth2,
+        fn_oauth2::handler,
+        account_adapters::wiring::from_env(),
+    )
+    .await
 }

@@ -1,9 +1,10 @@
-//! `recovery` function: password recovery. Handlers parse params, call `shared::token` and
+//! `recovery` function: password recovery. Handlers parse params, call `account_core::token` and
 //! render the `Token` model.
 
-use shared::api::{Call, HandlerFuture, Reply};
-use shared::routes::{RecoveryOpenRoute, RouteId, Split};
-use shared::{audit, model, token, validate, Error, ErrorType, Result};
+use account_core::{audit, token, Error, ErrorType, Result};
+use account_edge::api::{Call, HandlerFuture, Reply};
+use account_edge::routes::{RecoveryOpenRoute, RouteId, Split};
+use account_edge::{model, validate};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))

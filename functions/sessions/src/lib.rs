@@ -1,12 +1,13 @@
 //! `sessions` function: create (email/password, anonymous, token exchange), list, get, extend and
-//! delete sessions, and mint JWTs from a session. Handlers parse params, call `shared::session`
-//! / `shared::token` / `shared::jwt` and render the model.
+//! delete sessions, and mint JWTs from a session. Handlers parse params, call `account_core::session`
+//! / `account_core::token` / `account_core::jwt` and render the model.
 
-use shared::api::{Auth, Call, CookieAction, HandlerFuture, Reply, UserCall};
-use shared::item::SessionItem;
-use shared::routes::{RouteId, SessionsOpenRoute, SessionsUserRoute, Split};
-use shared::session::{self, NewSession};
-use shared::{audit, jwt, model, validate, Error, ErrorType, Result};
+use account_core::item::SessionItem;
+use account_core::session::{self, NewSession};
+use account_core::{audit, jwt, Error, ErrorType, Result};
+use account_edge::api::{Auth, Call, CookieAction, HandlerFuture, Reply, UserCall};
+use account_edge::routes::{RouteId, SessionsOpenRoute, SessionsUserRoute, Split};
+use account_edge::{model, validate};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -42,7 +43,7 @@ async fn open_route(route: SessionsOpenRoute, call: &Call<'_>) -> Result<Reply> 
         | SessionsOpenRoute::UpdateMagicUrlSession
         | SessionsOpenRoute::UpdatePhoneSession => {
             let (uid, secret) = validate::user_and_secret(&call.params)?;
-            let new = shared::token::create_session(&cx, uid, secret).await?;
+            let new = account_core::token::create_session(&cx, uid, secret).await?;
             Ok(created(call, new))
         }
     }
@@ -64,7 +65,7 @@ async fn user_route(route: SessionsUserRoute, call: &UserCall<'_>) -> Result<Rep
             let log = audit::for_user(&cx, audit::event::SESSION_UPDATE, &me.user);
             // An OAuth2 session also gets fresh provider tokens (contract §4.6).
             let update = async {
-                match shared::oauth2::refresh_tokens(&cx, s).await? {
+                match account_core::oauth2::refresh_tokens(&cx, s).await? {
                     Some(tokens) => session::extend_with_tokens(&cx, &me.user, s, tokens).await,
                     None => session::extend(&cx, s).await,
                 }
@@ -111,7 +112,7 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
     } else {
         ""
     };
-    let item = shared::oauth2::reveal_session(&call.app.config.keys, &new.item);
+    let item = account_core::oauth2::reveal_session(&call.app.config.keys, &new.item);
     let body = model::session(&item, true, secret);
     let expire = new.item.expire;
     Reply::created(body).cookie(CookieAction::Set {
@@ -122,7 +123,7 @@ fn created(call: &Call<'_>, new: NewSession) -> Reply {
 
 /// A session for its owner: OAuth2 provider tokens are unsealed for them.
 fn render(call: &UserCall<'_>, s: &SessionItem) -> serde_json::Value {
-    let revealed = shared::oauth2::reveal_session(&call.app.config.keys, s);
+    let revealed = account_core::oauth2::reveal_session(&call.app.config.keys, s);
     model::session(&revealed, call.me.is_current(s), "")
 }
 

@@ -1,11 +1,12 @@
 //! `tokens` function: passwordless login tokens (email OTP, magic URL, phone OTP). Handlers parse
-//! params, call `shared::token` and render the `Token` model.
+//! params, call `account_core::token` and render the `Token` model.
 
-use shared::api::{Call, HandlerFuture, Reply};
-use shared::credential::Credential;
-use shared::routes::{RouteId, Split, TokensOpenRoute};
-use shared::token::{self, Kind};
-use shared::{ids, model, validate, Error, ErrorType, Result};
+use account_core::credential::Credential;
+use account_core::token::{self, Kind};
+use account_core::{ids, Error, ErrorType, Result};
+use account_edge::api::{Call, HandlerFuture, Reply};
+use account_edge::routes::{RouteId, Split, TokensOpenRoute};
+use account_edge::{model, validate};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))

@@ -2,5 +2,10 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(shared::routes::Function::Tokens, fn_tokens::handler).await
+    account_edge::lambda::run(
+        account_edge::routes::Function::Tokens,
+        fn_tokens::handler,
+        account_adapters::wiring::from_env(),
+    )
+    .await
 }

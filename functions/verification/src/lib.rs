@@ -1,10 +1,11 @@
 //! `verification` function: email and phone verification. Handlers parse params, call
-//! `shared::token` and render the `Token` model.
+//! `account_core::token` and render the `Token` model.
 
-use shared::api::{Call, HandlerFuture, Reply, UserCall};
-use shared::routes::{RouteId, Split, VerificationOpenRoute, VerificationUserRoute};
-use shared::token::{self, Kind};
-use shared::{audit, model, validate, Error, ErrorType, Result};
+use account_core::token::{self, Kind};
+use account_core::{audit, Error, ErrorType, Result};
+use account_edge::api::{Call, HandlerFuture, Reply, UserCall};
+use account_edge::routes::{RouteId, Split, VerificationOpenRoute, VerificationUserRoute};
+use account_edge::{model, validate};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))

@@ -2,9 +2,10 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(
-        shared::routes::Function::Verification,
+    account_edge::lambda::run(
+        account_edge::routes::Function::Verification,
         fn_verification::handler,
+        account_adapters::wiring::from_env(),
     )
     .await
 }

@@ -3,7 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::init_logging();
+    account_edge::init_logging();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8788".into());
     let invoke =
         std::env::var("LAMBDA_INVOKE_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());

@@ -186,7 +186,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut hashes = vec![];
     for i in 0..13 {
         let t = Instant::now();
-        shared::crypto::hash_password(PASSWORD, &shared::clock::OsEntropy)?;
+        account_core::crypto::hash_password(PASSWORD, &account_core::clock::OsEntropy)?;
         if i >= 3 {
             hashes.push(t.elapsed());
         }
