@@ -19,7 +19,9 @@ LAYERS = {
         "error", "address", "clock", "dates", "ids", "crypto", "keyring", "seal", "device", "templates",
         "credential", "jwt", "item", "keys", "password", "providers", "apple", "config",
     ],
-    "ports": ["store", "outbox", "outbound", "geo", "messages", "app"],
+    "ports": [
+        "store", "outbox", "outbound", "geo", "custom_templates", "messages", "app",
+    ],
     "domain": [
         "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
         "domain_tests",

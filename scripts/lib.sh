@@ -34,6 +34,15 @@ ensure_chromium() {
   apt_install "chromium=$CHROMIUM_VERSION" chromium
 }
 
+# A CJK font for the browser lane's screenshots of Chinese, Japanese and Korean mail (Debian's
+# base fonts have none: the glyphs would be boxes). WenQuanYi Micro Hei: 5 MB, not Noto's 91 MB.
+WQY_VERSION="0.2.0-beta-3.1"
+ensure_cjk_font() {
+  if dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then return; fi
+  log "installing fonts-wqy-microhei $WQY_VERSION (browser lane screenshots)"
+  apt_install "fonts-wqy-microhei=$WQY_VERSION" fonts-wqy-microhei
+}
+
 # Install a Debian package: the pinned version if the mirror still has it, else after an update
 # the distribution's current one.
 apt_install() { # pinned-spec package

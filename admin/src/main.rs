@@ -8,7 +8,10 @@
 //! admin table create
 //! admin table check [--counted-users]   (every invariant of infra/storage.md; exit 1 if broken)
 //! admin routes sam-events      (the Events blocks of template.yaml, from the route table)
+//! admin templates list|get|set|delete|preview ...   (message templates: templates.rs)
 //! ```
+
+mod templates;
 
 use account_adapters::dynamo::DynamoStore as Store;
 use account_core::clock::{Clock, OsEntropy, SystemClock};
@@ -21,6 +24,11 @@ const USAGE: &str = "usage:
   admin table create
   admin table check [--counted-users]
   admin routes sam-events
+  admin templates list
+  admin templates get|delete|preview --channel email|sms --type TYPE --locale LOCALE [--out FILE.html]
+  admin templates set --channel email|sms --type TYPE --locale LOCALE [--subject S]
+      [--text T | --text-file F] [--html-file F] [--sender-name N] [--sender-email E]
+      [--reply-to R] [--message M]
 scopes: sessions.write, users.read, users.write";
 
 fn fail(msg: &str) -> ! {
@@ -56,6 +64,7 @@ async fn main() {
             .await
             .map(|()| println!("table {table} is ready")),
         ["table", "check", rest @ ..] => check(&store, rest.contains(&"--counted-users")).await,
+        ["templates", rest @ ..] => templates::run(&store, rest).await,
         _ => fail("unknown command"),
     };
     if let Err(e) = result {

@@ -109,8 +109,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
     }
 }
 
-/// Bind `addr` and serve in the background; returns the bound address (port 0 picks a free one).
+/// What a function's Init reads besides its connections: the operator's templates.
+pub async fn preload(app: &App) {
+    app.templates
+        .load(app.store.as_ref(), app.clock.now_ms())
+        .await;
+}
+
+/// Bind `addr` and serve in the background (after [`preload`]); returns the bound address
+/// (port 0 picks a free one).
 pub async fn spawn(app: Arc<App>, addr: &str) -> std::io::Result<SocketAddr> {
+    preload(&app).await;
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(serve(app, listener));

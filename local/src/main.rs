@@ -45,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "off"
         }
     );
+    devserver::preload(&app).await;
     devserver::serve(Arc::new(app), listener).await?;
     Ok(())
 }

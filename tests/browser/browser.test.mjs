@@ -218,3 +218,27 @@ test('a signed-in victim who opens an attacker\'s magic link stays in their own 
   assert.equal(me.email, victim);
   await context.close();
 });
+
+// Built-in mail as `admin templates preview` renders it (MAIL_PREVIEWS, written by scripts/test),
+// one per script family: laid out in its direction, its link a link, and a screenshot each
+// (mail-latin.png, mail-cjk.png, mail-rtl.png beside the previews).
+test('built-in emails render in Latin, CJK and right-to-left scripts', async () => {
+  const dir = process.env.MAIL_PREVIEWS;
+  assert.ok(dir, 'run through scripts/test');
+  const page = await browser.newPage();
+  for (const [locale, family, direction] of [['de', 'latin', 'ltr'], ['ja', 'cjk', 'ltr'], ['ar', 'rtl', 'rtl']]) {
+    await page.goto(`file://${dir}/mail-${locale}.html`);
+    const root = await page.evaluate(() => ({ lang: document.documentElement.lang, dir: document.documentElement.dir }));
+    assert.deepEqual(root, { lang: locale, dir: direction });
+    const flow = await page.evaluate(() => getComputedStyle(document.querySelector('p')).direction);
+    assert.equal(flow, direction);
+    assert.match(await page.getAttribute('a', 'href'), /^https:\/\/app\.example\.com\/auth\?/);
+    // Text laid out: the first paragraph has a size, and is not the English one.
+    const first = page.locator('p').first();
+    const box = await first.boundingBox();
+    assert.ok(box && box.width > 20 && box.height > 5, JSON.stringify(box));
+    if (locale !== 'de') assert.doesNotMatch(await first.textContent(), /^Hello/);
+    await page.screenshot({ path: `${dir}/mail-${family}.png`, fullPage: true });
+  }
+  await page.close();
+});

@@ -56,6 +56,8 @@ impl Default for Options {
             table_name: std::env::var("TABLE_NAME").unwrap_or_else(|_| "itest-account".into()),
             rate_limits_enabled: false,
             mail_from: Some("Integration <noreply@example.com>".into()),
+            // Read once at start: no background refresh adds a call to a counted request.
+            template_cache_secs: 3600,
             mock_numbers: vec![("+15555550123".into(), "123456".into())],
             // The emulator is serialised and shares two cores with the tests: the local
             // allowance of scripts/dev, not production's (store::Timeouts).

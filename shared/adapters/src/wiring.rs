@@ -190,6 +190,7 @@ pub fn outbox_from(sdk: &aws_config::SdkConfig, config: &Config) -> Outbox {
         outbox.mail = Some(Arc::new(crate::ses::SesMailer {
             client: aws_sdk_ses::Client::from_conf(conf),
             from: from.clone(),
+            senders: config.mail_senders.clone(),
         }));
     }
     #[cfg(feature = "sns")]

@@ -4,6 +4,7 @@
 
 use crate::clock::{Clock, Entropy};
 use crate::config::Config;
+use crate::custom_templates::{Kind, TemplateCache, TemplateItem};
 use crate::outbound::{Fetch, Offline};
 use crate::outbox::Outbox;
 use crate::store::Storage;
@@ -19,6 +20,8 @@ pub struct App {
     pub outbox: Outbox,
     /// HTTP to OAuth2 providers ([`Offline`] until the wiring gives a client).
     pub fetch: Arc<dyn Fetch>,
+    /// The operator's message templates, as this process last read them.
+    pub templates: Arc<TemplateCache>,
 }
 
 impl App {
@@ -29,6 +32,7 @@ impl App {
         entropy: Arc<dyn Entropy>,
     ) -> Self {
         Self {
+            templates: Arc::new(TemplateCache::new(config.template_cache_secs)),
             store: Arc::new(store.with_user_limit(config.user_limit)),
             config: Arc::new(config),
             clock,
@@ -46,5 +50,14 @@ impl App {
     pub fn with_fetch(mut self, fetch: Arc<dyn Fetch>) -> Self {
         self.fetch = fetch;
         self
+    }
+}
+
+impl App {
+    /// The operator's template for `kind` in `locale`, if one is set (see [`TemplateCache`]).
+    pub async fn template(&self, kind: &Kind, locale: &str) -> Option<TemplateItem> {
+        self.templates
+            .find(&self.store, self.clock.now_ms(), kind, locale)
+            .await
     }
 }

@@ -10,6 +10,9 @@ pub struct Config {
     pub project_id: String,
     /// `PROJECT_NAME` (default `Appwrite`): used in emails and TOTP issuers.
     pub project_name: String,
+    /// `DEFAULT_LOCALE` (default `en`): the language of messages to a request that names none
+    /// this deployment ships (`templates::LOCALES`); stored as the shipped code it resolves to.
+    pub default_locale: &'static str,
     /// `TABLE_NAME` (default `appwrite-account`): the single DynamoDB table.
     pub table_name: String,
     /// `PLATFORM_HOSTS` (default `localhost`): comma-separated hostnames allowed as CORS origins and
@@ -72,6 +75,14 @@ pub struct Config {
     pub messaging_timeouts: Timeouts,
     /// `OUTBOX_LOG` (default false): log every outgoing email/SMS text (local development only).
     pub outbox_log: bool,
+    /// `TEMPLATE_CACHE_SECONDS` (default 60, 0–3600): how old the operator templates a function
+    /// holds may get before it reads them again (`custom_templates::TemplateCache`; 0 = read
+    /// before every send).
+    pub template_cache_secs: u64,
+    /// `MAIL_SENDERS` (default none): the addresses an operator template may send from besides
+    /// `MAIL_FROM`'s (the IAM condition allows exactly these, `template.yaml`
+    /// `MailSenderAddresses`). A template naming another is sent from `MAIL_FROM`.
+    pub mail_senders: Vec<String>,
     /// `OAUTH2_PROVIDERS` (default none): the enabled OAuth2 providers, each with its
     /// `OAUTH2_<KEY>_*` settings (see [`OAuth2Provider`]).
     pub oauth2: Vec<OAuth2Provider>,
@@ -260,6 +271,7 @@ impl Default for Config {
         Self {
             project_id: "local".into(),
             project_name: "Appwrite".into(),
+            default_locale: "en",
             table_name: "appwrite-account".into(),
             platform_hosts: vec!["localhost".into()],
             redirect_schemes: vec![],
@@ -276,6 +288,8 @@ impl Default for Config {
             mock_numbers: vec![],
             keys: Keyring::development(DEV_SECRET_KEY),
             outbox_log: false,
+            template_cache_secs: 60,
+            mail_senders: vec![],
             dynamodb_timeouts: Timeouts::default(),
             messaging_timeouts: Timeouts::MESSAGING,
             password_policy: crate::password::Policy::default(),
@@ -309,6 +323,12 @@ impl Config {
         Ok(Self {
             project_id: env.text("PROJECT_ID").unwrap_or(d.project_id),
             project_name: env.text("PROJECT_NAME").unwrap_or(d.project_name),
+            default_locale: match env.text("DEFAULT_LOCALE") {
+                Some(v) => {
+                    crate::templates::shipped(&v).ok_or_else(|| bad("DEFAULT_LOCALE", &v))?
+                }
+                None => d.default_locale,
+            },
             table_name: env.text("TABLE_NAME").unwrap_or(d.table_name),
             platform_hosts: env.list("PLATFORM_HOSTS").unwrap_or(d.platform_hosts),
             redirect_schemes: redirect_schemes(&env)?,
@@ -333,6 +353,18 @@ impl Config {
             mock_numbers: mock_numbers(&env)?,
             keys: secret_keys(&env, resolved_key, d.keys)?,
             outbox_log: env.flag("OUTBOX_LOG", d.outbox_log)?,
+            template_cache_secs: env.int(
+                "TEMPLATE_CACHE_SECONDS",
+                d.template_cache_secs as i64,
+                0,
+                3600,
+            )? as u64,
+            mail_senders: env
+                .list("MAIL_SENDERS")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.to_ascii_lowercase())
+                .collect(),
             dynamodb_timeouts: timeouts(&env, "DYNAMODB", d.dynamodb_timeouts)?,
             messaging_timeouts: timeouts(&env, "MESSAGING", d.messaging_timeouts)?,
             password_policy: password_policy(&env, d.password_policy)?,

@@ -504,3 +504,37 @@ mod tests {
         assert_eq!(serde_json::to_value(&session).unwrap()["expires_at"], 9);
     }
 }
+
+/// The partition of the operator's message templates (`custom_templates`).
+pub const TEMPLATES_PK: &str = "META#TEMPLATES";
+
+/// One template: `PK = META#TEMPLATES`, `SK = <channel>.<kind>#<locale>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub channel: String,
+    pub kind: String,
+    pub locale: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub html: String,
+    #[serde(default)]
+    pub sender_name: String,
+    #[serde(default)]
+    pub sender_email: String,
+    #[serde(default)]
+    pub reply_to: String,
+    /// The SMS body.
+    #[serde(default)]
+    pub message: String,
+    /// Incremented by every write; a write names the version it replaces.
+    pub version: u64,
+    pub updated: Millis,
+}

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod credential;
 pub mod crypto;
+pub mod custom_templates;
 pub mod dates;
 pub mod device;
 pub mod error;

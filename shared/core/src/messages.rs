@@ -2,6 +2,7 @@
 //! (`templates.rs`, `shared/core/locales/*.json`). The domain decides *when* to send and *to whom*;
 //! this module decides *what* the email or SMS says, and `outbox` delivers it.
 
+use crate::custom_templates::{self, Channel, Kind, TemplateItem};
 use crate::item::SessionItem;
 use crate::outbox::{Email, Sms};
 use crate::templates;
@@ -45,15 +46,15 @@ pub fn printable_name(name: &str) -> String {
     clean.trim().to_owned()
 }
 
-pub fn email(project: &str, locale: &str, m: Letter<'_>) -> Email {
+pub fn email(project: &str, locale: &str, m: Letter<'_>, custom: Option<&TemplateItem>) -> Email {
     let name = printable_name(m.name);
-    let greeting = if name.is_empty() {
-        templates::render(locale, "greeting.fallback", &[])
-    } else {
-        name.clone()
-    };
+    let greeting = greeting(locale, &name);
     let mut all: Vec<(&str, &str)> = vec![("project", project), ("name", &greeting)];
     all.extend_from_slice(m.vars);
+    if let Some(t) = custom {
+        all.push(("phrase", m.phrase));
+        return custom_email(t, locale, m.to, &name, &all, m.link, m.phrase);
+    }
     let mut text = templates::render(locale, &format!("{}.body", m.template), &all);
     if !m.phrase.is_empty() {
         text.push_str("\n\n");
@@ -67,57 +68,170 @@ pub fn email(project: &str, locale: &str, m: Letter<'_>) -> Email {
         to: m.to.to_owned(),
         to_name: name,
         subject: templates::render(locale, &format!("{}.subject", m.template), &all),
-        html: templates::html(&text, m.link),
+        html: templates::html(&text, m.link, locale),
         text,
+        ..Email::default()
+    }
+}
+
+/// An email from the operator's template: its subject, its plain text (with the security
+/// phrase line after it when it does not place `{phrase}` itself), its HTML (values escaped) or
+/// the plain text as HTML, and its sender.
+fn custom_email(
+    t: &TemplateItem,
+    locale: &str,
+    to: &str,
+    name: &str,
+    vars: &[(&str, &str)],
+    link: Option<&str>,
+    phrase: &str,
+) -> Email {
+    let mut text = custom_templates::fill(&t.text, vars, false);
+    let placed = custom_templates::placeholders(&t.text).contains(&"phrase");
+    if !phrase.is_empty() && !placed {
+        text.push_str("\n\n");
+        text.push_str(&templates::render(
+            locale,
+            "phrase.line",
+            &[("phrase", phrase)],
+        ));
+    }
+    let html = match t.html.is_empty() {
+        true => templates::html(&text, link, locale),
+        false => custom_templates::fill(&t.html, vars, true),
+    };
+    Email {
+        to: to.to_owned(),
+        to_name: name.to_owned(),
+        subject: custom_templates::fill(&t.subject, vars, false).replace(['\r', '\n'], " "),
+        html,
+        text,
+        sender_name: t.sender_name.clone(),
+        sender_email: t.sender_email.clone(),
+        reply_to: t.reply_to.clone(),
     }
 }
 
 /// A one-time code by SMS (phone login, phone verification, MFA).
-pub fn code_sms(project: &str, locale: &str, to: &str, code: &str) -> Sms {
+pub fn code_sms(
+    project: &str,
+    locale: &str,
+    to: &str,
+    code: &str,
+    custom: Option<&TemplateItem>,
+) -> Sms {
+    let vars = [("otp", code), ("project", project)];
     Sms {
         to: to.to_owned(),
-        body: templates::render(locale, "sms.otp", &[("otp", code), ("project", project)]),
+        body: match custom {
+            Some(t) => custom_templates::fill(&t.message, &vars, false),
+            None => templates::render(locale, "sms.otp", &vars),
+        },
     }
 }
 
 /// An MFA challenge code by email.
-pub fn challenge_email(project: &str, locale: &str, to: &str, name: &str, code: &str) -> Email {
+pub fn challenge_email(
+    project: &str,
+    locale: &str,
+    to: &str,
+    name: &str,
+    code: &str,
+    custom: Option<&TemplateItem>,
+) -> Email {
     let name = printable_name(name);
-    let text = templates::render(
-        locale,
-        "mfaChallenge.body",
-        &[("project", project), ("otp", code), ("name", &name)],
-    );
+    let greeting = greeting(locale, &name);
+    let vars = [
+        ("project", project),
+        ("otp", code),
+        ("name", greeting.as_str()),
+    ];
+    if let Some(t) = custom {
+        return custom_email(t, locale, to, &name, &vars, None, "");
+    }
+    let text = templates::render(locale, "mfaChallenge.body", &vars);
     Email {
         to: to.to_owned(),
         to_name: name.clone(),
         subject: templates::render(locale, "mfaChallenge.subject", &[("project", project)]),
-        html: templates::html(&text, None),
+        html: templates::html(&text, None, locale),
         text,
+        ..Email::default()
     }
 }
 
-/// `SESSION_ALERTS`: a new session was created for the account.
-pub fn session_alert(project: &str, to: &str, name: &str, session: &SessionItem) -> Email {
+/// Whom a message greets: the printable name, else the locale's word for "there".
+fn greeting(locale: &str, name: &str) -> String {
+    match name.is_empty() {
+        true => templates::render(locale, "greeting.fallback", &[]),
+        false => name.to_owned(),
+    }
+}
+
+/// `SESSION_ALERTS`: a new session was created for the account (in the language of the request
+/// that created it).
+pub fn session_alert(
+    project: &str,
+    locale: &str,
+    to: &str,
+    name: &str,
+    session: &SessionItem,
+    custom: Option<&TemplateItem>,
+) -> Email {
     let name = printable_name(name);
-    let greeting = if name.is_empty() { "there" } else { &name };
+    let greeting = greeting(locale, &name);
     let (_, country) = crate::geo::of_session(&session.country_code, &session.ip);
     let vars = [
         ("project", project),
-        ("name", greeting),
+        ("name", &greeting),
         ("ip", session.ip.as_str()),
         ("country", country),
         ("client", session.device.client_name.as_str()),
         ("time", &crate::dates::format(session.created)),
     ];
-    let text = templates::render("en", "sessionAlert.body", &vars);
+    if let Some(t) = custom {
+        return custom_email(t, locale, to, &name, &vars, None, "");
+    }
+    let text = templates::render(locale, "sessionAlert.body", &vars);
     Email {
         to: to.to_owned(),
         to_name: name.clone(),
-        subject: templates::render("en", "sessionAlert.subject", &vars),
-        html: templates::html(&text, None),
+        subject: templates::render(locale, "sessionAlert.subject", &vars),
+        html: templates::html(&text, None, locale),
         text,
+        ..Email::default()
     }
+}
+
+/// A message of `kind` as it would be sent in `locale`, with sample values (`admin templates
+/// preview`): the operator's template if given, else the built-in text. Subject (empty for an
+/// SMS), text, HTML (empty for an SMS).
+pub fn preview(
+    kind: &Kind,
+    locale: &str,
+    custom: Option<&TemplateItem>,
+) -> (String, String, String) {
+    let vars = custom_templates::sample_vars(kind);
+    let value = |p: &str| vars.iter().find(|(k, _)| *k == p).map(|(_, v)| *v);
+    if kind.channel == Channel::Sms {
+        let sms = code_sms(
+            value("project").unwrap_or_default(),
+            locale,
+            "",
+            value("otp").unwrap_or_default(),
+            custom,
+        );
+        return (String::new(), sms.body, String::new());
+    }
+    let link = value("link");
+    if let Some(t) = custom {
+        let e = custom_email(t, locale, "", "", &vars, link, "");
+        return (e.subject, e.text, e.html);
+    }
+    let text = templates::render(locale, &format!("{}.body", kind.name), &vars);
+    let subject = templates::render(locale, &format!("{}.subject", kind.name), &vars);
+    let html = templates::html(&text, link, locale);
+    (subject, text, html)
 }
 
 #[cfg(test)]
@@ -149,6 +263,7 @@ mod tests {
                 link: Some("https://app.example.com/v"),
                 phrase: "",
             },
+            None,
         );
         assert!(
             !m.text.contains("evil") && !m.html.contains("evil"),
@@ -156,5 +271,26 @@ mod tests {
             m.text
         );
         assert_eq!(m.to_name, "");
+    }
+
+    /// The segment report (`cargo test -p account-core segment_report -- --nocapture`): every
+    /// built-in code SMS, with a 20-character project name, is one segment in every locale.
+    #[test]
+    fn segment_report() {
+        let project = "Example Project Name";
+        assert_eq!(project.len(), 20);
+        let mut report = Vec::new();
+        for (code, _) in templates::LOCALES {
+            let sms = code_sms(project, code, "+15550100", "123456", None);
+            let (encoding, segments) = templates::sms_segments(&sms.body);
+            report.push(format!(
+                "{code:6} {encoding:?} {segments} segment(s), {} chars: {}",
+                sms.body.chars().count(),
+                sms.body
+            ));
+            assert!(sms.body.starts_with("123456 "), "{code}: {}", sms.body);
+            assert_eq!(segments, 1, "{code}: {}", sms.body);
+        }
+        println!("{}", report.join("\n"));
     }
 }

@@ -24,7 +24,7 @@ use crate::item::{self, ChallengeItem, SessionItem, TotpItem, UserItem};
 
 use crate::keyring::Purpose;
 use crate::store::{Conflict, Expect, WriteError};
-use crate::{crypto, ids, messages, seal, token};
+use crate::{crypto, custom_templates, ids, messages, seal, token};
 use serde_json::{json, Value};
 use totp_rs::{Builder, Secret};
 
@@ -353,13 +353,22 @@ pub async fn create_challenge(
     let sent = match factor {
         Factor::Email => {
             let to = user.email.as_deref().unwrap_or_default();
-            let email = messages::challenge_email(project, locale, to, &user.name, &code);
+            let custom = app.template(&custom_templates::EMAIL_MFA, locale).await;
+            let email =
+                messages::challenge_email(project, locale, to, &user.name, &code, custom.as_ref());
             app.outbox.email(&email).await
         }
         Factor::Phone => {
             let to = user.phone.as_deref().unwrap_or_default();
+            let custom = app.template(&custom_templates::SMS_MFA, locale).await;
             app.outbox
-                .text(&messages::code_sms(project, locale, to, &code))
+                .text(&messages::code_sms(
+                    project,
+                    locale,
+                    to,
+                    &code,
+                    custom.as_ref(),
+                ))
                 .await
         }
         _ => Ok(()),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Email {
     pub to: String,
     /// Display name of the recipient (the user's name), may be empty.
@@ -17,6 +17,11 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// An operator template's sender name, sender address and reply-to address; empty: the
+    /// deployment's `MAIL_FROM` (the address only if `MAIL_SENDERS` allows it).
+    pub sender_name: String,
+    pub sender_email: String,
+    pub reply_to: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,7 +122,17 @@ pub async fn store_for_existing_user(
 /// logged, never fails the login.
 pub async fn alert(cx: &Ctx<'_, '_>, email: &str, name: &str, session: &SessionItem) {
     let app = cx.app;
-    let mail = crate::messages::session_alert(&app.config.project_name, email, name, session);
+    let custom = app
+        .template(&crate::custom_templates::EMAIL_SESSION_ALERT, cx.locale)
+        .await;
+    let mail = crate::messages::session_alert(
+        &app.config.project_name,
+        cx.locale,
+        email,
+        name,
+        session,
+        custom.as_ref(),
+    );
     let sent = match crate::budget::admit(
         cx,
         crate::budget::Channel::Email,

@@ -100,7 +100,16 @@ pub async fn run(
             let _ = tokio::task::spawn_blocking(account_core::geo::preload).await;
         }
     };
-    tokio::join!(app.store.warm_up(), geo);
+    // The functions that send messages read the operator's templates (one `Query`) once now;
+    // after that only in the background (`custom_templates::TemplateCache`).
+    let templates = async {
+        if function.sends_messages() {
+            app.templates
+                .load(app.store.as_ref(), app.clock.now_ms())
+                .await;
+        }
+    };
+    tokio::join!(app.store.warm_up(), geo, templates);
     let app = &app;
     let resolve = move |f: Function| (f == function).then_some(handler);
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {

@@ -22,8 +22,11 @@ type Item = HashMap<String, AttributeValue>;
 mod accounts;
 mod identities;
 mod recorder;
+mod resend;
 mod security;
 mod sessions;
+mod table;
+mod templates;
 mod tokens;
 
 use account_core::store::{
@@ -31,6 +34,7 @@ use account_core::store::{
     Tokens, WriteError, MAX_IDENTITIES_IN_TRANSACTION, MAX_SESSIONS_IN_TRANSACTION,
 };
 pub use recorder::{Recorder, Sent};
+use resend::*;
 
 /// The single table in DynamoDB: the production store.
 #[derive(Clone)]
@@ -274,79 +278,6 @@ const MAX_RESENDS: u32 = 4;
 /// condition `#rq <> :rq`, and the item DynamoDB returns with the failure names the writer.
 pub(super) const NONCE: &str = "rq";
 
-/// A fresh name for one logical write: a transaction's `ClientRequestToken` (at most 36
-/// characters) or a single-item write's [`NONCE`]. Drawn here, as the SDK draws its own
-/// idempotency tokens: it identifies a request and protects nothing, so it is not the injected
-/// entropy secrets come from.
-fn write_token() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(internal)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// The SDK's retries off, for a write that resends itself ([`DynamoStore::delete_session`]).
-fn no_retries() -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::default()
-        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-}
-
-type SdkError<E> =
-    aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>;
-
-/// Whether an error leaves the write's outcome unknown or was refused before it ran, so that a
-/// resend is the way on: [`unwritten`] refusals, 500s, timeouts, dropped connections.
-fn transient<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    match e {
-        aws_sdk_dynamodb::error::SdkError::ServiceError(s) => {
-            s.raw().status().is_server_error() || unwritten(e)
-        }
-        _ => network_failure(e),
-    }
-}
-
-/// Refusals after which DynamoDB certainly wrote nothing: throttling, and a single-item write
-/// meeting a transaction in flight on its item (`TransactionConflictException`, which the SDK's
-/// own retries do not resend).
-fn unwritten<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    e.as_service_error()
-        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "ThrottlingException"
-                    | "TransactionConflictException"
-            )
-        })
-}
-
-/// Send a single-item write, and again (up to [`RACE_RETRIES`] times) while it meets a
-/// transaction in flight on its item: nothing was written, and the write is the same request
-/// (its nonce or stamp included), so the resend is safe. The SDK's retries cover the rest.
-async fn past_transactions<T, E, Fut>(
-    mut send: impl FnMut() -> Fut,
-) -> std::result::Result<T, SdkError<E>>
-where
-    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E>>>,
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Err(e) if attempt < RACE_RETRIES && unwritten(&e) => {
-                attempt += 1;
-                race_pause(attempt).await;
-            }
-            res => return res,
-        }
-    }
-}
-
-async fn race_pause(attempt: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(15 * u64::from(attempt))).await;
-}
-
 /// `SET`/`REMOVE` expression for the attributes that differ between two versions of an item.
 struct Diff {
     expression: String,
@@ -490,102 +421,6 @@ impl DynamoStore {
             .table_name(&self.table)
             .send()
             .await;
-    }
-
-    /// Create the table (PK/SK, on-demand, TTL on `expires_at`) if it does not exist.
-    /// For local development and tests; production tables come from `template.yaml`.
-    /// Every item as JSON (a paginated, consistent `Scan`), for `invariants::check`: the
-    /// operator's consistency check only, never a request path (no function may `Scan`).
-    pub async fn scan_items(&self) -> Result<Vec<serde_json::Value>> {
-        let mut items = vec![];
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for it in out.items.unwrap_or_default() {
-                items.push(serde_dynamo::from_item(it).map_err(internal)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(items)
-    }
-
-    pub async fn ensure_table(&self) -> Result<()> {
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let ks = |n: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build()
-        };
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("PK").map_err(internal)?)
-            .attribute_definitions(attr("SK").map_err(internal)?)
-            .key_schema(ks("PK", KeyType::Hash).map_err(internal)?)
-            .key_schema(ks("SK", KeyType::Range).map_err(internal)?)
-            .send()
-            .await;
-        if let Err(e) = created {
-            // Another process may have created it meanwhile.
-            if !e
-                .as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception())
-            {
-                return Err(sdk_err(e));
-            }
-        }
-        let ttl = TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name("expires_at")
-            .build();
-        let ttl = self
-            .client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(ttl.map_err(internal)?)
-            .send()
-            .await;
-        match ttl {
-            Ok(_) => Ok(()),
-            // DynamoDB refuses to enable TTL twice: the process that created the table did.
-            Err(e)
-                if e.as_service_error()
-                    .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::message)
-                    .is_some_and(|m| m.contains("already enabled")) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
     }
 
     fn put_new(&self, it: Item) -> Result<TransactWriteItem> {

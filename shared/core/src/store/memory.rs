@@ -8,7 +8,8 @@
 
 use super::{
     Accounts, Claims, Conflict, Expect, Identities, IdentityWrite, OAuthSignIn, Redeemable,
-    Redemption, Security, Sessions, Storage, Tokens, WriteError, MAX_SESSIONS_IN_TRANSACTION,
+    Redemption, Security, Sessions, Storage, Templates, Tokens, WriteError,
+    MAX_SESSIONS_IN_TRANSACTION,
 };
 use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
@@ -16,6 +17,7 @@ use crate::item::{
     self, ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem,
     SessionItem, TokenItem, UserItem,
 };
+use crate::item::{TemplateItem, TEMPLATES_PK};
 use crate::keys::{self, KeyItem};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
@@ -1311,6 +1313,39 @@ impl Identities for MemoryStore {
             });
         }
         self.transact(writes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Templates for MemoryStore {
+    async fn list_templates(&self) -> Result<Vec<TemplateItem>> {
+        turn().await;
+        let rows: Vec<Value> = self.query(TEMPLATES_PK, |_| true)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r).ok())
+            .collect())
+    }
+
+    async fn put_template(&self, t: &TemplateItem, replaces: u64) -> Result<bool> {
+        turn().await;
+        let row = to_row(t)?;
+        let write = Write {
+            key: key_of(&row)?,
+            condition: Some(Box::new(move |r| match r {
+                None => replaces == 0,
+                Some(r) => num(r, "version") == Some(replaces as i64),
+            })),
+            change: Box::new(move |_| Some(row)),
+            conflict: Conflict::Token,
+        };
+        self.write(write)
+    }
+
+    async fn delete_template(&self, sk: &str) -> Result<bool> {
+        turn().await;
+        let k = key(TEMPLATES_PK.to_owned(), sk);
+        Ok(self.rows.lock().map_err(internal)?.remove(&k).is_some())
     }
 }
 

@@ -9,6 +9,7 @@
 
 use crate::clock::Millis;
 use crate::error::Result;
+use crate::item::TemplateItem;
 use crate::item::{
     ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem, SessionItem,
     TokenItem, UserItem,
@@ -413,9 +414,23 @@ pub trait Identities: Send + Sync {
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError>;
 }
 
+/// The operator's message templates (`custom_templates`): one partition, read whole.
+#[async_trait::async_trait]
+pub trait Templates: Send + Sync {
+    /// Every template (one `Query`).
+    async fn list_templates(&self) -> Result<Vec<TemplateItem>>;
+
+    /// Write a template if the stored one is at `replaces` (0: none is stored); `false` when
+    /// another write came first (nothing written).
+    async fn put_template(&self, t: &TemplateItem, replaces: u64) -> Result<bool>;
+
+    /// Whether the template existed.
+    async fn delete_template(&self, sk: &str) -> Result<bool>;
+}
+
 /// Every capability: what `App` holds.
 #[async_trait::async_trait]
-pub trait Storage: Accounts + Sessions + Tokens + Security + Identities {
+pub trait Storage: Accounts + Sessions + Tokens + Security + Identities + Templates {
     /// Create what the store needs (the table, locally); a no-op where it exists.
     async fn prepare(&self) -> Result<()> {
         Ok(())

@@ -148,7 +148,16 @@ pub async fn create_phone_login(
     })
     .await?;
     if mock.is_none() {
-        let sms = messages::code_sms(&app.config.project_name, locale, phone, &issued.secret);
+        let custom = app
+            .template(&crate::custom_templates::SMS_LOGIN, locale)
+            .await;
+        let sms = messages::code_sms(
+            &app.config.project_name,
+            locale,
+            phone,
+            &issued.secret,
+            custom.as_ref(),
+        );
         deliver(app, &issued, app.outbox.text(&sms)).await?;
     }
     Ok(issued)

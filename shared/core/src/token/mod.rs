@@ -299,7 +299,12 @@ pub fn link(base: &url::Url, uid: &str, secret: &str, expire: Millis, project: &
 }
 
 async fn send_email(app: &App, locale: &str, m: Letter<'_>) -> Result<()> {
-    let email = messages::email(&app.config.project_name, locale, m);
+    let custom =
+        match crate::custom_templates::kind(crate::custom_templates::Channel::Email, m.template) {
+            Some(kind) => app.template(kind, locale).await,
+            None => None,
+        };
+    let email = messages::email(&app.config.project_name, locale, m, custom.as_ref());
     app.outbox.email(&email).await
 }
 

@@ -68,7 +68,16 @@ pub async fn create_phone_verification(cx: &Ctx<'_, '_>, user: &UserItem) -> Res
             continue;
         };
         if mock.is_none() {
-            let sms = messages::code_sms(&app.config.project_name, locale, &phone, &issued.secret);
+            let custom = app
+                .template(&crate::custom_templates::SMS_VERIFICATION, locale)
+                .await;
+            let sms = messages::code_sms(
+                &app.config.project_name,
+                locale,
+                &phone,
+                &issued.secret,
+                custom.as_ref(),
+            );
             deliver(app, &issued, app.outbox.text(&sms)).await?;
         }
         return Ok(issued);

@@ -81,13 +81,17 @@ impl<'a> Call<'a> {
             .unwrap_or("")
     }
 
-    /// Message language: `X-Appwrite-Locale` header or `locale` param, resolved to a shipped locale.
+    /// Message language (contract §1.3): the `locale` parameter, else the
+    /// `X-Appwrite-Locale` header, else `DEFAULT_LOCALE`; each falls back region → language
+    /// before the next is tried.
     pub fn locale(&self) -> &'static str {
-        let requested = self
-            .req
-            .header("x-appwrite-locale")
-            .or_else(|| self.params.get("locale").and_then(|v| v.as_str()));
-        account_core::templates::resolve(requested)
+        let shipped = account_core::templates::shipped;
+        self.params
+            .get("locale")
+            .and_then(|v| v.as_str())
+            .and_then(shipped)
+            .or_else(|| self.req.header("x-appwrite-locale").and_then(shipped))
+            .unwrap_or(self.app.config.default_locale)
     }
 
     /// Privileged callers (API keys) see secrets in creation responses (the SSR flow).

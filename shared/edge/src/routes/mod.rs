@@ -52,6 +52,12 @@ impl Function {
         matches!(self, Self::Account | Self::Sessions | Self::Mfa)
     }
 
+    /// Whether the function sends email or SMS (every one but `account`: codes, links, MFA
+    /// challenges, new-session alerts): it reads the operator's templates at Init.
+    pub fn sends_messages(self) -> bool {
+        !matches!(self, Self::Account)
+    }
+
     /// Logical ID of the function in `template.yaml`.
     pub fn resource(self) -> &'static str {
         match self {
