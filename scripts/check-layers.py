@@ -16,7 +16,8 @@ from pathlib import Path
 # Lowest first.
 LAYERS = {
     "foundation": [
-        "error", "address", "clock", "dates", "ids", "crypto", "keyring", "seal", "device", "templates",
+        "error", "address", "clock", "dates", "ids", "hashes", "crypto", "keyring", "seal", "device",
+        "templates",
         "credential", "jwt", "item", "keys", "password", "providers", "apple", "config",
     ],
     "ports": [

@@ -157,6 +157,51 @@ async fn confirm_or_set_password(
     }
 }
 
+/// After a successful password check: a hash that is not what [`crypto::hash_password`] makes
+/// today (an imported algorithm, or Argon2 at other parameters) is replaced by an Argon2id hash
+/// of the same password, in one transaction conditioned on the hash that was verified (profile
+/// and email-claim copy together). Whether it happened, never an error: a failed upgrade leaves
+/// the old hash, which still verifies, and never fails the login.
+pub async fn upgrade_hash(app: &App, uid: &str, password: &str, verified: &str) -> bool {
+    if crypto::is_current(verified) {
+        return false;
+    }
+    let replace = async {
+        let new = crypto::hash_password_async(password.to_owned(), app.entropy.clone())
+            .await
+            .map_err(Error::internal)?;
+        let (Some(user), _) = app.store.get_user_and_sessions(uid, &[]).await? else {
+            return Ok(false);
+        };
+        if user.password.as_deref() != Some(verified) {
+            return Ok(false);
+        }
+        let mut after = user.clone();
+        after.password = Some(new.clone());
+        let claims = Claims {
+            email_password: user.email.clone().map(|e| (e, Some(new))),
+            ..Claims::default()
+        };
+        let expect = [Expect::Password(verified.to_owned())];
+        match app
+            .store
+            .update_user_atomically(&user, &after, &claims, &expect, &[])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict(_)) => Ok(false),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    };
+    match replace.await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::warn!(error = %e.message, source = ?e.source, "password hash upgrade failed; the old hash stays");
+            false
+        }
+    }
+}
+
 fn write_conflict(e: WriteError) -> Error {
     match e {
         WriteError::Conflict(Conflict::IdentityEmail) => Error::new(ErrorType::BadRequest),
@@ -181,6 +226,8 @@ pub async fn update_email(
     new.email = Some(email.to_owned());
     let phc = confirm_or_set_password(app, user, &new, password).await?;
     let first_password = user.password.is_none();
+    // The hash just verified, if the account had one: upgraded once the change is written.
+    let verified = (!first_password).then(|| phc.clone());
     new.email_verification = user.email.as_deref() == Some(email) && user.email_verification;
     new.password = Some(phc.clone());
     if first_password {
@@ -202,6 +249,9 @@ pub async fn update_email(
         .update_user_with_claims(user, &new, &claims)
         .await
         .map_err(write_conflict)?;
+    if let Some(verified) = verified {
+        upgrade_hash(app, &user.id, password, &verified).await;
+    }
     Ok(new)
 }
 
@@ -218,6 +268,8 @@ pub async fn update_phone(
     new.phone = Some(phone.to_owned());
     let phc = confirm_or_set_password(app, user, &new, password).await?;
     let first_password = user.password.is_none();
+    // The hash just verified, if the account had one: upgraded once the change is written.
+    let verified = (!first_password).then(|| phc.clone());
     new.phone_verification = user.phone.as_deref() == Some(phone) && user.phone_verification;
     new.password = Some(phc.clone());
     if first_password {
@@ -241,6 +293,9 @@ pub async fn update_phone(
             WriteError::Conflict(Conflict::Phone) => Error::new(ErrorType::UserTargetAlreadyExists),
             e => write_conflict(e),
         })?;
+    if let Some(verified) = verified {
+        upgrade_hash(app, &user.id, password, &verified).await;
+    }
     Ok(new)
 }
 

@@ -6,7 +6,7 @@
 
 use crate::clock::Entropy;
 use argon2::{
-    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    password_hash::{PasswordHash, PasswordHasher, SaltString},
     Algorithm, Argon2, Params, Version,
 };
 use sha2::{Digest, Sha256};
@@ -33,18 +33,36 @@ pub fn hash_password(password: &str, entropy: &dyn Entropy) -> Result<String, St
         .map_err(|e| e.to_string())
 }
 
-/// Verify a password against an Argon2 PHC string using the parameters it records.
-/// A malformed hash verifies as false.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => {
-            VERIFICATIONS.with(|n| n.set(n.get() + 1));
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        }
-        Err(_) => false,
+/// Verify a password against a stored hash: Argon2 (any PHC string, with the parameters it
+/// records) or an imported one (`hashes`). A malformed hash verifies as false. An imported hash
+/// cheaper than Argon2 (MD5, SHA, phpass) also burns the dummy Argon2 work, so a wrong password
+/// costs the same whatever the account's hash: timing tells no one which accounts were imported.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    let Some(algorithm) = crate::hashes::algorithm(stored) else {
+        return false;
+    };
+    VERIFICATIONS.with(|n| n.set(n.get() + 1));
+    let ok = crate::hashes::verify(password, stored);
+    if matches!(
+        algorithm,
+        crate::hashes::Algorithm::Md5
+            | crate::hashes::Algorithm::Sha
+            | crate::hashes::Algorithm::Phpass
+    ) {
+        let _ = crate::hashes::verify(password, DUMMY_PHC);
     }
+    ok
+}
+
+/// Whether a stored hash is what [`hash_password`] makes today (Argon2id at the production
+/// parameters): anything else is replaced after the next successful login.
+pub fn is_current(stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| {
+        h.algorithm.as_str() == "argon2id"
+            && Params::try_from(&h).is_ok_and(|p| {
+                p.m_cost() == ARGON2_M_KIB && p.t_cost() == ARGON2_T && p.p_cost() == ARGON2_P
+            })
+    })
 }
 
 /// A fixed hash with the production parameters (of "not-a-password", salt "timing-equaliser"),

@@ -427,3 +427,99 @@ async fn a_recovery_racing_a_password_change_is_stamped_after_it() {
     assert_eq!(kind(&r), Some(ErrorType::ServerError));
     consistent(&w);
 }
+
+/// An account carrying a hash from elsewhere (here Appwrite's MD5 test user, "appwrite"), as an
+/// import writes it: profile and email-claim copy.
+async fn imported(w: &World, email: &str, hash: &str) -> UserItem {
+    let mut user = sign_up(w, email).await;
+    let mut after = user.clone();
+    after.password = Some(hash.to_owned());
+    let claims = crate::store::Claims {
+        email_password: Some((email.to_owned(), Some(hash.to_owned()))),
+        ..Default::default()
+    };
+    w.store
+        .update_user_atomically(&user, &after, &claims, &[], &[])
+        .await
+        .unwrap();
+    user.password = after.password;
+    user
+}
+
+async fn stored_hashes(w: &World, uid: &str, email: &str) -> (String, String) {
+    let (user, _) = w.store.get_user_and_sessions(uid, &[]).await.unwrap();
+    let claim = w.store.get_email(email).await.unwrap().unwrap();
+    (
+        user.unwrap().password.unwrap(),
+        claim.password.unwrap_or_default(),
+    )
+}
+
+const MD5_APPWRITE: &str = "$md5$144fa7eaa4904e8ee120651997f70dcc";
+
+#[tokio::test]
+async fn an_imported_hash_becomes_argon2id_at_the_first_login() {
+    let w = World::new();
+    let user = imported(&w, "md5@example.com", MD5_APPWRITE).await;
+    let r = session::create_email_password(&w.cx(), "md5@example.com", "wrong").await;
+    assert_eq!(kind(&r), Some(ErrorType::UserInvalidCredentials));
+    assert_eq!(
+        stored_hashes(&w, &user.id, "md5@example.com").await,
+        (MD5_APPWRITE.to_owned(), MD5_APPWRITE.to_owned()),
+        "a failed login upgrades nothing"
+    );
+    session::create_email_password(&w.cx(), "md5@example.com", "appwrite")
+        .await
+        .expect("the imported password signs in");
+    let (profile, claim) = stored_hashes(&w, &user.id, "md5@example.com").await;
+    assert!(crate::crypto::is_current(&profile), "{profile}");
+    assert_eq!(profile, claim, "the login reads the claim's copy");
+    session::create_email_password(&w.cx(), "md5@example.com", "appwrite")
+        .await
+        .expect("and again, on the new hash");
+    assert_eq!(
+        stored_hashes(&w, &user.id, "md5@example.com").await.0,
+        profile,
+        "a current hash is left alone"
+    );
+    consistent(&w);
+}
+
+#[tokio::test]
+async fn an_upgrade_never_undoes_a_password_change() {
+    let w = World::new();
+    let user = imported(&w, "race@example.com", MD5_APPWRITE).await;
+    // The password changed between the check and the upgrade: nothing is written.
+    let changed = crate::crypto::hash_password("new password 1", w.app.entropy.as_ref()).unwrap();
+    let mut after = user.clone();
+    after.password = Some(changed.clone());
+    let claims = crate::store::Claims {
+        email_password: Some(("race@example.com".into(), Some(changed.clone()))),
+        ..Default::default()
+    };
+    w.store
+        .update_user_atomically(&user, &after, &claims, &[], &[])
+        .await
+        .unwrap();
+    assert!(!account::upgrade_hash(&w.app, &user.id, "appwrite", MD5_APPWRITE).await);
+    assert_eq!(
+        stored_hashes(&w, &user.id, "race@example.com").await,
+        (changed.clone(), changed)
+    );
+    // A current hash is never rewritten.
+    let current = stored_hashes(&w, &user.id, "race@example.com").await.0;
+    assert!(!account::upgrade_hash(&w.app, &user.id, "new password 1", &current).await);
+}
+
+#[tokio::test]
+async fn an_email_change_confirmed_with_an_imported_password_upgrades_it() {
+    let w = World::new();
+    let user = imported(&w, "from@example.com", MD5_APPWRITE).await;
+    let changed = account::update_email(&w.cx(), &user, "to@example.com", "appwrite")
+        .await
+        .expect("the imported password confirms the change");
+    let (profile, claim) = stored_hashes(&w, &changed.id, "to@example.com").await;
+    assert!(crate::crypto::is_current(&profile), "{profile}");
+    assert_eq!(profile, claim);
+    consistent(&w);
+}

@@ -20,6 +20,7 @@ pub mod dates;
 pub mod device;
 pub mod error;
 pub mod geo;
+pub mod hashes;
 pub mod ids;
 pub mod item;
 pub mod jwt;

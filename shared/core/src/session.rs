@@ -235,6 +235,9 @@ pub async fn create_email_password(
         store_for_existing_user(cx, &new.item, clear, hash.as_deref()),
     )
     .await?;
+    if let Some(verified) = hash.as_deref() {
+        crate::account::upgrade_hash(app, &claim.uid, password, verified).await;
+    }
     if app.config.session_alerts && others > 0 {
         alert(cx, email, "", &new.item).await;
     }

@@ -337,6 +337,7 @@ fn expect_condition(e: &Expect, i: usize) -> (String, Vec<(String, String)>, Att
         Expect::RecoveryCodes(c) => (&["recoveryCodes"], s(c.clone())),
         Expect::Email(e) => (&["email"], s(e.clone())),
         Expect::Phone(p) => (&["phone"], s(p.clone())),
+        Expect::Password(p) => (&["password"], s(p.clone())),
     };
     let names: Vec<(String, String)> = path
         .iter()

@@ -35,6 +35,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     withdraw_new_user(store, &ctx).await;
     counters(store, &ctx).await;
     api_keys(store, &ctx).await;
+    templates(store, &ctx).await;
     logs_newest_first(store, &ctx).await;
     identities(store, &ctx).await;
     identity_emails(store, &ctx).await;
@@ -564,6 +565,65 @@ async fn atomic_updates_fail_as_a_whole<S: Storage + ?Sized>(store: &S, ctx: &Ct
         ),
         Some(Conflict::ProfileCondition)
     );
+
+    // A hash upgrade is written only over the hash it verified.
+    let mut hashed = used.clone();
+    hashed.password = Some("$md5$old".into());
+    store.update_user(&used, &hashed).await.unwrap();
+    let mut upgraded = hashed.clone();
+    upgraded.password = Some("$argon2id$new".into());
+    let stale = [Expect::Password("$md5$other".into())];
+    assert_eq!(
+        conflict(
+            store
+                .update_user_atomically(&hashed, &upgraded, &Claims::default(), &stale, &[])
+                .await
+        ),
+        Some(Conflict::ProfileCondition)
+    );
+    let verified = [Expect::Password("$md5$old".into())];
+    assert_eq!(
+        conflict(
+            store
+                .update_user_atomically(&hashed, &upgraded, &Claims::default(), &verified, &[])
+                .await
+        ),
+        None
+    );
+}
+
+async fn templates<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let sk = format!("email.test#{}", ctx.run);
+    let t = crate::item::TemplateItem {
+        pk: crate::item::TEMPLATES_PK.into(),
+        sk: sk.clone(),
+        channel: "email".into(),
+        kind: "test".into(),
+        locale: "en".into(),
+        subject: "s".into(),
+        version: 1,
+        updated: ctx.now,
+        ..Default::default()
+    };
+    let mine = |all: Vec<crate::item::TemplateItem>| all.into_iter().find(|x| x.sk == sk);
+    assert!(store.put_template(&t, 0).await.unwrap());
+    // A resend of the same write succeeds; another writer that read "none" does not.
+    assert!(store.put_template(&t, 0).await.unwrap());
+    let mut other = t.clone();
+    other.updated = ctx.now + 1;
+    assert!(!store.put_template(&other, 0).await.unwrap());
+    let mut v2 = other.clone();
+    v2.version = 2;
+    v2.subject = "s2".into();
+    assert!(
+        !store.put_template(&v2, 5).await.unwrap(),
+        "a stale version"
+    );
+    assert!(store.put_template(&v2, 1).await.unwrap());
+    assert_eq!(mine(store.list_templates().await.unwrap()), Some(v2));
+    assert!(store.delete_template(&sk).await.unwrap());
+    assert!(!store.delete_template(&sk).await.unwrap());
+    assert_eq!(mine(store.list_templates().await.unwrap()), None);
 }
 
 async fn sessions_index_extend_delete<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {

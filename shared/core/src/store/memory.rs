@@ -1330,11 +1330,13 @@ impl Templates for MemoryStore {
     async fn put_template(&self, t: &TemplateItem, replaces: u64) -> Result<bool> {
         turn().await;
         let row = to_row(t)?;
+        let same = row.clone();
         let write = Write {
             key: key_of(&row)?,
+            // As `dynamo`: a resend finding its own item succeeds.
             condition: Some(Box::new(move |r| match r {
                 None => replaces == 0,
-                Some(r) => num(r, "version") == Some(replaces as i64),
+                Some(r) => num(r, "version") == Some(replaces as i64) || *r == same,
             })),
             change: Box::new(move |_| Some(row)),
             conflict: Conflict::Token,

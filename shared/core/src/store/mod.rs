@@ -79,6 +79,9 @@ pub enum Expect {
     Email(String),
     /// The profile still has this phone number.
     Phone(String),
+    /// The profile's password hash is still this one (a hash upgrade replaces only the hash it
+    /// verified).
+    Password(String),
 }
 
 impl Expect {
@@ -92,6 +95,7 @@ impl Expect {
             Self::RecoveryCodes(c) => user.recovery_codes.as_deref() == Some(c.as_str()),
             Self::Email(e) => user.email.as_deref() == Some(e.as_str()),
             Self::Phone(p) => user.phone.as_deref() == Some(p.as_str()),
+            Self::Password(p) => user.password.as_deref() == Some(p.as_str()),
         }
     }
 }

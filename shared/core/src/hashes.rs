@@ -1,0 +1,313 @@
+//! Password hashes users bring from elsewhere (README "Moving in"): the seven algorithms
+//! Appwrite's Users API accepts, each verified by a well-kept crate (`argon2`, `bcrypt`,
+//! `scrypt`, `md-5`, `sha1`, `sha2`, `sha3`) except phpass, a 20-line MD5 loop that no
+//! maintained crate implements (its reference: phpass 0.5, Solar Designer, public domain).
+//!
+//! A stored hash says what it is. Argon2 (PHC), bcrypt (`$2a$`, `$2b$`, `$2y$`) and phpass
+//! (`$P$`, `$H$`) keep their own formats; the others get one here:
+//!
+//! * `$md5$<hex>`
+//! * `$sha$<version>$<hex>` (`sha1`, `sha224`, `sha256`, `sha384`, `sha512/224`, `sha512/256`,
+//!   `sha512`, `sha3-224`, `sha3-256`, `sha3-384`, `sha3-512`)
+//! * `$scrypt$n=<N>,r=<r>,p=<p>,l=<length>$<salt, base64>$<hex>` (Appwrite's `scrypt`: the salt is
+//!   used as given, the key in hex)
+//! * `$firebase-scrypt$r=<rounds>,m=<memory cost>$<salt>$<separator>$<signer key>$<hash>` (base64,
+//!   Firebase's and Appwrite's `scryptMod`)
+//!
+//! Comparisons are constant time. Anything else verifies as false: an unknown format is refused
+//! when it is imported, never at login.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+
+fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The SHA variants of Appwrite's `passwordVersion`.
+pub const SHA_VERSIONS: &[&str] = &[
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512/224",
+    "sha512/256",
+    "sha512",
+    "sha3-224",
+    "sha3-256",
+    "sha3-384",
+    "sha3-512",
+];
+
+fn sha(version: &str, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match version {
+        "sha1" => sha1::Sha1::digest(data).to_vec(),
+        "sha224" => sha2::Sha224::digest(data).to_vec(),
+        "sha256" => sha2::Sha256::digest(data).to_vec(),
+        "sha384" => sha2::Sha384::digest(data).to_vec(),
+        "sha512/224" => sha2::Sha512_224::digest(data).to_vec(),
+        "sha512/256" => sha2::Sha512_256::digest(data).to_vec(),
+        "sha512" => sha2::Sha512::digest(data).to_vec(),
+        "sha3-224" => sha3::Sha3_224::digest(data).to_vec(),
+        "sha3-256" => sha3::Sha3_256::digest(data).to_vec(),
+        "sha3-384" => sha3::Sha3_384::digest(data).to_vec(),
+        "sha3-512" => sha3::Sha3_512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// What a stored hash is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Argon2,
+    Bcrypt,
+    Md5,
+    Sha,
+    Phpass,
+    Scrypt,
+    ScryptModified,
+}
+
+impl Algorithm {
+    /// Appwrite's name (`hash` of its user model).
+    pub fn appwrite(self) -> &'static str {
+        match self {
+            Self::Argon2 => "argon2",
+            Self::Bcrypt => "bcrypt",
+            Self::Md5 => "md5",
+            Self::Sha => "sha",
+            Self::Phpass => "phpass",
+            Self::Scrypt => "scrypt",
+            Self::ScryptModified => "scryptMod",
+        }
+    }
+}
+
+pub fn algorithm(stored: &str) -> Option<Algorithm> {
+    let a = match stored {
+        s if s.starts_with("$argon2") => Algorithm::Argon2,
+        s if ["$2a$", "$2b$", "$2y$"].iter().any(|p| s.starts_with(p)) => Algorithm::Bcrypt,
+        s if s.starts_with("$md5$") => Algorithm::Md5,
+        s if s.starts_with("$sha$") => Algorithm::Sha,
+        s if s.starts_with("$P$") || s.starts_with("$H$") => Algorithm::Phpass,
+        s if s.starts_with("$scrypt$") => Algorithm::Scrypt,
+        s if s.starts_with("$firebase-scrypt$") => Algorithm::ScryptModified,
+        _ => return None,
+    };
+    Some(a)
+}
+
+/// Whether `password` is the one `stored` was made from (any format above).
+pub fn verify(password: &str, stored: &str) -> bool {
+    let p = password.as_bytes();
+    match algorithm(stored) {
+        Some(Algorithm::Argon2) => verify_argon2(p, stored),
+        Some(Algorithm::Bcrypt) => bcrypt::verify(p, stored).unwrap_or(false),
+        Some(Algorithm::Md5) => stored
+            .strip_prefix("$md5$")
+            .is_some_and(|hex| same_hex(&md5::Md5::digest(p), hex)),
+        Some(Algorithm::Sha) => stored
+            .strip_prefix("$sha$")
+            .and_then(|rest| rest.split_once('$'))
+            .and_then(|(version, hex)| Some((sha(version, p)?, hex)))
+            .is_some_and(|(digest, hex)| same_hex(&digest, hex)),
+        Some(Algorithm::Phpass) => {
+            phpass(p, stored).is_some_and(|h| ct_eq_bytes(h.as_bytes(), stored.as_bytes()))
+        }
+        Some(Algorithm::Scrypt) => verify_scrypt(p, stored).unwrap_or(false),
+        Some(Algorithm::ScryptModified) => verify_scrypt_modified(p, stored).unwrap_or(false),
+        None => false,
+    }
+}
+
+fn same_hex(digest: &[u8], hex: &str) -> bool {
+    ct_eq_bytes(
+        hex::encode(digest).as_bytes(),
+        hex.to_ascii_lowercase().as_bytes(),
+    )
+}
+
+/// Any Argon2 PHC string (Appwrite's m=65536/t=4/p=3 and m=7168/t=5/p=1 included), with the
+/// parameters it records.
+fn verify_argon2(password: &[u8], phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password, &parsed)
+            .is_ok()
+    })
+}
+
+fn params(list: &str) -> impl Fn(&str) -> Option<u64> + '_ {
+    move |name| {
+        list.split(',')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+fn scrypt_key(password: &[u8], salt: &[u8], n: u64, r: u64, p: u64, len: usize) -> Option<Vec<u8>> {
+    if !n.is_power_of_two() || n < 2 {
+        return None;
+    }
+    let log_n = u8::try_from(n.trailing_zeros()).ok()?;
+    let params =
+        scrypt::Params::new(log_n, u32::try_from(r).ok()?, u32::try_from(p).ok()?, len).ok()?;
+    let mut out = vec![0u8; len];
+    scrypt::scrypt(password, salt, &params, &mut out).ok()?;
+    Some(out)
+}
+
+fn verify_scrypt(password: &[u8], stored: &str) -> Option<bool> {
+    let mut parts = stored.strip_prefix("$scrypt$")?.split('$');
+    let (list, salt, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    let get = params(list);
+    let len = usize::try_from(get("l")?).ok()?;
+    let salt = STANDARD.decode(salt).ok()?;
+    let key = scrypt_key(password, &salt, get("n")?, get("r")?, get("p")?, len)?;
+    Some(same_hex(&key, hex))
+}
+
+/// Firebase's scrypt: the key derived from the password with the salt and its separator
+/// encrypts the project's signer key (AES-256-CTR, a zero IV); the result is the hash.
+fn verify_scrypt_modified(password: &[u8], stored: &str) -> Option<bool> {
+    let mut parts = stored.strip_prefix("$firebase-scrypt$")?.split('$');
+    let list = parts.next()?;
+    let mut next = || STANDARD.decode(parts.next()?).ok();
+    let (salt, separator, signer, hash) = (next()?, next()?, next()?, next()?);
+    let get = params(list);
+    let n = 1u64.checked_shl(u32::try_from(get("m")?).ok()?)?;
+    let mut salted = salt;
+    salted.extend_from_slice(&separator);
+    let key = scrypt_key(password, &salted, n, get("r")?, 1, 32)?;
+    let mut out = signer;
+    aes_ctr(&key, &mut out)?;
+    Some(ct_eq_bytes(&out, &hash))
+}
+
+fn aes_ctr(key: &[u8], data: &mut [u8]) -> Option<()> {
+    use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_256};
+    let key = EncryptingKey::ctr(UnboundCipherKey::new(&AES_256, key).ok()?).ok()?;
+    key.less_safe_encrypt(data, EncryptionContext::Iv128([0u8; 16].into()))
+        .ok()?;
+    Some(())
+}
+
+const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// phpass's portable hash of `password` with the setting (`$P$`, cost, salt) of `stored`.
+fn phpass(password: &[u8], stored: &str) -> Option<String> {
+    let setting = stored.get(..12)?;
+    let count_log2 = ITOA64.iter().position(|c| *c == setting.as_bytes()[3])?;
+    if !(7..=30).contains(&count_log2) {
+        return None;
+    }
+    let salt = &setting.as_bytes()[4..12];
+    let mut hash = md5::Md5::new_with_prefix(salt)
+        .chain_update(password)
+        .finalize();
+    for _ in 0..(1u64 << count_log2) {
+        hash = md5::Md5::new_with_prefix(hash)
+            .chain_update(password)
+            .finalize();
+    }
+    let mut out = setting.to_owned();
+    // phpass's encode64: little-endian groups of three bytes, six bits a character.
+    for chunk in hash.chunks(3) {
+        let v = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (i, b)| v | (u32::from(*b) << (8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ITOA64[((v >> (6 * i)) & 0x3f) as usize]));
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Appwrite's own end-to-end test users, all of the password "appwrite":
+    // appwrite/appwrite tests/e2e/Services/Users/UsersBase.php (`/users/md5`, `/users/bcrypt`,
+    // `/users/argon2`, `/users/sha` with passwordVersion sha512, `/users/scrypt`,
+    // `/users/phpass`, `/users/scrypt-modified`).
+    fn vectors() -> Vec<(Algorithm, String)> {
+        let b64 = |s: &str| STANDARD.encode(s);
+        vec![
+            (Algorithm::Md5, "$md5$144fa7eaa4904e8ee120651997f70dcc".into()),
+            (
+                Algorithm::Bcrypt,
+                "$2a$15$xX/myGbFU.ZSKHSi6EHdBOySTdYm8QxBLXmOPHrYMwV0mHRBBSBOq".into(),
+            ),
+            (
+                Algorithm::Argon2,
+                "$argon2i$v=19$m=20,t=3,p=2$YXBwd3JpdGU$A/54i238ed09ZR4NwlACU5XnkjNBZU9QeOEuhjLiexI"
+                    .into(),
+            ),
+            (
+                Algorithm::Sha,
+                "$sha$sha512$4243da0a694e8a2f727c8060fe0507c8fa01ca68146c76d2c190805b638c20c6bf6ba04e21f11ae138785d0bff63c416e6f87badbffad37f6dee50094cc38c70".into(),
+            ),
+            (
+                Algorithm::Scrypt,
+                format!("$scrypt$n=16384,r=13,p=2,l=64${}$3fdef49701bc4cfaacd551fe017283513284b4731e6945c263246ef948d3cf63b5d269c31fd697246085111a428245e24a4ddc6b64c687bc60a8910dbafc1d5b", b64("appwrite")),
+            ),
+            (Algorithm::Phpass, "$P$Br387rwferoKN7uwHZqNMu98q3U8RO.".into()),
+            (
+                Algorithm::ScryptModified,
+                "$firebase-scrypt$r=8,m=14$UxLMreBr6tYyjQ==$Bw==$XyEKE9RcTDeLEsL/RjwPDBv/RqDl8fb3gpYEOQaPihbxf1ZAtSOHCjuAAa7Q3oHpCYhXSN9tizHgVOwn6krflQ==$UlM7JiXRcQhzAGlaonpSqNSLIz475WMddOgLjej5De9vxTy48K6WtqlEzrRFeK4t0COfMhWCb8wuMHgxOFCHFQ==".into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_algorithm_verifies_appwrites_vector_and_refuses_a_wrong_password() {
+        for (want, stored) in vectors() {
+            assert_eq!(algorithm(&stored), Some(want), "{stored}");
+            assert!(verify("appwrite", &stored), "{want:?} refused its password");
+            assert!(
+                !verify("appwritf", &stored),
+                "{want:?} took a wrong password"
+            );
+            assert!(!verify("", &stored), "{want:?} took an empty password");
+        }
+    }
+
+    #[test]
+    fn every_sha_version_verifies() {
+        for v in SHA_VERSIONS {
+            let digest = sha(v, b"secret").unwrap();
+            let stored = format!("$sha${v}${}", hex::encode(&digest));
+            assert!(verify("secret", &stored), "{v}");
+            assert!(!verify("Secret", &stored), "{v}");
+            let upper = format!("$sha${v}${}", hex::encode_upper(&digest));
+            assert!(verify("secret", &upper), "{v}: upper-case hex");
+        }
+        assert!(!verify("secret", "$sha$sha0$00"));
+    }
+
+    #[test]
+    fn malformed_hashes_verify_as_false() {
+        for stored in [
+            "",
+            "plain",
+            "$md5$",
+            "$md5$zz",
+            "$sha$sha512",
+            "$scrypt$n=3,r=1,p=1,l=16$YQ==$00",
+            "$scrypt$n=16,r=1,p=1$YQ==$00",
+            "$firebase-scrypt$r=8,m=99$YQ==$YQ==$YQ==$YQ==",
+            "$firebase-scrypt$r=8,m=14$!!$YQ==$YQ==$YQ==",
+            "$P$",
+            "$P$Z12345678",
+            "$2a$04$short",
+        ] {
+            assert!(!verify("appwrite", stored), "{stored}");
+            assert!(!verify("", stored), "{stored}");
+        }
+    }
+}
