@@ -227,6 +227,169 @@ fn phpass(password: &[u8], stored: &str) -> Option<String> {
     Some(out)
 }
 
+/// Firebase's hash parameters (the project's "Password hash parameters": `base64_signer_key`,
+/// `base64_salt_separator`, `rounds`, `mem_cost`).
+#[derive(Debug, Clone)]
+pub struct FirebaseConfig {
+    pub signer_key: String,
+    pub salt_separator: String,
+    pub rounds: u32,
+    pub mem_cost: u32,
+}
+
+impl FirebaseConfig {
+    /// Refuse parameters Firebase's scrypt does not use: rounds 1–8, memory cost 1–14, and
+    /// base64 keys.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=8).contains(&self.rounds) {
+            return Err(format!("rounds {}: Firebase uses 1 to 8", self.rounds));
+        }
+        if !(1..=14).contains(&self.mem_cost) {
+            return Err(format!("mem_cost {}: Firebase uses 1 to 14", self.mem_cost));
+        }
+        for (name, v) in [
+            ("signer key", &self.signer_key),
+            ("salt separator", &self.salt_separator),
+        ] {
+            STANDARD
+                .decode(v)
+                .map_err(|_| format!("{name}: not base64"))?;
+        }
+        if self.signer_key.is_empty() {
+            return Err("signer key: empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// A Firebase user's `passwordHash` and `salt` (base64) as a stored hash.
+pub fn firebase(hash: &str, salt: &str, c: &FirebaseConfig) -> Result<String, String> {
+    c.check()?;
+    for (name, v) in [("passwordHash", hash), ("salt", salt)] {
+        if v.is_empty() || STANDARD.decode(v).is_err() {
+            return Err(format!("{name}: not base64"));
+        }
+    }
+    Ok(format!(
+        "$firebase-scrypt$r={},m={}${salt}${}${}${hash}",
+        c.rounds, c.mem_cost, c.salt_separator, c.signer_key
+    ))
+}
+
+fn text<'a>(options: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    options.get(key).and_then(serde_json::Value::as_str)
+}
+
+fn number(options: &serde_json::Value, key: &str) -> Option<u64> {
+    let v = options.get(key)?;
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// A hash as Appwrite's Users API holds it (the user's `password`, `hash` and `hashOptions`),
+/// as a stored hash here: what `admin users import --from appwrite` writes. An algorithm or a
+/// hash this module cannot verify is refused now, never at login.
+pub fn from_appwrite(
+    algorithm: &str,
+    password: &str,
+    options: &serde_json::Value,
+) -> Result<String, String> {
+    let stored = match algorithm {
+        "argon2" | "bcrypt" | "phpass" => password.to_owned(),
+        "md5" => format!("$md5${}", password.to_ascii_lowercase()),
+        "sha" => {
+            let version = text(options, "version").unwrap_or("sha256");
+            if !SHA_VERSIONS.contains(&version) {
+                return Err(format!("sha version {version}: not one Appwrite accepts"));
+            }
+            format!("$sha${version}${}", password.to_ascii_lowercase())
+        }
+        "scrypt" => {
+            let salt = text(options, "salt").ok_or("scrypt: hashOptions.salt missing")?;
+            let get =
+                |k: &str| number(options, k).ok_or(format!("scrypt: hashOptions.{k} missing"));
+            format!(
+                "$scrypt$n={},r={},p={},l={}${}${}",
+                get("costCpu")?,
+                get("costMemory")?,
+                get("costParallel")?,
+                get("length")?,
+                STANDARD.encode(salt),
+                password.to_ascii_lowercase()
+            )
+        }
+        "scryptMod" => {
+            let get = |k: &str| {
+                text(options, k)
+                    .map(str::to_owned)
+                    .ok_or(format!("scryptMod: hashOptions.{k} missing"))
+            };
+            let config = FirebaseConfig {
+                signer_key: get("signerKey")?,
+                salt_separator: get("saltSeparator")?,
+                rounds: 8,
+                mem_cost: 14,
+            };
+            firebase(password, &get("salt")?, &config)?
+        }
+        other => return Err(format!("hash algorithm {other}: not supported")),
+    };
+    check(&stored)?;
+    Ok(stored)
+}
+
+/// Whether a stored hash is well formed: its algorithm is known and its parameters parse (a
+/// hash that is malformed would verify nothing, so an import refuses it).
+pub fn check(stored: &str) -> Result<(), String> {
+    let a = algorithm(stored).ok_or("unknown hash format")?;
+    let hex = |h: &str, len: Option<usize>| {
+        hex::decode(h)
+            .ok()
+            .filter(|b| len.is_none_or(|l| b.len() == l))
+            .map(|_| ())
+    };
+    let ok = match a {
+        Algorithm::Argon2 => {
+            argon2::password_hash::PasswordHash::new(stored).is_ok_and(|h| h.hash.is_some())
+        }
+        Algorithm::Bcrypt => stored.len() == 60,
+        Algorithm::Md5 => hex(&stored[5..], Some(16)).is_some(),
+        Algorithm::Sha => stored[5..]
+            .split_once('$')
+            .and_then(|(v, h)| hex(h, Some(sha(v, b"")?.len())))
+            .is_some(),
+        Algorithm::Phpass => stored.len() == 34 && phpass(b"", stored).is_some(),
+        Algorithm::Scrypt => {
+            let mut parts = stored["$scrypt$".len()..].split('$');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(list), Some(salt), Some(h)) => {
+                    let get = params(list);
+                    let n = get("n").unwrap_or(0);
+                    n.is_power_of_two()
+                        && n > 1
+                        && get("r").is_some_and(|r| r > 0)
+                        && get("p").is_some_and(|p| p > 0)
+                        && get("l").is_some_and(|l| hex(h, Some(l as usize)).is_some())
+                        && STANDARD.decode(salt).is_ok()
+                }
+                _ => false,
+            }
+        }
+        Algorithm::ScryptModified => {
+            stored["$firebase-scrypt$".len()..]
+                .split('$')
+                .skip(1)
+                .map(|p| !p.is_empty() && STANDARD.decode(p).is_ok())
+                .filter(|ok| *ok)
+                .count()
+                == 4
+        }
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(format!("malformed {} hash", a.appwrite())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +472,50 @@ mod tests {
             assert!(!verify("appwrite", stored), "{stored}");
             assert!(!verify("", stored), "{stored}");
         }
+    }
+
+    #[test]
+    fn appwrite_users_convert_to_stored_hashes_that_verify() {
+        use serde_json::json;
+        let cases = [
+            ("md5", "144fa7eaa4904e8ee120651997f70dcc", json!({"type": "md5"})),
+            ("sha", "4243da0a694e8a2f727c8060fe0507c8fa01ca68146c76d2c190805b638c20c6bf6ba04e21f11ae138785d0bff63c416e6f87badbffad37f6dee50094cc38c70", json!({"type": "sha", "version": "sha512"})),
+            ("phpass", "$P$Br387rwferoKN7uwHZqNMu98q3U8RO.", json!({})),
+            ("argon2", "$argon2i$v=19$m=20,t=3,p=2$YXBwd3JpdGU$A/54i238ed09ZR4NwlACU5XnkjNBZU9QeOEuhjLiexI", json!({})),
+            ("scrypt", "3fdef49701bc4cfaacd551fe017283513284b4731e6945c263246ef948d3cf63b5d269c31fd697246085111a428245e24a4ddc6b64c687bc60a8910dbafc1d5b", json!({"salt": "appwrite", "costCpu": 16384, "costMemory": 13, "costParallel": 2, "length": 64})),
+            ("scryptMod", "UlM7JiXRcQhzAGlaonpSqNSLIz475WMddOgLjej5De9vxTy48K6WtqlEzrRFeK4t0COfMhWCb8wuMHgxOFCHFQ==", json!({"salt": "UxLMreBr6tYyjQ==", "saltSeparator": "Bw==", "signerKey": "XyEKE9RcTDeLEsL/RjwPDBv/RqDl8fb3gpYEOQaPihbxf1ZAtSOHCjuAAa7Q3oHpCYhXSN9tizHgVOwn6krflQ=="})),
+        ];
+        for (alg, password, options) in cases {
+            let stored = from_appwrite(alg, password, &options).unwrap();
+            assert!(verify("appwrite", &stored), "{alg}: {stored}");
+        }
+        for (alg, password, options) in [
+            ("md4", "00", json!({})),
+            ("md5", "not hex", json!({})),
+            ("sha", "00", json!({"version": "sha0"})),
+            ("sha", "abcd", json!({"version": "sha256"})),
+            ("bcrypt", "$2a$10$short", json!({})),
+            ("scrypt", "00", json!({"salt": "x"})),
+            (
+                "scryptMod",
+                "!!",
+                json!({"salt": "YQ==", "saltSeparator": "Bw==", "signerKey": "YQ=="}),
+            ),
+            ("argon2", "$argon2id$v=19$m=1,t=1,p=1", json!({})),
+        ] {
+            assert!(
+                from_appwrite(alg, password, &options).is_err(),
+                "{alg} {password}"
+            );
+        }
+        let bad = FirebaseConfig {
+            signer_key: "YQ==".into(),
+            salt_separator: "Bw==".into(),
+            rounds: 9,
+            mem_cost: 14,
+        };
+        assert!(firebase("YQ==", "YQ==", &bad)
+            .unwrap_err()
+            .contains("rounds"));
     }
 }

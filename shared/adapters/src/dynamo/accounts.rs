@@ -210,6 +210,23 @@ impl Accounts for DynamoStore {
         self.transact(items).await
     }
 
+    /// One `TransactWriteItems`: the user's items and, per identity, the identity and its claim
+    /// (`attribute_not_exists(PK)` on every one).
+    async fn import_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        identities: &[account_core::item::IdentityItem],
+    ) -> Result<(), WriteError> {
+        let mut items = self.new_user_items(user, email, phone, true)?;
+        for i in identities {
+            items.push((self.put_new(to_item(i)?)?, Conflict::User));
+            items.push((self.put_new(to_item(&i.claim())?)?, Conflict::Identity));
+        }
+        self.transact(items).await
+    }
+
     /// One `UpdateItem` writing the attributes that differ between `old` and `new`, stamped
     /// `updated`; returns the stored item after the update (`None` if the profile no longer
     /// exists).

@@ -227,6 +227,17 @@ const fn oidc(key: &'static str, issuer: Option<&'static str>, trusts_email: boo
 mod table;
 pub use table::PROVIDERS;
 
+/// The issuer an identity of `key` is keyed with when the deployment sets none
+/// (`oauth2::signin::issuer_key` without `OAUTH2_<KEY>_ISSUER` or a moved token endpoint): the
+/// OpenID issuer, or a plain provider's token endpoint. `None` for the generic OpenID providers,
+/// whose issuer is always configured.
+pub fn default_issuer(key: &str) -> Option<&'static str> {
+    match find(key)?.protocol {
+        Protocol::Oidc { issuer } => issuer,
+        Protocol::OAuth2(plain) => Some(plain.token),
+    }
+}
+
 pub fn find(key: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|p| p.key == key)
 }

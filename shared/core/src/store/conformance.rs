@@ -36,6 +36,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     counters(store, &ctx).await;
     api_keys(store, &ctx).await;
     templates(store, &ctx).await;
+    imports(store, &ctx).await;
     logs_newest_first(store, &ctx).await;
     identities(store, &ctx).await;
     identity_emails(store, &ctx).await;
@@ -1530,6 +1531,74 @@ pub async fn user_limit<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) 
     assert_eq!(
         conflict(store.create_user(&later, None, None, None).await),
         Some(Conflict::UserLimit)
+    );
+}
+
+/// `admin users import`: a user with both claims and two identities in one transaction, refused
+/// as a whole when any key is taken.
+async fn imports<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let imported = |name: &str, email: &str, phone: &str| {
+        let mut u = UserItem::new(&ctx.id(name), ctx.now);
+        u.email = Some(email.to_owned());
+        u.phone = Some(phone.to_owned());
+        u.password = Some("$md5$144fa7eaa4904e8ee120651997f70dcc".into());
+        let e = EmailItem::new(email, &u.id, u.password.clone());
+        let p = PhoneItem::new(phone, &u.id);
+        (u, e, p)
+    };
+    let unverified = |uid: &str, id: &str, sub: &str| IdentityItem {
+        provider_email_verified: false,
+        ..identity(uid, &ctx.id(id), &ctx.id(sub), ctx.now)
+    };
+    let digits = ctx
+        .run
+        .bytes()
+        .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 100_000_000;
+    let phone = format!("+1998{digits:0>8}");
+    let (u, e, p) = imported("imp", &ctx.email("imp"), &phone);
+    let ids = [
+        unverified(&u.id, "i1", "sub1"),
+        unverified(&u.id, "i2", "sub2"),
+    ];
+    assert_eq!(
+        conflict(store.import_user(&u, Some(&e), Some(&p), &ids).await),
+        None
+    );
+    let claim = store
+        .get_identity_claim("github", ISSUER, &ctx.id("sub2"))
+        .await
+        .unwrap()
+        .expect("the identity's claim");
+    assert_eq!(claim.uid, u.id);
+    assert_eq!(store.get_phone(&phone).await.unwrap().unwrap().uid, u.id);
+    assert_eq!(store.list_identities(&u.id).await.unwrap().len(), 2);
+    // A rerun finds the user; another user with the same address, number or provider account
+    // is refused, and leaves nothing behind.
+    assert_eq!(
+        conflict(store.import_user(&u, Some(&e), Some(&p), &ids).await),
+        Some(Conflict::User)
+    );
+    let (v, e2, p2) = imported("imp2", &ctx.email("imp"), &format!("{phone}9"));
+    assert_eq!(
+        conflict(store.import_user(&v, Some(&e2), Some(&p2), &[]).await),
+        Some(Conflict::Email)
+    );
+    let (v, e2, p2) = imported("imp2", &ctx.email("imp2"), &phone);
+    assert_eq!(
+        conflict(store.import_user(&v, Some(&e2), Some(&p2), &[]).await),
+        Some(Conflict::Phone)
+    );
+    let taken = [unverified(&v.id, "i3", "sub1")];
+    let (v, e2, p2) = imported("imp2", &ctx.email("imp2"), &format!("{phone}8"));
+    assert_eq!(
+        conflict(store.import_user(&v, Some(&e2), Some(&p2), &taken).await),
+        Some(Conflict::Identity)
+    );
+    assert_eq!(store.get_email(&ctx.email("imp2")).await.unwrap(), None);
+    assert_eq!(
+        store.get_user_and_sessions(&v.id, &[]).await.unwrap().0,
+        None
     );
 }
 

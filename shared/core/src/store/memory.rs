@@ -668,6 +668,22 @@ impl Accounts for MemoryStore {
         self.transact(writes)
     }
 
+    async fn import_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        identities: &[IdentityItem],
+    ) -> Result<(), WriteError> {
+        turn().await;
+        let mut writes = self.new_user_writes(user, email, phone, true)?;
+        for i in identities {
+            writes.push(put_new(to_row(i)?, Conflict::User)?);
+            writes.push(put_new(to_row(&i.claim())?, Conflict::Identity)?);
+        }
+        self.transact(writes)
+    }
+
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>> {
         turn().await;
         let Some(changes) = diff_change(old, new)? else {

@@ -186,6 +186,19 @@ pub trait Accounts: Send + Sync {
         session: Option<&SessionItem>,
     ) -> Result<(), WriteError>;
 
+    /// One transaction: an imported user (`admin users import`): the profile with its email and
+    /// phone claims (and the user counter under `USER_LIMIT`), and its provider identities with
+    /// their claims. The identities are unverified: they reserve no address until their first
+    /// sign-in decides. Refused as a whole (`User`, `Email`, `Phone`, `IdentityEmail`,
+    /// `Identity`, `UserLimit`) when any key is taken.
+    async fn import_user(
+        &self,
+        user: &UserItem,
+        email: Option<&EmailItem>,
+        phone: Option<&PhoneItem>,
+        identities: &[IdentityItem],
+    ) -> Result<(), WriteError>;
+
     /// Write the attributes that differ between `old` and `new`; the stored profile after the
     /// update, `None` if it no longer exists.
     async fn update_user(&self, old: &UserItem, new: &UserItem) -> Result<Option<UserItem>>;
