@@ -4,6 +4,9 @@
 //! `TABLE_NAME`), and prints users per second and DynamoDB calls per user. A benchmark: it
 //! asserts nothing. `scripts/bench-import` runs both.
 
+// A benchmark binary: a failure ends the run with its message.
+#![allow(clippy::expect_used)]
+
 use account_adapters::dynamo::{DynamoStore, Recorder};
 use account_core::clock::{Clock, SystemClock};
 use account_core::store::{MemoryStore, Storage};
