@@ -64,6 +64,7 @@ const admin = (args) =>
   execFileSync(process.env.ADMIN_BIN ?? '../../target/debug/admin', ['templates', ...args], {
     env: { ...process.env, TABLE_NAME: process.env.ADMIN_TABLE },
     encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
 
 test('a template set with admin templates is used by the next send', { skip: !process.env.ADMIN_TABLE && 'ADMIN_TABLE unset' }, async () => {

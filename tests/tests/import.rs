@@ -301,3 +301,19 @@ async fn an_export_imports_into_an_empty_table_and_everyone_signs_in() {
     }
     consistent(&to).await;
 }
+
+#[tokio::test]
+async fn a_rerun_with_on_conflict_update_updates_the_profile() {
+    let s = server_with(|_| {}).await;
+    let text = fixture("appwrite.json");
+    run(&s, &text, &options(Source::Appwrite)).await;
+    let renamed = text.replace("\"Md Five\"", "\"Md Renamed\"");
+    let mut update = options(Source::Appwrite);
+    update.on_conflict = OnConflict::Update;
+    let (summary, rows) = run(&s, &renamed, &update).await;
+    assert_eq!(summary.updated, 5, "{rows:#?}");
+    let (cookie, _) = s.login("md5@import.example", "appwrite").await;
+    let me = s.get("/account", Some(&cookie)).await;
+    assert_eq!(me.json["name"], "Md Renamed");
+    consistent(&s).await;
+}
