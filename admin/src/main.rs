@@ -31,7 +31,7 @@ const USAGE: &str = "usage:
   admin templates set --channel email|sms --type TYPE --locale LOCALE [--subject S]
       [--text T | --text-file F] [--html-file F] [--sender-name N] [--sender-email E]
       [--reply-to R] [--message M]
-  admin users import --from appwrite|firebase|supabase|auth0 --file FILE [--report FILE]
+  admin users import --from appwrite|firebase|supabase|auth0 --file FILE[.csv] [--report FILE]
       [--dry-run] [--on-conflict skip|update] [--issuer KEY=URL ...] [--concurrency N]
       [--hash-config FILE]   (firebase: the project's password hash parameters)
   admin users export --format appwrite [--out FILE]
@@ -169,6 +169,7 @@ async fn import(store: Store, rest: &[&str]) -> account_core::Result<()> {
     let (mut from, mut file, mut report, mut hash_config) = (None, None, None, None);
     let mut opts = Options {
         source: Source::Appwrite,
+        csv: false,
         on_conflict: OnConflict::Skip,
         dry_run: false,
         issuers: Default::default(),
@@ -225,7 +226,12 @@ async fn import(store: Store, rest: &[&str]) -> account_core::Result<()> {
         }
         other => fail(&format!("unknown source {other}")),
     };
-    let text = read(file.unwrap_or_else(|| fail("--file is required")));
+    let file = file.unwrap_or_else(|| fail("--file is required"));
+    opts.csv = file.to_ascii_lowercase().ends_with(".csv");
+    if opts.csv && !matches!(opts.source, Source::Firebase(_) | Source::Supabase) {
+        fail("CSV files come from Firebase or Supabase");
+    }
+    let text = read(file);
     let limit = std::env::var("USER_LIMIT")
         .ok()
         .and_then(|v| v.parse().ok())

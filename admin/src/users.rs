@@ -37,6 +37,8 @@ pub enum OnConflict {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub source: Source,
+    /// The file is CSV (Firebase's or Supabase's), not JSON.
+    pub csv: bool,
     pub on_conflict: OnConflict,
     pub dry_run: bool,
     /// `--issuer KEY=URL`: the issuer a provider's identities are keyed with, where the
@@ -88,6 +90,104 @@ pub struct Summary {
     pub updated: usize,
     pub valid: usize,
     pub failed: usize,
+}
+
+/// Firebase's CSV export: no header, these columns in this order
+/// (<https://firebase.google.com/docs/cli/auth#csv>), read into the JSON export's shape.
+const FIREBASE_CSV: [&str; 26] = [
+    "localId",
+    "email",
+    "emailVerified",
+    "passwordHash",
+    "salt",
+    "displayName",
+    "photoUrl",
+    "google.com",
+    "google.com:email",
+    "google.com:name",
+    "google.com:photo",
+    "facebook.com",
+    "facebook.com:email",
+    "facebook.com:name",
+    "facebook.com:photo",
+    "twitter.com",
+    "twitter.com:email",
+    "twitter.com:name",
+    "twitter.com:photo",
+    "github.com",
+    "github.com:email",
+    "github.com:name",
+    "github.com:photo",
+    "createdAt",
+    "lastSignedInAt",
+    "phoneNumber",
+];
+
+fn firebase_csv_record(row: &csv::StringRecord) -> Value {
+    let mut user = Map::new();
+    let mut providers = vec![];
+    for (column, value) in FIREBASE_CSV.iter().zip(row.iter()) {
+        if value.is_empty() {
+            continue;
+        }
+        match *column {
+            "emailVerified" => {
+                user.insert((*column).into(), Value::Bool(value.eq_ignore_ascii_case("true")));
+            }
+            c if c.ends_with(".com") => providers.push(json!({
+                "providerId": c,
+                "rawId": value,
+                "email": row.get(FIREBASE_CSV.iter().position(|x| *x == format!("{c}:email")).unwrap_or(0)).unwrap_or_default(),
+            })),
+            c if c.contains(':') => {}
+            c => {
+                user.insert(c.into(), Value::String(value.to_owned()));
+            }
+        }
+    }
+    user.insert("providerUserInfo".into(), Value::Array(providers));
+    Value::Object(user)
+}
+
+/// Supabase's CSV (the SQL editor's export of `auth.users`): a header row of column names; the
+/// JSON columns (`raw_user_meta_data`, `identities`) as JSON text.
+fn supabase_csv_record(header: &csv::StringRecord, row: &csv::StringRecord) -> Value {
+    let mut user = Map::new();
+    for (column, value) in header.iter().zip(row.iter()) {
+        let value = match (value.is_empty(), value.starts_with(['{', '['])) {
+            (true, _) => Value::Null,
+            (false, true) => serde_json::from_str(value).unwrap_or(Value::String(value.into())),
+            (false, false) => Value::String(value.into()),
+        };
+        user.insert(column.into(), value);
+    }
+    Value::Object(user)
+}
+
+/// The records of a CSV file (Firebase's or Supabase's), one per row.
+pub fn csv_records(source: &Source, text: &str) -> Vec<Result<Value, String>> {
+    let supabase = matches!(source, Source::Supabase);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(supabase)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = match supabase {
+        true => match reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return vec![Err(format!("no CSV header: {e}"))],
+        },
+        false => csv::StringRecord::new(),
+    };
+    reader
+        .records()
+        .map(|row| {
+            let row = row.map_err(|e| format!("not a CSV row: {e}"))?;
+            Ok(match supabase {
+                true => supabase_csv_record(&header, &row),
+                false => firebase_csv_record(&row),
+            })
+        })
+        .collect()
 }
 
 /// The records of a file, in order; a file that stops parsing adds its error as the last
@@ -499,7 +599,10 @@ pub async fn import(
     progress: &mut dyn FnMut(usize, usize),
 ) -> std::io::Result<Summary> {
     use futures_util::stream::{self, StreamExt};
-    let records = records(&opts.source, text);
+    let records = match opts.csv {
+        true => csv_records(&opts.source, text),
+        false => records(&opts.source, text),
+    };
     let total = records.len();
     let mut summary = Summary::default();
     let mut seen_emails: HashMap<String, usize> = HashMap::new();

@@ -4,7 +4,7 @@
 //! an export imported into an empty table signs everyone in again.
 
 use account_core::clock::Clock;
-use account_core::store::{invariants, Accounts};
+use account_core::store::{invariants, Accounts, Identities};
 use admin::users::{self, OnConflict, Options, Source, Summary};
 use integration_tests::browser::Browser;
 use integration_tests::fake_github::{Account, FakeGithub};
@@ -29,6 +29,7 @@ async fn server_with(f: impl FnOnce(&mut integration_tests::Options)) -> Server 
 fn options(source: Source) -> Options {
     Options {
         source,
+        csv: false,
         on_conflict: OnConflict::Skip,
         dry_run: false,
         issuers: Default::default(),
@@ -315,5 +316,42 @@ async fn a_rerun_with_on_conflict_update_updates_the_profile() {
     let (cookie, _) = s.login("md5@import.example", "appwrite").await;
     let me = s.get("/account", Some(&cookie)).await;
     assert_eq!(me.json["name"], "Md Renamed");
+    consistent(&s).await;
+}
+
+#[tokio::test]
+async fn firebase_and_supabase_csv_exports_import_too() {
+    let s = server_with(|_| {}).await;
+    for (source, file, email, id) in [
+        (
+            firebase(),
+            "firebase.csv",
+            "firecsv@import.example",
+            "fbCsv1",
+        ),
+        (
+            Source::Supabase,
+            "supabase.csv",
+            "supacsv@import.example",
+            "7b3e0c5f-4d9f-4e6a-9b3c-2c3d4e5f6071",
+        ),
+    ] {
+        let mut opts = options(source);
+        opts.csv = true;
+        let (summary, rows) = run(&s, &fixture(file), &opts).await;
+        assert_eq!(summary.failed, 0, "{file}: {rows:#?}");
+        assert_eq!(signs_in(&s, email).await, id, "{file}");
+        let (user, _) = s.dynamo.get_user_and_sessions(id, &[]).await.unwrap();
+        assert!(user.unwrap().email_verification, "{file}");
+        let identities = s.dynamo.list_identities(id).await.unwrap();
+        assert_eq!(identities.len(), 1, "{file}");
+        assert_eq!(identities[0].provider, "github");
+    }
+    let (phone_only, _) = s
+        .dynamo
+        .get_user_and_sessions("fbCsvPhone", &[])
+        .await
+        .unwrap();
+    assert_eq!(phone_only.unwrap().phone.as_deref(), Some("+14155550104"));
     consistent(&s).await;
 }

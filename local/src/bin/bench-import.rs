@@ -43,6 +43,7 @@ async fn main() {
     let text = serde_json::Value::Array(users).to_string();
     let opts = Options {
         source: Source::Appwrite,
+        csv: false,
         on_conflict: OnConflict::Skip,
         dry_run: false,
         issuers: Default::default(),
