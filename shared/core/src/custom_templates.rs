@@ -336,11 +336,7 @@ impl TemplateCache {
         locale: &str,
     ) -> Option<TemplateItem> {
         let items = match self.current() {
-            Some((_, items)) if self.ttl_ms == 0 => {
-                let _ = items;
-                self.load(store.as_ref(), now).await?
-            }
-            Some((at, items)) => {
+            Some((at, items)) if self.ttl_ms > 0 => {
                 if now - at >= self.ttl_ms && !self.refreshing.swap(true, Ordering::AcqRel) {
                     let (cache, store) = (self.clone(), store.clone());
                     tokio::spawn(async move {
@@ -350,7 +346,8 @@ impl TemplateCache {
                 }
                 items
             }
-            None => self.load(store.as_ref(), now).await?,
+            // Nothing read yet, or a TTL of 0: read now.
+            _ => self.load(store.as_ref(), now).await?,
         };
         let sk = template_sk(kind, locale);
         items.iter().find(|t| t.sk == sk).cloned()
@@ -415,5 +412,58 @@ mod tests {
             fill("{name}: {link} {other}", &vars, false),
             "{link}: https://x {other}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_cache_serves_its_copy_and_refreshes_it_in_the_background() {
+        use crate::clock::FixedClock;
+        let store: Arc<dyn Storage> =
+            Arc::new(crate::store::MemoryStore::new(Arc::new(FixedClock::new(0))));
+        let k = kind(Channel::Sms, "login").unwrap();
+        let mut t = TemplateItem {
+            pk: TEMPLATES_PK.into(),
+            sk: template_sk(k, "en"),
+            locale: "en".into(),
+            message: "{otp} one".into(),
+            version: 1,
+            ..Default::default()
+        };
+        store.put_template(&t, 0).await.unwrap();
+        let cache = Arc::new(TemplateCache::new(60));
+        let message = |c: Arc<TemplateCache>, now| {
+            let store = store.clone();
+            async move { c.find(&store, now, k, "en").await.map(|t| t.message) }
+        };
+        assert_eq!(
+            message(cache.clone(), 0).await.as_deref(),
+            Some("{otp} one")
+        );
+        t.message = "{otp} two".into();
+        t.version = 2;
+        store.put_template(&t, 1).await.unwrap();
+        // Within the TTL: the copy. Past it: the copy once more, while it is read again.
+        assert_eq!(
+            message(cache.clone(), 30_000).await.as_deref(),
+            Some("{otp} one")
+        );
+        assert_eq!(
+            message(cache.clone(), 61_000).await.as_deref(),
+            Some("{otp} one")
+        );
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            message(cache.clone(), 62_000).await.as_deref(),
+            Some("{otp} two")
+        );
+        // A TTL of 0 reads before every send.
+        let fresh = Arc::new(TemplateCache::new(0));
+        assert_eq!(
+            message(fresh.clone(), 0).await.as_deref(),
+            Some("{otp} two")
+        );
+        store.delete_template(&t.sk).await.unwrap();
+        assert_eq!(message(fresh, 0).await, None);
     }
 }
