@@ -99,12 +99,26 @@ pub fn algorithm(stored: &str) -> Option<Algorithm> {
     Some(a)
 }
 
+/// The most a verification may cost: a hash that asks for more (an import gone wrong, or a
+/// table written by other means) verifies as false rather than tying up a function's memory
+/// (1 GB) or its 12 seconds. Argon2 and scrypt memory, bcrypt's cost, Argon2's passes.
+pub const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_BCRYPT_COST: u32 = 16;
+pub const MAX_ARGON2_PASSES: u32 = 16;
+
+fn bcrypt_cost(stored: &str) -> Option<u32> {
+    stored.get(4..6)?.parse().ok()
+}
+
 /// Whether `password` is the one `stored` was made from (any format above).
 pub fn verify(password: &str, stored: &str) -> bool {
     let p = password.as_bytes();
     match algorithm(stored) {
         Some(Algorithm::Argon2) => verify_argon2(p, stored),
-        Some(Algorithm::Bcrypt) => bcrypt::verify(p, stored).unwrap_or(false),
+        Some(Algorithm::Bcrypt) => {
+            bcrypt_cost(stored).is_some_and(|c| c <= MAX_BCRYPT_COST)
+                && bcrypt::verify(p, stored).unwrap_or(false)
+        }
         Some(Algorithm::Md5) => stored
             .strip_prefix("$md5$")
             .is_some_and(|hex| same_hex(&md5::Md5::digest(p), hex)),
@@ -134,9 +148,18 @@ fn same_hex(digest: &[u8], hex: &str) -> bool {
 fn verify_argon2(password: &[u8], phc: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(phc).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password, &parsed)
-            .is_ok()
+        argon2_affordable(&parsed)
+            && argon2::Argon2::default()
+                .verify_password(password, &parsed)
+                .is_ok()
+    })
+}
+
+fn argon2_affordable(h: &argon2::password_hash::PasswordHash<'_>) -> bool {
+    argon2::Params::try_from(h).is_ok_and(|p| {
+        u64::from(p.m_cost()) * 1024 <= MAX_MEMORY_BYTES
+            && p.t_cost() <= MAX_ARGON2_PASSES
+            && p.p_cost() <= 16
     })
 }
 
@@ -149,7 +172,13 @@ fn params(list: &str) -> impl Fn(&str) -> Option<u64> + '_ {
 }
 
 fn scrypt_key(password: &[u8], salt: &[u8], n: u64, r: u64, p: u64, len: usize) -> Option<Vec<u8>> {
-    if !n.is_power_of_two() || n < 2 {
+    let memory = 128u64.checked_mul(n)?.checked_mul(r)?;
+    if !n.is_power_of_two()
+        || n < 2
+        || memory > MAX_MEMORY_BYTES
+        || p > 16
+        || !(16..=256).contains(&len)
+    {
         return None;
     }
     let log_n = u8::try_from(n.trailing_zeros()).ok()?;
@@ -348,10 +377,12 @@ pub fn check(stored: &str) -> Result<(), String> {
             .map(|_| ())
     };
     let ok = match a {
-        Algorithm::Argon2 => {
-            argon2::password_hash::PasswordHash::new(stored).is_ok_and(|h| h.hash.is_some())
+        Algorithm::Argon2 => argon2::password_hash::PasswordHash::new(stored)
+            .is_ok_and(|h| h.hash.is_some() && argon2_affordable(&h)),
+        Algorithm::Bcrypt => {
+            stored.len() == 60
+                && bcrypt_cost(stored).is_some_and(|c| (4..=MAX_BCRYPT_COST).contains(&c))
         }
-        Algorithm::Bcrypt => stored.len() == 60,
         Algorithm::Md5 => hex(&stored[5..], Some(16)).is_some(),
         Algorithm::Sha => stored[5..]
             .split_once('$')
@@ -366,6 +397,8 @@ pub fn check(stored: &str) -> Result<(), String> {
                     let n = get("n").unwrap_or(0);
                     n.is_power_of_two()
                         && n > 1
+                        && get("r").is_some_and(|r| 128 * n * r <= MAX_MEMORY_BYTES)
+                        && get("p").is_some_and(|p| p <= 16)
                         && get("r").is_some_and(|r| r > 0)
                         && get("p").is_some_and(|p| p > 0)
                         && get("l").is_some_and(|l| hex(h, Some(l as usize)).is_some())
@@ -517,5 +550,21 @@ mod tests {
         assert!(firebase("YQ==", "YQ==", &bad)
             .unwrap_err()
             .contains("rounds"));
+    }
+
+    #[test]
+    fn hashes_that_would_cost_too_much_are_refused_at_import_and_at_login() {
+        for stored in [
+            // Argon2 at 1 GiB, and at 100 passes.
+            "$argon2id$v=19$m=1048576,t=2,p=1$YXBwd3JpdGU$A/54i238ed09ZR4NwlACU5XnkjNBZU9QeOEuhjLiexI",
+            "$argon2id$v=19$m=19456,t=100,p=1$YXBwd3JpdGU$A/54i238ed09ZR4NwlACU5XnkjNBZU9QeOEuhjLiexI",
+            // bcrypt at cost 31.
+            "$2a$31$xX/myGbFU.ZSKHSi6EHdBOySTdYm8QxBLXmOPHrYMwV0mHRBBSBOq",
+            // scrypt at N=2^20, r=8 (1 GiB).
+            "$scrypt$n=1048576,r=8,p=1,l=32$YQ==$00000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            assert!(check(stored).is_err(), "{stored}");
+            assert!(!verify("appwrite", stored), "{stored}");
+        }
     }
 }
