@@ -184,6 +184,11 @@ async fn set(store: &DynamoStore, a: Args) -> Result<()> {
         };
         *slot = value;
     }
+    for address in [&mut t.sender_email, &mut t.reply_to] {
+        if let Some(normal) = account_core::address::email(address) {
+            *address = normal;
+        }
+    }
     custom_templates::validate(a.kind, &t)?;
     t.version = replaces + 1;
     t.updated = SystemClock.now_ms();

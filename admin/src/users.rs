@@ -28,6 +28,17 @@ pub enum Source {
     Auth0,
 }
 
+impl Source {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Appwrite => "appwrite",
+            Self::Firebase(_) => "firebase",
+            Self::Supabase => "supabase",
+            Self::Auth0 => "auth0",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConflict {
     Skip,
@@ -473,6 +484,11 @@ pub fn convert(opts: &Options, record: &Value) -> Result<Imported, String> {
     if let Some(p) = &phone {
         user.targets.push(target("sms", p));
     }
+    user.imported = format!(
+        "{}:{}",
+        opts.source.name(),
+        &account_core::crypto::sha256_hex(&f.id)[..16]
+    );
     let mut identities = vec![];
     for (provider, provider_uid, provider_email) in f.identities {
         let Some(key) = provider_key(&provider) else {
@@ -528,34 +544,40 @@ fn refused(c: Conflict) -> &'static str {
     }
 }
 
-/// Write one user; with `--on-conflict update`, an existing user's profile takes the record's
-/// name, flags, preferences, labels and password hash (its email, phone and identities stay).
+/// Write one user; with `--on-conflict update`, a user this import made takes the record's
+/// name, flags, preferences, labels and (while it is still the imported one) password hash; its
+/// email, phone and identities stay.
 async fn write(store: &dyn Storage, opts: &Options, u: &Imported) -> (&'static str, String) {
     let created = store
         .import_user(&u.user, u.email.as_ref(), u.phone.as_ref(), &u.identities)
         .await;
     match created {
         Ok(()) => ("created", String::new()),
-        Err(WriteError::Conflict(Conflict::User)) if opts.on_conflict == OnConflict::Update => {
-            match update(store, u).await {
-                Ok(reason) => ("updated", reason),
-                Err(e) => ("failed", e),
+        Err(WriteError::Conflict(Conflict::User)) => {
+            // Only a user this import made (same source, same source ID) is skipped or updated:
+            // someone who signed up with the ID first gets neither the user's data nor their place.
+            let stored = store.get_user_and_sessions(&u.user.id, &[]).await;
+            match stored {
+                Ok((Some(old), _)) if old.imported == u.user.imported => match opts.on_conflict {
+                    OnConflict::Skip => ("skipped", "imported before".into()),
+                    OnConflict::Update => match update(store, old, u).await {
+                        Ok(reason) => ("updated", reason),
+                        Err(e) => ("failed", e),
+                    },
+                },
+                Ok(_) => (
+                    "failed",
+                    "the user ID is held by a user this import did not create".into(),
+                ),
+                Err(e) => ("failed", e.message),
             }
         }
-        Err(WriteError::Conflict(Conflict::User)) => ("skipped", refused(Conflict::User).into()),
         Err(WriteError::Conflict(c)) => ("failed", refused(c).into()),
         Err(WriteError::Other(e)) => ("failed", e.message),
     }
 }
 
-async fn update(store: &dyn Storage, u: &Imported) -> Result<String, String> {
-    let (Some(old), _) = store
-        .get_user_and_sessions(&u.user.id, &[])
-        .await
-        .map_err(|e| e.message)?
-    else {
-        return Err("the user vanished".into());
-    };
+async fn update(store: &dyn Storage, old: UserItem, u: &Imported) -> Result<String, String> {
     let mut new = old.clone();
     new.name = u.user.name.clone();
     new.status = u.user.status;
@@ -569,7 +591,13 @@ async fn update(store: &dyn Storage, u: &Imported) -> Result<String, String> {
     if old.phone == u.user.phone {
         new.phone_verification = u.user.phone_verification;
     }
-    if u.user.password.is_some() && u.user.password != old.password {
+    // The hash only while it is still an imported one: a current Argon2id hash means the user
+    // signed in since, or changed or reset the password, and that stays.
+    let upgraded = old
+        .password
+        .as_deref()
+        .is_some_and(account_core::crypto::is_current);
+    if u.user.password.is_some() && u.user.password != old.password && !upgraded {
         new.password = u.user.password.clone();
         new.password_update = u.user.password_update;
         claims.email_password = old.email.clone().map(|e| (e, new.password.clone()));

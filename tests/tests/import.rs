@@ -355,3 +355,56 @@ async fn firebase_and_supabase_csv_exports_import_too() {
     assert_eq!(phone_only.unwrap().phone.as_deref(), Some("+14155550104"));
     consistent(&s).await;
 }
+
+#[tokio::test]
+async fn an_id_taken_before_the_import_is_neither_skipped_nor_updated() {
+    let s = server_with(|_| {}).await;
+    // Someone signs up with a user's source ID before the operator imports.
+    let r = s
+        .post(
+            "/account",
+            json!({"userId": "aw-md5", "email": "squatter@example.com", "password": "squatter-pass-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for on_conflict in [OnConflict::Skip, OnConflict::Update] {
+        let mut opts = options(Source::Appwrite);
+        opts.on_conflict = on_conflict;
+        let (_, rows) = run(&s, &fixture("appwrite.json"), &opts).await;
+        let row = rows.iter().find(|r| r["user"] == "aw-md5").unwrap();
+        assert_eq!(row["outcome"], "failed", "{row}");
+        assert!(
+            row["reason"].as_str().unwrap().contains("did not create"),
+            "{row}"
+        );
+    }
+    let (cookie, _) = s.login("squatter@example.com", "squatter-pass-1").await;
+    let me = s.get("/account", Some(&cookie)).await;
+    assert_eq!(
+        me.json["labels"],
+        json!([]),
+        "the squatter got nothing of the user's"
+    );
+    assert_eq!(me.json["prefs"], json!({}));
+    consistent(&s).await;
+}
+
+#[tokio::test]
+async fn an_update_rerun_never_replaces_a_hash_the_user_has_moved_on_from() {
+    let s = server_with(|_| {}).await;
+    run(&s, &fixture("appwrite.json"), &options(Source::Appwrite)).await;
+    // The user signs in (the hash becomes Argon2id), then the operator reruns with update.
+    signs_in(&s, "md5@import.example").await;
+    let mut update = options(Source::Appwrite);
+    update.on_conflict = OnConflict::Update;
+    run(&s, &fixture("appwrite.json"), &update).await;
+    let stored = s
+        .text(
+            &account_core::item::user_pk("aw-md5"),
+            account_core::item::PROFILE_SK,
+            "password",
+        )
+        .await
+        .unwrap();
+    assert!(account_core::crypto::is_current(&stored), "{stored}");
+}

@@ -103,7 +103,9 @@ pub fn algorithm(stored: &str) -> Option<Algorithm> {
 /// table written by other means) verifies as false rather than tying up a function's memory
 /// (1 GB) or its 12 seconds. Argon2 and scrypt memory, bcrypt's cost, Argon2's passes.
 pub const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
-pub const MAX_BCRYPT_COST: u32 = 16;
+pub const MAX_BCRYPT_COST: u32 = 15;
+/// phpass's rounds are 2^this (WordPress uses 8, Drupal 7 up to 16).
+pub const MAX_PHPASS_LOG2: usize = 18;
 pub const MAX_ARGON2_PASSES: u32 = 16;
 
 fn bcrypt_cost(stored: &str) -> Option<u32> {
@@ -171,19 +173,18 @@ fn params(list: &str) -> impl Fn(&str) -> Option<u64> + '_ {
     }
 }
 
-fn scrypt_key(password: &[u8], salt: &[u8], n: u64, r: u64, p: u64, len: usize) -> Option<Vec<u8>> {
+/// scrypt's parameters, within the cost cap and the crate's own rules.
+fn scrypt_params(n: u64, r: u64, p: u64, len: usize) -> Option<scrypt::Params> {
     let memory = 128u64.checked_mul(n)?.checked_mul(r)?;
-    if !n.is_power_of_two()
-        || n < 2
-        || memory > MAX_MEMORY_BYTES
-        || p > 16
-        || !(16..=256).contains(&len)
-    {
+    if !n.is_power_of_two() || n < 2 || memory > MAX_MEMORY_BYTES || p > 16 {
         return None;
     }
     let log_n = u8::try_from(n.trailing_zeros()).ok()?;
-    let params =
-        scrypt::Params::new(log_n, u32::try_from(r).ok()?, u32::try_from(p).ok()?, len).ok()?;
+    scrypt::Params::new(log_n, u32::try_from(r).ok()?, u32::try_from(p).ok()?, len).ok()
+}
+
+fn scrypt_key(password: &[u8], salt: &[u8], n: u64, r: u64, p: u64, len: usize) -> Option<Vec<u8>> {
+    let params = scrypt_params(n, r, p, len)?;
     let mut out = vec![0u8; len];
     scrypt::scrypt(password, salt, &params, &mut out).ok()?;
     Some(out)
@@ -206,6 +207,9 @@ fn verify_scrypt_modified(password: &[u8], stored: &str) -> Option<bool> {
     let list = parts.next()?;
     let mut next = || STANDARD.decode(parts.next()?).ok();
     let (salt, separator, signer, hash) = (next()?, next()?, next()?, next()?);
+    if signer.len() != hash.len() || hash.len() < 16 {
+        return None;
+    }
     let get = params(list);
     let n = 1u64.checked_shl(u32::try_from(get("m")?).ok()?)?;
     let mut salted = salt;
@@ -230,7 +234,7 @@ const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 fn phpass(password: &[u8], stored: &str) -> Option<String> {
     let setting = stored.get(..12)?;
     let count_log2 = ITOA64.iter().position(|c| *c == setting.as_bytes()[3])?;
-    if !(7..=30).contains(&count_log2) {
+    if !(7..=MAX_PHPASS_LOG2).contains(&count_log2) {
         return None;
     }
     let salt = &setting.as_bytes()[4..12];
@@ -299,10 +303,12 @@ pub fn firebase(hash: &str, salt: &str, c: &FirebaseConfig) -> Result<String, St
             return Err(format!("{name}: not base64"));
         }
     }
-    Ok(format!(
+    let stored = format!(
         "$firebase-scrypt$r={},m={}${salt}${}${}${hash}",
         c.rounds, c.mem_cost, c.salt_separator, c.signer_key
-    ))
+    );
+    check(&stored)?;
+    Ok(stored)
 }
 
 fn text<'a>(options: &'a serde_json::Value, key: &str) -> Option<&'a str> {
@@ -394,27 +400,35 @@ pub fn check(stored: &str) -> Result<(), String> {
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(list), Some(salt), Some(h)) => {
                     let get = params(list);
-                    let n = get("n").unwrap_or(0);
-                    n.is_power_of_two()
-                        && n > 1
-                        && get("r").is_some_and(|r| 128 * n * r <= MAX_MEMORY_BYTES)
-                        && get("p").is_some_and(|p| p <= 16)
-                        && get("r").is_some_and(|r| r > 0)
-                        && get("p").is_some_and(|p| p > 0)
-                        && get("l").is_some_and(|l| hex(h, Some(l as usize)).is_some())
-                        && STANDARD.decode(salt).is_ok()
+                    // What verification will compute, with the crate's own parameter rules.
+                    let (n, r, p, l) = (get("n"), get("r"), get("p"), get("l"));
+                    match (n, r, p, l, STANDARD.decode(salt)) {
+                        (Some(n), Some(r), Some(p), Some(l), Ok(_)) => {
+                            hex(h, Some(l as usize)).is_some()
+                                && scrypt_params(n, r, p, l as usize).is_some()
+                        }
+                        _ => false,
+                    }
                 }
                 _ => false,
             }
         }
         Algorithm::ScryptModified => {
-            stored["$firebase-scrypt$".len()..]
-                .split('$')
+            let parts: Vec<&str> = stored["$firebase-scrypt$".len()..].split('$').collect();
+            let decoded: Vec<Vec<u8>> = parts
+                .iter()
                 .skip(1)
-                .map(|p| !p.is_empty() && STANDARD.decode(p).is_ok())
-                .filter(|ok| *ok)
-                .count()
-                == 4
+                .filter_map(|p| STANDARD.decode(p).ok().filter(|b| !b.is_empty()))
+                .collect();
+            let get = params(parts[0]);
+            // The hash is the signer key encrypted: as long as it, and long enough that a
+            // guess cannot match it by chance.
+            parts.len() == 5
+                && decoded.len() == 4
+                && decoded[2].len() == decoded[3].len()
+                && decoded[3].len() >= 16
+                && get("r").is_some_and(|r| (1..=8).contains(&r))
+                && get("m").is_some_and(|m| (1..=14).contains(&m))
         }
     };
     match ok {

@@ -86,6 +86,10 @@ pub struct UserItem {
     pub labels: Vec<String>,
     #[serde(default)]
     pub targets: Vec<TargetItem>,
+    /// `admin users import`: the source and a hash of the source's ID (`<source>:<hex>`), so a
+    /// rerun touches only the users it made, never one who took the ID first.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub imported: String,
 }
 
 fn empty_object() -> String {
@@ -118,6 +122,7 @@ impl UserItem {
             recovery_codes: None,
             labels: vec![],
             targets: vec![],
+            imported: String::new(),
         }
     }
 }

@@ -98,7 +98,21 @@ fn custom_email(
     }
     let html = match t.html.is_empty() {
         true => templates::html(&text, link, locale),
-        false => custom_templates::fill(&t.html, vars, true),
+        false => {
+            let mut html = custom_templates::fill(&t.html, vars, true);
+            // The phrase is what tells this mail from a phishing copy: the HTML part, which
+            // most people read, shows it too when the template does not place it.
+            let placed = custom_templates::placeholders(&t.html).contains(&"phrase");
+            if !phrase.is_empty() && !placed {
+                let line = templates::render(locale, "phrase.line", &[("phrase", phrase)]);
+                let para = format!("<p>{}</p>", templates::escape_html(&line));
+                match html.rfind("</body>") {
+                    Some(at) => html.insert_str(at, &para),
+                    None => html.push_str(&para),
+                }
+            }
+            html
+        }
     };
     Email {
         to: to.to_owned(),
@@ -271,6 +285,43 @@ mod tests {
             m.text
         );
         assert_eq!(m.to_name, "");
+    }
+
+    #[test]
+    fn a_custom_html_without_the_phrase_still_shows_it() {
+        let t = TemplateItem {
+            subject: "Sign in".into(),
+            text: "{link}".into(),
+            html: "<html><body><a href=\"{link}\">Sign in</a></body></html>".into(),
+            ..Default::default()
+        };
+        let m = email(
+            "P",
+            "en",
+            Letter {
+                template: "magicSession",
+                to: "a@example.com",
+                name: "",
+                vars: &[("link", "https://app.example.com/m?a=1&b='2'")],
+                link: Some("https://app.example.com/m?a=1&b='2'"),
+                phrase: "Brave Purple Otter",
+            },
+            Some(&t),
+        );
+        assert!(m.text.contains("Brave Purple Otter"), "{}", m.text);
+        let (_, tail) = m.html.split_once("</a>").unwrap();
+        assert!(
+            tail.starts_with("<p>The security phrase for this email is Brave Purple Otter.")
+                && tail.ends_with("</p></body></html>"),
+            "{}",
+            m.html
+        );
+        assert!(
+            m.html
+                .contains("href=\"https://app.example.com/m?a=1&amp;b=&#39;2&#39;\""),
+            "{}",
+            m.html
+        );
     }
 
     /// The segment report (`cargo test -p account-core segment_report -- --nocapture`): every

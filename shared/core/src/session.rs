@@ -122,12 +122,15 @@ pub async fn store_for_existing_user(
 /// logged, never fails the login.
 pub async fn alert(cx: &Ctx<'_, '_>, email: &str, name: &str, session: &SessionItem) {
     let app = cx.app;
+    // In the project's language, not the request's: the alert is for the owner, and whoever
+    // made the session (maybe not the owner) chose the request's.
+    let locale = app.config.default_locale;
     let custom = app
-        .template(&crate::custom_templates::EMAIL_SESSION_ALERT, cx.locale)
+        .template(&crate::custom_templates::EMAIL_SESSION_ALERT, locale)
         .await;
     let mail = crate::messages::session_alert(
         &app.config.project_name,
-        cx.locale,
+        locale,
         email,
         name,
         session,

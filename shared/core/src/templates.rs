@@ -122,6 +122,7 @@ pub fn escape_html(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// The HTML part: the same text, escaped, with the link (if any) as an anchor, in the locale's
