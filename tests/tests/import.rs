@@ -408,3 +408,39 @@ async fn an_update_rerun_never_replaces_a_hash_the_user_has_moved_on_from() {
         .unwrap();
     assert!(account_core::crypto::is_current(&stored), "{stored}");
 }
+
+/// An address the source did not mark verified is an unverified address here: the first
+/// passwordless login with it is an ownership proof, which removes the imported password (as a
+/// pre-registrant's); a verified one keeps it.
+#[tokio::test]
+async fn an_unverified_imported_address_is_proven_by_its_first_passwordless_login() {
+    let s = server_with(|_| {}).await;
+    run(&s, &fixture("appwrite.json"), &options(Source::Appwrite)).await;
+    s.otp_login("scrypt@import.example").await;
+    let password = |id: &'static str| {
+        let s = &s;
+        async move {
+            s.text(
+                &account_core::item::user_pk(id),
+                account_core::item::PROFILE_SK,
+                "password",
+            )
+            .await
+        }
+    };
+    assert_eq!(password("aw-scrypt").await, None, "the proof removed it");
+    let r = s
+        .post(
+            "/account/sessions/email",
+            json!({"email": "scrypt@import.example", "password": "appwrite"}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    s.otp_login("md5@import.example").await;
+    assert!(
+        password("aw-md5").await.is_some(),
+        "a verified address keeps it"
+    );
+    signs_in(&s, "md5@import.example").await;
+    consistent(&s).await;
+}

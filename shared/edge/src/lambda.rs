@@ -103,7 +103,7 @@ pub async fn run(
     // The functions that send messages read the operator's templates (one `Query`) once now;
     // after that only in the background (`custom_templates::TemplateCache`).
     let templates = async {
-        if function.sends_messages() {
+        if function.sends_messages(app.config.session_alerts) {
             app.templates
                 .load(app.store.as_ref(), app.clock.now_ms())
                 .await;

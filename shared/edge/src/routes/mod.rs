@@ -52,10 +52,15 @@ impl Function {
         matches!(self, Self::Account | Self::Sessions | Self::Mfa)
     }
 
-    /// Whether the function sends email or SMS (every one but `account`: codes, links, MFA
-    /// challenges, new-session alerts): it reads the operator's templates at Init.
-    pub fn sends_messages(self) -> bool {
-        !matches!(self, Self::Account)
+    /// Whether the function sends email or SMS, so reads the operator's templates at Init:
+    /// codes, links and MFA challenges always; `sessions` and `oauth2` send only the new-session
+    /// alert, so only with `SESSION_ALERTS` on; `account` never.
+    pub fn sends_messages(self, session_alerts: bool) -> bool {
+        match self {
+            Self::Account => false,
+            Self::Sessions | Self::Oauth2 => session_alerts,
+            _ => true,
+        }
     }
 
     /// Logical ID of the function in `template.yaml`.
@@ -424,6 +429,18 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Route, PathParams)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_functions_that_send_read_the_templates_at_init() {
+        use Function::*;
+        for f in [Tokens, Verification, Recovery, Mfa] {
+            assert!(f.sends_messages(false), "{f:?}");
+        }
+        for f in [Sessions, Oauth2] {
+            assert!(f.sends_messages(true) && !f.sends_messages(false), "{f:?}");
+        }
+        assert!(!Account.sends_messages(true));
+    }
 
     #[test]
     fn literal_beats_parameter() {
