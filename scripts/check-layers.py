@@ -24,7 +24,7 @@ LAYERS = {
         "store", "outbox", "outbound", "geo", "custom_templates", "messages", "app",
     ],
     "domain": [
-        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "testkit",
+        "context", "audit", "budget", "account", "session", "token", "mfa", "oauth2", "passkey", "testkit",
         "domain_tests",
     ],
 }

@@ -31,6 +31,7 @@ pub fn handler_for(f: Function) -> Option<Handler> {
         Function::Recovery => fn_recovery::handler,
         Function::Mfa => fn_mfa::handler,
         Function::Oauth2 => fn_oauth2::handler,
+        Function::Passkeys => fn_passkeys::handler,
     })
 }
 

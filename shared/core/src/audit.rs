@@ -20,6 +20,14 @@ pub mod event {
     pub const CHALLENGE_CREATE: &str = "challenge.create";
     pub const CHALLENGES_UPDATE: &str = "challenges.update";
     pub const IDENTITY_DELETE: &str = "identity.delete";
+    pub const PASSKEY_CREATE: &str = "passkey.create";
+    pub const PASSKEY_UPDATE: &str = "passkey.update";
+    pub const PASSKEY_DELETE: &str = "passkey.delete";
+    /// A passkey answered a sign-in ceremony (its token follows).
+    pub const PASSKEY_SIGN_IN: &str = "passkey.signin";
+    /// A sign-in refused because the passkey's signature counter went backwards: the
+    /// authenticator may have been cloned.
+    pub const PASSKEY_CLONE_SUSPECTED: &str = "passkey.clone";
 }
 
 /// A log entry for `uid` (email and name as known at the time).

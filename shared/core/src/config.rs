@@ -92,6 +92,8 @@ pub struct Config {
     /// `SMS_COUNTRIES` (default none = every country): the calling codes (`1`, `44`, `351`, …)
     /// SMS may be sent to; other numbers get 400 `general_argument_invalid` before any send.
     pub sms_countries: Vec<String>,
+    /// Passkeys (WebAuthn): the relying party and the origins its ceremonies may come from.
+    pub passkeys: PasskeyConfig,
 }
 
 /// Message budgets: nobody can pump mail or SMS through the project. Each message counts
@@ -301,6 +303,7 @@ impl Default for Config {
             oauth2: vec![],
             message_budget: MessageBudget::default(),
             sms_countries: vec![],
+            passkeys: PasskeyConfig::default(),
         }
     }
 }
@@ -320,6 +323,8 @@ impl Config {
     ) -> Result<Self, Error> {
         let env = Env(&get);
         let d = Self::default();
+        let hosts = platform_hosts(&env, &d);
+        let passkeys = passkeys(&env, &hosts)?;
         Ok(Self {
             project_id: env.text("PROJECT_ID").unwrap_or(d.project_id),
             project_name: env.text("PROJECT_NAME").unwrap_or(d.project_name),
@@ -330,7 +335,7 @@ impl Config {
                 None => d.default_locale,
             },
             table_name: env.text("TABLE_NAME").unwrap_or(d.table_name),
-            platform_hosts: env.list("PLATFORM_HOSTS").unwrap_or(d.platform_hosts),
+            platform_hosts: hosts,
             redirect_schemes: redirect_schemes(&env)?,
             redirect_allow_http: env.flag("REDIRECT_ALLOW_HTTP", d.redirect_allow_http)?,
             public_url: public_url(&env)?,
@@ -381,6 +386,7 @@ impl Config {
             oauth2: oauth2_providers(&env)?,
             message_budget: message_budget(&env, d.message_budget)?,
             sms_countries: sms_countries(&env)?,
+            passkeys,
         })
     }
 
@@ -467,6 +473,100 @@ fn redirect_schemes(env: &Env<'_>) -> Result<Vec<String>, Error> {
         Some(b) => Err(bad("REDIRECT_SCHEMES", b)),
         None => Ok(list),
     }
+}
+
+fn platform_hosts(env: &Env<'_>, d: &Config) -> Vec<String> {
+    env.list("PLATFORM_HOSTS")
+        .unwrap_or_else(|| d.platform_hosts.clone())
+}
+
+/// The WebAuthn relying party: `PASSKEY_RP_ID` and `PASSKEY_ORIGINS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// `PASSKEY_RP_ID` (default: the first `PLATFORM_HOSTS` entry without a wildcard): the
+    /// domain passkeys are bound to.
+    pub rp_id: String,
+    /// `PASSKEY_ORIGINS` (default `https://<rp id>`): the exact origins (`scheme://host[:port]`,
+    /// each on the RP ID or a subdomain of it) a ceremony may come from, and Android apps'
+    /// `android:apk-key-hash:<hash>` origins.
+    pub origins: Vec<String>,
+    /// Local development only: with the RP ID `localhost` and no `PASSKEY_ORIGINS`,
+    /// `http://localhost` and `https://localhost` on any port.
+    pub any_local_port: bool,
+}
+
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: "localhost".into(),
+            origins: vec!["http://localhost".into(), "https://localhost".into()],
+            any_local_port: true,
+        }
+    }
+}
+
+fn passkeys(env: &Env<'_>, hosts: &[String]) -> Result<PasskeyConfig, Error> {
+    let rp_id = match env.text("PASSKEY_RP_ID") {
+        Some(v) => {
+            let v = v.to_ascii_lowercase();
+            let valid = url::Host::parse(&v).is_ok_and(|h| matches!(h, url::Host::Domain(_)))
+                && !v.ends_with('.');
+            if !valid {
+                return Err(bad("PASSKEY_RP_ID", &v));
+            }
+            v
+        }
+        None => hosts
+            .iter()
+            .find(|h| !h.starts_with("*."))
+            .cloned()
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    // Not `env.list`: an APK key hash is base64, case matters.
+    let list = env.text("PASSKEY_ORIGINS").map(|v| {
+        v.split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect::<Vec<_>>()
+    });
+    let Some(list) = list else {
+        return Ok(match rp_id.as_str() {
+            "localhost" => PasskeyConfig::default(),
+            _ => PasskeyConfig {
+                origins: vec![format!("https://{rp_id}")],
+                rp_id,
+                any_local_port: false,
+            },
+        });
+    };
+    let mut origins = vec![];
+    for o in list {
+        if let Some(hash) = o.strip_prefix("android:apk-key-hash:") {
+            let ok = !hash.is_empty()
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/'));
+            if !ok {
+                return Err(bad("PASSKEY_ORIGINS", &o));
+            }
+            origins.push(o);
+            continue;
+        }
+        let u = url::Url::parse(&o.to_ascii_lowercase()).map_err(|_| bad("PASSKEY_ORIGINS", &o))?;
+        let host = u.host_str().unwrap_or_default().to_owned();
+        let within = host == rp_id || host.ends_with(&format!(".{rp_id}"));
+        let plain = u.path() == "/" && u.query().is_none() && u.fragment().is_none();
+        let secure = u.scheme() == "https" || (u.scheme() == "http" && host == "localhost");
+        if !within || !plain || !secure {
+            return Err(bad("PASSKEY_ORIGINS", &o));
+        }
+        origins.push(u.origin().ascii_serialization());
+    }
+    Ok(PasskeyConfig {
+        rp_id,
+        origins,
+        any_local_port: false,
+    })
 }
 
 fn public_url(env: &Env<'_>) -> Result<Option<String>, Error> {

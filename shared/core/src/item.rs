@@ -543,3 +543,104 @@ pub struct TemplateItem {
     pub version: u64,
     pub updated: Millis,
 }
+
+/// The provider of a session created from a passkey sign-in.
+pub const PASSKEY_PROVIDER: &str = "passkey";
+/// The factor such a session holds: a passkey with user verification is both factors.
+pub const PASSKEY_FACTOR: &str = "passkey";
+
+/// `USER#<uid>` / `PASSKEY#<id>`: a passkey as the user sees it (listing, renaming). Its
+/// credential (public key, signature counter) lives on its claim, which sign-in reads by
+/// credential ID.
+pub const PASSKEY_PREFIX: &str = "PASSKEY#";
+/// `USER#<uid>` / `PASSKEYREG`: the user's one registration ceremony in flight (a new one
+/// replaces the last). Sorts outside `PASSKEY#` and outside `PROFILE`..`SESSION#~`.
+pub const PASSKEY_REGISTRATION_SK: &str = "PASSKEYREG";
+/// The claim of a credential ID: one per credential across all users.
+pub const PASSKEY_CLAIM_SK: &str = "PASSKEY";
+/// A sign-in ceremony: `PASSKEYLOGIN#<id>` / `CHALLENGE`.
+pub const PASSKEY_LOGIN_SK: &str = "CHALLENGE";
+
+pub fn passkey_sk(id: &str) -> String {
+    format!("{PASSKEY_PREFIX}{id}")
+}
+
+/// `PASSKEYCRED#<sha256(credential ID)>`: a credential ID is up to 1,023 bytes, a key at most
+/// 2,048; its hash is fixed-size.
+pub fn passkey_claim_pk(credential_id: &[u8]) -> String {
+    use sha2::Digest;
+    format!(
+        "PASSKEYCRED#{}",
+        hex::encode(sha2::Sha256::digest(credential_id))
+    )
+}
+
+pub fn passkey_login_pk(id: &str) -> String {
+    format!("PASSKEYLOGIN#{id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    pub uid: String,
+    pub name: String,
+    /// The credential ID, base64url without padding (the claim's key is its hash).
+    pub credential_id: String,
+    /// The authenticator model's AAGUID (all zeros when it does not say).
+    #[serde(default)]
+    pub aaguid: String,
+    #[serde(default)]
+    pub backup_eligible: bool,
+    #[serde(default)]
+    pub backup_state: bool,
+    pub created: Millis,
+    pub updated: Millis,
+    #[serde(default)]
+    pub last_used: Option<Millis>,
+}
+
+/// `PASSKEYCRED#<hash>` / `PASSKEY`: a credential ID belongs to one passkey of one user, and
+/// carries what verifies it: the library's credential (public key, counter, backup flags, as
+/// JSON). A sign-in replaces `credential` only where it still reads as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyClaimItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub uid: String,
+    pub passkey_id: String,
+    pub credential: String,
+}
+
+/// A passkey ceremony in flight: registration (`USER#<uid>` / `PASSKEYREG`, bound to the session
+/// `sid` that asked) or sign-in (`PASSKEYLOGIN#<id>` / `CHALLENGE`, no user yet). `state` is the
+/// library's ceremony state (JSON; it holds the challenge). Consumed by a conditional delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyChallengeItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub sid: String,
+    /// Registration: how many passkeys the user had when it started (at most one registration
+    /// is in flight, so none can be added meanwhile).
+    #[serde(default)]
+    pub count: u32,
+    pub state: String,
+    pub created: Millis,
+    pub expire: Millis,
+    #[serde(rename = "expires_at")]
+    pub expires_at: i64,
+}

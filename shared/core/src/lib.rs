@@ -31,6 +31,7 @@ pub mod mfa;
 pub mod oauth2;
 pub mod outbound;
 pub mod outbox;
+pub mod passkey;
 pub mod password;
 pub mod providers;
 pub mod seal;

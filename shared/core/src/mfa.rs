@@ -89,6 +89,8 @@ pub fn second_factor_required(user: &UserItem, session: &SessionItem) -> bool {
     user.mfa
         && (totp_verified(user) || email_verified(user) || phone_verified(user))
         && session.factors.len() < 2
+        // A passkey with user verification is both factors (README "Where we differ").
+        && !session.factors.iter().any(|f| f == crate::item::PASSKEY_FACTOR)
 }
 
 /// `GET /account/mfa/factors`.

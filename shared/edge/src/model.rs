@@ -172,6 +172,38 @@ pub fn token(t: &account_core::item::TokenItem, secret: &str) -> Value {
     })
 }
 
+/// `passkeyChallenge` (our extension, docs/contract.md §6): a WebAuthn ceremony's options.
+pub fn passkey_challenge(c: &account_core::passkey::Ceremony) -> Value {
+    json!({
+        "$id": c.id,
+        "$createdAt": dates::format(c.created),
+        "expire": dates::format(c.expire),
+        "options": c.options,
+    })
+}
+
+/// `passkey` (our extension, docs/contract.md §6).
+pub fn passkey(p: &account_core::item::PasskeyItem) -> Value {
+    json!({
+        "$id": p.id,
+        "$createdAt": dates::format(p.created),
+        "$updatedAt": dates::format(p.updated),
+        "name": p.name,
+        "aaguid": p.aaguid,
+        "backupEligible": p.backup_eligible,
+        "backupState": p.backup_state,
+        "lastUsedAt": p.last_used.map(dates::format).unwrap_or_default(),
+    })
+}
+
+/// `passkeyList`.
+pub fn passkey_list(passkeys: &[account_core::item::PasskeyItem]) -> Value {
+    json!({
+        "total": passkeys.len(),
+        "passkeys": passkeys.iter().map(passkey).collect::<Vec<_>>(),
+    })
+}
+
 /// The `Log` model (Appwrite 1.9.6 `GET /account/logs`).
 /// An identity (contract §3.7), with its provider tokens revealed for its owner.
 pub fn identity(

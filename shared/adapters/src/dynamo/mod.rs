@@ -21,6 +21,7 @@ type Item = HashMap<String, AttributeValue>;
 
 mod accounts;
 mod identities;
+mod passkeys;
 mod recorder;
 mod resend;
 mod security;
@@ -31,7 +32,8 @@ mod tokens;
 
 use account_core::store::{
     Accounts, Claims, Conflict, Expect, Redeemable, Redemption, Security, Sessions, Storage,
-    Tokens, WriteError, MAX_IDENTITIES_IN_TRANSACTION, MAX_SESSIONS_IN_TRANSACTION,
+    Tokens, WriteError, MAX_IDENTITIES_IN_TRANSACTION, MAX_PASSKEYS_IN_TRANSACTION,
+    MAX_SESSIONS_IN_TRANSACTION,
 };
 pub use recorder::{Recorder, Sent};
 use resend::*;

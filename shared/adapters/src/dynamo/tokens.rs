@@ -181,6 +181,16 @@ impl Tokens for DynamoStore {
             self.delete_identity(identity).await?;
         }
         items.extend(self.identities_delete_items(inline, Conflict::ProfileCondition)?);
+        let (inline, early) = r
+            .delete_passkeys
+            .split_at(r.delete_passkeys.len().min(MAX_PASSKEYS_IN_TRANSACTION));
+        for p in early {
+            let gone = self.passkey_delete_items(p, false, Conflict::ProfileCondition)?;
+            self.transact(gone).await?;
+        }
+        for p in inline {
+            items.extend(self.passkey_delete_items(p, false, Conflict::ProfileCondition)?);
+        }
         let room = account_core::store::session_room(&r);
         for sid in r.delete_sessions.iter().take(room) {
             items.push((

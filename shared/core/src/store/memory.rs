@@ -7,9 +7,9 @@
 //! compare expiry itself. [`MemoryStore::run_ttl`] plays the TTL sweeper with the injected clock.
 
 use super::{
-    Accounts, Claims, Conflict, Expect, Identities, IdentityWrite, OAuthSignIn, Redeemable,
-    Redemption, Security, Sessions, Storage, Templates, Tokens, WriteError,
-    MAX_SESSIONS_IN_TRANSACTION,
+    Accounts, Claims, Conflict, Expect, Identities, IdentityWrite, OAuthSignIn, PasskeyUse,
+    Passkeys, Redeemable, Redemption, Security, Sessions, Storage, Templates, Tokens, WriteError,
+    MAX_PASSKEYS_IN_TRANSACTION, MAX_SESSIONS_IN_TRANSACTION,
 };
 use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
@@ -17,6 +17,7 @@ use crate::item::{
     self, ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem,
     SessionItem, TokenItem, UserItem,
 };
+use crate::item::{PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem};
 use crate::item::{TemplateItem, TEMPLATES_PK};
 use crate::keys::{self, KeyItem};
 use serde::{de::DeserializeOwned, Serialize};
@@ -212,6 +213,51 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
         },
         conflict,
     )
+}
+
+/// Delete a ceremony only while it is this one (the twin of `consume_ceremony`).
+fn consume_ceremony(c: &PasskeyChallengeItem) -> Write {
+    let id = c.id.clone();
+    Write {
+        key: key(c.pk.clone(), &c.sk),
+        condition: Some(Box::new(move |r| {
+            r.is_some_and(|r| text(r, "id") == Some(id.as_str()))
+        })),
+        change: Box::new(|_| None),
+        conflict: Conflict::Token,
+    }
+}
+
+/// A passkey and its claim (the twin of `passkey_delete_items`).
+fn passkey_deletes(p: &PasskeyItem, must_exist: bool, conflict: Conflict) -> Result<Vec<Write>> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&p.credential_id)
+        .map_err(internal)?;
+    let gone = Write {
+        key: key(p.pk.clone(), &p.sk),
+        condition: must_exist.then(|| -> Condition { Box::new(|r: Option<&Row>| r.is_some()) }),
+        change: Box::new(|_| None),
+        conflict,
+    };
+    Ok(vec![
+        gone,
+        delete_claim(
+            key(item::passkey_claim_pk(&raw), item::PASSKEY_CLAIM_SK),
+            &p.uid,
+            conflict,
+        ),
+    ])
+}
+
+/// A condition only: the item exists.
+fn exists(k: Key, conflict: Conflict) -> Write {
+    Write {
+        key: k,
+        condition: Some(Box::new(|r: Option<&Row>| r.is_some())),
+        change: Box::new(|r| r),
+        conflict,
+    }
 }
 
 /// Whether the identity's address is reserved (the twin of `dynamo::identities::reserved`).
@@ -999,6 +1045,15 @@ impl Tokens for MemoryStore {
             self.delete_identity(identity).await?;
         }
         writes.extend(identities_deletes(inline, Conflict::ProfileCondition));
+        let (inline, early) = r
+            .delete_passkeys
+            .split_at(r.delete_passkeys.len().min(MAX_PASSKEYS_IN_TRANSACTION));
+        for p in early {
+            self.transact(passkey_deletes(p, false, Conflict::ProfileCondition)?)?;
+        }
+        for p in inline {
+            writes.extend(passkey_deletes(p, false, Conflict::ProfileCondition)?);
+        }
         let room = super::session_room(&r);
         writes.extend(Self::session_deletes(
             &token.uid,
@@ -1372,5 +1427,152 @@ impl Storage for MemoryStore {
     fn with_user_limit(mut self, limit: u32) -> Self {
         self.user_limit = limit;
         self
+    }
+}
+
+#[async_trait::async_trait]
+impl Passkeys for MemoryStore {
+    async fn list_passkeys(&self, uid: &str) -> Result<Vec<PasskeyItem>> {
+        turn().await;
+        self.query(&item::user_pk(uid), |sk| sk.starts_with(item::PASSKEY_PREFIX))
+    }
+
+    async fn put_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
+        turn().await;
+        let row = to_row(c)?;
+        if c.sk == item::PASSKEY_LOGIN_SK {
+            let k = key_of(&row)?;
+            if !self.write(put_new(row.clone(), Conflict::Token)?)? && self.get(&k)? != Some(row) {
+                return Err(Error::internal("the ceremony exists already"));
+            }
+            return Ok(());
+        }
+        self.write(put(row, Conflict::Token)?)?;
+        Ok(())
+    }
+
+    async fn get_passkey_registration(&self, uid: &str) -> Result<Option<PasskeyChallengeItem>> {
+        turn().await;
+        self.get_as(&key(item::user_pk(uid), item::PASSKEY_REGISTRATION_SK))
+    }
+
+    async fn get_passkey_sign_in(
+        &self,
+        challenge_id: &str,
+        credential_id: &[u8],
+    ) -> Result<(Option<PasskeyChallengeItem>, Option<PasskeyClaimItem>)> {
+        turn().await;
+        Ok((
+            self.get_as(&key(
+                item::passkey_login_pk(challenge_id),
+                item::PASSKEY_LOGIN_SK,
+            ))?,
+            self.get_as(&key(
+                item::passkey_claim_pk(credential_id),
+                item::PASSKEY_CLAIM_SK,
+            ))?,
+        ))
+    }
+
+    async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
+        turn().await;
+        self.write(consume_ceremony(c))?;
+        Ok(())
+    }
+
+    async fn add_passkey(
+        &self,
+        c: &PasskeyChallengeItem,
+        passkey: &PasskeyItem,
+        claim: &PasskeyClaimItem,
+    ) -> Result<(), WriteError> {
+        turn().await;
+        self.transact(vec![
+            consume_ceremony(c),
+            exists(
+                key(item::user_pk(&c.uid), &item::session_sk(&c.sid)),
+                Conflict::Session,
+            ),
+            put_new(to_row(claim)?, Conflict::Passkey)?,
+            put_new(to_row(passkey)?, Conflict::Passkey)?,
+        ])
+    }
+
+    async fn passkey_sign_in(
+        &self,
+        c: &PasskeyChallengeItem,
+        claim: &PasskeyClaimItem,
+        old_credential: &str,
+        used: &PasskeyUse,
+        token: &TokenItem,
+    ) -> Result<(), WriteError> {
+        turn().await;
+        let (old, uid, new) = (
+            old_credential.to_owned(),
+            claim.uid.clone(),
+            claim.credential.clone(),
+        );
+        let u = used.clone();
+        self.transact(vec![
+            consume_ceremony(c),
+            update(
+                key(claim.pk.clone(), &claim.sk),
+                move |r| {
+                    r.is_some_and(|r| {
+                        text(r, "credential") == Some(old.as_str())
+                            && text(r, "uid") == Some(uid.as_str())
+                    })
+                },
+                move |r| {
+                    r.insert("credential".into(), Value::from(new));
+                },
+                Conflict::Token,
+            ),
+            update(
+                key(item::user_pk(&used.uid), &item::passkey_sk(&used.id)),
+                |r| r.is_some(),
+                move |r| {
+                    r.insert("lastUsed".into(), Value::from(u.now));
+                    r.insert("backupEligible".into(), Value::Bool(u.backup_eligible));
+                    r.insert("backupState".into(), Value::Bool(u.backup_state));
+                },
+                Conflict::ProfileCondition,
+            ),
+            put(to_row(token)?, Conflict::Token)?,
+        ])
+    }
+
+    async fn rename_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<Option<PasskeyItem>> {
+        turn().await;
+        let k = key(item::user_pk(uid), &item::passkey_sk(id));
+        let name = name.to_owned();
+        let written = self.write(update(
+            k.clone(),
+            |r| r.is_some(),
+            move |r| {
+                r.insert("name".into(), Value::from(name));
+                r.insert("updated".into(), Value::from(now));
+            },
+            Conflict::Token,
+        ))?;
+        match written {
+            true => self.get_as(&k),
+            false => Ok(None),
+        }
+    }
+
+    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError> {
+        turn().await;
+        let mut writes = passkey_deletes(p, true, Conflict::Token)?;
+        for k in keep {
+            writes.push(exists(key(k.pk.clone(), &k.sk), Conflict::ProfileCondition));
+        }
+        self.transact(writes)
     }
 }

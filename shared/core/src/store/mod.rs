@@ -11,8 +11,8 @@ use crate::clock::Millis;
 use crate::error::Result;
 use crate::item::TemplateItem;
 use crate::item::{
-    ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PhoneItem, SessionItem,
-    TokenItem, UserItem,
+    ChallengeItem, EmailItem, IdentityClaimItem, IdentityItem, LogItem, PasskeyChallengeItem,
+    PasskeyClaimItem, PasskeyItem, PhoneItem, SessionItem, TokenItem, UserItem,
 };
 use crate::keys::KeyItem;
 
@@ -52,6 +52,8 @@ pub enum Conflict {
     Session,
     /// The counter at this position of a multi-counter hit is at its limit.
     Counter(usize),
+    /// The passkey's credential ID is registered already (to this user or another).
+    Passkey,
 }
 
 #[derive(Debug)]
@@ -137,6 +139,8 @@ pub struct Redemption<'a> {
     /// OAuth2 identities deleted together with the redemption (ownership proof), each with its
     /// claim and its reserved address.
     pub delete_identities: Vec<IdentityItem>,
+    /// Passkeys deleted together with the redemption (ownership proof), each with its claim.
+    pub delete_passkeys: Vec<PasskeyItem>,
 }
 
 /// At most this many sessions are deleted inside a redemption or password transaction
@@ -150,8 +154,18 @@ pub const ITEMS_PER_IDENTITY: usize = 3;
 /// deletes; the rest are deleted right after it.
 pub fn session_room(r: &Redemption<'_>) -> usize {
     let identities = r.delete_identities.len().min(MAX_IDENTITIES_IN_TRANSACTION);
-    MAX_SESSIONS_IN_TRANSACTION.saturating_sub(identities * ITEMS_PER_IDENTITY)
+    let passkeys = r.delete_passkeys.len().min(MAX_PASSKEYS_IN_TRANSACTION);
+    MAX_SESSIONS_IN_TRANSACTION
+        .saturating_sub(identities * ITEMS_PER_IDENTITY)
+        .saturating_sub(passkeys * ITEMS_PER_PASSKEY)
 }
+
+/// Items a passkey takes in a transaction that deletes it (the passkey and its claim).
+pub const ITEMS_PER_PASSKEY: usize = 2;
+
+/// At most this many passkeys are deleted inside a redemption's transaction (a user has at most
+/// `passkey::MAX_PER_USER`); any more are deleted just before it.
+pub const MAX_PASSKEYS_IN_TRANSACTION: usize = 20;
 
 /// At most this many identities are deleted inside a redemption's transaction; more (nobody
 /// links that many provider accounts but an attacker) are deleted just before it.
@@ -431,6 +445,75 @@ pub trait Identities: Send + Sync {
     async fn oauth2_sign_in(&self, w: OAuthSignIn<'_>) -> Result<(), WriteError>;
 }
 
+/// What a passkey sign-in records on the passkey.
+#[derive(Debug, Clone)]
+pub struct PasskeyUse {
+    pub uid: String,
+    pub id: String,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub now: Millis,
+}
+
+/// Passkeys (WebAuthn): the user's passkeys, their credential-ID claims, and ceremonies.
+#[async_trait::async_trait]
+pub trait Passkeys: Send + Sync {
+    /// A user's passkeys, in ID order (one `Query`).
+    async fn list_passkeys(&self, uid: &str) -> Result<Vec<PasskeyItem>>;
+
+    /// Store a ceremony: a registration replaces the user's last one (one in flight per user),
+    /// a sign-in ceremony is new (an error if its key is taken).
+    async fn put_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()>;
+
+    /// The user's registration ceremony in flight (strongly consistent).
+    async fn get_passkey_registration(&self, uid: &str) -> Result<Option<PasskeyChallengeItem>>;
+
+    /// A sign-in ceremony and the claim of a credential ID: one `BatchGetItem`.
+    async fn get_passkey_sign_in(
+        &self,
+        challenge_id: &str,
+        credential_id: &[u8],
+    ) -> Result<(Option<PasskeyChallengeItem>, Option<PasskeyClaimItem>)>;
+
+    /// Delete a ceremony only while it is this one (an answer that failed burns it).
+    async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()>;
+
+    /// One transaction: consume the registration ceremony (`Token` when it is gone or another
+    /// one), check that its session still exists (`Session`), claim the credential ID
+    /// (`Passkey`) and store the passkey.
+    async fn add_passkey(
+        &self,
+        c: &PasskeyChallengeItem,
+        passkey: &PasskeyItem,
+        claim: &PasskeyClaimItem,
+    ) -> Result<(), WriteError>;
+
+    /// One transaction: consume the sign-in ceremony (`Token`), replace the credential where it
+    /// still is `old_credential` (`Token`: another sign-in moved it meanwhile), mark the passkey
+    /// used (`ProfileCondition` when it is gone), and store `token` (replacing the user's last).
+    async fn passkey_sign_in(
+        &self,
+        c: &PasskeyChallengeItem,
+        claim: &PasskeyClaimItem,
+        old_credential: &str,
+        used: &PasskeyUse,
+        token: &TokenItem,
+    ) -> Result<(), WriteError>;
+
+    /// Rename a passkey; `None` when it is gone.
+    async fn rename_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<Option<PasskeyItem>>;
+
+    /// One transaction: delete the passkey and its claim (`Token` when gone already), while
+    /// each of `keep` still exists (`ProfileCondition`): the account's other ways in.
+    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError>;
+}
+
 /// The operator's message templates (`custom_templates`): one partition, read whole.
 #[async_trait::async_trait]
 pub trait Templates: Send + Sync {
@@ -447,7 +530,9 @@ pub trait Templates: Send + Sync {
 
 /// Every capability: what `App` holds.
 #[async_trait::async_trait]
-pub trait Storage: Accounts + Sessions + Tokens + Security + Identities + Templates {
+pub trait Storage:
+    Accounts + Sessions + Tokens + Security + Identities + Templates + Passkeys
+{
     /// Create what the store needs (the table, locally); a no-op where it exists.
     async fn prepare(&self) -> Result<()> {
         Ok(())

@@ -58,6 +58,8 @@ pub enum Kind {
     Recovery,
     /// OAuth2 token mode: handed to the success URL, redeemed within 60 s.
     OAuth2,
+    /// A passkey sign-in's answer (`PUT /account/tokens/passkey`), redeemed within 60 s.
+    Passkey,
 }
 
 impl Kind {
@@ -70,6 +72,7 @@ impl Kind {
             Self::VerifyPhone => "verify-phone",
             Self::Recovery => item::RECOVERY_TOKEN_KIND,
             Self::OAuth2 => "oauth2",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Self::VerifyPhone,
             Self::Recovery,
             Self::OAuth2,
+            Self::Passkey,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -94,13 +98,13 @@ impl Kind {
         match self {
             Self::EmailOtp | Self::Phone | Self::VerifyPhone => 900,
             Self::MagicUrl | Self::VerifyEmail | Self::Recovery => 3600,
-            Self::OAuth2 => OAUTH2_TOKEN_SECS,
+            Self::OAuth2 | Self::Passkey => OAUTH2_TOKEN_SECS,
         }
     }
 
     pub fn new_secret(self, entropy: &dyn Entropy) -> String {
         match self {
-            Self::MagicUrl => crypto::random_hex(entropy, 32),
+            Self::MagicUrl | Self::Passkey => crypto::random_hex(entropy, 32),
             // Wrapped in a JWT with the provider key, which must stay within Appwrite's 256
             // characters for `secret` (see `wrap_oauth2_secret`).
             Self::OAuth2 => crypto::random_b64url(entropy, 32),
@@ -213,6 +217,18 @@ fn build(
         expire,
         expires_at: expire / 1000,
         phrase,
+    }
+}
+
+/// The token a verified passkey sign-in answers with (`PUT /account/tokens/passkey`): bound to
+/// the passkey (its ID is the target), redeemed by `create_session` within 60 s.
+pub fn passkey_token(app: &App, uid: &str, passkey_id: &str, now: Millis) -> Issued {
+    let secret = Kind::Passkey.new_secret(app.entropy.as_ref());
+    let token = build(app, uid, Kind::Passkey, &secret, passkey_id, String::new(), now);
+    Issued {
+        token,
+        secret,
+        new_user: None,
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn complete_recovery(
     // What goes with the password change: the sessions (revoked), and, as an ownership proof
     // of an unverified email, the linked identities.
     let holdings = |proof: bool| async move {
-        let (ix, ids) = tokio::join!(
+        let (ix, ids, pks) = tokio::join!(
             async {
                 match revoke {
                     true => app.store.session_index(uid).await.map(Some),
@@ -118,21 +118,27 @@ pub async fn complete_recovery(
                     true => app.store.list_identities(uid).await,
                     false => Ok(vec![]),
                 }
+            },
+            async {
+                match proof {
+                    true => app.store.list_passkeys(uid).await,
+                    false => Ok(vec![]),
+                }
             }
         );
-        Ok::<_, Error>((ix?, ids?))
+        Ok::<_, Error>((ix?, ids?, pks?))
     };
     let (phc, held) = tokio::join!(
         crypto::hash_password_async(password.to_owned(), app.entropy.clone()),
         holdings(!found.user.email_verification)
     );
     let phc = phc.map_err(Error::internal)?;
-    let (mut index, mut identities) = held?;
+    let (mut index, mut identities, mut passkeys) = held?;
     let mut user = found.user.clone();
     for attempt in 0..3 {
         if attempt > 0 {
             user = reread(app, &found).await?;
-            (index, identities) = holdings(!user.email_verification).await?;
+            (index, identities, passkeys) = holdings(!user.email_verification).await?;
         }
         let mut changed = user.clone();
         // Recovery proves the email too: an unproven holder's phone and MFA go, as in a login.
@@ -158,6 +164,7 @@ pub async fn complete_recovery(
             r.expect.push(Expect::Accessed(user.accessed));
         }
         r.delete_identities = identities.clone();
+        r.delete_passkeys = passkeys.clone();
         match app.store.redeem(&found.token, now, r).await {
             Ok(()) => return Ok(found.token),
             Err(WriteError::Conflict(Conflict::ProfileCondition)) if attempt < 2 => continue,

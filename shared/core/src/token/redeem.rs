@@ -113,8 +113,10 @@ pub(super) async fn find(
     let kind = Kind::parse(&token.kind)
         .filter(|k| kinds.contains(k))
         .ok_or_else(invalid_token)?;
-    // OAuth2 secrets are bound to their provider (the target), not to an address.
-    if kind != Kind::OAuth2 && address_of(&user, kind) != Some(token.target.as_str()) {
+    // OAuth2 secrets are bound to their provider (the target), passkey secrets to their
+    // passkey, not to an address.
+    let by_address = !matches!(kind, Kind::OAuth2 | Kind::Passkey);
+    if by_address && address_of(&user, kind) != Some(token.target.as_str()) {
         return Err(invalid_token());
     }
     Ok(Found {
@@ -149,7 +151,7 @@ pub(super) async fn reread(app: &App, found: &Found) -> Result<UserItem> {
 /// that go in the same transaction; the identities themselves go too (`Redemption`).
 pub(super) fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
     let mut claims = Claims {
-        revoke_tokens: vec![Kind::OAuth2.as_str()],
+        revoke_tokens: vec![Kind::OAuth2.as_str(), Kind::Passkey.as_str()],
         ..Claims::default()
     };
     changed.password = None;
@@ -239,6 +241,45 @@ pub(super) async fn oauth2_session(
     Ok(new)
 }
 
+/// A passkey token becomes a session: provider `passkey`, and both factors at once (a passkey
+/// with user verification is a multi-factor authenticator: README "Where we differ").
+async fn passkey_session(cx: &Ctx<'_, '_>, found: Found) -> Result<NewSession> {
+    let app = cx.app;
+    if !found.user.status {
+        return Err(Error::new(ErrorType::UserBlocked));
+    }
+    let uid = found.user.id.clone();
+    let mut new = session::build(
+        cx,
+        &uid,
+        item::PASSKEY_PROVIDER,
+        &found.token.target,
+        &[crate::item::PASSKEY_FACTOR],
+    );
+    new.item.mfa_updated_at = Some(cx.now);
+    let mut changed = found.user.clone();
+    changed.accessed = cx.now;
+    let r = Redemption {
+        session: Some(&new.item),
+        user_change: Some((&found.user, &changed)),
+        // An ownership proof committed since the token was read revoked it (and the passkey).
+        expect: vec![Expect::Accessed(found.user.accessed)],
+        ..Redemption::default()
+    };
+    let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);
+    let write = async {
+        app.store
+            .redeem(&found.token, cx.now, r)
+            .await
+            .map_err(redeem_error)
+    };
+    crate::audit::logged(cx, vec![log], write).await?;
+    if let Ok(index) = app.store.session_index(&uid).await {
+        session::enforce_limit(cx, &uid, &new.item.id, index).await?;
+    }
+    Ok(new)
+}
+
 /// `POST /account/sessions/token` (and the deprecated `PUT /account/sessions/magic-url|phone`):
 /// exchange a login token for a session. One read (‖ the guard reservation for codes), then one
 /// transaction that deletes the token, writes the session and marks the email/phone verified.
@@ -261,7 +302,7 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
     let (kinds, guard): (&[Kind], _) = if secret.len() <= MAX_CODE_LEN {
         (&[Kind::EmailOtp, Kind::Phone], Some(GuardScope::LoginCode))
     } else {
-        (&[Kind::MagicUrl], None)
+        (&[Kind::MagicUrl, Kind::Passkey], None)
     };
     let q = Lookup {
         uid,
@@ -271,6 +312,9 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
         missing_user: ErrorType::UserInvalidToken,
     };
     let found = find(app, gate, q, now).await?;
+    if found.kind == Kind::Passkey {
+        return passkey_session(cx, found).await;
+    }
     let kind = found.kind;
     let (provider, factor) = kind.session().ok_or_else(invalid_token)?;
     let new = session::build(cx, uid, provider, &found.token.target, &[factor]);
@@ -288,21 +332,25 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
                 !user.email_verification
             };
             // Anything but this proof that could reach the account makes it a proof: a
-            // password, a session (ever made, or live), a linked identity. Only an unproven
-            // address pays for the reads.
-            let (index, identities) = match unproven {
+            // password, a session (ever made, or live), a linked identity, a passkey. Only an
+            // unproven address pays for the reads.
+            let (index, identities, passkeys) = match unproven {
                 true => {
-                    let (ix, ids) =
-                        tokio::join!(app.store.session_index(uid), app.store.list_identities(uid));
-                    (ix?, ids?)
+                    let (ix, ids, pks) = tokio::join!(
+                        app.store.session_index(uid),
+                        app.store.list_identities(uid),
+                        app.store.list_passkeys(uid)
+                    );
+                    (ix?, ids?, pks?)
                 }
-                false => (vec![], vec![]),
+                false => (vec![], vec![], vec![]),
             };
             let proof = unproven
                 && (user.password.is_some()
                     || user.accessed > user.registration
                     || !index.is_empty()
-                    || !identities.is_empty());
+                    || !identities.is_empty()
+                    || !passkeys.is_empty());
             let mut changed = user.clone();
             changed.accessed = now;
             match kind {
@@ -322,6 +370,7 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
             if proof {
                 r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
                 r.delete_identities = identities;
+                r.delete_passkeys = passkeys;
                 r.claims = revoke_unproven(&mut changed, kind);
             }
             r.user_change = Some((&user, &changed));

@@ -18,8 +18,10 @@ pub enum Function {
     Recovery,
     /// Multi-factor authentication: authenticators, challenges, recovery codes (SES + SNS).
     Mfa,
-    /// OAuth2 sign-in (provider support not built yet: every provider reports disabled).
+    /// OAuth2 sign-in and linking.
     Oauth2,
+    /// Passkeys (WebAuthn): registration, listing, renaming, deletion and sign-in tokens.
+    Passkeys,
 }
 
 impl Function {
@@ -31,6 +33,7 @@ impl Function {
         Function::Recovery,
         Function::Mfa,
         Function::Oauth2,
+        Function::Passkeys,
     ];
 
     /// Crate binary name (`functions/<name>`).
@@ -43,6 +46,7 @@ impl Function {
             Self::Recovery => "recovery",
             Self::Mfa => "mfa",
             Self::Oauth2 => "oauth2",
+            Self::Passkeys => "passkeys",
         }
     }
 
@@ -57,7 +61,7 @@ impl Function {
     /// alert, so only with `SESSION_ALERTS` on; `account` never.
     pub fn sends_messages(self, session_alerts: bool) -> bool {
         match self {
-            Self::Account => false,
+            Self::Account | Self::Passkeys => false,
             Self::Sessions | Self::Oauth2 => session_alerts,
             _ => true,
         }
@@ -73,6 +77,7 @@ impl Function {
             Self::Recovery => "RecoveryFunction",
             Self::Mfa => "MfaFunction",
             Self::Oauth2 => "Oauth2Function",
+            Self::Passkeys => "PasskeysFunction",
         }
     }
 }
@@ -281,6 +286,13 @@ route_ids! {
             CreateOAuth2Session, CreateOAuth2Token, OAuth2Callback, OAuth2CallbackPost,
             OAuth2Redirect,
         ],
+    }
+    Passkeys => PasskeysRoute {
+        user PasskeysUserRoute: [
+            CreatePasskeyRegistration, UpdatePasskeyRegistration, ListPasskeys, UpdatePasskey,
+            DeletePasskey,
+        ],
+        open PasskeysOpenRoute: [CreatePasskeyToken, UpdatePasskeyToken],
     }
 }
 

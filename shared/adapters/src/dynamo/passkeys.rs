@@ -1,0 +1,284 @@
+//! Passkeys: the user's passkeys, their credential-ID claims, and the ceremonies in flight.
+
+use super::*;
+use account_core::item::{PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem};
+use account_core::store::{Passkeys, PasskeyUse};
+
+impl DynamoStore {
+    /// Consume a ceremony: delete it only while it is this one (its `id`).
+    fn consume_ceremony(&self, c: &PasskeyChallengeItem) -> Result<TransactWriteItem> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(c.pk.clone(), &c.sk)))
+            .condition_expression("attribute_exists(PK) AND id = :id")
+            .expression_attribute_values(":id", s(c.id.clone()))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// The writes that delete a passkey and its claim inside a larger transaction: the passkey
+    /// refused as `conflict` when `must_exist` and it is gone; the claim only while it is the
+    /// user's.
+    pub(super) fn passkey_delete_items(
+        &self,
+        p: &PasskeyItem,
+        must_exist: bool,
+        conflict: Conflict,
+    ) -> Result<Vec<(TransactWriteItem, Conflict)>> {
+        let mut gone = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(p.pk.clone(), &p.sk)));
+        if must_exist {
+            gone = gone.condition_expression("attribute_exists(PK)");
+        }
+        let claim_pk = claim_pk_of(p)?;
+        Ok(vec![
+            (
+                TransactWriteItem::builder()
+                    .delete(gone.build().map_err(internal)?)
+                    .build(),
+                conflict,
+            ),
+            (
+                self.delete_key(claim_pk, item::PASSKEY_CLAIM_SK, &p.uid)?,
+                conflict,
+            ),
+        ])
+    }
+}
+
+/// The claim key of a stored passkey (its credential ID is kept base64url).
+fn claim_pk_of(p: &PasskeyItem) -> Result<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&p.credential_id)
+        .map_err(internal)?;
+    Ok(item::passkey_claim_pk(&raw))
+}
+
+#[async_trait::async_trait]
+impl Passkeys for DynamoStore {
+    async fn list_passkeys(&self, uid: &str) -> Result<Vec<PasskeyItem>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":p", s(item::PASSKEY_PREFIX));
+        self.query_all(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// One `PutItem`. A sign-in ceremony is new (`attribute_not_exists`); a resend of one that
+    /// landed finds it, the same item, and that is success. A registration overwrites the
+    /// user's last one: the same item twice is the same outcome.
+    async fn put_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
+        let item = to_item(c)?;
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()));
+        if c.sk == item::PASSKEY_LOGIN_SK {
+            put = put
+                .condition_expression("attribute_not_exists(PK)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(f))
+                    if f.item.as_ref() == Some(&item) =>
+                {
+                    Ok(())
+                }
+                _ => Err(sdk_err(e)),
+            },
+        }
+    }
+
+    async fn get_passkey_registration(&self, uid: &str) -> Result<Option<PasskeyChallengeItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                item::user_pk(uid),
+                item::PASSKEY_REGISTRATION_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn get_passkey_sign_in(
+        &self,
+        challenge_id: &str,
+        credential_id: &[u8],
+    ) -> Result<(Option<PasskeyChallengeItem>, Option<PasskeyClaimItem>)> {
+        let (cpk, kpk) = (
+            item::passkey_login_pk(challenge_id),
+            item::passkey_claim_pk(credential_id),
+        );
+        let items = self
+            .batch_get(vec![
+                key(cpk.clone(), item::PASSKEY_LOGIN_SK),
+                key(kpk.clone(), item::PASSKEY_CLAIM_SK),
+            ])
+            .await?;
+        let (mut challenge, mut claim) = (None, None);
+        for it in items {
+            let pk = it.get("PK").and_then(|v| v.as_s().ok()).cloned();
+            match pk {
+                Some(pk) if pk == cpk => challenge = Some(from_item(it)?),
+                Some(pk) if pk == kpk => claim = Some(from_item(it)?),
+                _ => {}
+            }
+        }
+        Ok((challenge, claim))
+    }
+
+    async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(c.pk.clone(), &c.sk)))
+            .condition_expression("id = :id")
+            .expression_attribute_values(":id", s(c.id.clone()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn add_passkey(
+        &self,
+        c: &PasskeyChallengeItem,
+        passkey: &PasskeyItem,
+        claim: &PasskeyClaimItem,
+    ) -> Result<(), WriteError> {
+        let session = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&c.uid), &item::session_sk(&c.sid))))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        let items = vec![
+            (self.consume_ceremony(c)?, Conflict::Token),
+            (
+                TransactWriteItem::builder().condition_check(session).build(),
+                Conflict::Session,
+            ),
+            (self.put_new(to_item(claim)?)?, Conflict::Passkey),
+            (self.put_new(to_item(passkey)?)?, Conflict::Passkey),
+        ];
+        self.transact(items).await
+    }
+
+    async fn passkey_sign_in(
+        &self,
+        c: &PasskeyChallengeItem,
+        claim: &PasskeyClaimItem,
+        old_credential: &str,
+        used: &PasskeyUse,
+        token: &TokenItem,
+    ) -> Result<(), WriteError> {
+        let credential = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(claim.pk.clone(), &claim.sk)))
+            .update_expression("SET credential = :new")
+            .condition_expression("credential = :old AND uid = :uid")
+            .expression_attribute_values(":new", s(claim.credential.clone()))
+            .expression_attribute_values(":old", s(old_credential))
+            .expression_attribute_values(":uid", s(claim.uid.clone()))
+            .build()
+            .map_err(internal)?;
+        let passkey = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&used.uid), &item::passkey_sk(&used.id))))
+            .update_expression("SET lastUsed = :now, backupEligible = :be, backupState = :bs")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":now", AttributeValue::N(used.now.to_string()))
+            .expression_attribute_values(":be", AttributeValue::Bool(used.backup_eligible))
+            .expression_attribute_values(":bs", AttributeValue::Bool(used.backup_state))
+            .build()
+            .map_err(internal)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(token)?))
+            .build()
+            .map_err(internal)?;
+        let items = vec![
+            (self.consume_ceremony(c)?, Conflict::Token),
+            (
+                TransactWriteItem::builder().update(credential).build(),
+                Conflict::Token,
+            ),
+            (
+                TransactWriteItem::builder().update(passkey).build(),
+                Conflict::ProfileCondition,
+            ),
+            (TransactWriteItem::builder().put(put).build(), Conflict::Token),
+        ];
+        self.transact(items).await
+    }
+
+    async fn rename_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<Option<PasskeyItem>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), &item::passkey_sk(id))))
+            .update_expression("SET #n = :name, updated = :now")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#n", "name")
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated(res)
+    }
+
+    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError> {
+        let mut items = self.passkey_delete_items(p, true, Conflict::Token)?;
+        for k in keep {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(k.pk.clone(), &k.sk)))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(internal)?;
+            items.push((
+                TransactWriteItem::builder().condition_check(check).build(),
+                Conflict::ProfileCondition,
+            ));
+        }
+        self.transact(items).await
+    }
+}
