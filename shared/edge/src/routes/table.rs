@@ -459,7 +459,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/passkeys/registration"],
         access: User(Session),
         admit: Before,
-        rate_limit: limit(20, &["url:{url},userId:{userId}"]),
+        rate_limit: limit(30, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: RouteId::UpdatePasskeyRegistration,
@@ -467,7 +467,7 @@ pub static ROUTES: &[Route] = &[
         paths: &["/v1/account/passkeys/registration"],
         access: User(Session),
         admit: Before,
-        rate_limit: limit(20, &["url:{url},userId:{userId}"]),
+        rate_limit: limit(30, &["url:{url},userId:{userId}"]),
     },
     Route {
         id: RouteId::ListPasskeys,
