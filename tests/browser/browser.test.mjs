@@ -78,6 +78,57 @@ test('email/password sign-up, sign-in and sign-out from the page (CORS with cred
   await context.close();
 });
 
+test('a passkey registered and used on the page, through Chromium\'s virtual authenticator (CDP WebAuthn)', async () => {
+  const email = `browser-passkey-${Date.now()}@example.com`;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // A platform authenticator with resident keys and user verification (a phone, a laptop).
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  await page.goto(`${page0}/`);
+  await waitForUser(page, 'guest');
+  await page.fill('#email', email);
+  await page.fill('#password', 'browser pass 1234');
+  await page.click('#login button[type=submit]');
+  await waitForUser(page, email);
+  await page.click('#passkey-register');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('passkey'), null, { timeout: 15000 });
+  assert.equal(await page.locator('#status').textContent(), 'passkey registered: This browser');
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].isResidentCredential, true);
+  assert.equal(credentials[0].rpId, 'localhost');
+  // Signed out, then in again with the passkey alone: no email, no password.
+  await page.click('#logout');
+  await waitForUser(page, 'guest (general_unauthorized_scope)');
+  await page.click('#passkey-sign-in');
+  await waitForUser(page, email);
+  assert.equal(await page.locator('#status').textContent(), 'signed in with a passkey');
+  // The browser's own cookies carry the new session: provider `passkey`.
+  const session = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account/sessions/current`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(session.provider, 'passkey');
+  const list = await page.evaluate(async ({ endpoint, project }) => {
+    const r = await fetch(`${endpoint}/account/passkeys`, { credentials: 'include', headers: { 'x-appwrite-project': project } });
+    return r.json();
+  }, { endpoint: API_ENDPOINT, project: API_PROJECT });
+  assert.equal(list.total, 1);
+  assert.equal(list.passkeys[0].name, 'This browser');
+  assert.ok(list.passkeys[0].lastUsedAt, JSON.stringify(list));
+  // The authenticator's counter moved with the sign-in (it is not a synced passkey).
+  const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.ok(after.credentials[0].signCount >= 1, JSON.stringify(after.credentials[0]));
+  await context.close();
+});
+
 // The pages behind the default URLs (shared/src/pages.rs), on the API's own origin.
 const { MOTO_URL } = process.env;
 

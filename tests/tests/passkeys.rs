@@ -233,6 +233,8 @@ async fn register_list_rename_sign_in_and_delete() {
     let pk = &c.json["options"]["publicKey"];
     assert_eq!(pk["rp"]["id"], "localhost");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+    // Sign-in names no user: the credential must be discoverable.
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     assert!(c.json["expire"].is_string() && c.json["$createdAt"].is_string());
     // The user handle is opaque: no user ID in it.
     let handle = B64.decode(pk["user"]["id"].as_str().unwrap()).unwrap();

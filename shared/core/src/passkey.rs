@@ -238,7 +238,14 @@ pub async fn start_registration(
     c.sid = session.id.clone();
     c.count = u32::try_from(passkeys.len()).unwrap_or(u32::MAX);
     app.store.put_passkey_challenge(&c).await?;
-    let options = serde_json::to_value(&options).map_err(Error::internal)?;
+    let mut options = serde_json::to_value(&options).map_err(Error::internal)?;
+    // Sign-in is discoverable (no user named before the answer): the credential must be a
+    // resident one. The library's passkey options leave that to the authenticator, and a
+    // security key would make a credential that sign-in could never find.
+    if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
+        sel["residentKey"] = Value::from("required");
+        sel["requireResidentKey"] = Value::Bool(true);
+    }
     Ok(ceremony(&c, options))
 }
 
