@@ -20,6 +20,7 @@ pub mod fake_provider;
 pub mod loopback;
 pub mod lost_answer;
 pub mod oidc;
+pub mod passkey;
 
 pub const PROJECT: &str = "itest";
 pub const CHROME_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";

@@ -5,115 +5,11 @@
 //! issue 23 is refused with its envelope; the hardening story holds for passkeys.
 
 use base64::Engine;
+use integration_tests::passkey::{Key, ORIGIN};
 use integration_tests::*;
-use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
-use passkey_client::{Client, DefaultClientData};
-use passkey_types::{
-    ctap2::{Aaguid, Ctap2Error},
-    webauthn, Passkey,
-};
 use reqwest::Method;
 use serde_json::{json, Value};
-use url::Url;
-
-const ORIGIN: &str = "http://localhost:3000";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-/// The person at the authenticator: present, and verified (PIN, biometrics) or not.
-struct Person {
-    verified: bool,
-}
-
-#[async_trait::async_trait]
-impl UserValidationMethod for Person {
-    type PasskeyItem = Passkey;
-
-    async fn check_user<'a>(
-        &self,
-        _hint: UiHint<'a, Passkey>,
-        presence: bool,
-        _verification: bool,
-    ) -> Result<UserCheck, Ctap2Error> {
-        Ok(UserCheck {
-            presence,
-            verification: self.verified,
-        })
-    }
-
-    fn is_presence_enabled(&self) -> bool {
-        true
-    }
-
-    fn is_verification_enabled(&self) -> Option<bool> {
-        Some(self.verified)
-    }
-}
-
-/// A software authenticator holding one credential. `Clone` copies the credential, counter
-/// included: a cloned authenticator.
-#[derive(Clone)]
-struct Key {
-    stored: Option<Passkey>,
-    verified: bool,
-    /// Keep a signature counter (a hardware key); synced passkeys report 0 forever.
-    counter: bool,
-}
-
-impl Key {
-    fn synced() -> Self {
-        Self {
-            stored: None,
-            verified: true,
-            counter: false,
-        }
-    }
-
-    fn hardware() -> Self {
-        Self {
-            counter: true,
-            ..Self::synced()
-        }
-    }
-
-    fn authenticator(&self) -> Authenticator<Option<Passkey>, Person, passkey_crypto::AvailableBackend> {
-        let mut auth = Authenticator::new(
-            Aaguid::new_empty(),
-            self.stored.clone(),
-            Person {
-                verified: self.verified,
-            },
-            passkey_crypto::AvailableBackend,
-        );
-        auth.set_make_credentials_with_signature_counter(self.counter);
-        auth
-    }
-
-    /// `navigator.credentials.create(options)` at `origin`: the credential's JSON.
-    async fn create(&mut self, options: &Value, origin: &str) -> Result<Value, String> {
-        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
-        let opts: webauthn::CredentialCreationOptions =
-            serde_json::from_value(options.clone()).map_err(|e| e.to_string())?;
-        let cred = client
-            .register(&Url::parse(origin).unwrap(), opts, DefaultClientData)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        self.stored = client.authenticator().store().clone();
-        Ok(serde_json::to_value(&cred).unwrap())
-    }
-
-    /// `navigator.credentials.get(options)` at `origin`.
-    async fn get(&mut self, options: &Value, origin: &str) -> Result<Value, String> {
-        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
-        let opts: webauthn::CredentialRequestOptions =
-            serde_json::from_value(options.clone()).map_err(|e| e.to_string())?;
-        let cred = client
-            .authenticate(&Url::parse(origin).unwrap(), opts, DefaultClientData)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        self.stored = client.authenticator().store().clone();
-        Ok(serde_json::to_value(&cred).unwrap())
-    }
-}
 
 fn passkey_config(c: &mut account_core::config::Config) {
     c.passkeys = account_core::config::PasskeyConfig {
@@ -153,7 +49,12 @@ async fn begin_registration(s: &Server, cookie: &str) -> Reply {
     .await
 }
 
-async fn finish_registration(s: &Server, cookie: &str, challenge: &Value, credential: Value) -> Reply {
+async fn finish_registration(
+    s: &Server,
+    cookie: &str,
+    challenge: &Value,
+    credential: Value,
+) -> Reply {
     s.call(
         Method::PUT,
         "/account/passkeys/registration",
@@ -173,7 +74,12 @@ async fn register(s: &Server, cookie: &str, key: &mut Key) -> Reply {
 
 async fn begin_sign_in(s: &Server) -> Reply {
     let c = s
-        .call(Method::POST, "/account/tokens/passkey", None, Some(json!({})))
+        .call(
+            Method::POST,
+            "/account/tokens/passkey",
+            None,
+            Some(json!({})),
+        )
         .await;
     assert_eq!(c.status, 201, "{}", c.body);
     c
@@ -271,13 +177,23 @@ async fn register_list_rename_sign_in_and_delete() {
     // Renamed.
     let path = format!("/account/passkeys/{id}");
     let r = s
-        .call(Method::PATCH, &path, Some(&cookie), Some(json!({"name": "  Phone "})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&cookie),
+            Some(json!({"name": "  Phone "})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json["name"], "Phone");
-    s.call(Method::PATCH, &path, Some(&cookie), Some(json!({"name": ""})))
-        .await
-        .assert_error(400, "general_argument_invalid");
+    s.call(
+        Method::PATCH,
+        &path,
+        Some(&cookie),
+        Some(json!({"name": ""})),
+    )
+    .await
+    .assert_error(400, "general_argument_invalid");
     s.call(
         Method::PATCH,
         "/account/passkeys/nope",
@@ -303,7 +219,9 @@ async fn register_list_rename_sign_in_and_delete() {
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.json["$id"], uid.as_str());
     // The token is single-use.
-    session_of(&s, &t).await.assert_error(401, "user_invalid_token");
+    session_of(&s, &t)
+        .await
+        .assert_error(401, "user_invalid_token");
     let l = list(&s, &cookie).await;
     assert!(l["passkeys"][0]["lastUsedAt"].as_str().unwrap().len() > 10);
 
@@ -319,7 +237,12 @@ async fn register_list_rename_sign_in_and_delete() {
         .assert_error(404, "user_authenticator_not_found");
 
     let events = log_events(&s, &cookie).await;
-    for e in ["passkey.create", "passkey.update", "passkey.signin", "passkey.delete"] {
+    for e in [
+        "passkey.create",
+        "passkey.update",
+        "passkey.signin",
+        "passkey.delete",
+    ] {
         assert!(events.iter().any(|x| x == e), "{e} not in {events:?}");
     }
 }
@@ -378,7 +301,9 @@ async fn replayed_answers_and_challenges_and_stale_ceremonies_are_refused() {
     let t = sign_in(&s, &mut key).await;
     assert_eq!(t.status, 201, "{}", t.body);
     clock.advance_secs(61);
-    session_of(&s, &t).await.assert_error(401, "user_invalid_token");
+    session_of(&s, &t)
+        .await
+        .assert_error(401, "user_invalid_token");
 }
 
 #[tokio::test]
@@ -415,9 +340,14 @@ async fn a_registration_is_bound_to_the_user_and_the_session_that_asked() {
     .await
     .assert_error(400, "general_argument_invalid");
     // Guests cannot register.
-    s.call(Method::POST, "/account/passkeys/registration", None, Some(json!({})))
-        .await
-        .assert_error(401, "general_unauthorized_scope");
+    s.call(
+        Method::POST,
+        "/account/passkeys/registration",
+        None,
+        Some(json!({})),
+    )
+    .await
+    .assert_error(401, "general_unauthorized_scope");
 }
 
 #[tokio::test]
@@ -433,8 +363,15 @@ async fn a_cloned_authenticator_is_refused_and_logged_and_synced_passkeys_work()
     }
     let r = sign_in(&s, &mut clone).await;
     r.assert_error(401, "user_invalid_credentials");
-    assert!(r.json["message"].as_str().unwrap().contains("cloned"), "{}", r.body);
-    assert!(log_events(&s, &cookie).await.iter().any(|e| e == "passkey.clone"));
+    assert!(
+        r.json["message"].as_str().unwrap().contains("cloned"),
+        "{}",
+        r.body
+    );
+    assert!(log_events(&s, &cookie)
+        .await
+        .iter()
+        .any(|e| e == "passkey.clone"));
     // The original still works: its counter moved on.
     assert_eq!(sign_in(&s, &mut key).await.status, 201);
 
@@ -456,7 +393,9 @@ async fn a_credential_id_belongs_to_one_passkey_of_one_user() {
     let mut key = Key::synced();
     let cred = key.create(&c.json["options"], ORIGIN).await.unwrap();
     assert_eq!(
-        finish_registration(&s, &alice, &c.json["$id"], cred.clone()).await.status,
+        finish_registration(&s, &alice, &c.json["$id"], cred.clone())
+            .await
+            .status,
         201
     );
     // Mallory replays Alice's attestation (format `none` signs nothing of the client data)
@@ -493,7 +432,11 @@ async fn user_verification_is_required_in_both_ceremonies() {
     let cred = unverified.create(&opts, ORIGIN).await.unwrap();
     let r = finish_registration(&s, &cookie, &c.json["$id"], cred).await;
     r.assert_error(401, "user_invalid_credentials");
-    assert!(r.json["message"].as_str().unwrap().contains("verification"), "{}", r.body);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("verification"),
+        "{}",
+        r.body
+    );
     assert_eq!(list(&s, &cookie).await["total"], 0);
 
     // Sign-in without user verification.
@@ -515,15 +458,25 @@ async fn a_foreign_origin_is_refused() {
     let (_, _, _, cookie) = signed_in(&s).await;
     let c = begin_registration(&s, &cookie).await;
     let mut key = Key::synced();
-    let cred = key.create(&c.json["options"], "http://localhost:6666").await.unwrap();
+    let cred = key
+        .create(&c.json["options"], "http://localhost:6666")
+        .await
+        .unwrap();
     let r = finish_registration(&s, &cookie, &c.json["$id"], cred).await;
     r.assert_error(401, "user_invalid_credentials");
-    assert!(r.json["message"].as_str().unwrap().contains("origin"), "{}", r.body);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("origin"),
+        "{}",
+        r.body
+    );
 
     let mut key = Key::synced();
     assert_eq!(register(&s, &cookie, &mut key).await.status, 201);
     let c = begin_sign_in(&s).await;
-    let a = key.get(&c.json["options"], "http://localhost:6666").await.unwrap();
+    let a = key
+        .get(&c.json["options"], "http://localhost:6666")
+        .await
+        .unwrap();
     answer_sign_in(&s, &c.json["$id"], &a)
         .await
         .assert_error(401, "user_invalid_credentials");
@@ -542,11 +495,18 @@ async fn twenty_parallel_redemptions_of_one_challenge_give_exactly_one_token() {
         answers.push(key.get(&c.json["options"], ORIGIN).await.unwrap());
     }
     let replies = futures_util::future::join_all(
-        answers.iter().map(|a| answer_sign_in(&s, &c.json["$id"], a)),
+        answers
+            .iter()
+            .map(|a| answer_sign_in(&s, &c.json["$id"], a)),
     )
     .await;
     let ok = replies.iter().filter(|r| r.status == 201).count();
-    assert_eq!(ok, 1, "{:?}", replies.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
     for r in replies.iter().filter(|r| r.status != 201) {
         r.assert_error(401, "user_invalid_token");
     }
@@ -582,15 +542,23 @@ async fn the_last_way_in_cannot_be_deleted() {
     let p1 = register(&s, &cookie, &mut first).await;
     assert_eq!(p1.status, 201, "{}", p1.body);
     let path = |p: &Reply| format!("/account/passkeys/{}", p.json["$id"].as_str().unwrap());
-    let r = s.call(Method::DELETE, &path(&p1), Some(&cookie), None).await;
+    let r = s
+        .call(Method::DELETE, &path(&p1), Some(&cookie), None)
+        .await;
     r.assert_error(400, "general_bad_request");
-    assert!(r.json["message"].as_str().unwrap().contains("last way"), "{}", r.body);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("last way"),
+        "{}",
+        r.body
+    );
     // With a second passkey, one of the two may go; then the other is the last.
     let mut second = Key::synced();
     let p2 = register(&s, &cookie, &mut second).await;
     assert_eq!(p2.status, 201, "{}", p2.body);
     assert_eq!(
-        s.call(Method::DELETE, &path(&p1), Some(&cookie), None).await.status,
+        s.call(Method::DELETE, &path(&p1), Some(&cookie), None)
+            .await
+            .status,
         204
     );
     s.call(Method::DELETE, &path(&p2), Some(&cookie), None)

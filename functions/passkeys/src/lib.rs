@@ -5,8 +5,8 @@
 use account_core::passkey;
 use account_core::{Error, ErrorType, Result};
 use account_edge::api::{Call, HandlerFuture, Reply, UserCall};
-use account_edge::routes::{PasskeysOpenRoute, PasskeysUserRoute, RouteId, Split};
 use account_edge::model;
+use account_edge::routes::{PasskeysOpenRoute, PasskeysUserRoute, RouteId, Split};
 
 pub fn handler(call: Call<'_>) -> HandlerFuture<'_> {
     Box::pin(handle(call))
@@ -34,9 +34,10 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
 
 /// `challengeId` and `credential` (the `PublicKeyCredential` JSON).
 fn answer<'a>(call: &'a Call<'_>) -> Result<(&'a str, &'a serde_json::Value)> {
-    let id = call
-        .params
-        .required_str("challengeId", "Value must be a valid string and at least 1 chars and no longer than 36 chars")?;
+    let id = call.params.required_str(
+        "challengeId",
+        "Value must be a valid string and at least 1 chars and no longer than 36 chars",
+    )?;
     if id.is_empty() || id.len() > 36 {
         return Err(Error::invalid_param(
             "challengeId",

@@ -543,9 +543,9 @@ fn passkeys(env: &Env<'_>, hosts: &[String]) -> Result<PasskeyConfig, Error> {
     for o in list {
         if let Some(hash) = o.strip_prefix("android:apk-key-hash:") {
             let ok = !hash.is_empty()
-                && hash
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/'));
+                && hash.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/')
+                });
             if !ok {
                 return Err(bad("PASSKEY_ORIGINS", &o));
             }

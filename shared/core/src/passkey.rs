@@ -26,7 +26,9 @@ use crate::clock::Millis;
 use crate::config::PasskeyConfig;
 use crate::context::Ctx;
 use crate::error::{Error, ErrorType, Result};
-use crate::item::{self, PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem, SessionItem, UserItem};
+use crate::item::{
+    self, PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem, SessionItem, UserItem,
+};
 use crate::store::{Conflict, PasskeyUse, WriteError};
 use crate::{audit, ids, token};
 use base64::Engine;
@@ -251,19 +253,20 @@ pub async fn start_registration(
 
 /// The authenticator model of a new credential (the attested credential data's AAGUID).
 fn aaguid(reg: &RegisterPublicKeyCredential) -> String {
-    let parsed: Option<Vec<u8>> = serde_cbor_2::from_slice::<serde_cbor_2::Value>(
-        &reg.response.attestation_object,
-    )
-    .ok()
-    .and_then(|v| match v {
-        serde_cbor_2::Value::Map(m) => m.into_iter().find_map(|(k, v)| match (k, v) {
-            (serde_cbor_2::Value::Text(k), serde_cbor_2::Value::Bytes(b)) if k == "authData" => {
-                Some(b)
-            }
-            _ => None,
-        }),
-        _ => None,
-    });
+    let parsed: Option<Vec<u8>> =
+        serde_cbor_2::from_slice::<serde_cbor_2::Value>(&reg.response.attestation_object)
+            .ok()
+            .and_then(|v| match v {
+                serde_cbor_2::Value::Map(m) => m.into_iter().find_map(|(k, v)| match (k, v) {
+                    (serde_cbor_2::Value::Text(k), serde_cbor_2::Value::Bytes(b))
+                        if k == "authData" =>
+                    {
+                        Some(b)
+                    }
+                    _ => None,
+                }),
+                _ => None,
+            });
     // rpIdHash (32) | flags (1) | signCount (4) | AAGUID (16) …, present with flag AT (0x40).
     match parsed {
         Some(d) if d.len() >= 53 && d[32] & 0x40 != 0 => {
@@ -468,10 +471,9 @@ pub async fn finish_sign_in(
             .await
             .map_err(|e| match e {
                 // Deleted (by its user, or an ownership proof) since it was read.
-                WriteError::Conflict(Conflict::ProfileCondition) => Error::with_message(
-                    ErrorType::UserNotFound,
-                    "No user has this passkey.",
-                ),
+                WriteError::Conflict(Conflict::ProfileCondition) => {
+                    Error::with_message(ErrorType::UserNotFound, "No user has this passkey.")
+                }
                 WriteError::Conflict(_) => invalid_token(),
                 WriteError::Other(e) => e,
             })
@@ -505,7 +507,12 @@ pub async fn list(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<Vec<PasskeyItem>>
 }
 
 /// `PATCH /account/passkeys/{id}`: one conditional `UpdateItem`.
-pub async fn rename(cx: &Ctx<'_, '_>, user: &UserItem, id: &str, name: &str) -> Result<PasskeyItem> {
+pub async fn rename(
+    cx: &Ctx<'_, '_>,
+    user: &UserItem,
+    id: &str,
+    name: &str,
+) -> Result<PasskeyItem> {
     let name = valid_name(name)?;
     let log = audit::for_user(cx, audit::event::PASSKEY_UPDATE, user);
     let write = async {
@@ -617,8 +624,15 @@ mod tests {
             any_local_port: false,
         };
         let rp = relying_party(&c, "Demo").unwrap();
-        let got: Vec<String> = rp.get_allowed_origins().iter().map(|u| u.to_string()).collect();
-        assert_eq!(got, ["https://app.example.com/", "android:apk-key-hash:abc"]);
+        let got: Vec<String> = rp
+            .get_allowed_origins()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            ["https://app.example.com/", "android:apk-key-hash:abc"]
+        );
         let none = PasskeyConfig {
             origins: vec!["android:apk-key-hash:abc".into()],
             ..c

@@ -2,7 +2,7 @@
 
 use super::*;
 use account_core::item::{PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem};
-use account_core::store::{Passkeys, PasskeyUse};
+use account_core::store::{PasskeyUse, Passkeys};
 
 impl DynamoStore {
     /// Consume a ceremony: delete it only while it is this one (its `id`).
@@ -110,10 +110,7 @@ impl Passkeys for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                item::user_pk(uid),
-                item::PASSKEY_REGISTRATION_SK,
-            )))
+            .set_key(Some(key(item::user_pk(uid), item::PASSKEY_REGISTRATION_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -185,7 +182,9 @@ impl Passkeys for DynamoStore {
         let items = vec![
             (self.consume_ceremony(c)?, Conflict::Token),
             (
-                TransactWriteItem::builder().condition_check(session).build(),
+                TransactWriteItem::builder()
+                    .condition_check(session)
+                    .build(),
                 Conflict::Session,
             ),
             (self.put_new(to_item(claim)?)?, Conflict::Passkey),
@@ -214,7 +213,10 @@ impl Passkeys for DynamoStore {
             .map_err(internal)?;
         let passkey = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&used.uid), &item::passkey_sk(&used.id))))
+            .set_key(Some(key(
+                item::user_pk(&used.uid),
+                &item::passkey_sk(&used.id),
+            )))
             .update_expression("SET lastUsed = :now, backupEligible = :be, backupState = :bs")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":now", AttributeValue::N(used.now.to_string()))
@@ -237,7 +239,10 @@ impl Passkeys for DynamoStore {
                 TransactWriteItem::builder().update(passkey).build(),
                 Conflict::ProfileCondition,
             ),
-            (TransactWriteItem::builder().put(put).build(), Conflict::Token),
+            (
+                TransactWriteItem::builder().put(put).build(),
+                Conflict::Token,
+            ),
         ];
         self.transact(items).await
     }
@@ -265,7 +270,11 @@ impl Passkeys for DynamoStore {
         updated(res)
     }
 
-    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError> {
+    async fn delete_passkey(
+        &self,
+        p: &PasskeyItem,
+        keep: &[PasskeyItem],
+    ) -> Result<(), WriteError> {
         let mut items = self.passkey_delete_items(p, true, Conflict::Token)?;
         for k in keep {
             let check = ConditionCheck::builder()

@@ -63,6 +63,23 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                     ));
                 }
             }
+            if let Some(id) = sk.strip_prefix(item::PASSKEY_PREFIX) {
+                // A passkey and the claim of its credential ID are written and deleted together.
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(text(i, "credentialId"))
+                    .unwrap_or_default();
+                let claim = item::passkey_claim_pk(&raw);
+                let claimed = items.iter().any(|c| {
+                    text(c, "PK") == claim
+                        && text(c, "SK") == item::PASSKEY_CLAIM_SK
+                        && text(c, "uid") == uid
+                        && text(c, "passkeyId") == id
+                });
+                if !claimed {
+                    out.push(format!("{pk} {sk}: passkey {id} without its claim {claim}"));
+                }
+            }
             if let Some(id) = sk.strip_prefix(item::IDENTITY_PREFIX) {
                 let claim = item::identity_claim_pk(
                     &text(i, "provider"),
@@ -107,6 +124,11 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                 Some(p) if text(p, "phone") == phone => {}
                 Some(_) => out.push(format!("{pk}: claimed by {uid}, whose phone is another")),
                 None => out.push(format!("{pk}: claimed by {uid}, who has no profile")),
+            }
+        } else if pk.starts_with("PASSKEYCRED#") {
+            let passkey = item::passkey_sk(&text(i, "passkeyId"));
+            if !has(&item::user_pk(&text(i, "uid")), &passkey) {
+                out.push(format!("{pk}: claim of a missing passkey {passkey}"));
             }
         } else if pk.starts_with("OAUTH#") {
             let identity = item::identity_sk(&text(i, "identityId"));
@@ -197,6 +219,9 @@ mod tests {
             json!({"PK": "IDEMAIL#a@example.com", "SK": "IDENTITY", "uid": "u1", "ids": ["i1"], "v": true}),
             json!({"PK": "LOG#u1", "SK": "001#l1"}),
             json!({"PK": "META#USERS", "SK": "COUNT", "n": 1}),
+            json!({"PK": "USER#u1", "SK": "PASSKEY#p1", "credentialId": "AQID"}),
+            json!({"PK": item::passkey_claim_pk(&[1, 2, 3]), "SK": "PASSKEY", "uid": "u1", "passkeyId": "p1"}),
+            json!({"PK": "PASSKEYLOGIN#c1", "SK": "CHALLENGE"}),
         ]
     }
 
@@ -224,9 +249,24 @@ mod tests {
             1,
             "identity without claim"
         );
-        // No profile: its session, tokens, identity, log and claims are all orphans, and the
-        // counter is off by one.
-        assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 9);
+        // No profile: its session, tokens, identity, passkey, log and claims are all orphans,
+        // and the counter is off by one.
+        assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 10);
+        assert_eq!(
+            broken(&|t| t.retain(|i| i["SK"] != "PASSKEY#p1")).len(),
+            1,
+            "a credential claim without its passkey"
+        );
+        assert_eq!(
+            broken(&|t| t.retain(|i| i["SK"] != "PASSKEY")).len(),
+            1,
+            "a passkey without its claim"
+        );
+        assert_eq!(
+            broken(&|t| t[13]["uid"] = json!("u2")).len(),
+            2,
+            "a claim that names another user"
+        );
         assert_eq!(
             broken(&|t| t[0]["email"] = json!("b@example.com")).len(),
             3,

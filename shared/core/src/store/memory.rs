@@ -1434,7 +1434,9 @@ impl Storage for MemoryStore {
 impl Passkeys for MemoryStore {
     async fn list_passkeys(&self, uid: &str) -> Result<Vec<PasskeyItem>> {
         turn().await;
-        self.query(&item::user_pk(uid), |sk| sk.starts_with(item::PASSKEY_PREFIX))
+        self.query(&item::user_pk(uid), |sk| {
+            sk.starts_with(item::PASSKEY_PREFIX)
+        })
     }
 
     async fn put_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
@@ -1567,7 +1569,11 @@ impl Passkeys for MemoryStore {
         }
     }
 
-    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError> {
+    async fn delete_passkey(
+        &self,
+        p: &PasskeyItem,
+        keep: &[PasskeyItem],
+    ) -> Result<(), WriteError> {
         turn().await;
         let mut writes = passkey_deletes(p, true, Conflict::Token)?;
         for k in keep {

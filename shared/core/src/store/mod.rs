@@ -511,7 +511,8 @@ pub trait Passkeys: Send + Sync {
 
     /// One transaction: delete the passkey and its claim (`Token` when gone already), while
     /// each of `keep` still exists (`ProfileCondition`): the account's other ways in.
-    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem]) -> Result<(), WriteError>;
+    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem])
+        -> Result<(), WriteError>;
 }
 
 /// The operator's message templates (`custom_templates`): one partition, read whole.

@@ -224,7 +224,15 @@ fn build(
 /// the passkey (its ID is the target), redeemed by `create_session` within 60 s.
 pub fn passkey_token(app: &App, uid: &str, passkey_id: &str, now: Millis) -> Issued {
     let secret = Kind::Passkey.new_secret(app.entropy.as_ref());
-    let token = build(app, uid, Kind::Passkey, &secret, passkey_id, String::new(), now);
+    let token = build(
+        app,
+        uid,
+        Kind::Passkey,
+        &secret,
+        passkey_id,
+        String::new(),
+        now,
+    );
     Issued {
         token,
         secret,
