@@ -225,13 +225,24 @@ async fn register_list_rename_sign_in_and_delete() {
     let l = list(&s, &cookie).await;
     assert!(l["passkeys"][0]["lastUsedAt"].as_str().unwrap().len() > 10);
 
-    // Deleted (the account keeps its password): it can no longer sign in.
+    // A token it answered with, unredeemed.
+    let pending = sign_in(&s, &mut key).await;
+    assert_eq!(pending.status, 201, "{}", pending.body);
+    // Deleted (the account keeps its password): it can no longer sign in, its token is void,
+    // and the session it opened is revoked.
     let d = s.call(Method::DELETE, &path, Some(&cookie), None).await;
     assert_eq!(d.status, 204, "{}", d.body);
     assert_eq!(list(&s, &cookie).await["total"], 0);
+    session_of(&s, &pending)
+        .await
+        .assert_error(401, "user_invalid_token");
+    s.get("/account", Some(&cookie2))
+        .await
+        .assert_error(401, "general_unauthorized_scope");
+    assert_eq!(s.get("/account", Some(&cookie)).await.status, 200);
     sign_in(&s, &mut key)
         .await
-        .assert_error(404, "user_not_found");
+        .assert_error(401, "user_invalid_credentials");
     s.call(Method::DELETE, &path, Some(&cookie), None)
         .await
         .assert_error(404, "user_authenticator_not_found");
@@ -526,7 +537,7 @@ async fn a_pre_registrants_passkey_is_gone_after_the_owners_ownership_proof() {
     // Mallory's passkey signs nobody in, and her session is gone.
     sign_in(&s, &mut key)
         .await
-        .assert_error(404, "user_not_found");
+        .assert_error(401, "user_invalid_credentials");
     assert_eq!(s.get("/account", Some(&mallory)).await.status, 401);
 }
 
@@ -615,4 +626,87 @@ async fn changes_need_a_recent_sign_in_and_a_user_has_at_most_twenty() {
     begin_registration(&s, &cookie)
         .await
         .assert_error(400, "general_argument_invalid");
+}
+
+#[tokio::test]
+async fn a_jwt_cannot_add_or_remove_passkeys_and_the_method_can_be_turned_off() {
+    let s = server().await;
+    let (_, _, _, cookie) = signed_in(&s).await;
+    let mut key = Key::synced();
+    let p = register(&s, &cookie, &mut key).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let jwt = s
+        .call(
+            Method::POST,
+            "/account/jwts",
+            Some(&cookie),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(jwt.status, 201, "{}", jwt.body);
+    let with_jwt = |method: Method, path: &str| {
+        s.req(method, path)
+            .header("X-Appwrite-JWT", jwt.json["jwt"].as_str().unwrap())
+            .json(&json!({"name": "Renamed"}))
+            .send()
+    };
+    let r = Reply::read(
+        with_jwt(Method::POST, "/account/passkeys/registration")
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_error(401, "user_challenge_required");
+    let path = format!("/account/passkeys/{}", p.json["$id"].as_str().unwrap());
+    let r = Reply::read(with_jwt(Method::DELETE, &path).await.unwrap()).await;
+    r.assert_error(401, "user_challenge_required");
+    // Reading and renaming are fine with a JWT.
+    let r = Reply::read(with_jwt(Method::GET, "/account/passkeys").await.unwrap()).await;
+    assert_eq!(r.json["total"], 1, "{}", r.body);
+    let r = Reply::read(with_jwt(Method::PATCH, &path).await.unwrap()).await;
+    assert_eq!(r.json["name"], "Renamed", "{}", r.body);
+
+    // AUTH_METHODS_DISABLED=passkey: no sign-in ceremony, no registration.
+    let off = Server::with_config(|c| {
+        passkey_config(c);
+        c.auth_methods_disabled = vec![account_core::config::AuthMethod::Passkey];
+    })
+    .await;
+    off.call(
+        Method::POST,
+        "/account/tokens/passkey",
+        None,
+        Some(json!({})),
+    )
+    .await
+    .assert_error(501, "user_auth_method_unsupported");
+    let (_, _, _, cookie) = signed_in(&off).await;
+    begin_registration(&off, &cookie)
+        .await
+        .assert_error(501, "user_auth_method_unsupported");
+}
+
+#[tokio::test]
+async fn an_answer_naming_another_user_or_an_unknown_passkey_is_refused_alike() {
+    let s = server().await;
+    let (_, _, _, alice) = signed_in(&s).await;
+    let mut key = Key::synced();
+    assert_eq!(register(&s, &alice, &mut key).await.status, 201);
+    // The user handle is not signed: an answer that names someone else is refused.
+    let c = begin_sign_in(&s).await;
+    let mut a = key.get(&c.json["options"], ORIGIN).await.unwrap();
+    a["response"]["userHandle"] = json!(B64.encode([7u8; 16]));
+    let wrong = answer_sign_in(&s, &c.json["$id"], &a).await;
+    wrong.assert_error(401, "user_invalid_credentials");
+    // An unknown credential gets the same answer.
+    let c = begin_sign_in(&s).await;
+    let mut stranger = Key::synced();
+    let (_, _, _, bob) = signed_in(&s).await;
+    assert_eq!(register(&s, &bob, &mut stranger).await.status, 201);
+    let mut a = stranger.get(&c.json["options"], ORIGIN).await.unwrap();
+    a["rawId"] = json!(B64.encode([9u8; 32]));
+    a["id"] = a["rawId"].clone();
+    let unknown = answer_sign_in(&s, &c.json["$id"], &a).await;
+    unknown.assert_error(401, "user_invalid_credentials");
+    assert_eq!(wrong.json["message"], unknown.json["message"]);
 }

@@ -57,8 +57,21 @@ fn answer<'a>(call: &'a Call<'_>) -> Result<(&'a str, &'a serde_json::Value)> {
 async fn user_route(route: PasskeysUserRoute, call: &UserCall<'_>) -> Result<Reply> {
     let (cx, auth) = (call.cx(), &call.me);
     let user = &auth.user;
-    // A JWT acts for the session it was issued to.
     let session = &auth.session;
+    // A JWT is never a recent sign-in (as for MFA-protected routes): a server holding one may
+    // not add or remove a way into the account.
+    let changes = matches!(
+        route,
+        PasskeysUserRoute::CreatePasskeyRegistration
+            | PasskeysUserRoute::UpdatePasskeyRegistration
+            | PasskeysUserRoute::DeletePasskey
+    );
+    if changes && auth.jwt {
+        return Err(Error::with_message(
+            ErrorType::UserChallengeRequired,
+            "Passkeys are added and removed from a session, not with a JWT.",
+        ));
+    }
     match route {
         PasskeysUserRoute::CreatePasskeyRegistration => {
             let c = passkey::start_registration(&cx, user, session).await?;
@@ -86,7 +99,8 @@ async fn user_route(route: PasskeysUserRoute, call: &UserCall<'_>) -> Result<Rep
             Ok(Reply::ok(model::passkey(&p)))
         }
         PasskeysUserRoute::DeletePasskey => {
-            passkey::delete(&cx, user, session, call.path_param("passkeyId")).await?;
+            let id = call.path_param("passkeyId");
+            passkey::delete(&cx, user, session, &auth.sessions, id).await?;
             Ok(Reply::no_content())
         }
     }

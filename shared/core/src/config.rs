@@ -182,16 +182,19 @@ pub enum AuthMethod {
     Anonymous,
     Phone,
     Jwt,
+    /// Passkeys (our extension): registration and sign-in.
+    Passkey,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 6] = [
+    pub const ALL: [AuthMethod; 7] = [
         Self::EmailPassword,
         Self::MagicUrl,
         Self::EmailOtp,
         Self::Anonymous,
         Self::Phone,
         Self::Jwt,
+        Self::Passkey,
     ];
 
     /// The configuration name.
@@ -203,6 +206,7 @@ impl AuthMethod {
             Self::Anonymous => "anonymous",
             Self::Phone => "phone",
             Self::Jwt => "jwt",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -219,6 +223,7 @@ impl AuthMethod {
             Self::Anonymous => "Anonymous authentication is disabled for this project",
             Self::Phone => "Phone authentication is disabled for this project",
             Self::Jwt => "JWT authentication is disabled for this project",
+            Self::Passkey => "Passkey authentication is disabled for this project",
         }
     }
 }

@@ -90,10 +90,18 @@ pub struct UserItem {
     /// rerun touches only the users it made, never one who took the ID first.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub imported: String,
+    /// How many passkeys the user has: the registration transaction counts up under the limit,
+    /// a deletion counts down, an ownership proof clears it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub passkeys: u32,
 }
 
 fn empty_object() -> String {
     "{}".into()
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl UserItem {
@@ -123,6 +131,7 @@ impl UserItem {
             labels: vec![],
             targets: vec![],
             imported: String::new(),
+            passkeys: 0,
         }
     }
 }
@@ -634,10 +643,12 @@ pub struct PasskeyChallengeItem {
     pub uid: String,
     #[serde(default)]
     pub sid: String,
-    /// Registration: how many passkeys the user had when it started (at most one registration
-    /// is in flight, so none can be added meanwhile).
+    /// Registration: the profile's verified flags when it started. The registration's write
+    /// requires them unchanged: an ownership proof in between (it sets one) voids it.
     #[serde(default)]
-    pub count: u32,
+    pub email_verification: bool,
+    #[serde(default)]
+    pub phone_verification: bool,
     pub state: String,
     pub created: Millis,
     pub expire: Millis,

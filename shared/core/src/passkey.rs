@@ -176,7 +176,8 @@ fn ceremony_item(
         id,
         uid: String::new(),
         sid: String::new(),
-        count: 0,
+        email_verification: false,
+        phone_verification: false,
         state,
         created: cx.now,
         expire,
@@ -238,7 +239,8 @@ pub async fn start_registration(
     );
     c.uid = user.id.clone();
     c.sid = session.id.clone();
-    c.count = u32::try_from(passkeys.len()).unwrap_or(u32::MAX);
+    c.email_verification = user.email_verification;
+    c.phone_verification = user.phone_verification;
     app.store.put_passkey_challenge(&c).await?;
     let mut options = serde_json::to_value(&options).map_err(Error::internal)?;
     // Sign-in is discoverable (no user named before the answer): the credential must be a
@@ -316,11 +318,7 @@ pub async fn finish_registration(
     let state: PasskeyRegistration = serde_json::from_str(&c.state).map_err(Error::internal)?;
     let rp = relying_party(&app.config.passkeys, &app.config.project_name)?;
     let verified = match rp.finish_passkey_registration(&reg, &state) {
-        Ok(p) if (c.count as usize) < MAX_PER_USER => p,
-        Ok(_) => {
-            app.store.burn_passkey_challenge(&c).await?;
-            return Err(limit_reached());
-        }
+        Ok(p) => p,
         Err(e) => {
             app.store.burn_passkey_challenge(&c).await?;
             return Err(refused(&e));
@@ -352,21 +350,26 @@ pub async fn finish_registration(
         credential: stored.to_string(),
     };
     let log = audit::for_user(cx, audit::event::PASSKEY_CREATE, user);
+    let max = u32::try_from(MAX_PER_USER).unwrap_or(u32::MAX);
     let write = async {
-        app.store
-            .add_passkey(&c, &passkey, &claim)
-            .await
-            .map_err(|e| match e {
-                WriteError::Conflict(Conflict::Passkey) => Error::with_message(
-                    ErrorType::UserAlreadyExists,
-                    "This passkey is registered already.",
-                ),
-                WriteError::Conflict(Conflict::Session) => {
-                    Error::new(ErrorType::UserSessionNotFound)
-                }
-                WriteError::Conflict(_) => invalid_token(),
-                WriteError::Other(e) => e,
-            })
+        let written = app.store.add_passkey(&c, &passkey, &claim, max, now).await;
+        if let Err(WriteError::Conflict(Conflict::ProfileCondition)) = written {
+            // At the limit, or an ownership proof since the ceremony began (it voids it).
+            let (profile, _) = app.store.get_user_and_sessions(&user.id, &[]).await?;
+            return Err(match profile {
+                Some(p) if p.passkeys as usize >= MAX_PER_USER => limit_reached(),
+                _ => invalid_token(),
+            });
+        }
+        written.map_err(|e| match e {
+            WriteError::Conflict(Conflict::Passkey) => Error::with_message(
+                ErrorType::UserAlreadyExists,
+                "This passkey is registered already.",
+            ),
+            WriteError::Conflict(Conflict::Session) => Error::new(ErrorType::UserSessionNotFound),
+            WriteError::Conflict(_) => invalid_token(),
+            WriteError::Other(e) => e,
+        })
     };
     if let Err(e) = audit::logged(cx, vec![log], write).await {
         // A refused write consumed nothing: burn the ceremony all the same (single use).
@@ -421,12 +424,17 @@ pub async fn finish_sign_in(
         .await?;
     cx.gate.pass().await?;
     let c = c.filter(|c| c.expire > cx.now).ok_or_else(invalid_token)?;
-    let Some(claim) = claim else {
-        app.store.burn_passkey_challenge(&c).await?;
-        return Err(Error::with_message(
-            ErrorType::UserNotFound,
-            "No user has this passkey.",
-        ));
+    // An unknown credential, or one the answer names for another user, reads as any refusal:
+    // nothing tells whether a credential ID is registered.
+    let handle = claim
+        .as_ref()
+        .map(|k| user_handle(&app.config.project_id, &k.uid));
+    let claim = match (claim, handle) {
+        (Some(k), Some(h)) if answer.get_user_unique_id() == Some(h.as_bytes().as_slice()) => k,
+        _ => {
+            app.store.burn_passkey_challenge(&c).await?;
+            return Err(refused(&WebauthnError::InvalidUserUniqueId));
+        }
     };
     let state: DiscoverableAuthentication =
         serde_json::from_str(&c.state).map_err(Error::internal)?;
@@ -472,7 +480,7 @@ pub async fn finish_sign_in(
             .map_err(|e| match e {
                 // Deleted (by its user, or an ownership proof) since it was read.
                 WriteError::Conflict(Conflict::ProfileCondition) => {
-                    Error::with_message(ErrorType::UserNotFound, "No user has this passkey.")
+                    refused(&WebauthnError::CredentialNotFound)
                 }
                 WriteError::Conflict(_) => invalid_token(),
                 WriteError::Other(e) => e,
@@ -514,6 +522,9 @@ pub async fn rename(
     name: &str,
 ) -> Result<PasskeyItem> {
     let name = valid_name(name)?;
+    if !ids::is_valid_custom(id) {
+        return Err(not_found());
+    }
     let log = audit::for_user(cx, audit::event::PASSKEY_UPDATE, user);
     let write = async {
         cx.app
@@ -525,17 +536,34 @@ pub async fn rename(
     audit::logged(cx, vec![log], write).await
 }
 
-/// `DELETE /account/passkeys/{id}`. Refused when it is the account's last way in: no password,
-/// email, phone or identity, and no other passkey (which must still exist when it is deleted).
-/// Two parallel `Query`s, then one transaction.
+/// Whether the account has a way in besides passkeys and identities: an address a sign-in
+/// method that this project has on can reach.
+fn address_way_in(config: &crate::config::Config, user: &UserItem) -> bool {
+    use crate::config::AuthMethod::*;
+    let on = |m| !config.auth_methods_disabled.contains(&m);
+    let email = user.email.as_deref().is_some_and(|e| !e.is_empty())
+        && (on(MagicUrl) || on(EmailOtp) || (on(EmailPassword) && user.password.is_some()));
+    let phone = user.phone.as_deref().is_some_and(|p| !p.is_empty()) && on(Phone);
+    email || phone
+}
+
+/// `DELETE /account/passkeys/{id}`: the passkey, its claim, a token it answered with, and the
+/// other sessions it opened (`sessions`: the user's live ones). Refused when it is the
+/// account's last way in: no address a sign-in method reaches, no identity, no other passkey.
+/// Otherwise one other way (an identity or a passkey) must still exist when it is deleted, so
+/// parallel deletions cannot take them all. Two parallel `Query`s, then one transaction.
 pub async fn delete(
     cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: &SessionItem,
+    sessions: &[SessionItem],
     id: &str,
 ) -> Result<()> {
     let app = cx.app;
     require_recent(session, cx.now)?;
+    if !ids::is_valid_custom(id) {
+        return Err(not_found());
+    }
     let (passkeys, identities) = tokio::join!(
         app.store.list_passkeys(&user.id),
         app.store.list_identities(&user.id)
@@ -546,25 +574,29 @@ pub async fn delete(
         .find(|p| p.id == id)
         .cloned()
         .ok_or_else(not_found)?;
-    let others: Vec<PasskeyItem> = passkeys.into_iter().filter(|p| p.id != id).collect();
-    let other_way = user.password.is_some()
-        || user.email.as_deref().is_some_and(|e| !e.is_empty())
-        || user.phone.as_deref().is_some_and(|p| !p.is_empty())
-        || !identities.is_empty();
-    let keep: &[PasskeyItem] = match (other_way, others.is_empty()) {
-        (true, _) => &[],
-        (false, false) => &others,
-        (false, true) => {
-            return Err(Error::with_message(
-                ErrorType::BadRequest,
-                "This passkey is the account's last way to sign in. Add an email, a phone number, a password or another passkey before deleting it.",
-            ))
-        }
+    let keep: Vec<(String, String)> = if address_way_in(&app.config, user) {
+        vec![]
+    } else if let Some(i) = identities.first() {
+        vec![(i.pk.clone(), i.sk.clone())]
+    } else if let Some(p) = passkeys.iter().find(|p| p.id != id) {
+        vec![(p.pk.clone(), p.sk.clone())]
+    } else {
+        return Err(Error::with_message(
+            ErrorType::BadRequest,
+            "This passkey is the account's last way to sign in. Add an email, a phone number, a password or another passkey before deleting it.",
+        ));
     };
+    let revoke: Vec<String> = sessions
+        .iter()
+        .filter(|s| {
+            s.provider == item::PASSKEY_PROVIDER && s.provider_uid == id && s.id != session.id
+        })
+        .map(|s| s.id.clone())
+        .collect();
     let log = audit::for_user(cx, audit::event::PASSKEY_DELETE, user);
     let write = async {
         app.store
-            .delete_passkey(&target, keep)
+            .delete_passkey(&target, &keep, &revoke)
             .await
             .map_err(|e| match e {
                 WriteError::Conflict(Conflict::Token) => not_found(),

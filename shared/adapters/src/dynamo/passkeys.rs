@@ -2,16 +2,17 @@
 
 use super::*;
 use account_core::item::{PasskeyChallengeItem, PasskeyClaimItem, PasskeyItem};
-use account_core::store::{PasskeyUse, Passkeys};
+use account_core::store::{PasskeyUse, Passkeys, REVOKED_IN_TRANSACTION};
 
 impl DynamoStore {
-    /// Consume a ceremony: delete it only while it is this one (its `id`).
-    fn consume_ceremony(&self, c: &PasskeyChallengeItem) -> Result<TransactWriteItem> {
+    /// Consume a ceremony: delete it only while it is this one (its `id`) and unexpired.
+    fn consume_ceremony(&self, c: &PasskeyChallengeItem, now: Millis) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(c.pk.clone(), &c.sk)))
-            .condition_expression("attribute_exists(PK) AND id = :id")
+            .condition_expression("attribute_exists(PK) AND id = :id AND expire > :now")
             .expression_attribute_values(":id", s(c.id.clone()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().delete(del).build())
@@ -172,7 +173,27 @@ impl Passkeys for DynamoStore {
         c: &PasskeyChallengeItem,
         passkey: &PasskeyItem,
         claim: &PasskeyClaimItem,
+        max: u32,
+        now: Millis,
     ) -> Result<(), WriteError> {
+        // Counted under the limit, and only while no ownership proof has set a verified flag
+        // since the ceremony began; `accessed` moves, so a proof racing this write fails its
+        // own `accessed` condition and reads the passkeys again.
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&c.uid), item::PROFILE_SK)))
+            .update_expression("SET accessed = :now ADD passkeys :one")
+            .condition_expression(
+                "attribute_exists(PK) AND emailVerification = :ev AND phoneVerification = :pv \
+                 AND (attribute_not_exists(passkeys) OR passkeys < :max)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ev", AttributeValue::Bool(c.email_verification))
+            .expression_attribute_values(":pv", AttributeValue::Bool(c.phone_verification))
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            .build()
+            .map_err(internal)?;
         let session = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&c.uid), &item::session_sk(&c.sid))))
@@ -180,12 +201,16 @@ impl Passkeys for DynamoStore {
             .build()
             .map_err(internal)?;
         let items = vec![
-            (self.consume_ceremony(c)?, Conflict::Token),
+            (self.consume_ceremony(c, now)?, Conflict::Token),
             (
                 TransactWriteItem::builder()
                     .condition_check(session)
                     .build(),
                 Conflict::Session,
+            ),
+            (
+                TransactWriteItem::builder().update(profile).build(),
+                Conflict::ProfileCondition,
             ),
             (self.put_new(to_item(claim)?)?, Conflict::Passkey),
             (self.put_new(to_item(passkey)?)?, Conflict::Passkey),
@@ -230,7 +255,7 @@ impl Passkeys for DynamoStore {
             .build()
             .map_err(internal)?;
         let items = vec![
-            (self.consume_ceremony(c)?, Conflict::Token),
+            (self.consume_ceremony(c, used.now)?, Conflict::Token),
             (
                 TransactWriteItem::builder().update(credential).build(),
                 Conflict::Token,
@@ -273,13 +298,41 @@ impl Passkeys for DynamoStore {
     async fn delete_passkey(
         &self,
         p: &PasskeyItem,
-        keep: &[PasskeyItem],
+        keep: &[(String, String)],
+        revoke: &[String],
     ) -> Result<(), WriteError> {
         let mut items = self.passkey_delete_items(p, true, Conflict::Token)?;
-        for k in keep {
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(&p.uid), item::PROFILE_SK)))
+            .update_expression("ADD passkeys :minus")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .build()
+            .map_err(internal)?;
+        items.push((
+            TransactWriteItem::builder().update(profile).build(),
+            Conflict::ProfileCondition,
+        ));
+        // A token it answered with and the sessions it opened go with it.
+        items.push((
+            self.delete_item(
+                item::user_pk(&p.uid),
+                &item::token_sk(item::PASSKEY_PROVIDER),
+            )?,
+            Conflict::Token,
+        ));
+        let inline = revoke.len().min(REVOKED_IN_TRANSACTION);
+        for sid in &revoke[..inline] {
+            items.push((
+                self.delete_item(item::user_pk(&p.uid), &item::session_sk(sid))?,
+                Conflict::Token,
+            ));
+        }
+        for (pk, sk) in keep {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(k.pk.clone(), &k.sk)))
+                .set_key(Some(key(pk.clone(), sk)))
                 .condition_expression("attribute_exists(PK)")
                 .build()
                 .map_err(internal)?;
@@ -288,6 +341,10 @@ impl Passkeys for DynamoStore {
                 Conflict::ProfileCondition,
             ));
         }
-        self.transact(items).await
+        self.transact(items).await?;
+        if revoke.len() > inline {
+            self.delete_sessions(&p.uid, &revoke[inline..]).await?;
+        }
+        Ok(())
     }
 }

@@ -42,6 +42,7 @@ pub async fn run<S: Storage + ?Sized>(store: &S, run: &str, now: Millis) {
     identity_emails(store, &ctx).await;
     proof_deletes_identities(store, &ctx).await;
     identity_issuers(store, &ctx).await;
+    passkeys(store, &ctx).await;
 }
 
 struct Ctx<'a> {
@@ -1494,6 +1495,359 @@ async fn proof_deletes_identities<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>)
         Some(Conflict::Session)
     );
     assert!(store.list_identities(&u.id).await.unwrap().is_empty());
+}
+
+fn passkey_items(
+    uid: &str,
+    id: &str,
+    credential_id: &[u8],
+    now: Millis,
+) -> (item::PasskeyItem, item::PasskeyClaimItem) {
+    use base64::Engine;
+    (
+        item::PasskeyItem {
+            pk: item::user_pk(uid),
+            sk: item::passkey_sk(id),
+            id: id.into(),
+            uid: uid.into(),
+            name: "Key".into(),
+            credential_id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(credential_id),
+            aaguid: String::new(),
+            backup_eligible: false,
+            backup_state: false,
+            created: now,
+            updated: now,
+            last_used: None,
+        },
+        item::PasskeyClaimItem {
+            pk: item::passkey_claim_pk(credential_id),
+            sk: item::PASSKEY_CLAIM_SK.into(),
+            uid: uid.into(),
+            passkey_id: id.into(),
+            credential: format!("cred-{id}-0"),
+        },
+    )
+}
+
+fn ceremony(
+    pk: String,
+    sk: &str,
+    id: &str,
+    uid: &str,
+    sid: &str,
+    now: Millis,
+) -> item::PasskeyChallengeItem {
+    item::PasskeyChallengeItem {
+        pk,
+        sk: sk.into(),
+        id: id.into(),
+        uid: uid.into(),
+        sid: sid.into(),
+        email_verification: false,
+        phone_verification: false,
+        state: "{}".into(),
+        created: now,
+        expire: now + 300_000,
+        expires_at: (now + 300_000) / 1000,
+    }
+}
+
+/// Passkeys: a registration consumes its ceremony once, needs its session, and claims its
+/// credential ID for one user; a sign-in consumes its ceremony once and moves the credential
+/// only from the state it verified against; deletion keeps the other ways in; an ownership proof
+/// deletes passkeys with their claims.
+async fn passkeys<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    let u = new_user(store, ctx, "pk-u", None).await;
+    let v = new_user(store, ctx, "pk-v", None).await;
+    let sid = ctx.id("pk-s");
+    store
+        .create_session_for_active_user(&session(&u.id, &sid, now, now + 60_000), None, None)
+        .await
+        .unwrap();
+    let cred = format!("{}pk-cred-1", ctx.run).into_bytes();
+    // Registration: one ceremony in flight per user (a new one replaces it).
+    let reg = |id: &str| {
+        ceremony(
+            item::user_pk(&u.id),
+            item::PASSKEY_REGISTRATION_SK,
+            id,
+            &u.id,
+            &sid,
+            now,
+        )
+    };
+    store.put_passkey_challenge(&reg("r1")).await.unwrap();
+    store.put_passkey_challenge(&reg("r2")).await.unwrap();
+    assert_eq!(
+        store
+            .get_passkey_registration(&u.id)
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some("r2".into())
+    );
+    let (p1, c1) = passkey_items(&u.id, &ctx.id("pk-p1"), &cred, now);
+    assert_eq!(
+        conflict(store.add_passkey(&reg("r1"), &p1, &c1, 20, now).await),
+        Some(Conflict::Token),
+        "a replaced ceremony"
+    );
+    // After a verified flag changed (an ownership proof since the ceremony began), or expired:
+    // refused, nothing written.
+    let mut proven_since = reg("r2");
+    proven_since.email_verification = true;
+    assert_eq!(
+        conflict(store.add_passkey(&proven_since, &p1, &c1, 20, now).await),
+        Some(Conflict::ProfileCondition)
+    );
+    assert_eq!(
+        conflict(
+            store
+                .add_passkey(&reg("r2"), &p1, &c1, 20, now + 300_000)
+                .await
+        ),
+        Some(Conflict::Token)
+    );
+    assert!(store.list_passkeys(&u.id).await.unwrap().is_empty());
+    assert_eq!(
+        conflict(store.add_passkey(&reg("r2"), &p1, &c1, 20, now).await),
+        None
+    );
+    let (profile, _) = store.get_user_and_sessions(&u.id, &[]).await.unwrap();
+    assert_eq!(
+        profile.as_ref().map(|p| (p.passkeys, p.accessed)),
+        Some((1, now))
+    );
+    assert_eq!(
+        conflict(store.add_passkey(&reg("r2"), &p1, &c1, 20, now).await),
+        Some(Conflict::Token),
+        "a consumed ceremony"
+    );
+    assert_eq!(store.list_passkeys(&u.id).await.unwrap(), vec![p1.clone()]);
+    // Another user claims the same credential ID: refused, nothing written, the ceremony stays.
+    let vs = ctx.id("pk-vs");
+    store
+        .create_session_for_active_user(&session(&v.id, &vs, now, now + 60_000), None, None)
+        .await
+        .unwrap();
+    let vreg = ceremony(
+        item::user_pk(&v.id),
+        item::PASSKEY_REGISTRATION_SK,
+        "r3",
+        &v.id,
+        &vs,
+        now,
+    );
+    store.put_passkey_challenge(&vreg).await.unwrap();
+    let (pv, cv) = passkey_items(&v.id, &ctx.id("pk-pv"), &cred, now);
+    assert_eq!(
+        conflict(store.add_passkey(&vreg, &pv, &cv, 20, now).await),
+        Some(Conflict::Passkey)
+    );
+    assert!(store.list_passkeys(&v.id).await.unwrap().is_empty());
+    assert!(store
+        .get_passkey_registration(&v.id)
+        .await
+        .unwrap()
+        .is_some());
+    // A registration whose session is gone (an ownership proof deleted it) writes nothing.
+    store.delete_session(&v.id, &vs).await.unwrap();
+    let other = format!("{}pk-cred-2", ctx.run).into_bytes();
+    let (pv, cv) = passkey_items(&v.id, &ctx.id("pk-pv"), &other, now);
+    assert_eq!(
+        conflict(store.add_passkey(&vreg, &pv, &cv, 20, now).await),
+        Some(Conflict::Session)
+    );
+    assert!(store.list_passkeys(&v.id).await.unwrap().is_empty());
+
+    // Sign-in: the ceremony and the claim in one read; the write consumes the ceremony once and
+    // moves the credential only from the state verified against.
+    let login = ceremony(
+        item::passkey_login_pk(&ctx.id("pk-l1")),
+        item::PASSKEY_LOGIN_SK,
+        &ctx.id("pk-l1"),
+        "",
+        "",
+        now,
+    );
+    store.put_passkey_challenge(&login).await.unwrap();
+    store.put_passkey_challenge(&login).await.unwrap();
+    let (c, claim) = store.get_passkey_sign_in(&login.id, &cred).await.unwrap();
+    assert_eq!((c, claim.clone()), (Some(login.clone()), Some(c1.clone())));
+    let moved = item::PasskeyClaimItem {
+        credential: format!("cred-{}-1", p1.id),
+        ..c1.clone()
+    };
+    let used = super::PasskeyUse {
+        uid: u.id.clone(),
+        id: p1.id.clone(),
+        backup_eligible: true,
+        backup_state: true,
+        now: now + 5,
+    };
+    let t = token(&u.id, "passkey", "hpk", &p1.id, now, 60_000);
+    let stale = store
+        .passkey_sign_in(&login, &moved, "cred-other", &used, &t)
+        .await;
+    assert_eq!(
+        conflict(stale),
+        Some(Conflict::Token),
+        "the credential moved meanwhile"
+    );
+    assert_eq!(
+        conflict(
+            store
+                .passkey_sign_in(&login, &moved, &c1.credential, &used, &t)
+                .await
+        ),
+        None
+    );
+    assert_eq!(
+        conflict(
+            store
+                .passkey_sign_in(&login, &moved, &moved.credential, &used, &t)
+                .await
+        ),
+        Some(Conflict::Token),
+        "a consumed sign-in ceremony"
+    );
+    let (gone, claim) = store.get_passkey_sign_in(&login.id, &cred).await.unwrap();
+    assert!(gone.is_none());
+    assert_eq!(claim.unwrap().credential, moved.credential);
+    let listed = store.list_passkeys(&u.id).await.unwrap();
+    assert_eq!(listed[0].last_used, Some(now + 5));
+    assert!(listed[0].backup_eligible && listed[0].backup_state);
+    let r = store.get_redeemable(&u.id, &["passkey"]).await.unwrap();
+    assert_eq!(r.tokens.len(), 1);
+    // A burnt ceremony is gone; burning another one's ID leaves that one.
+    let l2 = ceremony(
+        item::passkey_login_pk(&ctx.id("pk-l2")),
+        item::PASSKEY_LOGIN_SK,
+        &ctx.id("pk-l2"),
+        "",
+        "",
+        now,
+    );
+    store.put_passkey_challenge(&l2).await.unwrap();
+    let mut impostor = l2.clone();
+    impostor.id = "other".into();
+    store.burn_passkey_challenge(&impostor).await.unwrap();
+    assert!(store
+        .get_passkey_sign_in(&l2.id, b"x")
+        .await
+        .unwrap()
+        .0
+        .is_some());
+    store.burn_passkey_challenge(&l2).await.unwrap();
+    assert!(store
+        .get_passkey_sign_in(&l2.id, b"x")
+        .await
+        .unwrap()
+        .0
+        .is_none());
+
+    // Rename.
+    let renamed = store
+        .rename_passkey(&u.id, &p1.id, "Phone", now + 9)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.updated), ("Phone", now + 9));
+    assert!(store
+        .rename_passkey(&u.id, "nope", "x", now)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Deletion that must keep another passkey: refused once that one is gone.
+    let cred2 = format!("{}pk-cred-3", ctx.run).into_bytes();
+    let (p2, c2) = passkey_items(&u.id, &ctx.id("pk-p2"), &cred2, now);
+    store.put_passkey_challenge(&reg("r4")).await.unwrap();
+    // At the limit (the profile counts its passkeys): refused.
+    assert_eq!(
+        conflict(store.add_passkey(&reg("r4"), &p2, &c2, 1, now).await),
+        Some(Conflict::ProfileCondition)
+    );
+    assert_eq!(
+        conflict(store.add_passkey(&reg("r4"), &p2, &c2, 20, now).await),
+        None
+    );
+    // Deleting one revokes the passkey token and the sessions named, and counts it off.
+    let opened = ctx.id("pk-opened");
+    store
+        .create_session_for_active_user(&session(&u.id, &opened, now, now + 60_000), None, None)
+        .await
+        .unwrap();
+    let pt = token(&u.id, "passkey", "hpk2", &p2.id, now, 60_000);
+    store.issue_token(&pt, None).await.unwrap();
+    assert_eq!(
+        conflict(
+            store
+                .delete_passkey(&p2, &[], std::slice::from_ref(&opened))
+                .await
+        ),
+        None
+    );
+    assert!(store
+        .get_redeemable(&u.id, &["passkey"])
+        .await
+        .unwrap()
+        .tokens
+        .is_empty());
+    assert!(!store
+        .session_index(&u.id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(s, _)| *s == opened));
+    let (profile, _) = store.get_user_and_sessions(&u.id, &[]).await.unwrap();
+    assert_eq!(profile.map(|p| p.passkeys), Some(1));
+    assert_eq!(
+        conflict(
+            store
+                .delete_passkey(&p1, &[(p2.pk.clone(), p2.sk.clone())], &[])
+                .await
+        ),
+        Some(Conflict::ProfileCondition)
+    );
+    assert_eq!(
+        conflict(store.delete_passkey(&p2, &[], &[]).await),
+        Some(Conflict::Token),
+        "gone already"
+    );
+    assert!(store
+        .get_passkey_sign_in("none", &cred2)
+        .await
+        .unwrap()
+        .1
+        .is_none());
+
+    // An ownership proof deletes the passkeys with their claims.
+    let email = u.email.clone().unwrap();
+    let t = token(&u.id, "magic-url", "hpkp", &email, now, 60_000);
+    store.issue_token(&t, None).await.unwrap();
+    let mut proven = u.clone();
+    proven.email_verification = true;
+    let r = store
+        .redeem(
+            &t,
+            now,
+            Redemption {
+                user_change: Some((&u, &proven)),
+                delete_passkeys: store.list_passkeys(&u.id).await.unwrap(),
+                ..Redemption::default()
+            },
+        )
+        .await;
+    assert_eq!(conflict(r), None);
+    assert!(store.list_passkeys(&u.id).await.unwrap().is_empty());
+    assert!(store
+        .get_passkey_sign_in("none", &cred)
+        .await
+        .unwrap()
+        .1
+        .is_none());
 }
 
 /// The project's user limit holds under parallel sign-ups, and a withdrawn user frees its

@@ -171,6 +171,21 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
     }
 
     for (uid, p) in &profiles {
+        // The profile counts its passkeys (the registration limit rests on it).
+        let counted = p
+            .get("passkeys")
+            .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
+            .unwrap_or(0);
+        let held = items
+            .iter()
+            .filter(|i| {
+                text(i, "PK") == item::user_pk(uid)
+                    && text(i, "SK").starts_with(item::PASSKEY_PREFIX)
+            })
+            .count() as u64;
+        if counted != held {
+            out.push(format!("USER#{uid}: counts {counted} passkeys, has {held}"));
+        }
         let email = text(p, "email");
         if !email.is_empty() && !has(&item::email_pk(&email), item::EMAIL_SK) {
             out.push(format!("USER#{uid}: email {email} without its claim"));
@@ -207,7 +222,7 @@ mod tests {
 
     fn table() -> Vec<Value> {
         vec![
-            json!({"PK": "USER#u1", "SK": "PROFILE", "email": "a@example.com", "phone": "+15555550100"}),
+            json!({"PK": "USER#u1", "SK": "PROFILE", "email": "a@example.com", "phone": "+15555550100", "passkeys": 1}),
             json!({"PK": "EMAIL#a@example.com", "SK": "EMAIL", "uid": "u1"}),
             json!({"PK": "PHONE#+15555550100", "SK": "PHONE", "uid": "u1"}),
             json!({"PK": "USER#u1", "SK": "SESSION#s1"}),
@@ -254,9 +269,10 @@ mod tests {
         assert_eq!(broken(&|t| t.retain(|i| i["SK"] != "PROFILE")).len(), 10);
         assert_eq!(
             broken(&|t| t.retain(|i| i["SK"] != "PASSKEY#p1")).len(),
-            1,
-            "a credential claim without its passkey"
+            2,
+            "a credential claim without its passkey, and the count is off"
         );
+        assert_eq!(broken(&|t| t[0]["passkeys"] = json!(2)).len(), 1, "count");
         assert_eq!(
             broken(&|t| t.retain(|i| i["SK"] != "PASSKEY")).len(),
             1,

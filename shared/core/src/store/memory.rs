@@ -216,12 +216,14 @@ fn identity_email_write(email: &str, uid: &str, id: &str, add: bool, conflict: C
 }
 
 /// Delete a ceremony only while it is this one (the twin of `consume_ceremony`).
-fn consume_ceremony(c: &PasskeyChallengeItem) -> Write {
+fn consume_ceremony(c: &PasskeyChallengeItem, now: Millis) -> Write {
     let id = c.id.clone();
     Write {
         key: key(c.pk.clone(), &c.sk),
         condition: Some(Box::new(move |r| {
-            r.is_some_and(|r| text(r, "id") == Some(id.as_str()))
+            r.is_some_and(|r| {
+                text(r, "id") == Some(id.as_str()) && num(r, "expire").is_some_and(|e| e > now)
+            })
         })),
         change: Box::new(|_| None),
         conflict: Conflict::Token,
@@ -1478,7 +1480,7 @@ impl Passkeys for MemoryStore {
 
     async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
         turn().await;
-        self.write(consume_ceremony(c))?;
+        self.write(consume_ceremony(c, Millis::MIN))?;
         Ok(())
     }
 
@@ -1487,13 +1489,32 @@ impl Passkeys for MemoryStore {
         c: &PasskeyChallengeItem,
         passkey: &PasskeyItem,
         claim: &PasskeyClaimItem,
+        max: u32,
+        now: Millis,
     ) -> Result<(), WriteError> {
         turn().await;
+        let (ev, pv) = (c.email_verification, c.phone_verification);
         self.transact(vec![
-            consume_ceremony(c),
+            consume_ceremony(c, now),
             exists(
                 key(item::user_pk(&c.uid), &item::session_sk(&c.sid)),
                 Conflict::Session,
+            ),
+            update(
+                key(item::user_pk(&c.uid), item::PROFILE_SK),
+                move |r| {
+                    r.is_some_and(|r| {
+                        let flag = |a: &str| r.get(a).and_then(Value::as_bool).unwrap_or(false);
+                        flag("emailVerification") == ev
+                            && flag("phoneVerification") == pv
+                            && num(r, "passkeys").is_none_or(|n| n < i64::from(max))
+                    })
+                },
+                move |r| {
+                    r.insert("accessed".into(), Value::from(now));
+                    add(r, "passkeys", 1);
+                },
+                Conflict::ProfileCondition,
             ),
             put_new(to_row(claim)?, Conflict::Passkey)?,
             put_new(to_row(passkey)?, Conflict::Passkey)?,
@@ -1516,7 +1537,7 @@ impl Passkeys for MemoryStore {
         );
         let u = used.clone();
         self.transact(vec![
-            consume_ceremony(c),
+            consume_ceremony(c, used.now),
             update(
                 key(claim.pk.clone(), &claim.sk),
                 move |r| {
@@ -1572,13 +1593,35 @@ impl Passkeys for MemoryStore {
     async fn delete_passkey(
         &self,
         p: &PasskeyItem,
-        keep: &[PasskeyItem],
+        keep: &[(String, String)],
+        revoke: &[String],
     ) -> Result<(), WriteError> {
         turn().await;
         let mut writes = passkey_deletes(p, true, Conflict::Token)?;
-        for k in keep {
-            writes.push(exists(key(k.pk.clone(), &k.sk), Conflict::ProfileCondition));
+        writes.push(update(
+            key(item::user_pk(&p.uid), item::PROFILE_SK),
+            |r| r.is_some(),
+            |r| {
+                add(r, "passkeys", -1);
+            },
+            Conflict::ProfileCondition,
+        ));
+        writes.push(delete(
+            key(
+                item::user_pk(&p.uid),
+                &item::token_sk(item::PASSKEY_PROVIDER),
+            ),
+            Conflict::Token,
+        ));
+        let inline = revoke.len().min(super::REVOKED_IN_TRANSACTION);
+        writes.extend(Self::session_deletes(&p.uid, &revoke[..inline]));
+        for (pk, sk) in keep {
+            writes.push(exists(key(pk.clone(), sk), Conflict::ProfileCondition));
         }
-        self.transact(writes)
+        self.transact(writes)?;
+        if revoke.len() > inline {
+            self.delete_sessions(&p.uid, &revoke[inline..]).await?;
+        }
+        Ok(())
     }
 }

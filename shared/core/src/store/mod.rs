@@ -167,6 +167,10 @@ pub const ITEMS_PER_PASSKEY: usize = 2;
 /// `passkey::MAX_PER_USER`); any more are deleted just before it.
 pub const MAX_PASSKEYS_IN_TRANSACTION: usize = 20;
 
+/// Sessions a passkey deletion revokes inside its transaction (beside at most 19 other passkeys
+/// or 8 identities it checks); the rest are deleted right after it.
+pub const REVOKED_IN_TRANSACTION: usize = 40;
+
 /// At most this many identities are deleted inside a redemption's transaction; more (nobody
 /// links that many provider accounts but an attacker) are deleted just before it.
 pub const MAX_IDENTITIES_IN_TRANSACTION: usize = 8;
@@ -478,17 +482,22 @@ pub trait Passkeys: Send + Sync {
     /// Delete a ceremony only while it is this one (an answer that failed burns it).
     async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()>;
 
-    /// One transaction: consume the registration ceremony (`Token` when it is gone or another
-    /// one), check that its session still exists (`Session`), claim the credential ID
-    /// (`Passkey`) and store the passkey.
+    /// One transaction: consume the registration ceremony (`Token` when it is gone, expired or
+    /// another one), check that its session still exists (`Session`), count the passkey on the
+    /// profile while it has fewer than `max` and the verified flags the ceremony saw, setting
+    /// `accessed` (`ProfileCondition`), claim the credential ID (`Passkey`) and store the
+    /// passkey.
     async fn add_passkey(
         &self,
         c: &PasskeyChallengeItem,
         passkey: &PasskeyItem,
         claim: &PasskeyClaimItem,
+        max: u32,
+        now: Millis,
     ) -> Result<(), WriteError>;
 
-    /// One transaction: consume the sign-in ceremony (`Token`), replace the credential where it
+    /// One transaction: consume the sign-in ceremony (`Token`, also when expired at `used.now`),
+    /// replace the credential where it
     /// still is `old_credential` (`Token`: another sign-in moved it meanwhile), mark the passkey
     /// used (`ProfileCondition` when it is gone), and store `token` (replacing the user's last).
     async fn passkey_sign_in(
@@ -509,10 +518,16 @@ pub trait Passkeys: Send + Sync {
         now: Millis,
     ) -> Result<Option<PasskeyItem>>;
 
-    /// One transaction: delete the passkey and its claim (`Token` when gone already), while
-    /// each of `keep` still exists (`ProfileCondition`): the account's other ways in.
-    async fn delete_passkey(&self, p: &PasskeyItem, keep: &[PasskeyItem])
-        -> Result<(), WriteError>;
+    /// One transaction: delete the passkey and its claim (`Token` when gone already), count it
+    /// off the profile, revoke the user's passkey token and the sessions `revoke` (those it
+    /// opened), while each item at `keep` (`(PK, SK)`) still exists (`ProfileCondition`): the
+    /// account's other ways in.
+    async fn delete_passkey(
+        &self,
+        p: &PasskeyItem,
+        keep: &[(String, String)],
+        revoke: &[String],
+    ) -> Result<(), WriteError>;
 }
 
 /// The operator's message templates (`custom_templates`): one partition, read whole.

@@ -155,6 +155,8 @@ pub(super) fn revoke_unproven(changed: &mut UserItem, kind: Kind) -> Claims {
         ..Claims::default()
     };
     changed.password = None;
+    // Its passkeys go too (`Redemption::delete_passkeys`), and with them their count.
+    changed.passkeys = 0;
     changed.totp = None;
     changed.recovery_codes = None;
     changed.mfa = false;

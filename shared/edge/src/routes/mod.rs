@@ -320,6 +320,10 @@ impl RouteId {
             Self::CreateAnonymousSession => Some(AuthMethod::Anonymous),
             Self::CreatePhoneToken | Self::CreatePhoneVerification => Some(AuthMethod::Phone),
             Self::CreateJwt => Some(AuthMethod::Jwt),
+            Self::CreatePasskeyRegistration
+            | Self::UpdatePasskeyRegistration
+            | Self::CreatePasskeyToken
+            | Self::UpdatePasskeyToken => Some(AuthMethod::Passkey),
             _ => None,
         }
     }

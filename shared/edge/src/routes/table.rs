@@ -489,7 +489,7 @@ pub static ROUTES: &[Route] = &[
         id: RouteId::DeletePasskey,
         method: "DELETE",
         paths: &["/v1/account/passkeys/{passkeyId}"],
-        access: User(Session),
+        access: User(AllSessions),
         admit: Before,
         rate_limit: limit(PROFILE_WRITES_PER_USER, &["url:{url},userId:{userId}"]),
     },
