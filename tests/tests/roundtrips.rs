@@ -269,3 +269,90 @@ async fn rate_limit_adds_no_sequential_round_trip() {
         "token: the counters run beside the claim read: {pairs:?}"
     );
 }
+
+/// Passkeys (issue 23's targets): a ceremony's options are one write; a sign-in is one read and
+/// one transaction (and the log entry after it).
+#[tokio::test]
+async fn passkey_routes_cost_their_floor() {
+    use integration_tests::passkey::{Key, ORIGIN};
+    let s = Server::start().await;
+    let (_, _, _, c) = s.user().await;
+    let mut key = Key::synced();
+    let (ops, r) = ops_for(
+        &s,
+        s.call(
+            Method::POST,
+            "/account/passkeys/registration",
+            Some(&c),
+            Some(json!({})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        ops,
+        ["BatchGetItem", "PutItem", "Query", "UpdateItem"],
+        "registration options: auth ‖ counter → the user's passkeys (excludeCredentials) → one write"
+    );
+    let cred = key.create(&r.json["options"], ORIGIN).await.unwrap();
+    let body = json!({"challengeId": r.json["$id"], "credential": cred});
+    let (ops, r) = ops_for(
+        &s,
+        s.call(
+            Method::PUT,
+            "/account/passkeys/registration",
+            Some(&c),
+            Some(body),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        ops,
+        [
+            "BatchGetItem",
+            "GetItem",
+            "PutItem",
+            "TransactWriteItems",
+            "UpdateItem"
+        ],
+        "registration: auth ‖ counter → the ceremony → one transaction → log"
+    );
+    let (ops, r) = ops_for(
+        &s,
+        s.call(
+            Method::POST,
+            "/account/tokens/passkey",
+            None,
+            Some(json!({})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        ops,
+        ["PutItem", "UpdateItem"],
+        "sign-in options: one write ‖ counter"
+    );
+    let answer = key.get(&r.json["options"], ORIGIN).await.unwrap();
+    let body = json!({"challengeId": r.json["$id"], "credential": answer});
+    let (ops, r) = ops_for(
+        &s,
+        s.call(Method::PUT, "/account/tokens/passkey", None, Some(body)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        ops,
+        [
+            "BatchGetItem",
+            "PutItem",
+            "TransactWriteItems",
+            "UpdateItem"
+        ],
+        "sign-in: one read (ceremony + credential) ‖ counter → one transaction → log"
+    );
+    let (ops, r) = ops_for(&s, s.get("/account/passkeys", Some(&c))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ops, ["BatchGetItem", "Query"], "list: auth → one Query");
+}

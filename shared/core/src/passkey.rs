@@ -1,5 +1,5 @@
 //! Passkeys (WebAuthn): registration, discoverable sign-in, listing, renaming and deletion.
-//! The ceremonies are verified by `webauthn-rs` (WebAuthn L3 §7.1, §7.2: origin, RP ID hash,
+//! The ceremonies are verified by `webauthn-rs` (WebAuthn L3 §7.1 and L3 §7.2: origin, RP ID hash,
 //! user presence and verification, signature, counter); this module keeps their state and
 //! makes every rule the library leaves to its caller hold under races.
 //!
