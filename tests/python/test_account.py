@@ -87,7 +87,41 @@ def main():
     assert me.get().emailverification is True
     me.delete_sessions()
     expect_error(lambda: me.get(), 401, "general_unauthorized_scope")
-    print("python sdk: 1 passed, 0 failed")
+    passkeys(guest, admin)
+    print("python sdk: 2 passed, 0 failed")
+
+
+def passkeys(guest, admin):
+    """The SDK's passkey methods end to end, with a software passkey (soft_authenticator.py):
+    register, verify, list, get, rename, sign in with a token, the session, delete."""
+    from soft_authenticator import SoftPasskey
+
+    origin = "http://localhost:3000"
+    email = f"pypk{time.time_ns()}@example.com"
+    guest.create(user_id=ID.unique(), email=email, password="python-pass-1", name="Pk")
+    session = admin.create_email_password_session(email=email, password="python-pass-1")
+    me = Account(client(session=session.secret))
+    challenge = me.create_passkey(passkey_id=ID.unique(), name="Python key")
+    assert challenge.passkeyid and challenge.publickey["rp"]["id"] == "localhost"
+    key = SoftPasskey()
+    passkey = me.update_passkey_verification(passkey_id=challenge.passkeyid, credential=key.create(challenge.publickey, origin))
+    assert (passkey.id, passkey.name) == (challenge.passkeyid, "Python key")
+    expect_error(lambda: me.update_passkey_verification(passkey_id=challenge.passkeyid, credential=key.create(challenge.publickey, origin)), 401, "user_invalid_token")
+    listed = me.list_passkeys()
+    assert listed.total == 1 and listed.passkeys[0].id == passkey.id
+    assert me.get_passkey(passkey_id=passkey.id).accessedat == passkey.createdat
+    assert me.update_passkey(passkey_id=passkey.id, name="Renamed").name == "Renamed"
+    expect_error(lambda: me.get_passkey(passkey_id="nope"), 404, "user_authenticator_not_found")
+
+    sign_in = guest.create_passkey_token()
+    token = guest.update_passkey_token(challenge_id=sign_in.id, credential=key.get(sign_in.publickey, origin))
+    assert token.secret and token.phrase == ""
+    expect_error(lambda: guest.update_passkey_token(challenge_id=sign_in.id, credential=key.get(sign_in.publickey, origin)), 401, "user_invalid_token")
+    pk_session = admin.create_session(user_id=token.userid, secret=token.secret)
+    assert pk_session.provider == "passkey" and pk_session.factors == ["passkey"]
+    assert Account(client(session=pk_session.secret)).get().email == email
+    me.delete_passkey(passkey_id=passkey.id)
+    assert me.list_passkeys().total == 0
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ test('sessions and security logs name the country of the client address (GeoIP)'
 test('unknown route is a JSON 404 the SDK understands', async () => {
   const { client } = guest();
   const e = await rejects(
-    client.call('get', new URL(`${client.config.endpoint}/account/passkeys`), { 'content-type': 'application/json' }),
+    client.call('get', new URL(`${client.config.endpoint}/account/not-a-route`), { 'content-type': 'application/json' }),
     404,
     'general_route_not_found',
   );

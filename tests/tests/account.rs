@@ -166,8 +166,8 @@ async fn guests_project_and_routes() {
     s.call(Method::PUT, "/account", None, None)
         .await
         .assert_error(404, "general_route_not_found");
-    // Python-27-only routes are not implemented: JSON 404.
-    s.get("/account/passkeys", None)
+    // Under a known prefix, an unknown route is a JSON 404 too.
+    s.get("/account/passkeys/x/unknown", None)
         .await
         .assert_error(404, "general_route_not_found");
     // A garbage credential is a guest, not an error.

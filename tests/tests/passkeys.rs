@@ -710,3 +710,101 @@ async fn an_answer_naming_another_user_or_an_unknown_passkey_is_refused_alike() 
     unknown.assert_error(401, "user_invalid_credentials");
     assert_eq!(wrong.json["message"], unknown.json["message"]);
 }
+
+#[tokio::test]
+async fn the_official_sdks_routes_and_models() {
+    // Appwrite's SDKs (Python 27: `create_passkey`, `update_passkey_verification`,
+    // `get_passkey`, `create_passkey_token`, `update_passkey_token`) name the passkey, not the
+    // ceremony, and read `publicKey` and `accessedAt`.
+    let s = server().await;
+    let (_, _, _, cookie) = signed_in(&s).await;
+    let c = s
+        .call(
+            Method::POST,
+            "/account/passkeys",
+            Some(&cookie),
+            Some(json!({"passkeyId": "laptop-1", "name": "Laptop"})),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    assert_eq!(c.json["passkeyId"], "laptop-1");
+    assert_eq!(c.json["publicKey"], c.json["options"]["publicKey"]);
+    let mut key = Key::synced();
+    let cred = key
+        .create(&json!({"publicKey": c.json["publicKey"]}), ORIGIN)
+        .await
+        .unwrap();
+    // Another passkey ID does not name this ceremony.
+    s.call(
+        Method::PUT,
+        "/account/passkeys/other/verification",
+        Some(&cookie),
+        Some(json!({"credential": cred})),
+    )
+    .await
+    .assert_error(401, "user_invalid_token");
+    let p = s
+        .call(
+            Method::PUT,
+            "/account/passkeys/laptop-1/verification",
+            Some(&cookie),
+            Some(json!({"credential": cred})),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(
+        (&p.json["$id"], &p.json["name"]),
+        (&json!("laptop-1"), &json!("Laptop"))
+    );
+    assert_eq!(p.json["accessedAt"], p.json["$createdAt"]);
+    let g = s.get("/account/passkeys/laptop-1", Some(&cookie)).await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    assert_eq!(g.json["$id"], "laptop-1");
+    s.get("/account/passkeys/nope", Some(&cookie))
+        .await
+        .assert_error(404, "user_authenticator_not_found");
+    // The same custom ID again: taken.
+    let again = s
+        .call(
+            Method::POST,
+            "/account/passkeys",
+            Some(&cookie),
+            Some(json!({"passkeyId": "laptop-1"})),
+        )
+        .await;
+    let mut other = Key::synced();
+    let cred = other
+        .create(&json!({"publicKey": again.json["publicKey"]}), ORIGIN)
+        .await
+        .unwrap();
+    s.call(
+        Method::PUT,
+        "/account/passkeys/laptop-1/verification",
+        Some(&cookie),
+        Some(json!({"credential": cred})),
+    )
+    .await
+    .assert_error(409, "user_already_exists");
+    s.call(
+        Method::POST,
+        "/account/passkeys",
+        Some(&cookie),
+        Some(json!({"passkeyId": "-bad"})),
+    )
+    .await
+    .assert_error(400, "general_argument_invalid");
+    // Sign-in reads `publicKey` at the top level too; the token is the SDK's `TokenSecret`.
+    let c = begin_sign_in(&s).await;
+    assert_eq!(c.json["passkeyId"], "");
+    let a = key
+        .get(&json!({"publicKey": c.json["publicKey"]}), ORIGIN)
+        .await
+        .unwrap();
+    let t = answer_sign_in(&s, &c.json["$id"], &a).await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    for field in ["$id", "$createdAt", "userId", "secret", "expire", "phrase"] {
+        assert!(t.json[field].is_string(), "{field}: {}", t.body);
+    }
+    let after = s.get("/account/passkeys/laptop-1", Some(&cookie)).await;
+    assert_ne!(after.json["accessedAt"], after.json["$createdAt"]);
+}

@@ -3,7 +3,7 @@
 //! parse params, call `account_core::passkey` and render the models.
 
 use account_core::passkey;
-use account_core::{Error, ErrorType, Result};
+use account_core::{ids, Error, ErrorType, Result};
 use account_edge::api::{Call, HandlerFuture, Reply, UserCall};
 use account_edge::model;
 use account_edge::routes::{PasskeysOpenRoute, PasskeysUserRoute, RouteId, Split};
@@ -32,6 +32,20 @@ async fn handle(call: Call<'_>) -> Result<Reply> {
     }
 }
 
+const NAME: &str = "Value must be a valid string and at least 1 chars and no longer than 128 chars";
+
+/// `credential`: the `PublicKeyCredential` JSON.
+fn credential<'a>(call: &'a Call<'_>) -> Result<&'a serde_json::Value> {
+    let credential = call.params.required("credential")?;
+    if !credential.is_object() {
+        return Err(Error::invalid_param(
+            "credential",
+            "Value must be a valid JSON object (the PublicKeyCredential)",
+        ));
+    }
+    Ok(credential)
+}
+
 /// `challengeId` and `credential` (the `PublicKeyCredential` JSON).
 fn answer<'a>(call: &'a Call<'_>) -> Result<(&'a str, &'a serde_json::Value)> {
     let id = call.params.required_str(
@@ -44,14 +58,7 @@ fn answer<'a>(call: &'a Call<'_>) -> Result<(&'a str, &'a serde_json::Value)> {
             "Value must be a valid string and at least 1 chars and no longer than 36 chars",
         ));
     }
-    let credential = call.params.required("credential")?;
-    if !credential.is_object() {
-        return Err(Error::invalid_param(
-            "credential",
-            "Value must be a valid JSON object (the PublicKeyCredential)",
-        ));
-    }
-    Ok((id, credential))
+    Ok((id, credential(call)?))
 }
 
 async fn user_route(route: PasskeysUserRoute, call: &UserCall<'_>) -> Result<Reply> {
@@ -74,27 +81,40 @@ async fn user_route(route: PasskeysUserRoute, call: &UserCall<'_>) -> Result<Rep
     }
     match route {
         PasskeysUserRoute::CreatePasskeyRegistration => {
-            let c = passkey::start_registration(&cx, user, session).await?;
+            let new = passkey::NewPasskey {
+                id: call
+                    .params
+                    .optional_str("passkeyId", ids::CUSTOM_ID_DESCRIPTION)?,
+                name: call.params.optional_str("name", NAME)?,
+            };
+            let c = passkey::start_registration(&cx, user, session, new).await?;
             Ok(Reply::created(model::passkey_challenge(&c)))
         }
         PasskeysUserRoute::UpdatePasskeyRegistration => {
-            let (id, credential) = answer(call)?;
-            let name = call.params.optional_str(
-                "name",
-                "Value must be a valid string and at least 1 chars and no longer than 128 chars",
-            )?;
-            let p = passkey::finish_registration(&cx, user, session, id, credential, name).await?;
+            // `PUT /account/passkeys/{passkeyId}/verification` names the passkey; the alias
+            // `PUT /account/passkeys/registration` names the ceremony.
+            let (which, credential) = match call.path_param("passkeyId") {
+                "" => {
+                    let (id, credential) = answer(call)?;
+                    (passkey::Registration::Challenge(id), credential)
+                }
+                id => (passkey::Registration::Passkey(id), credential(call)?),
+            };
+            let name = call.params.optional_str("name", NAME)?;
+            let p =
+                passkey::finish_registration(&cx, user, session, which, credential, name).await?;
             Ok(Reply::created(model::passkey(&p)))
+        }
+        PasskeysUserRoute::GetPasskey => {
+            let p = passkey::get(&cx, user, call.path_param("passkeyId")).await?;
+            Ok(Reply::ok(model::passkey(&p)))
         }
         PasskeysUserRoute::ListPasskeys => {
             let list = passkey::list(&cx, user).await?;
             Ok(Reply::ok(model::passkey_list(&list)))
         }
         PasskeysUserRoute::UpdatePasskey => {
-            let name = call.params.required_str(
-                "name",
-                "Value must be a valid string and at least 1 chars and no longer than 128 chars",
-            )?;
+            let name = call.params.required_str("name", NAME)?;
             let p = passkey::rename(&cx, user, call.path_param("passkeyId"), name).await?;
             Ok(Reply::ok(model::passkey(&p)))
         }

@@ -92,7 +92,11 @@ pub struct UserItem {
     pub imported: String,
     /// How many passkeys the user has: the registration transaction counts up under the limit,
     /// a deletion counts down, an ownership proof clears it.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient_count"
+    )]
     pub passkeys: u32,
 }
 
@@ -102,6 +106,13 @@ fn empty_object() -> String {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A count read as it is, clamped to `u32`: a count that drifted below zero must not make the
+/// profile unreadable (the table check reports it).
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = i64::deserialize(d)?;
+    Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
 }
 
 impl UserItem {
@@ -649,6 +660,11 @@ pub struct PasskeyChallengeItem {
     pub email_verification: bool,
     #[serde(default)]
     pub phone_verification: bool,
+    /// Registration: the passkey's ID (the client's `passkeyId`, or a new one) and name.
+    #[serde(default)]
+    pub passkey_id: String,
+    #[serde(default)]
+    pub name: String,
     pub state: String,
     pub created: Millis,
     pub expire: Millis,

@@ -56,6 +56,8 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 #[derive(Debug, Clone)]
 pub struct Ceremony {
     pub id: String,
+    /// Registration: the ID the passkey will have; sign-in: empty.
+    pub passkey_id: String,
     pub created: Millis,
     pub expire: Millis,
     /// `PublicKeyCredentialCreationOptions` or `…RequestOptions`, as `{publicKey: …}`.
@@ -178,6 +180,8 @@ fn ceremony_item(
         sid: String::new(),
         email_verification: false,
         phone_verification: false,
+        passkey_id: String::new(),
+        name: String::new(),
         state,
         created: cx.now,
         expire,
@@ -188,6 +192,7 @@ fn ceremony_item(
 fn ceremony(c: &PasskeyChallengeItem, options: Value) -> Ceremony {
     Ceremony {
         id: c.id.clone(),
+        passkey_id: c.passkey_id.clone(),
         created: c.created,
         expire: c.expire,
         options,
@@ -196,13 +201,33 @@ fn ceremony(c: &PasskeyChallengeItem, options: Value) -> Ceremony {
 
 /// `POST /account/passkeys/registration`: creation options that exclude the user's passkeys.
 /// One `Query` (the passkeys), then one `PutItem` replacing any registration in flight.
+/// What a registration is for: the passkey's ID (`unique()` or a custom one) and name, both
+/// optional (the official SDKs' `createPasskey` takes them here).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewPasskey<'a> {
+    pub id: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
 pub async fn start_registration(
     cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: &SessionItem,
+    new: NewPasskey<'_>,
 ) -> Result<Ceremony> {
     let app = cx.app;
     require_recent(session, cx.now)?;
+    let name = new.name.map(valid_name).transpose()?.unwrap_or_default();
+    let passkey_id = match new.id {
+        None | Some("unique()") => ids::unique(cx.now, app.entropy.as_ref()),
+        Some(id) if ids::is_valid_custom(id) => id.to_owned(),
+        Some(_) => {
+            return Err(Error::invalid_param(
+                "passkeyId",
+                ids::CUSTOM_ID_DESCRIPTION,
+            ))
+        }
+    };
     let passkeys = app.store.list_passkeys(&user.id).await?;
     if passkeys.len() >= MAX_PER_USER {
         return Err(limit_reached());
@@ -241,6 +266,8 @@ pub async fn start_registration(
     c.sid = session.id.clone();
     c.email_verification = user.email_verification;
     c.phone_verification = user.phone_verification;
+    c.passkey_id = passkey_id;
+    c.name = name;
     app.store.put_passkey_challenge(&c).await?;
     let mut options = serde_json::to_value(&options).map_err(Error::internal)?;
     // Sign-in is discoverable (no user named before the answer): the credential must be a
@@ -291,11 +318,19 @@ fn credential_flag(credential: &Value, flag: &str) -> bool {
 /// `PUT /account/passkeys/registration`: verify the authenticator's answer to the user's
 /// registration in flight (from this very session) and store the passkey. One `GetItem`, then
 /// one transaction (ceremony consumed, session still there, credential ID claimed, passkey).
+/// Which registration an answer is for: the ceremony's ID (`challengeId`), or the passkey ID
+/// it was started for (`PUT /account/passkeys/{passkeyId}/verification`).
+#[derive(Debug, Clone, Copy)]
+pub enum Registration<'a> {
+    Challenge(&'a str),
+    Passkey(&'a str),
+}
+
 pub async fn finish_registration(
     cx: &Ctx<'_, '_>,
     user: &UserItem,
     session: &SessionItem,
-    challenge_id: &str,
+    which: Registration<'_>,
     credential: &Value,
     name: Option<&str>,
 ) -> Result<PasskeyItem> {
@@ -313,7 +348,13 @@ pub async fn finish_registration(
         .store
         .get_passkey_registration(&user.id)
         .await?
-        .filter(|c| c.id == challenge_id && c.sid == session.id && c.expire > cx.now)
+        .filter(|c| {
+            let named = match which {
+                Registration::Challenge(id) => c.id == id,
+                Registration::Passkey(id) => c.passkey_id == id,
+            };
+            named && c.sid == session.id && c.expire > cx.now
+        })
         .ok_or_else(invalid_token)?;
     let state: PasskeyRegistration = serde_json::from_str(&c.state).map_err(Error::internal)?;
     let rp = relying_party(&app.config.passkeys, &app.config.project_name)?;
@@ -326,7 +367,12 @@ pub async fn finish_registration(
     };
     let stored = serde_json::to_value(&verified).map_err(Error::internal)?;
     let now = cx.now;
-    let id = ids::unique(now, app.entropy.as_ref());
+    // Ceremonies stored before the ID was chosen at the start get one now.
+    let id = match c.passkey_id.is_empty() {
+        true => ids::unique(now, app.entropy.as_ref()),
+        false => c.passkey_id.clone(),
+    };
+    let name = name.or_else(|| (!c.name.is_empty()).then(|| c.name.clone()));
     let credential_id: &[u8] = verified.cred_id();
     let passkey = PasskeyItem {
         pk: item::user_pk(&user.id),
@@ -364,7 +410,7 @@ pub async fn finish_registration(
         written.map_err(|e| match e {
             WriteError::Conflict(Conflict::Passkey) => Error::with_message(
                 ErrorType::UserAlreadyExists,
-                "This passkey is registered already.",
+                "A passkey with this ID or this credential is registered already.",
             ),
             WriteError::Conflict(Conflict::Session) => Error::new(ErrorType::UserSessionNotFound),
             WriteError::Conflict(_) => invalid_token(),
@@ -514,6 +560,17 @@ pub async fn list(cx: &Ctx<'_, '_>, user: &UserItem) -> Result<Vec<PasskeyItem>>
     cx.app.store.list_passkeys(&user.id).await
 }
 
+/// `GET /account/passkeys/{id}`: one `Query` (a user has at most 20).
+pub async fn get(cx: &Ctx<'_, '_>, user: &UserItem, id: &str) -> Result<PasskeyItem> {
+    cx.app
+        .store
+        .list_passkeys(&user.id)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(not_found)
+}
+
 /// `PATCH /account/passkeys/{id}`: one conditional `UpdateItem`.
 pub async fn rename(
     cx: &Ctx<'_, '_>,
@@ -574,23 +631,36 @@ pub async fn delete(
         .find(|p| p.id == id)
         .cloned()
         .ok_or_else(not_found)?;
-    let keep: Vec<(String, String)> = if address_way_in(&app.config, user) {
+    // Another passkey first: its own deletion checks the same way (an identity's does not).
+    // Only identities of providers this project has configured are a way in.
+    let passkeys_on = !app
+        .config
+        .auth_methods_disabled
+        .contains(&crate::config::AuthMethod::Passkey);
+    let configured = |i: &&crate::item::IdentityItem| {
+        app.config
+            .oauth2
+            .iter()
+            .any(|p| p.provider.key == i.provider)
+    };
+    let keep: Vec<(String, String)> = if !passkeys_on || address_way_in(&app.config, user) {
         vec![]
-    } else if let Some(i) = identities.first() {
-        vec![(i.pk.clone(), i.sk.clone())]
     } else if let Some(p) = passkeys.iter().find(|p| p.id != id) {
         vec![(p.pk.clone(), p.sk.clone())]
+    } else if let Some(i) = identities.iter().find(configured) {
+        vec![(i.pk.clone(), i.sk.clone())]
     } else {
         return Err(Error::with_message(
             ErrorType::BadRequest,
             "This passkey is the account's last way to sign in. Add an email, a phone number, a password or another passkey before deleting it.",
         ));
     };
+    let opened_by = |s: &&SessionItem| {
+        s.provider == item::PASSKEY_PROVIDER && s.provider_uid == id && s.id != session.id
+    };
     let revoke: Vec<String> = sessions
         .iter()
-        .filter(|s| {
-            s.provider == item::PASSKEY_PROVIDER && s.provider_uid == id && s.id != session.id
-        })
+        .filter(opened_by)
         .map(|s| s.id.clone())
         .collect();
     let log = audit::for_user(cx, audit::event::PASSKEY_DELETE, user);
@@ -604,7 +674,26 @@ pub async fn delete(
                 WriteError::Other(e) => e,
             })
     };
-    audit::logged(cx, vec![log], write).await
+    audit::logged(cx, vec![log], write).await?;
+    // A session its token opened after `sessions` was read: none can appear after the commit
+    // (the token and the passkey are gone), so one more look finds them all.
+    let late = match app.store.get_user_with_all_sessions(&user.id).await {
+        Ok((_, live)) => live
+            .iter()
+            .filter(opened_by)
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(error = %e, "sessions of a deleted passkey not checked again");
+            vec![]
+        }
+    };
+    if !late.is_empty() {
+        if let Err(e) = app.store.delete_sessions(&user.id, &late).await {
+            tracing::warn!(error = %e, "sessions of a deleted passkey not revoked");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -172,12 +172,15 @@ pub fn token(t: &account_core::item::TokenItem, secret: &str) -> Value {
     })
 }
 
-/// `passkeyChallenge` (our extension, docs/contract.md §6): a WebAuthn ceremony's options.
+/// `passkeyChallenge` (docs/contract.md §6): a WebAuthn ceremony's options, as the official
+/// SDKs' model (`passkeyId`, `publicKey`) and as issue 23's (`options: {publicKey}`).
 pub fn passkey_challenge(c: &account_core::passkey::Ceremony) -> Value {
     json!({
         "$id": c.id,
         "$createdAt": dates::format(c.created),
+        "passkeyId": c.passkey_id,
         "expire": dates::format(c.expire),
+        "publicKey": c.options["publicKey"],
         "options": c.options,
     })
 }
@@ -193,6 +196,8 @@ pub fn passkey(p: &account_core::item::PasskeyItem) -> Value {
         "backupEligible": p.backup_eligible,
         "backupState": p.backup_state,
         "lastUsedAt": p.last_used.map(dates::format).unwrap_or_default(),
+        // The official SDKs' name: the last sign-in, or the registration before the first.
+        "accessedAt": dates::format(p.last_used.unwrap_or(p.created)),
     })
 }
 

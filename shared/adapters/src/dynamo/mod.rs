@@ -340,6 +340,7 @@ fn expect_condition(e: &Expect, i: usize) -> (String, Vec<(String, String)>, Att
         Expect::Email(e) => (&["email"], s(e.clone())),
         Expect::Phone(p) => (&["phone"], s(p.clone())),
         Expect::Password(p) => (&["password"], s(p.clone())),
+        Expect::Passkeys(n) => (&["passkeys"], AttributeValue::N(n.to_string())),
     };
     let names: Vec<(String, String)> = path
         .iter()
@@ -354,6 +355,8 @@ fn expect_condition(e: &Expect, i: usize) -> (String, Vec<(String, String)>, Att
     let fragment = match e {
         // Profiles written before `lastStep` existed lack it: step 0 accepts that too.
         Expect::TotpStep(0) => format!("(attribute_not_exists({attr}) OR {attr} = :x{i})"),
+        // A profile without passkeys may lack the count (or hold 0 after a deletion).
+        Expect::Passkeys(0) => format!("(attribute_not_exists({attr}) OR {attr} = :x{i})"),
         _ => format!("{attr} = :x{i}"),
     };
     (fragment, names, value)

@@ -18,6 +18,19 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(del).build())
     }
 
+    /// One passkey less on the profile's count (in the transaction that deletes it).
+    pub(super) fn count_down(&self, uid: &str) -> Result<TransactWriteItem> {
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(item::user_pk(uid), item::PROFILE_SK)))
+            .update_expression("ADD passkeys :minus")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(profile).build())
+    }
+
     /// The writes that delete a passkey and its claim inside a larger transaction: the passkey
     /// refused as `conflict` when `must_exist` and it is gone; the claim only while it is the
     /// user's.
@@ -46,6 +59,15 @@ impl DynamoStore {
                 conflict,
             ),
         ])
+    }
+}
+
+/// A profile flag condition; a flag that is absent reads as false (serde's default), as the
+/// twin reads it.
+fn flag_is(attr: &str, value: &str, set: bool) -> String {
+    match set {
+        true => format!("{attr} = {value}"),
+        false => format!("(attribute_not_exists({attr}) OR {attr} = {value})"),
     }
 }
 
@@ -183,10 +205,12 @@ impl Passkeys for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(item::user_pk(&c.uid), item::PROFILE_SK)))
             .update_expression("SET accessed = :now ADD passkeys :one")
-            .condition_expression(
-                "attribute_exists(PK) AND emailVerification = :ev AND phoneVerification = :pv \
+            .condition_expression(format!(
+                "attribute_exists(PK) AND {} AND {} \
                  AND (attribute_not_exists(passkeys) OR passkeys < :max)",
-            )
+                flag_is("emailVerification", ":ev", c.email_verification),
+                flag_is("phoneVerification", ":pv", c.phone_verification),
+            ))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":ev", AttributeValue::Bool(c.email_verification))
@@ -302,18 +326,7 @@ impl Passkeys for DynamoStore {
         revoke: &[String],
     ) -> Result<(), WriteError> {
         let mut items = self.passkey_delete_items(p, true, Conflict::Token)?;
-        let profile = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(item::user_pk(&p.uid), item::PROFILE_SK)))
-            .update_expression("ADD passkeys :minus")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-            .build()
-            .map_err(internal)?;
-        items.push((
-            TransactWriteItem::builder().update(profile).build(),
-            Conflict::ProfileCondition,
-        ));
+        items.push((self.count_down(&p.uid)?, Conflict::ProfileCondition));
         // A token it answered with and the sessions it opened go with it.
         items.push((
             self.delete_item(

@@ -185,8 +185,14 @@ impl Tokens for DynamoStore {
             .delete_passkeys
             .split_at(r.delete_passkeys.len().min(MAX_PASSKEYS_IN_TRANSACTION));
         for p in early {
-            let gone = self.passkey_delete_items(p, false, Conflict::ProfileCondition)?;
-            self.transact(gone).await?;
+            // Each with its count, and only if still there (a resend of a landed one finds it
+            // gone: nothing is counted off twice).
+            let mut gone = self.passkey_delete_items(p, true, Conflict::Token)?;
+            gone.push((self.count_down(&p.uid)?, Conflict::ProfileCondition));
+            match self.transact(gone).await {
+                Ok(()) | Err(WriteError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         for p in inline {
             items.extend(self.passkey_delete_items(p, false, Conflict::ProfileCondition)?);

@@ -1545,6 +1545,8 @@ fn ceremony(
         sid: sid.into(),
         email_verification: false,
         phone_verification: false,
+        passkey_id: String::new(),
+        name: String::new(),
         state: "{}".into(),
         created: now,
         expire: now + 300_000,
@@ -1829,19 +1831,40 @@ async fn passkeys<S: Storage + ?Sized>(store: &S, ctx: &Ctx<'_>) {
     store.issue_token(&t, None).await.unwrap();
     let mut proven = u.clone();
     proven.email_verification = true;
+    let listed = store.list_passkeys(&u.id).await.unwrap();
+    // A proof that counted fewer passkeys than the profile now holds (one was registered since
+    // its reads) writes nothing.
+    let stale = Redemption {
+        user_change: Some((&u, &proven)),
+        expect: vec![Expect::Passkeys(0)],
+        delete_passkeys: listed.clone(),
+        ..Redemption::default()
+    };
+    assert_eq!(
+        conflict(store.redeem(&t, now, stale).await),
+        Some(Conflict::ProfileCondition)
+    );
+    assert_eq!(store.list_passkeys(&u.id).await.unwrap().len(), 1);
+    let mut proven = proven.clone();
+    proven.passkeys = 0;
+    let (held, _) = store.get_user_and_sessions(&u.id, &[]).await.unwrap();
+    let held = held.unwrap();
     let r = store
         .redeem(
             &t,
             now,
             Redemption {
-                user_change: Some((&u, &proven)),
-                delete_passkeys: store.list_passkeys(&u.id).await.unwrap(),
+                user_change: Some((&held, &proven)),
+                expect: vec![Expect::Passkeys(held.passkeys)],
+                delete_passkeys: listed,
                 ..Redemption::default()
             },
         )
         .await;
     assert_eq!(conflict(r), None);
     assert!(store.list_passkeys(&u.id).await.unwrap().is_empty());
+    let (cleared, _) = store.get_user_and_sessions(&u.id, &[]).await.unwrap();
+    assert_eq!(cleared.map(|p| p.passkeys), Some(0));
     assert!(store
         .get_passkey_sign_in("none", &cred)
         .await

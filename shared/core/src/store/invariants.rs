@@ -42,6 +42,21 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
         i.get("providerEmailVerified").and_then(Value::as_bool) == Some(true)
             && !text(i, "providerEmail").is_empty()
     };
+    // Passkeys per user, and each credential claim's (user, passkey): one pass, not one per item.
+    let mut passkeys_of: HashMap<String, i64> = HashMap::new();
+    let mut passkey_claims: HashMap<String, (String, String)> = HashMap::new();
+    for i in items {
+        let (pk, sk) = (text(i, "PK"), text(i, "SK"));
+        if let (Some(uid), true) = (
+            pk.strip_prefix("USER#"),
+            sk.starts_with(item::PASSKEY_PREFIX),
+        ) {
+            *passkeys_of.entry(uid.to_owned()).or_default() += 1;
+        }
+        if pk.starts_with("PASSKEYCRED#") {
+            passkey_claims.insert(pk, (text(i, "uid"), text(i, "passkeyId")));
+        }
+    }
     let mut out = vec![];
 
     for i in items {
@@ -70,12 +85,9 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
                     .decode(text(i, "credentialId"))
                     .unwrap_or_default();
                 let claim = item::passkey_claim_pk(&raw);
-                let claimed = items.iter().any(|c| {
-                    text(c, "PK") == claim
-                        && text(c, "SK") == item::PASSKEY_CLAIM_SK
-                        && text(c, "uid") == uid
-                        && text(c, "passkeyId") == id
-                });
+                let claimed = passkey_claims
+                    .get(&claim)
+                    .is_some_and(|(u, p)| u == uid && p == id);
                 if !claimed {
                     out.push(format!("{pk} {sk}: passkey {id} without its claim {claim}"));
                 }
@@ -174,15 +186,9 @@ pub fn check(items: &[Value], counted_users: bool) -> Vec<String> {
         // The profile counts its passkeys (the registration limit rests on it).
         let counted = p
             .get("passkeys")
-            .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
+            .and_then(|n| n.as_i64().or_else(|| n.as_str()?.parse().ok()))
             .unwrap_or(0);
-        let held = items
-            .iter()
-            .filter(|i| {
-                text(i, "PK") == item::user_pk(uid)
-                    && text(i, "SK").starts_with(item::PASSKEY_PREFIX)
-            })
-            .count() as u64;
+        let held = passkeys_of.get(uid).copied().unwrap_or(0);
         if counted != held {
             out.push(format!("USER#{uid}: counts {counted} passkeys, has {held}"));
         }

@@ -252,6 +252,18 @@ fn passkey_deletes(p: &PasskeyItem, must_exist: bool, conflict: Conflict) -> Res
     ])
 }
 
+/// One passkey less on the profile's count (the twin of `count_down`).
+fn count_down(uid: &str) -> Write {
+    update(
+        key(item::user_pk(uid), item::PROFILE_SK),
+        |r| r.is_some(),
+        |r| {
+            add(r, "passkeys", -1);
+        },
+        Conflict::ProfileCondition,
+    )
+}
+
 /// A condition only: the item exists.
 fn exists(k: Key, conflict: Conflict) -> Write {
     Write {
@@ -1051,7 +1063,12 @@ impl Tokens for MemoryStore {
             .delete_passkeys
             .split_at(r.delete_passkeys.len().min(MAX_PASSKEYS_IN_TRANSACTION));
         for p in early {
-            self.transact(passkey_deletes(p, false, Conflict::ProfileCondition)?)?;
+            let mut gone = passkey_deletes(p, true, Conflict::Token)?;
+            gone.push(count_down(&p.uid));
+            match self.transact(gone) {
+                Ok(()) | Err(WriteError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         for p in inline {
             writes.extend(passkey_deletes(p, false, Conflict::ProfileCondition)?);
@@ -1598,14 +1615,7 @@ impl Passkeys for MemoryStore {
     ) -> Result<(), WriteError> {
         turn().await;
         let mut writes = passkey_deletes(p, true, Conflict::Token)?;
-        writes.push(update(
-            key(item::user_pk(&p.uid), item::PROFILE_SK),
-            |r| r.is_some(),
-            |r| {
-                add(r, "passkeys", -1);
-            },
-            Conflict::ProfileCondition,
-        ));
+        writes.push(count_down(&p.uid));
         writes.push(delete(
             key(
                 item::user_pk(&p.uid),

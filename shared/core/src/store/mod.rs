@@ -84,6 +84,9 @@ pub enum Expect {
     /// The profile's password hash is still this one (a hash upgrade replaces only the hash it
     /// verified).
     Password(String),
+    /// The profile still counts this many passkeys (an ownership proof deletes the ones it
+    /// listed: a registration in between fails it, also within the same millisecond).
+    Passkeys(u32),
 }
 
 impl Expect {
@@ -98,6 +101,7 @@ impl Expect {
             Self::Email(e) => user.email.as_deref() == Some(e.as_str()),
             Self::Phone(p) => user.phone.as_deref() == Some(p.as_str()),
             Self::Password(p) => user.password.as_deref() == Some(p.as_str()),
+            Self::Passkeys(n) => user.passkeys == *n,
         }
     }
 }

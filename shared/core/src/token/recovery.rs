@@ -161,7 +161,14 @@ pub async fn complete_recovery(
         };
         if let Some(ix) = &index {
             r.delete_sessions = ix.iter().map(|(id, _)| id.clone()).collect();
+        }
+        // A proof (the address was not verified when this attempt read the profile) holds only
+        // while nothing was created since its reads: no session, link or passkey.
+        if index.is_some() || !user.email_verification {
             r.expect.push(Expect::Accessed(user.accessed));
+        }
+        if !user.email_verification {
+            r.expect.push(Expect::Passkeys(user.passkeys));
         }
         r.delete_identities = identities.clone();
         r.delete_passkeys = passkeys.clone();

@@ -373,6 +373,7 @@ pub async fn create_session(cx: &Ctx<'_, '_>, uid: &str, secret: &str) -> Result
                 r.delete_sessions = index.into_iter().map(|(id, _)| id).collect();
                 r.delete_identities = identities;
                 r.delete_passkeys = passkeys;
+                r.expect.push(Expect::Passkeys(user.passkeys));
                 r.claims = revoke_unproven(&mut changed, kind);
             }
             r.user_change = Some((&user, &changed));

@@ -289,8 +289,8 @@ route_ids! {
     }
     Passkeys => PasskeysRoute {
         user PasskeysUserRoute: [
-            CreatePasskeyRegistration, UpdatePasskeyRegistration, ListPasskeys, UpdatePasskey,
-            DeletePasskey,
+            CreatePasskeyRegistration, UpdatePasskeyRegistration, ListPasskeys, GetPasskey,
+            UpdatePasskey, DeletePasskey,
         ],
         open PasskeysOpenRoute: [CreatePasskeyToken, UpdatePasskeyToken],
     }

@@ -456,7 +456,8 @@ pub static ROUTES: &[Route] = &[
     Route {
         id: RouteId::CreatePasskeyRegistration,
         method: "POST",
-        paths: &["/v1/account/passkeys/registration"],
+        // The official SDKs' `createPasskey` first; issue 23's path as an alias.
+        paths: &["/v1/account/passkeys", "/v1/account/passkeys/registration"],
         access: User(Session),
         admit: Before,
         rate_limit: limit(30, &["url:{url},userId:{userId}"]),
@@ -464,7 +465,11 @@ pub static ROUTES: &[Route] = &[
     Route {
         id: RouteId::UpdatePasskeyRegistration,
         method: "PUT",
-        paths: &["/v1/account/passkeys/registration"],
+        // `updatePasskeyVerification` (the ceremony named by its passkey), or by `challengeId`.
+        paths: &[
+            "/v1/account/passkeys/{passkeyId}/verification",
+            "/v1/account/passkeys/registration",
+        ],
         access: User(Session),
         admit: Before,
         rate_limit: limit(30, &["url:{url},userId:{userId}"]),
@@ -473,6 +478,14 @@ pub static ROUTES: &[Route] = &[
         id: RouteId::ListPasskeys,
         method: "GET",
         paths: &["/v1/account/passkeys"],
+        access: User(Session),
+        admit: Before,
+        rate_limit: None,
+    },
+    Route {
+        id: RouteId::GetPasskey,
+        method: "GET",
+        paths: &["/v1/account/passkeys/{passkeyId}"],
         access: User(Session),
         admit: Before,
         rate_limit: None,
