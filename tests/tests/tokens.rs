@@ -455,12 +455,12 @@ async fn token_to_session_is_one_read_and_one_transaction() {
         "UpdateItem",
     ];
     // The first login proves an unverified address: one more round, the user's sessions ‖
-    // identities (anything but this login that could reach the account makes it an ownership
-    // proof).
+    // identities ‖ passkeys (anything but this login that could reach the account makes it an
+    // ownership proof).
     let (t, code) = email_otp(&s, &email, "unique()").await;
     let uid = t.json["userId"].as_str().unwrap().to_owned();
     let mut first = verified.clone();
-    first.extend(["Query", "Query"]);
+    first.extend(["Query", "Query", "Query"]);
     first.sort();
     assert_eq!(exchange(uid.clone(), code).await, first);
     // Once the address is verified, a code login is the read and the transaction only.

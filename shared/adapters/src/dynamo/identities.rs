@@ -187,19 +187,7 @@ impl Identities for DynamoStore {
 
     /// One `Query` (strongly consistent) of the user's `IDENTITY#` items.
     async fn list_identities(&self, uid: &str) -> Result<Vec<IdentityItem>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-            .expression_attribute_values(":pk", s(item::user_pk(uid)))
-            .expression_attribute_values(":p", s(item::IDENTITY_PREFIX));
-        self.query_all(query)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_prefix(uid, item::IDENTITY_PREFIX).await
     }
 
     /// One `GetItem` (strongly consistent) of the email's identity claim.

@@ -225,6 +225,53 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// The items of a user's partition whose sort key begins with `prefix` (strongly
+    /// consistent, every page).
+    pub(super) async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        uid: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", s(item::user_pk(uid)))
+            .expression_attribute_values(":p", s(prefix));
+        self.query_all(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// One `DeleteItem` of the item at `k` only while its `attr` is `value`: an item that has
+    /// moved on (replaced, or gone) is left alone, and that is no error. Safe to resend.
+    pub(super) async fn delete_while(&self, k: Item, attr: &str, value: String) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .condition_expression("#a = :v")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":v", s(value))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     /// Every item a `Query` matches, following `LastEvaluatedKey` across pages.
     async fn query_all(
         &self,

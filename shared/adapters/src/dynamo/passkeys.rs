@@ -83,19 +83,7 @@ fn claim_pk_of(p: &PasskeyItem) -> Result<String> {
 #[async_trait::async_trait]
 impl Passkeys for DynamoStore {
     async fn list_passkeys(&self, uid: &str) -> Result<Vec<PasskeyItem>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-            .expression_attribute_values(":pk", s(item::user_pk(uid)))
-            .expression_attribute_values(":p", s(item::PASSKEY_PREFIX));
-        self.query_all(query)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_prefix(uid, item::PASSKEY_PREFIX).await
     }
 
     /// One `PutItem`. A sign-in ceremony is new (`attribute_not_exists`); a resend of one that
@@ -169,25 +157,8 @@ impl Passkeys for DynamoStore {
     }
 
     async fn burn_passkey_challenge(&self, c: &PasskeyChallengeItem) -> Result<()> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(c.pk.clone(), &c.sk)))
-            .condition_expression("id = :id")
-            .expression_attribute_values(":id", s(c.id.clone()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        self.delete_while(key(c.pk.clone(), &c.sk), "id", c.id.clone())
+            .await
     }
 
     async fn add_passkey(

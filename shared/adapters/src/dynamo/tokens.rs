@@ -91,25 +91,9 @@ impl Tokens for DynamoStore {
     /// One conditional `DeleteItem` (a token whose message could not be sent); a newer token of
     /// the same kind, issued meanwhile, is left alone.
     async fn delete_token(&self, token: &TokenItem) -> Result<()> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(token.pk.clone(), &token.sk)))
-            .condition_expression("secretHash = :h")
-            .expression_attribute_values(":h", s(token.secret_hash.clone()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        let k = key(token.pk.clone(), &token.sk);
+        self.delete_while(k, "secretHash", token.secret_hash.clone())
+            .await
     }
 
     /// One `BatchGetItem` (strongly consistent): the profile and the tokens of `kinds`.

@@ -219,13 +219,23 @@ pub(super) async fn oauth2_session(
         new.item.provider_refresh_token = i.refresh_token_sealed.clone();
         new.item.provider_access_token_expiry = i.access_token_expiry;
     }
+    // An ownership proof committed since the secret was found revoked it; the condition on
+    // `accessed` also refuses a secret whose identity the proof deleted after it was read.
+    spend_for_session(cx, &found, new).await
+}
+
+/// Spend a token that proves no address (OAuth2 token mode, a passkey sign-in) for `new`: one
+/// transaction (token, session, the profile's `accessed`), conditioned on nothing having been
+/// created since the profile was read (an ownership proof in between revoked the token), then
+/// the log and the session limit.
+async fn spend_for_session(cx: &Ctx<'_, '_>, found: &Found, new: NewSession) -> Result<NewSession> {
+    let app = cx.app;
+    let uid = found.user.id.as_str();
     let mut changed = found.user.clone();
     changed.accessed = cx.now;
     let r = Redemption {
         session: Some(&new.item),
         user_change: Some((&found.user, &changed)),
-        // An ownership proof committed since the secret was found revoked it; this condition
-        // also refuses a secret whose identity the proof deleted after it was read.
         expect: vec![Expect::Accessed(found.user.accessed)],
         ..Redemption::default()
     };
@@ -246,7 +256,6 @@ pub(super) async fn oauth2_session(
 /// A passkey token becomes a session: provider `passkey`, and both factors at once (a passkey
 /// with user verification is a multi-factor authenticator: README "Where we differ").
 async fn passkey_session(cx: &Ctx<'_, '_>, found: Found) -> Result<NewSession> {
-    let app = cx.app;
     if !found.user.status {
         return Err(Error::new(ErrorType::UserBlocked));
     }
@@ -259,27 +268,8 @@ async fn passkey_session(cx: &Ctx<'_, '_>, found: Found) -> Result<NewSession> {
         &[crate::item::PASSKEY_FACTOR],
     );
     new.item.mfa_updated_at = Some(cx.now);
-    let mut changed = found.user.clone();
-    changed.accessed = cx.now;
-    let r = Redemption {
-        session: Some(&new.item),
-        user_change: Some((&found.user, &changed)),
-        // An ownership proof committed since the token was read revoked it (and the passkey).
-        expect: vec![Expect::Accessed(found.user.accessed)],
-        ..Redemption::default()
-    };
-    let log = crate::audit::for_user(cx, crate::audit::event::SESSION_CREATE, &found.user);
-    let write = async {
-        app.store
-            .redeem(&found.token, cx.now, r)
-            .await
-            .map_err(redeem_error)
-    };
-    crate::audit::logged(cx, vec![log], write).await?;
-    if let Ok(index) = app.store.session_index(&uid).await {
-        session::enforce_limit(cx, &uid, &new.item.id, index).await?;
-    }
-    Ok(new)
+    // An ownership proof committed since the token was read revoked it (and the passkey).
+    spend_for_session(cx, &found, new).await
 }
 
 /// `POST /account/sessions/token` (and the deprecated `PUT /account/sessions/magic-url|phone`):
